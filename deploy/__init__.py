@@ -1,0 +1,1 @@
+"""Side-effecting half of graticule: the CLI, terraform runner, local supervisor, backends."""

@@ -1,0 +1,66 @@
+"""`platform`: the command line of graticule.
+
+Each subcommand lives in its own module `deploy/cli/cmd_<name>.py` exposing
+`register(subcommands)`; this file only discovers them and maps outcomes to exit codes:
+0 ok, 1 runtime failure, 2 invalid input (always located, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+# jsii (under cdktf) prints a Node end-of-life banner on every run; users never need it.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
+
+from deploy import cli  # noqa: E402
+from deploy.cli.common import CommandError, UsageError  # noqa: E402
+from render.errors import ConfigErrors  # noqa: E402
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platform",
+        description="Validate, render and apply a graticule platform.yaml.",
+    )
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
+        if module.name.startswith("cmd_"):
+            importlib.import_module(f"deploy.cli.{module.name}").register(subcommands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except ConfigErrors as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    except UsageError as exc:
+        print(f"platform {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except CommandError as exc:
+        print(f"platform {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `platform schema | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        if os.environ.get("GRATICULE_DEBUG"):
+            raise
+        print(f"platform {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("(set GRATICULE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

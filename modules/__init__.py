@@ -1,0 +1,1 @@
+"""Building blocks that render composes: cloud constructs, hub and gateway config pieces."""

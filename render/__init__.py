@@ -1,0 +1,1 @@
+"""Pure half of graticule: load, validate and render platform.yaml. No side effects."""

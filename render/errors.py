@@ -1,0 +1,47 @@
+"""Located configuration errors: `platform.yaml:LINE:COL: dotted.path: message`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class ConfigIssue:
+    """One problem in a config file, at a 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.field}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+            "path": self.field,
+            "message": self.message,
+        }
+
+
+class ConfigErrors(Exception):
+    """Every problem found in a config file, sorted by position."""
+
+    def __init__(self, issues: list[ConfigIssue]):
+        self.issues = sorted(set(issues))
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def dotted(path: tuple[object, ...]) -> str:
+    """('users', 0, 'groups') -> 'users[0].groups'."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(root)"
