@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from render import prices
+from render.environments import check_packages
 from render.schema import CLOUD_TARGETS
 
 Path_ = tuple[object, ...]
@@ -33,6 +35,13 @@ def _list(value: object) -> list:
 
 def _names(value: object) -> list[str]:
     return [key for key in _map(value) if isinstance(key, str)]
+
+
+def _declared(root: dict, section: str) -> list[str] | None:
+    """Names declared in `section`, or None when the section itself is malformed
+    (then pydantic reports it, and references into it are not worth a second error)."""
+    value = root.get(section, {})
+    return _names(value) if isinstance(value, dict) else None
 
 
 def suggest(word: object, choices: list[str]) -> str:
@@ -58,8 +67,10 @@ def check(data: object) -> list[Finding]:
         *_check_default_profiles(root),
         *_check_budgets(root),
         *_check_instances(root),
+        *_check_prices(root),
         *_check_auth(root),
         *_check_storage(root),
+        *_check_environments(root),
     ]
 
 
@@ -70,19 +81,19 @@ def _check_target(root: dict) -> Iterator[Finding]:
 
 
 def _check_groups(root: dict) -> Iterator[Finding]:
-    budgets = _names(root.get("budgets"))
-    profiles = _names(root.get("profiles"))
-    environments = _names(root.get("environments"))
+    budgets = _declared(root, "budgets")
+    profiles = _declared(root, "profiles")
+    environments = _declared(root, "environments")
     for name, group in _map(root.get("groups")).items():
         group = _map(group)
         budget = group.get("budget")
-        if isinstance(budget, str) and budget not in budgets:
+        if isinstance(budget, str) and budgets is not None and budget not in budgets:
             yield Finding(("groups", name, "budget"), _unknown("budget", budget, budgets))
         for index, profile in enumerate(_list(group.get("profiles"))):
-            if isinstance(profile, str) and profile not in profiles:
+            if isinstance(profile, str) and profiles is not None and profile not in profiles:
                 yield Finding(("groups", name, "profiles", index), _unknown("profile", profile, profiles))
         for index, env in enumerate(_list(group.get("environments"))):
-            if isinstance(env, str) and env not in environments:
+            if isinstance(env, str) and environments is not None and env not in environments:
                 yield Finding(
                     ("groups", name, "environments", index), _unknown("environment", env, environments)
                 )
@@ -90,8 +101,8 @@ def _check_groups(root: dict) -> Iterator[Finding]:
 
 def _check_users(root: dict) -> Iterator[Finding]:
     groups = _map(root.get("groups"))
-    group_names = _names(groups)
-    budgets = _names(root.get("budgets"))
+    group_names = _declared(root, "groups")
+    budgets = _declared(root, "budgets")
     seen: dict[str, int] = {}
     for index, user in enumerate(_list(root.get("users"))):
         user = _map(user)
@@ -107,11 +118,11 @@ def _check_users(root: dict) -> Iterator[Finding]:
         if "groups" not in user or not member_of:
             yield Finding(("users", index), f"user {name!r} is in no group; add at least one under groups")
         for position, group in enumerate(member_of):
-            if isinstance(group, str) and group not in group_names:
+            if isinstance(group, str) and group_names is not None and group not in group_names:
                 yield Finding(("users", index, "groups", position), _unknown("group", group, group_names))
         budget = user.get("budget")
         if isinstance(budget, str):
-            if budget not in budgets:
+            if budgets is not None and budget not in budgets:
                 yield Finding(("users", index, "budget"), _unknown("budget", budget, budgets))
             continue
         # Without a personal budget, the groups' budget pays: it must be unambiguous.
@@ -131,10 +142,10 @@ def _check_users(root: dict) -> Iterator[Finding]:
 
 
 def _check_default_profiles(root: dict) -> Iterator[Finding]:
-    profiles = _names(root.get("profiles"))
+    profiles = _declared(root, "profiles")
     for section in ("hub", "dask"):
         default = _map(root.get(section)).get("default_profile")
-        if isinstance(default, str) and default not in profiles:
+        if isinstance(default, str) and profiles is not None and default not in profiles:
             yield Finding((section, "default_profile"), _unknown("profile", default, profiles))
 
 
@@ -164,6 +175,39 @@ def _check_instances(root: dict) -> Iterator[Finding]:
             yield Finding(where, f"target is {target!r}: profile {name!r} needs an instance type for {target}")
 
 
+def _check_prices(root: dict) -> Iterator[Finding]:
+    """On a cloud target every profile needs a price: from the bundled table or its own."""
+    target = root.get("target", "local")
+    if target not in CLOUD_TARGETS:
+        return
+    region = _map(_map(root.get("cloud")).get(target)).get("region")
+    if not isinstance(region, str):
+        return
+    where = f"in the price table of {prices.date()}"
+    if prices.region_prices(target, region) is None:
+        where = f"({region} is not in the price table of {prices.date()}: {', '.join(prices.regions(target))})"
+    for name, profile in _map(root.get("profiles")).items():
+        profile = _map(profile)
+        if "price_per_hour_usd" in profile:
+            continue
+        kind = _map(profile.get("instance")).get(target)
+        if isinstance(kind, str) and prices.instance_hourly(target, region, kind) is None:
+            known = prices.known_instances(target, region)
+            yield Finding(
+                ("profiles", name, "instance", target),
+                f"no known price for {target} instance type {kind!r} in {region} {where}"
+                f"{suggest(kind, known)}; set `price_per_hour_usd:` on profile {name!r}",
+            )
+        gpu = _map(profile.get("gpu")).get("type")
+        if prices.gpus_priced_separately(target) and isinstance(gpu, str):
+            if prices.accelerator_hourly(target, region, gpu) is None:
+                yield Finding(
+                    ("profiles", name, "gpu", "type"),
+                    f"no known price for {target} GPU {gpu!r} in {region} {where}; "
+                    f"set `price_per_hour_usd:` on profile {name!r}",
+                )
+
+
 def _check_auth(root: dict) -> Iterator[Finding]:
     auth = _map(_map(root.get("hub")).get("auth"))
     provider = auth.get("provider")
@@ -172,7 +216,7 @@ def _check_auth(root: dict) -> Iterator[Finding]:
 
 
 def _check_storage(root: dict) -> Iterator[Finding]:
-    group_names = _names(root.get("groups"))
+    group_names = _declared(root, "groups")
     seen: set[str] = set()
     for index, store in enumerate(_list(_map(root.get("integrations")).get("storage"))):
         store = _map(store)
@@ -182,9 +226,14 @@ def _check_storage(root: dict) -> Iterator[Finding]:
                 yield Finding(("integrations", "storage", index, "name"), f"storage {name!r} is declared twice")
             seen.add(name)
         for group in _map(store.get("access")):
-            if group not in group_names:
+            if group_names is not None and group not in group_names:
                 yield Finding(
                     ("integrations", "storage", index, "access", group),
                     _unknown("group", group, group_names),
                     at_key=True,
                 )
+
+
+def _check_environments(root: dict) -> Iterator[Finding]:
+    for path, message in check_packages(root):
+        yield Finding(path, message)

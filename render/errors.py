@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @dataclass(frozen=True, order=True)
@@ -16,7 +20,8 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.field}: {self.message}"
+        message = " ".join(self.message.split())  # one error, one line
+        return f"{self.file}:{self.line}:{self.col}: {self.field}: {message}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -42,6 +47,8 @@ def dotted(path: tuple[object, ...]) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):  # odd keys quoted, so the error stays one line
+            text += f"[{json.dumps(str(part))}]"
         else:
             text += f".{part}" if text else str(part)
     return text or "(root)"

@@ -46,7 +46,8 @@ def _requirement(text: str) -> str:
     try:
         Requirement(text)
     except InvalidRequirement as exc:
-        raise ValueError(f"{text!r} is not a PEP 508 requirement: {exc}") from None
+        reason = str(exc).splitlines()[0]  # packaging adds a caret diagram on later lines
+        raise ValueError(f"{text!r} is not a PEP 508 requirement: {reason}") from None
     return text
 
 

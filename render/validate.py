@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from render import checks, loader
+from render import checks, loader, upgrade
 from render.errors import ConfigErrors, ConfigIssue, dotted
 from render.schema import Platform, json_schema
 
@@ -68,6 +68,10 @@ def _from_pydantic(exc: ValidationError, document: loader.Document) -> list[Conf
             path = loc
             line, col = document.positions.of_key(loc[:-1]) if len(loc) > 1 else (1, 1)
             message = f"required key {loc[-1]!r} is missing"
+        elif loc == ("apiVersion",) and kind == "literal_error":
+            path = loc
+            line, col = document.positions.of_value(path)
+            message = upgrade.describe(error["input"])
         else:
             path = _strip_union_tags(loc)
             line, col = document.positions.of_value(path)
@@ -76,9 +80,12 @@ def _from_pydantic(exc: ValidationError, document: loader.Document) -> list[Conf
     return issues
 
 
+_UNION_TAGS = {"str", "int", "float", "bool", "none"}
+
+
 def _strip_union_tags(loc: tuple) -> tuple:
     """pydantic names union members in locations (e.g. 'function-after[...]'); drop them."""
-    return tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "none"})))
+    return tuple(part for part in loc if not (isinstance(part, str) and ("[" in part or part in _UNION_TAGS)))
 
 
 def _message(error: dict) -> str:

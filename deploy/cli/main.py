@@ -16,9 +16,9 @@ import sys
 # jsii (under cdktf) prints a Node end-of-life banner on every run; users never need it.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
-from deploy import cli  # noqa: E402
-from deploy.cli.common import CommandError, UsageError  # noqa: E402
-from render.errors import ConfigErrors  # noqa: E402
+from deploy import cli
+from deploy.cli.common import CommandError, UsageError
+from render.errors import ConfigErrors
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
