@@ -1,0 +1,53 @@
+"""The hub VM (JupyterHub, dask-gateway, usage ledger) and the instance group that puts it
+behind the load balancer. Private IP only; hardened like the worker templates."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from modules.gcp.base import hub_name, ref, res
+from modules.gcp.firewall import hub_tag
+from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.gcp.templates import BOOT_DISK_GB, HARDENED_METADATA, IMAGE, SCOPES, SHIELDED_VM
+
+HUB_PORT_NAME = "hub"
+
+
+class Hub(Construct):
+    def __init__(self, scope: Construct, spec: GcpSpec, zone: str, subnetwork_id: str, account: str, *,
+                 key_id: str, key_grant: str) -> None:
+        super().__init__(scope, "hub")
+        self.instance = res(self, "google_compute_instance", "hub", {
+            "name": hub_name(spec.name),
+            "description": f"graticule {spec.name}: JupyterHub, dask-gateway, usage ledger",
+            "zone": zone,
+            "machine_type": spec.hub_machine_type,
+            "labels": {"role": "hub"},
+            "tags": [hub_tag(spec.name)],
+            "can_ip_forward": False,
+            "allow_stopping_for_update": True,
+            "boot_disk": {
+                "auto_delete": True,
+                "initialize_params": {
+                    "image": IMAGE,
+                    "size": BOOT_DISK_GB,
+                    "type": "pd-balanced",
+                    "labels": {**spec.labels, "role": "hub"},  # default_labels do not reach disks
+                },
+                "kms_key_self_link": key_id,
+            },
+            # No access_config block: no external IP.
+            "network_interface": [{"subnetwork": subnetwork_id}],
+            "service_account": {"email": account, "scopes": SCOPES},
+            "shielded_instance_config": SHIELDED_VM,
+            "metadata": HARDENED_METADATA,
+            "depends_on": [key_grant],
+        })
+        self.group = res(self, "google_compute_instance_group", "hub", {
+            "name": hub_name(spec.name),
+            "description": "the hub VM, as the load balancer's backend",
+            "zone": zone,
+            "instances": [ref(self.instance, "self_link")],
+            "named_port": [{"name": HUB_PORT_NAME, "port": HUB_PORT}],
+        })
+        self.group_id = ref(self.group, "id")
