@@ -199,13 +199,13 @@ def _check_prices(root: dict) -> Iterator[Finding]:
                 f"{suggest(kind, known)}; set `price_per_hour_usd:` on profile {name!r}",
             )
         gpu = _map(profile.get("gpu")).get("type")
-        if prices.gpus_priced_separately(target) and isinstance(gpu, str):
-            if prices.accelerator_hourly(target, region, gpu) is None:
-                yield Finding(
-                    ("profiles", name, "gpu", "type"),
-                    f"no known price for {target} GPU {gpu!r} in {region} {where}; "
-                    f"set `price_per_hour_usd:` on profile {name!r}",
-                )
+        separate = prices.gpus_priced_separately(target)
+        if separate and isinstance(gpu, str) and prices.accelerator_hourly(target, region, gpu) is None:
+            yield Finding(
+                ("profiles", name, "gpu", "type"),
+                f"no known price for {target} GPU {gpu!r} in {region} {where}; "
+                f"set `price_per_hour_usd:` on profile {name!r}",
+            )
 
 
 def _check_auth(root: dict) -> Iterator[Finding]:

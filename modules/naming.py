@@ -1,0 +1,36 @@
+"""Names that the rendered Terraform and the worker templates must agree on.
+
+The cloud stacks (modules/aws, modules/gcp) create one launch/instance template per
+hardware profile and export its id; `render.workers` tells the gateway which template
+and which Terraform output to use. Both sides call these functions, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_MAX_TEMPLATE_NAME = 63  # GCP resource names: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 chars
+
+
+def worker_template_name(platform_name: str, profile: str) -> str:
+    """`<platform>-<profile>`, valid as an AWS launch template and a GCP instance template name.
+
+    Profile names may hold '_', which GCP refuses; too-long names are cut and given a
+    short hash of the full name so that two long profiles never collide.
+    """
+    name = re.sub(r"[^a-z0-9-]", "-", f"{platform_name}-{profile}".lower()).strip("-")
+    if len(name) <= _MAX_TEMPLATE_NAME and "_" not in profile:
+        return name
+    digest = hashlib.sha256(f"{platform_name}/{profile}".encode()).hexdigest()[:8]
+    return f"{name[: _MAX_TEMPLATE_NAME - 9].rstrip('-')}-{digest}"
+
+
+def launch_template_id_output(profile: str) -> str:
+    """Terraform output holding the AWS launch template id of a profile's workers."""
+    return f"launch_template_id_{profile}"
+
+
+def instance_template_output(profile: str) -> str:
+    """Terraform output holding the GCP instance template self link of a profile's workers."""
+    return f"instance_template_{profile}"
