@@ -1,0 +1,32 @@
+"""`platform status [--state DIR] [--json]`: each component up or down; exit 1 if any is down."""
+
+from __future__ import annotations
+
+import argparse
+
+from deploy.cli.common import add_config_argument, print_json
+from deploy.cli.local_target import add_state_argument, state_dir
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("status", help="is the local platform running? (exit 1 if not all up)")
+    add_config_argument(parser)
+    add_state_argument(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy.local import supervisor
+
+    directory = state_dir(args)
+    report = supervisor.status(directory)
+    all_up = all(component.up for component in report)
+    if args.json:
+        print_json({"state_dir": str(directory), "up": all_up, "components": [c.as_dict() for c in report]})
+    else:
+        print(f"{'COMPONENT':<10} {'STATE':<6} {'PID':<8} {'VERSION':<10} ADDRESS")
+        for c in report:
+            state = "up" if c.up else "down"
+            print(f"{c.name:<10} {state:<6} {c.pid or '-'!s:<8} {c.version or '-':<10} {c.address or '-'}")
+    return 0 if all_up else 1

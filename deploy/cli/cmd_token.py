@@ -1,0 +1,36 @@
+"""`platform token NAME`: print a new hub API token for a platform.yaml user.
+
+For the SDK (`graticule.login`) and for scripts and tests. Issued by the running hub
+through its REST API with the platform's own service token.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from deploy.cli.common import CommandError, UsageError, load
+from deploy.cli.local_target import add_optional_config, add_state_argument
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("token", help="print a new API token for a user of the local hub")
+    parser.add_argument("name", help="a user in platform.yaml")
+    add_optional_config(parser)
+    add_state_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from deploy.local import supervisor
+
+    platform = load(args)
+    if platform.user(args.name) is None:
+        raise UsageError(f"no user {args.name!r} in {args.path}: only platform.yaml users get tokens")
+    directory = Path(args.state).absolute() if args.state else (Path(".platform") / platform.name).absolute()
+    try:
+        print(supervisor.user_token(directory, args.name))
+    except supervisor.SupervisorError as exc:
+        raise CommandError(str(exc)) from None
+    return 0

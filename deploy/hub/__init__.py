@@ -1,0 +1,1 @@
+"""Runtime classes that the rendered JupyterHub configuration names by import string."""

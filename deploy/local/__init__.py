@@ -1,0 +1,1 @@
+"""The local target: the real hub and gateway supervised on this machine."""
