@@ -1,0 +1,1 @@
+"""dask-gateway server side of graticule: cluster options, policy and backends."""

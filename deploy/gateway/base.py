@@ -1,0 +1,280 @@
+"""What every graticule gateway backend shares, whatever runs the processes.
+
+platform.yaml's rules applied on the server: who may start what (`admit_cluster`,
+`admit_workers`: the budget engine hooks in there), who sees what (owners see their own
+clusters, admins list all), the cluster lifetime cap, the initial worker count, the
+scheduler/worker command and its Python (`python_for`: environments hook in there), and
+one place that hears about every scheduler and worker start and stop (`record`: the
+usage ledger hooks in there). Backends for a target subclass this and implement the
+`do_*` process methods of dask-gateway's `DBBackendBase`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from dask_gateway_server import models
+from dask_gateway_server.backends.base import PublicException
+from dask_gateway_server.backends.db_base import Cluster, DBBackendBase, JobStatus, Worker
+from dask_gateway_server.utils import timestamp
+from traitlets import Dict, Float, Unicode, default
+
+from deploy.budgets.gateway import GatewayBudgets, stop_reason_options
+from deploy.gateway.options import grants_of
+from deploy.gateway.tls import use_ec_keys
+
+
+class ListedCluster(models.Cluster):
+    """Another user's cluster as an admin lists it: no credentials to connect with."""
+
+    def to_dict(self, full: bool = True) -> dict:
+        return super().to_dict(full=False)
+
+
+class GraticuleBackend(DBBackendBase):
+    platform = Dict(help="The rendered gateway/platform.json", config=True)
+
+    state_dir = Unicode(
+        help="Directory (0700) for the gateway's database, keys and cluster directories",
+        config=True,
+    )
+
+    max_lifetime = Float(0, help="Seconds after which any cluster is stopped (0: no limit)", config=True)
+
+    @default("db_encrypt_keys")
+    def _db_encrypt_keys_default(self) -> list[bytes]:
+        from_env = os.environ.get("DASK_GATEWAY_ENCRYPT_KEYS", "")
+        keys = [key.strip().encode() for key in from_env.split(";") if key.strip()]
+        if keys or self.db_url in ("sqlite://", "sqlite:///:memory:"):
+            return keys
+        return [self._encrypt_key_file()]
+
+    def _encrypt_key_file(self) -> bytes:
+        """The database key: generated on first start, 0600, reused after."""
+        path = Path(self.state_dir) / "db-encrypt.key"
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        key = Fernet.generate_key()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+
+    # -- policy -------------------------------------------------------------------------
+
+    def is_admin(self, username: str) -> bool:
+        grants = grants_of(self.platform, username)
+        return bool(grants and grants["admin"])
+
+    async def admit_cluster(self, user: models.User, options: dict, config) -> None:
+        """Refuse a new cluster by raising PublicException (the user sees the message)."""
+        grants = grants_of(self.platform, user.name)
+        if grants is None:
+            raise PublicException(f"user {user.name!r} is not declared in platform.yaml and may not start clusters")
+        if not grants["profiles"]:
+            raise PublicException(
+                f"user {user.name!r} may not start clusters: none of their groups in "
+                "platform.yaml grants a hardware profile"
+            )
+
+    async def admit_workers(self, cluster: Cluster, requested: int) -> int:
+        """How many of `requested` workers `cluster` may have (every scale-up asks here)."""
+        allowed = min(requested, self.platform["dask"]["max_workers"])
+        return await self.budgets.affordable_workers(cluster, allowed)  # budgets: what it can pay for now
+
+    def record(self, event: str, cluster: Cluster, worker: Worker | None = None) -> None:
+        """Every scheduler/worker start and stop passes here exactly once."""
+        self.log.info(
+            "usage %s cluster=%s user=%s profile=%s worker=%s",
+            event,
+            cluster.name,
+            cluster.username,
+            (cluster.options or {}).get("profile"),
+            worker.name if worker else "-",
+        )
+
+    def python_for(self, cluster: Cluster) -> str:
+        """The Python that runs the cluster's scheduler and workers: its environment's."""
+        from deploy.environments.options import python_for
+
+        return python_for(cluster.username, cluster.options or {})
+
+    def get_scheduler_command(self, cluster: Cluster) -> list[str]:
+        return self._with_python(cluster, super().get_scheduler_command(cluster))
+
+    def get_worker_command(self, cluster: Cluster, worker_name, scheduler_address=None):
+        # Initial workers start before the scheduler has reported its address.
+        address = scheduler_address or cluster.scheduler_address or self.known_scheduler_address(cluster)
+        command = super().get_worker_command(cluster, worker_name, address)
+        return self._with_python(cluster, command)
+
+    def known_scheduler_address(self, cluster: Cluster) -> str:
+        """The scheduler's address before it reports it, when the backend chose it ("" if
+        not): then a cluster's initial workers start together with its scheduler."""
+        return ""
+
+    def _with_python(self, cluster: Cluster, command: list[str]) -> list[str]:
+        # `dask-scheduler` / `dask-worker` -> `<python> -m distributed.cli.dask_<x>`: the
+        # cluster's environment decides the interpreter, not the gateway's PATH.
+        module = {"dask-scheduler": "dask_scheduler", "dask-worker": "dask_worker"}
+        if command and command[0] in module:
+            entry = f"distributed.cli.{module[command[0]]}"
+            return [self.python_for(cluster), "-m", entry, *command[1:]]
+        return command
+
+    # -- dask-gateway hooks ---------------------------------------------------------------
+
+    async def start_cluster(self, user, cluster_options):
+        options, config = await self.process_cluster_options(user, cluster_options)
+        await self.admit_cluster(user, options, config)
+        # budgets: the scheduler is admitted and recorded atomically before the cluster exists
+        async with self.budgets.reserve_cluster(user.name, options, config.to_dict()) as bind:
+            cluster = self.db.create_cluster(user.name, options, config.to_dict())
+            bind(cluster.name)
+        self.log.info("Created cluster %s for user %s", cluster.name, user.name)
+        self.queue.put(cluster)
+        return cluster.name
+
+    async def list_clusters(self, username=None, statuses=None):
+        if username is None or not self.is_admin(username):
+            return await super().list_clusters(username=username, statuses=statuses)
+        listed = []
+        for cluster in self.db.list_clusters(username=None, statuses=statuses):
+            model = cluster.to_model()
+            if cluster.username != username:
+                model.__class__ = ListedCluster
+            listed.append(model)
+        return listed
+
+    async def on_cluster_heartbeat(self, cluster_name, msg):
+        cluster = self.db.get_cluster(cluster_name)
+        held = self._initial_counts.get(cluster_name)
+        if held is not None and msg.get("count", 0) < held:
+            # The scheduler does not know of the initial workers until _cluster_to_running
+            # tells it; until then its count of 0 must not stop them.
+            msg = {**msg, "count": held}
+        if cluster is not None and msg.get("count", 0) > cluster.count:
+            msg = {**msg, "count": await self.admit_workers(cluster, msg["count"])}
+        await super().on_cluster_heartbeat(cluster_name, msg)
+
+    async def _cluster_to_submitted(self, cluster):
+        await super()._cluster_to_submitted(cluster)
+        if cluster.status == JobStatus.SUBMITTED and cluster.target == JobStatus.RUNNING:
+            self.record("scheduler-started", cluster)
+            await self._start_initial_workers(cluster)
+
+    async def _start_initial_workers(self, cluster: Cluster) -> None:
+        """Start the `workers` option's workers now, alongside the scheduler (they wait
+        for it to listen), rather than after its first heartbeat: a cluster is ready
+        sooner by the scheduler's start-up time."""
+        wanted = (cluster.options or {}).get("workers") or 0
+        if not wanted or not self.known_scheduler_address(cluster):
+            return
+        count = await self.admit_workers(cluster, wanted)
+        self.db.update_cluster(cluster, count=count)
+        self._initial_counts[cluster.name] = count
+        for _ in range(count):
+            self.queue.put(self.db.create_worker(cluster))
+
+    async def _cluster_to_running(self, cluster):
+        await super()._cluster_to_running(cluster)
+        workers = self._initial_counts.get(cluster.name, (cluster.options or {}).get("workers") or 0)
+        if workers:
+            await self.forward_message_to_scheduler(cluster.to_model(), {"op": "scale", "count": workers})
+        self._initial_counts.pop(cluster.name, None)  # the scheduler counts them from now on
+
+    async def _cluster_to_stopped(self, cluster):
+        self._initial_counts.pop(cluster.name, None)
+        started = cluster.status > JobStatus.CREATED
+        await super()._cluster_to_stopped(cluster)
+        await self.budgets.process_stopped(cluster)  # budgets: close its intervals, started or not
+        if started:
+            self.record("scheduler-stopped", cluster)
+
+    async def _worker_to_submitted(self, worker):
+        # -- budgets: admit (and record) the worker right before its process starts -----
+        if not await self.budgets.admit_worker(worker):
+            self.db.update_worker(worker, target=JobStatus.STOPPED)
+            self.db.update_cluster(worker.cluster, count=max(0, worker.cluster.count - 1))
+            self.queue.put(worker)
+            return
+        # -- end budgets ----------------------------------------------------------------
+        await super()._worker_to_submitted(worker)
+        if worker.status == JobStatus.SUBMITTED and worker.target == JobStatus.RUNNING:
+            self.record("worker-started", worker.cluster, worker)
+
+    async def _worker_to_stopped(self, worker):
+        started = worker.status > JobStatus.CREATED
+        await super()._worker_to_stopped(worker)
+        await self.budgets.process_stopped(worker.cluster, worker)  # budgets: close its interval
+        if started:
+            self.record("worker-stopped", worker.cluster, worker)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def setup(self, app):
+        self._initial_counts: dict[str, int] = {}  # cluster -> initial workers, until running
+        use_ec_keys()  # cluster TLS keys in a millisecond, not up to a second of RSA
+        if self.state_dir:
+            Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.budgets = GatewayBudgets.open(self.platform, self.state_dir, self.log)  # budgets: the usage ledger
+        await super().setup(app)
+        # budgets: no await since the clusters were loaded, so nothing has been reconciled
+        # yet: close the intervals of processes that died while the gateway was down first.
+        self.budgets.recover(self.db, self._budget_alive)
+        self.task_pool.spawn(self.budgets.budgets.metering_loop(self._budget_live, self._budget_stop))
+        from deploy.environments.api import add_routes
+
+        add_routes(app, self)  # /api/graticule/v1: profiles, usage, package sync
+        if self.max_lifetime > 0:
+            self.task_pool.spawn(self._lifetime_loop())
+
+    # -- budgets (deploy.budgets.gateway) ----------------------------------------------------
+
+    async def forward_message_to_scheduler(self, cluster, msg):
+        if msg.get("op") == "scale" and (held := self.db.get_cluster(cluster.name)) is not None:
+            await self.budgets.check_scale(held, msg["count"])  # the client sees a refusal's reason
+        await super().forward_message_to_scheduler(cluster, msg)
+
+    def _budget_alive(self, job) -> bool:
+        check = getattr(self, "_check_status", None)  # backends that can tell a dead process
+        return True if check is None else bool(check(job))
+
+    def _budget_live(self) -> set[tuple[str, str]]:
+        return self.budgets.live(self.db, self._budget_alive)
+
+    async def _budget_stop(self, cluster_name: str, reason: str) -> None:
+        """Stop a cluster whose budget is exhausted (`on_exhausted: stop`), saying why."""
+        cluster = self.db.get_cluster(cluster_name)
+        if cluster is None or cluster.target > JobStatus.RUNNING:
+            return
+        self.budgets.stop_reasons[cluster_name] = reason
+        self.db.update_cluster(cluster, options=stop_reason_options(cluster.options, reason))
+        self.log.warning("Stopping cluster %s: %s", cluster_name, reason)
+        await self.stop_cluster(cluster_name)
+
+    async def cleanup(self):
+        await super().cleanup()
+        if hasattr(self, "budgets"):
+            self.budgets.close()
+
+    # -- end budgets ---------------------------------------------------------------------------
+
+    async def _lifetime_loop(self) -> None:
+        period = min(30.0, max(1.0, self.max_lifetime / 4))
+        while True:
+            await asyncio.sleep(period)
+            cutoff = timestamp() - self.max_lifetime * 1000
+            for cluster in list(self.db.active_clusters()):
+                if cluster.target == JobStatus.RUNNING and cluster.start_time < cutoff:
+                    self.log.info(
+                        "Cluster %s reached max lifetime (%.0f s), stopping",
+                        cluster.name,
+                        self.max_lifetime,
+                    )
+                    await self.stop_cluster(cluster.name)

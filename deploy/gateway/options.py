@@ -1,0 +1,85 @@
+"""Cluster options offered to each user, validated on the server.
+
+Built from the rendered `platform.json` (see `render.gateway_config`): a user is offered
+only the profiles and environments their groups grant, and asking for anything else is
+refused with a message that says what they may use instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dask_gateway_server.models import User
+from dask_gateway_server.options import Integer, Options, Select
+
+from deploy.environments.options import SyncEnvironment
+
+
+class Granted(Select):
+    """A choice among what platform.yaml grants this user, with a clear refusal."""
+
+    def __init__(self, field: str, granted: list[str], username: str, **kwargs: Any):
+        super().__init__(field, granted, **kwargs)
+        self.username = username
+
+    def validate(self, x: object) -> str:
+        if isinstance(x, str) and x in self.options:
+            return x
+        granted = ", ".join(self.options)
+        raise ValueError(
+            f"{self.field} {x!r} is not granted to user {self.username!r} "
+            f"(granted by their groups in platform.yaml: {granted})"
+        )
+
+
+class WorkerCount(Integer):
+    def validate(self, x: object) -> int:
+        if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+            raise ValueError(f"{self.field} must be a whole number >= 0, got {x!r}")
+        if self.max is not None and x > self.max:
+            raise ValueError(
+                f"{self.field}: at most {self.max} workers per cluster (dask.max_workers in platform.yaml), got {x}"
+            )
+        return x
+
+
+def grants_of(platform: dict, username: str) -> dict | None:
+    return platform["users"].get(username)
+
+
+def worker_config(platform: dict, profile: str) -> dict[str, Any]:
+    """ClusterConfig overrides for a profile: cores -> threads, memory -> memory limit."""
+    size = platform["profiles"][profile]
+    return {
+        "worker_cores": size["cpu"],
+        "worker_threads": size["cpu"],
+        "worker_memory": size["memory"],
+    }
+
+
+def cluster_options(platform: dict) -> Callable[[User], Options]:
+    """`c.Backend.cluster_options`: a function of the requesting user."""
+    max_workers = platform["dask"]["max_workers"]
+
+    def for_user(user: User) -> Options:
+        grants = grants_of(platform, user.name)
+        if not grants or not grants["profiles"]:
+            # Nothing to offer; admission refuses the request with the reason.
+            return Options()
+        fields = [
+            Granted(
+                "profile",
+                grants["profiles"],
+                user.name,
+                default=grants["default_profile"],
+                label="Hardware profile",
+            )
+        ]
+        if grants["environments"]:
+            fields.append(Granted("environment", grants["environments"], user.name, label="Environment"))
+        fields.append(WorkerCount("workers", default=0, min=0, max=max_workers, label="Workers at start"))
+        fields.append(SyncEnvironment(user.name))  # graticule.Cluster(sync=True)
+        return Options(*fields, handler=lambda options: worker_config(platform, options["profile"]))
+
+    return for_user

@@ -1,0 +1,81 @@
+"""dask-gateway configuration: `build/gateway/dask_gateway_config.py` + `platform.json`.
+
+The config file is the same for every platform and target: it loads `platform.json`
+beside it (everything platform.yaml decides: who may use which profile and environment,
+the limits, the backend class) and takes what differs per machine (addresses, state
+directory, the hub service token) from GRATICULE_* environment variables at start-up.
+Nothing rendered here is a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from render import cost, entitlements
+from render.schema import Platform
+
+SERVICE_NAME = "dask-gateway"
+
+# The gateway backend per target. Cloud backends are implemented by a later issue;
+# render only names them.
+BACKEND_CLASSES = {
+    "local": "deploy.gateway.local.LocalProcessBackend",
+    "aws": "deploy.gateway.aws.AWSBackend",
+    "gcp": "deploy.gateway.gcp.GCPBackend",
+}
+
+
+def render_gateway(platform: Platform, target: str | None = None) -> dict[str, bytes]:
+    chosen = target or platform.target
+    config = resources.files("render.templates").joinpath("dask_gateway_config.py.tmpl")
+    return {
+        "gateway/dask_gateway_config.py": config.read_bytes(),
+        "gateway/platform.json": _json(gateway_platform(platform, chosen)),
+    }
+
+
+def gateway_platform(platform: Platform, target: str) -> dict[str, Any]:
+    """What the gateway needs to know of platform.yaml, resolved per user."""
+    return {
+        "name": platform.name,
+        "target": target,
+        "service_name": SERVICE_NAME,
+        "backend_class": BACKEND_CLASSES[target],
+        "dask": {
+            "default_profile": platform.dask.default_profile,
+            "max_workers": platform.dask.max_workers,
+            "idle_timeout": platform.dask.idle_timeout,
+            "max_lifetime": platform.dask.max_lifetime,
+        },
+        "profiles": {
+            name: {
+                "cpu": profile.cpu,
+                "memory": profile.memory,
+                "gpu": profile.gpu.model_dump() if profile.gpu else None,
+                # what the usage ledger charges per scheduler/worker hour (deploy.budgets)
+                "price_per_hour_usd": cost.profile_price(platform, target, name).price_per_hour_usd,
+            }
+            for name, profile in platform.profiles.items()
+        },
+        "environments": list(platform.environments),
+        "users": {user.name: _grants(platform, user) for user in platform.users},
+        # enforced by the gateway (deploy.budgets); SMTP server for alerts from the environment
+        "budgets": {name: budget.model_dump() for name, budget in platform.budgets.items()},
+        "alerts": {"email": list(platform.integrations.alerts.email)},
+    }
+
+
+def _grants(platform: Platform, user) -> dict[str, Any]:
+    return {
+        "profiles": entitlements.profiles_of(platform, user),
+        "default_profile": entitlements.default_profile_for(platform, user, platform.dask.default_profile),
+        "environments": entitlements.environments_of(platform, user),
+        "admin": entitlements.is_admin(platform, user),
+        "budget": entitlements.budget_of(platform, user),
+    }
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
