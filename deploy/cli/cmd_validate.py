@@ -30,6 +30,7 @@ def summary(platform: Platform) -> dict[str, int]:
 def run(args: argparse.Namespace) -> int:
     try:
         platform = load(args)
+        _check_lock(args, platform)
     except ConfigErrors as exc:
         if not args.json:
             raise
@@ -42,3 +43,14 @@ def run(args: argparse.Namespace) -> int:
         details = ", ".join(f"{count} {what}" for what, count in counts.items())
         print(f"OK: {platform.name} ({details})", file=sys.stdout)
     return 0
+
+
+def _check_lock(args: argparse.Namespace, platform: Platform) -> None:
+    """A stale or incomplete environments.lock is an error located at the environment."""
+    from pathlib import Path
+
+    from deploy.environments.lockcheck import lock_issues
+
+    issues = lock_issues(Path(args.path), args.path, platform)
+    if issues:
+        raise ConfigErrors(issues)

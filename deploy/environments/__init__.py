@@ -1,0 +1,1 @@
+"""Software environments: lock (`platform lock`), build with uv, and look up at run time."""

@@ -1,0 +1,142 @@
+"""The gateway's small JSON API for the SDK, beside dask-gateway's own `/api/v1`.
+
+- GET  /api/graticule/v1/me: my profiles (cpu, memory, gpu, price per hour) and environments;
+- GET  /api/graticule/v1/usage: my budget this month (spent, limit, cores in use);
+- GET  /api/graticule/v1/environments/sync/KEY: my synced environment, 404 if not built;
+- POST /api/graticule/v1/environments/sync: build it (body: key, python, requirements,
+  wheels as base64, critical), answering when it is ready.
+Authenticated like the rest of the gateway (JupyterHub tokens). A backend adds these in
+its `setup(app)` with `add_routes(app, backend)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+from pathlib import Path
+
+from aiohttp import web
+from dask_gateway_server.routes import api_handler
+
+from deploy.environments import runtime, syncbuild
+
+PREFIX = "/api/graticule/v1"
+MAX_UPLOAD = 256 * 1024 * 1024
+_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+
+def add_routes(app: web.Application, backend) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get(PREFIX + "/me")
+    @api_handler(user_authenticated=True)
+    async def me(request: web.Request) -> web.Response:
+        user = request["user"].name
+        platform = backend.platform
+        grants = platform["users"].get(user) or {"profiles": [], "environments": [], "default_profile": None}
+        prices = _prices()
+        profiles = {
+            name: {**platform["profiles"][name], "price_per_hour_usd": prices.get(name)}
+            for name in grants["profiles"]
+        }
+        return web.json_response({
+            "user": user,
+            "profiles": profiles,
+            "default_profile": grants.get("default_profile"),
+            "environments": grants["environments"],
+            "budget": grants.get("budget"),
+        })
+
+    @routes.get(PREFIX + "/usage")
+    @api_handler(user_authenticated=True)
+    async def usage(request: web.Request) -> web.Response:
+        user = request["user"].name
+        grants = backend.platform["users"].get(user) or {}
+        return web.json_response(await asyncio.to_thread(_usage_of, backend, user, grants.get("budget")))
+
+    @routes.get(PREFIX + "/environments/sync/{key}")
+    @api_handler(user_authenticated=True)
+    async def synced(request: web.Request) -> web.Response:
+        try:
+            found = syncbuild.report(request["user"].name, request.match_info["key"])
+        except ValueError as exc:
+            raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
+        if found is None:
+            raise web.HTTPNotFound(reason="this environment is not built yet")
+        return web.json_response(found)
+
+    @routes.post(PREFIX + "/environments/sync")
+    @api_handler(user_authenticated=True)
+    async def sync(request: web.Request) -> web.Response:
+        user = request["user"].name
+        body = await _read_json(request)
+        try:
+            key = str(body["key"])
+            runtime.sync_dir(user, key)
+            wheels = {name: base64.b64decode(data, validate=True) for name, data in body.get("wheels", {}).items()}
+            arguments = (user, key, str(body["python"]), list(body["requirements"]), wheels,
+                         list(body.get("critical", [])))
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise web.HTTPUnprocessableEntity(reason=f"malformed sync request: {exc}") from None
+        lock = _locks.setdefault((user, key), asyncio.Lock())
+        async with lock:  # one build per environment; the others wait and reuse it
+            try:
+                built = await asyncio.to_thread(syncbuild.build_synced, *arguments)
+            except syncbuild.SyncBuildError as exc:
+                raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
+        return web.json_response(built)
+
+    app.router.add_routes(routes)
+
+
+async def _read_json(request: web.Request) -> dict:
+    # Wheels make bodies bigger than aiohttp's default 1 MiB for request.json().
+    if (request.content_length or 0) > MAX_UPLOAD:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD, actual_size=request.content_length)
+    try:
+        body = json.loads(await request.content.read())
+    except ValueError:
+        raise web.HTTPUnprocessableEntity(reason="the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPUnprocessableEntity(reason="the request body must be a JSON object")
+    return body
+
+
+def _prices() -> dict[str, float]:
+    """Hourly price per profile, from the build's cost.json (the rendered price table)."""
+    try:
+        cost = json.loads((Path(os.environ["GRATICULE_STATE_DIR"]) / "build" / "cost.json").read_text())
+    except (KeyError, OSError, ValueError):
+        return {}
+    return {name: entry.get("price_per_hour_usd") for name, entry in cost.get("profiles", {}).items()}
+
+
+def _usage_of(backend, user: str, budget: str | None) -> dict:
+    answer = {"user": user, "budget": budget, "spent_usd": None, "limit_usd": None, "cores_in_use": None}
+    budgets = getattr(backend, "budgets", None)  # deploy.budgets.gateway.GatewayBudgets
+    budgets = getattr(budgets, "budgets", budgets)  # its deploy.budgets.guard.Budgets
+    if budgets is None or budget is None or not hasattr(budgets, "ledger"):
+        return answer
+    from deploy.budgets.report import usage_report
+
+    report = usage_report(budgets.ledger, budgets.policy, budget=budget)
+    for entry in report["budgets"]:
+        mine = next((row for row in entry["users"] if row["name"] == user), None)
+        answer.update(
+            spent_usd=entry["spent_usd"],
+            limit_usd=entry["limit_usd"],
+            percent=entry["percent"],
+            cores_in_use=entry["cores_in_use"],
+            max_cores=entry["max_cores"],
+            my_spent_usd=mine["spent_usd"] if mine else 0.0,
+            my_cores_in_use=mine["cores_in_use"] if mine else 0.0,
+            resets_at=report["resets_at"],
+        )
+    if answer["limit_usd"] is None:
+        rule = budgets.policy.budgets.get(budget)
+        answer.update(spent_usd=0.0, limit_usd=rule.monthly_usd if rule else None, cores_in_use=0.0,
+                      resets_at=report["resets_at"])
+    return answer

@@ -1,0 +1,75 @@
+"""Build a Python environment with uv into a directory, atomically.
+
+The environment is built in a temporary sibling directory and renamed into place only
+when every step succeeded: a directory at the target path is always complete, so its
+existence is the "already built" test, and a failed build leaves nothing behind.
+Environments are created `--relocatable`, so the rename does not break their scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from deploy.environments import uv
+
+
+def python_of(env_dir: Path) -> Path:
+    return env_dir / "bin" / "python"
+
+
+def build(
+    target: Path,
+    python: str,
+    requirements: list[str],
+    wheels: list[Path] = (),
+    *,
+    exact: bool = True,
+    finish: Callable[[Path], None] | None = None,
+) -> Path:
+    """The environment's Python, building `target` first unless it already exists.
+
+    exact: install exactly `requirements` (a lock: `uv pip sync`; no wheels); otherwise
+    install them and `wheels` without dependencies (a sync capture lists everything).
+    finish(tmp_dir): runs inside the temporary environment before the rename."""
+    if python_of(target).exists():
+        return python_of(target)
+    if exact and wheels:
+        raise ValueError("an exact (locked) build takes no extra wheels")
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{target.name}-", dir=target.parent))
+    try:
+        uv.run("venv", "--quiet", "--relocatable", "--no-project", "--python", python, str(tmp / "env"))
+        requirement_file = tmp / "requirements.txt"
+        requirement_file.write_text("".join(f"{line}\n" for line in requirements))
+        interpreter = str(python_of(tmp / "env"))
+        if exact:
+            uv.run("pip", "sync", "--quiet", "--python", interpreter,
+                   str(requirement_file))
+        else:
+            uv.run("pip", "install", "--quiet", "--no-deps", "--python",
+                   interpreter, "-r", str(requirement_file), *map(str, wheels))
+        if finish is not None:
+            finish(tmp / "env")
+        try:
+            os.rename(tmp / "env", target)
+        except OSError:
+            if not python_of(target).exists():  # not a concurrent build of the same thing
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return python_of(target)
+
+
+def remove(target: Path) -> None:
+    """Remove an environment: renamed away first, so nobody sees a half-deleted one."""
+    if not target.exists():
+        return
+    doomed = target.with_name(f".delete-{target.name}-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(target, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)

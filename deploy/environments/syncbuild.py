@@ -1,0 +1,128 @@
+"""The gateway's side of package sync: build (or reuse) a user's environment with uv.
+
+The SDK sends the Python minor version, the pinned requirements of everything installed
+and wheels of its local packages. Exact versions are tried first; a requirement the
+index cannot satisfy is relaxed (pinned -> any version -> left out), never a critical
+one (the SDK then reports the difference: critical ones fail, others warn). A Python
+minor the machine does not have falls back to the gateway's own (the SDK fails on it).
+Built environments are per user and key, so nobody can plant packages in another's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from deploy.environments import build, runtime, uv
+
+REPORT = "graticule-sync.json"
+_OFFENDER = re.compile(
+    r"(?:no version of|no versions of)\s+([A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"|([A-Za-z0-9][A-Za-z0-9._-]*)\s+was not found",
+    re.IGNORECASE,
+)
+_WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.whl$")
+
+
+class SyncBuildError(RuntimeError):
+    """What the user sees when their environment cannot be built."""
+
+
+def report(user: str, key: str, state: Path | None = None) -> dict | None:
+    """The built environment's report (python, installed versions), None if not built."""
+    path = runtime.sync_dir(user, key, state) / REPORT
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def available_python(minor: str) -> str:
+    """`minor` if uv finds such an interpreter here, else the gateway's own minor."""
+    try:
+        uv.run("python", "find", minor)
+        return minor
+    except uv.UvError:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _name(requirement: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return None
+
+
+def _relax(requirements: list[str], offender: str, critical: set[str]) -> tuple[list[str], str]:
+    """One step looser for `offender`: name==v -> name -> dropped."""
+    for index, line in enumerate(requirements):
+        if _name(line) != offender:
+            continue
+        if offender in critical:
+            raise SyncBuildError(f"{line} is not available to the gateway, and it must match exactly")
+        requirement = Requirement(line)
+        if requirement.specifier or requirement.url:
+            return [*requirements[:index], requirement.name, *requirements[index + 1 :]], f"{line} -> any version"
+        return [*requirements[:index], *requirements[index + 1 :]], f"{line} left out"
+    raise SyncBuildError(f"uv could not install {offender}")
+
+
+def build_synced(user: str, key: str, python: str, requirements: list[str],
+                 wheels: dict[str, bytes], critical: list[str], state: Path | None = None) -> dict:
+    """Build the environment (unless built) and return its report."""
+    existing = report(user, key, state)
+    if existing is not None:
+        return existing
+    for line in requirements:
+        if _name(line) is None:
+            raise SyncBuildError(f"not a requirement: {line!r}")
+    critical_names = {canonicalize_name(name) for name in critical}
+    local_names = set()
+    chosen = available_python(python)
+    with tempfile.TemporaryDirectory(prefix="graticule-wheels-") as tmp:
+        paths = []
+        for filename, data in sorted(wheels.items()):
+            if not _WHEEL_NAME.match(filename):
+                raise SyncBuildError(f"not a wheel file name: {filename!r}")
+            path = Path(tmp, filename)
+            path.write_bytes(data)
+            paths.append(path)
+            local_names.add(canonicalize_name(filename.split("-")[0]))
+        pending = [line for line in requirements if _name(line) not in local_names]
+        relaxed: list[str] = []
+        for _ in range(len(pending) + 1):
+            try:
+                build.build(runtime.sync_dir(user, key, state), chosen, pending, paths, exact=False,
+                            finish=lambda env: _write_report(env, relaxed))
+                break
+            except uv.UvError as exc:
+                match = _OFFENDER.search(str(exc))
+                if not match:
+                    raise SyncBuildError(f"uv could not build the environment: {exc}") from None
+                offender = canonicalize_name(match.group(1) or match.group(2))
+                pending, what = _relax(pending, offender, critical_names)
+                relaxed.append(what)
+        else:
+            raise SyncBuildError("uv could not build the environment")
+    return report(user, key, state) or {}
+
+
+def _write_report(env: Path, relaxed: list[str]) -> None:
+    listing = json.loads(uv.run("pip", "list", "--format", "json", "--python", str(build.python_of(env))))
+    version = subprocess.run(
+        [str(build.python_of(env)), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    document = {
+        "python": version,
+        "installed": {canonicalize_name(item["name"]): item["version"] for item in listing},
+        "relaxed": relaxed,
+    }
+    (env / REPORT).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

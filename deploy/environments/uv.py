@@ -1,0 +1,38 @@
+"""Running uv: the one tool that resolves, locks and builds every environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+
+class UvError(RuntimeError):
+    """uv failed; the message is the tail of its output."""
+
+
+def binary() -> str:
+    try:
+        from uv import find_uv_bin  # the uv wheel, a dependency of graticule
+
+        return find_uv_bin()
+    except Exception:
+        found = shutil.which("uv")
+        if not found:
+            raise UvError("uv is not installed (pip install uv)") from None
+        return found
+
+
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    """uv's stdout; UvError with the tail of stderr when it fails."""
+    result = subprocess.run(
+        [binary(), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "NO_COLOR": "1"},
+    )
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise UvError("\n".join(lines[-12:]) or f"uv {args[0]} exited {result.returncode}")
+    return result.stdout

@@ -1,0 +1,36 @@
+"""graticule: start Dask clusters on your organisation's platform.
+
+    import graticule
+    graticule.login("https://hub.example.org")        # once, on a laptop
+    with graticule.Cluster(profile="large", adaptive=(0, 20)) as cluster:
+        client = cluster.get_client()
+
+Light on purpose: it needs only `distributed` and `dask-gateway`.
+"""
+
+from graticule.account import clusters, profiles, usage
+from graticule.cluster import Cluster
+from graticule.errors import (
+    AuthError,
+    BudgetExceeded,
+    ClusterNotFound,
+    GraticuleError,
+    NotAllowed,
+    SyncError,
+)
+from graticule.login import login, logout
+
+__all__ = [
+    "AuthError",
+    "BudgetExceeded",
+    "Cluster",
+    "ClusterNotFound",
+    "GraticuleError",
+    "NotAllowed",
+    "SyncError",
+    "clusters",
+    "login",
+    "logout",
+    "profiles",
+    "usage",
+]

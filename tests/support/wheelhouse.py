@@ -1,0 +1,87 @@
+"""A local wheelhouse for tests that build environments without any network.
+
+It holds wheels repacked from what this interpreter has installed (the closure of the
+given roots: distributed, dask-gateway, ipykernel, setuptools as a build backend) and
+small pure-Python packages made on the fly and built with `uv build`. `uv_env()` gives
+the variables that make every uv call (lock, builds, the gateway's sync builder)
+resolve from that directory only: --find-links, --no-index, no Python downloads.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from deploy.environments import uv
+from graticule.wheels import repack
+
+ROOTS = ("distributed", "dask-gateway", "ipykernel", "setuptools")
+
+
+def closure(roots: tuple[str, ...]) -> dict[str, metadata.Distribution]:
+    """Installed distributions needed by `roots` (markers evaluated for this Python)."""
+    seen: dict[str, metadata.Distribution] = {}
+    pending = [(root, frozenset()) for root in roots]
+    while pending:
+        name, extras = pending.pop()
+        key = canonicalize_name(name)
+        if key in seen and not extras:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen[key] = dist
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            environments = [{"extra": extra} for extra in extras] or [{"extra": ""}]
+            if requirement.marker and not any(requirement.marker.evaluate(e) for e in environments):
+                continue
+            pending.append((requirement.name, frozenset(requirement.extras)))
+    return seen
+
+
+def repack_installed(out_dir: Path, roots: tuple[str, ...] = ROOTS) -> list[Path]:
+    return [repack(dist, out_dir) for dist in closure(roots).values()]
+
+
+def make_project(parent: Path, name: str, version: str, body: str) -> Path:
+    """A tiny setuptools project `name` whose module holds `body`."""
+    module = name.replace("-", "_")
+    project = parent / f"{name}-{version}"
+    (project / module).mkdir(parents=True, exist_ok=True)
+    (project / module / "__init__.py").write_text(f"__version__ = {version!r}\n{body}\n")
+    (project / "pyproject.toml").write_text(
+        "[build-system]\n"
+        'requires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        "[project]\n"
+        f'name = "{name}"\nversion = "{version}"\n'
+        "[tool.setuptools]\n"
+        f'packages = ["{module}"]\n'
+    )
+    return project
+
+
+def build_wheel(project: Path, out_dir: Path, env: dict[str, str]) -> Path:
+    before = set(out_dir.glob("*.whl"))
+    subprocess.run(
+        [uv.binary(), "build", "--wheel", "--quiet", "--out-dir", str(out_dir), str(project)],
+        check=True, env=env, capture_output=True,
+    )
+    (built,) = set(out_dir.glob("*.whl")) - before
+    return built
+
+
+def uv_env(wheelhouse: Path, cache: Path) -> dict[str, str]:
+    return {
+        "UV_FIND_LINKS": str(wheelhouse),
+        "UV_NO_INDEX": "1",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_CACHE_DIR": str(cache),
+        "UV_NO_PROGRESS": "1",
+    }
