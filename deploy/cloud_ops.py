@@ -1,0 +1,110 @@
+"""plan / apply / destroy of a platform on aws or gcp: what the CLI commands share.
+
+Render (pure) -> build/ (atomically) -> the stack's working directory under the state
+dir -> terraform init with the backend rendered from platform.yaml -> a saved plan ->
+apply of exactly that plan -> outputs in build/outputs.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.cli.common import CommandError, UsageError
+from deploy.cloud_stack import CloudStack
+from deploy.files import replace_tree_atomic, write_atomic
+from deploy.gitops.plan_summary import headline, summarize
+from render.schema import Platform
+
+OUTPUTS = "outputs.json"
+
+
+@dataclass
+class Prepared:
+    platform: Platform
+    build: Path
+    state: Path
+    stack: CloudStack
+
+
+def state_dir_of(platform: Platform, state: str | None) -> Path:
+    return Path(state).absolute() if state else (Path(".platform") / platform.name).absolute()
+
+
+def render_build(platform: Platform, out: Path) -> dict[str, bytes]:
+    """Render for the platform's target and replace `out` with it (all or nothing)."""
+    from deploy.build_dir import is_replaceable
+    from render.build import RenderError, render
+
+    try:
+        files = render(platform)
+    except RenderError as exc:
+        raise CommandError(f"render failed, nothing written: {exc}") from None
+    if not is_replaceable(out):
+        raise UsageError(f"{out} exists and is not a graticule build (no manifest.json); refusing to replace it")
+    replace_tree_atomic(out, files)
+    return files
+
+
+def prepare(platform: Platform, out: str, state: str | None) -> Prepared:
+    """Render, write build/, set up the stack's working directory and `terraform init`."""
+    build = Path(out).absolute()
+    files = render_build(platform, build)
+    prefix = f"terraform/{platform.target}/"
+    stack_files = {path[len(prefix):]: data for path, data in files.items() if path.startswith(prefix)}
+    if not stack_files:
+        raise CommandError(f"render produced no {prefix} files: nothing for Terraform to do")
+    directory = state_dir_of(platform, state)
+    stack = CloudStack(directory / "terraform" / platform.target, platform.target, stack_files)
+    progress(f"terraform init ({platform.target}, state bucket {state_bucket(platform)})")
+    stack.init()
+    return Prepared(platform, build, directory, stack)
+
+
+def state_bucket(platform: Platform) -> str:
+    cloud = getattr(platform.cloud, platform.target, None)
+    return cloud.state_bucket if cloud else "?"
+
+
+def plan(prepared: Prepared, *, destroy: bool = False):
+    progress("terraform plan" + (" -destroy" if destroy else ""))
+    result, document = prepared.stack.plan(destroy=destroy)
+    return result, summarize(document, prepared.platform.target)
+
+
+def write_outputs(prepared: Prepared) -> dict[str, Any]:
+    outputs = prepared.stack.outputs()
+    write_atomic(prepared.build / OUTPUTS, json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    return outputs
+
+
+def progress(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def describe_plan(summary: dict[str, Any]) -> str:
+    lines = [headline(summary)]
+    for change in summary["changes"]:
+        lines.append(f"  {_symbol(change['actions'])} {change['address']}")
+    return "\n".join(lines)
+
+
+def _symbol(actions: list[str]) -> str:
+    if {"create", "delete"} <= set(actions):
+        return "-/+"
+    return {"create": "+", "update": "~", "delete": "-"}.get(actions[0], "?")
+
+
+def confirm(question: str, expected: str) -> bool:
+    """Ask on the terminal; refuses (UsageError) when nobody can answer."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question!r} needs an answer but stdin is not a terminal (use the flag to skip it)")
+    print(question, file=sys.stderr, end=" ", flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip() == expected

@@ -1,0 +1,1 @@
+"""GitOps: what CI runs around platform.yaml (pull-request comment, workflows, summaries)."""
