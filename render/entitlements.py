@@ -46,3 +46,14 @@ def default_profile_for(platform: Platform, user: User, preferred: str) -> str |
     if preferred in granted:
         return preferred
     return granted[0] if granted else None
+
+
+def storage_of(platform: Platform, user: User) -> dict[str, str]:
+    """Storage integration name -> "read" | "read-write" for the user; read-write wins."""
+    granted: dict[str, str] = {}
+    for storage in platform.integrations.storage:
+        for group in user.groups:
+            access = storage.access.get(group)
+            if access and granted.get(storage.name) != "read-write":
+                granted[storage.name] = access
+    return granted

@@ -25,6 +25,7 @@ from modules.gcp.spec import HUB_PORT
 from render.schema import Platform
 from render.terraform_gcp import synthesize_gcp
 from render.validate import load_platform
+from tests.support.terraform import set_egress
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_EXAMPLE = REPO.parent / "shared" / "platform.example.yaml"
@@ -38,7 +39,7 @@ def example_platform(egress: str = "nat", edit=None) -> Platform:
     yaml = YAML()
     data = yaml.load(source.read_text())
     data["target"] = "gcp"
-    data["cloud"]["gcp"]["egress"] = egress
+    set_egress(data, "gcp", egress)
     if edit:
         edit(data)
     with tempfile.TemporaryDirectory() as folder:

@@ -18,7 +18,8 @@ def config(tmp_path, example_text):
 
 
 def test_add_appends_one_user_and_keeps_everything_else(config, example_text):
-    assert main(["users", "add", "dave", "--group", "ocean", "--email", "dave@oceanlab.org", "--file", str(config)]) == 0
+    command = ["users", "add", "dave", "--group", "ocean", "--email", "dave@oceanlab.org", "--file", str(config)]
+    assert main(command) == 0
     after = config.read_text()
     added = "  - name: dave\n    email: dave@oceanlab.org\n    groups: [ocean]\n"
     assert after.replace(added, "", 1) == example_text

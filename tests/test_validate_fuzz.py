@@ -22,7 +22,11 @@ SCALARS = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["8GiB", "20m", "10.0.0.0/16", "small", "ocean", "aws", "3.11", "dask==1"]),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _tree():

@@ -88,7 +88,7 @@ def instructions(result, config: str = DEFAULT_CONFIG) -> str:
         "",
         "Set or reset a password:  platform users passwd NAME" + _file_hint(config) + _state_hint(result),
         "API token (SDK, scripts): platform token NAME" + _file_hint(config) + _state_hint(result),
-        "From a notebook:          from dask_gateway import Gateway; cluster = Gateway().new_cluster()",
+        "From a notebook:          import graticule; cluster = graticule.Cluster(n_workers=2)",
         "Stop everything:          platform down" + _state_hint(result),
     ]
     return "\n".join(lines)

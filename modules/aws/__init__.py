@@ -1,0 +1,1 @@
+"""AWS building blocks (cdktf core constructs) composed by `modules.aws.stack.build`."""

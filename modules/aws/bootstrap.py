@@ -1,0 +1,183 @@
+"""The AWS bootstrap stack: state bucket and CI trust, created once by an admin.
+
+Local state (the bucket it creates is where every later state lives). Resources:
+- the Terraform state bucket: versioned, KMS-encrypted, public access blocked, TLS only,
+  owner-enforced, never destroyed by Terraform (state locking uses S3 lock files);
+- GitHub's OIDC identity provider and two roles trusted by this repository only:
+  `-ci-plan` (read-only; pull requests and scheduled runs on main) and `-ci-apply`
+  (jobs in the protected environment only; also the self-hosted runner VM's role).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cdktf import LocalBackend, TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformStack
+
+from modules.aws.base import ref, res
+from modules.ci import GITHUB_OIDC_HOST, GITHUB_OIDC_ISSUER, CiTrust, role_name
+
+PROVIDER_VERSION = "~> 5.100"
+# GitHub's OIDC certificate chain thumbprints (AWS no longer checks them for this issuer,
+# but older provider versions require the list).
+GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
+
+
+@dataclass(frozen=True)
+class AwsBootstrapSpec:
+    trust: CiTrust
+    region: str
+    account_id: str
+    state_bucket: str
+
+    @property
+    def partition(self) -> str:
+        return "aws-us-gov" if "-gov-" in self.region else "aws"
+
+
+def build(stack: TerraformStack, spec: AwsBootstrapSpec) -> None:
+    provider = TerraformProvider(
+        stack,
+        "aws",
+        terraform_resource_type="aws",
+        terraform_provider_source="hashicorp/aws",
+        terraform_generator_metadata=TerraformProviderGeneratorMetadata(
+            provider_name="aws", provider_version_constraint=PROVIDER_VERSION
+        ),
+    )
+    # State beside the working directory (the state dir): the bucket does not exist yet.
+    LocalBackend(stack, path="terraform.tfstate")
+    provider.add_override("region", spec.region)
+    provider.add_override("allowed_account_ids", [spec.account_id])
+    provider.add_override(
+        "default_tags", {"tags": {"platform": spec.trust.name, "managed-by": "graticule-bootstrap"}}
+    )
+    bucket_arn = _state_bucket(stack, spec)
+    provider_arn = ref(
+        res(stack, "aws_iam_openid_connect_provider", "github", {
+            "url": GITHUB_OIDC_ISSUER,
+            "client_id_list": ["sts.amazonaws.com"],
+            "thumbprint_list": list(GITHUB_THUMBPRINTS),
+        }),
+        "arn",
+    )
+    _plan_role(stack, spec, provider_arn, bucket_arn)
+    _apply_role(stack, spec, provider_arn)
+    TerraformOutput(stack, "state_bucket", value=spec.state_bucket).override_logical_id("state_bucket")
+
+
+def _state_bucket(stack: TerraformStack, spec: AwsBootstrapSpec) -> str:
+    bucket = res(stack, "aws_s3_bucket", "state", {
+        "bucket": spec.state_bucket,
+        "lifecycle": {"prevent_destroy": True},
+    })
+    name = ref(bucket, "id")
+    res(stack, "aws_s3_bucket_versioning", "state", {
+        "bucket": name,
+        "versioning_configuration": {"status": "Enabled"},
+    })
+    res(stack, "aws_s3_bucket_server_side_encryption_configuration", "state", {
+        "bucket": name,
+        "rule": [{
+            "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"},
+            "bucket_key_enabled": True,
+        }],
+    })
+    res(stack, "aws_s3_bucket_public_access_block", "state", {
+        "bucket": name,
+        "block_public_acls": True,
+        "block_public_policy": True,
+        "ignore_public_acls": True,
+        "restrict_public_buckets": True,
+    })
+    res(stack, "aws_s3_bucket_ownership_controls", "state", {
+        "bucket": name,
+        "rule": {"object_ownership": "BucketOwnerEnforced"},
+    })
+    arn = ref(bucket, "arn")
+    res(stack, "aws_s3_bucket_policy", "state", {
+        "bucket": name,
+        "policy": json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "TlsOnly",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }],
+        }, sort_keys=True),
+    })
+    return arn
+
+
+def _github_trust(provider_arn: str, subjects: list[str]) -> dict:
+    return {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {
+                f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
+                f"{GITHUB_OIDC_HOST}:sub": subjects,
+            }
+        },
+    }
+
+
+def _role(stack: TerraformStack, key: str, name: str, statements: list[dict], description: str):
+    return res(stack, "aws_iam_role", key, {
+        "name": name,
+        "description": description,
+        "max_session_duration": 3600,
+        "assume_role_policy": json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True),
+    })
+
+
+def _plan_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str, bucket_arn: str) -> None:
+    trust = spec.trust
+    role = _role(
+        stack, "ci_plan", role_name(trust.name, "plan"),
+        [_github_trust(provider_arn, list(trust.plan_subjects))],
+        f"graticule {trust.name}: read-only plans from {trust.repository} (pull requests, drift)",
+    )
+    res(stack, "aws_iam_role_policy_attachment", "ci_plan_read_only", {
+        "role": ref(role, "name"),
+        "policy_arn": f"arn:{spec.partition}:iam::aws:policy/ReadOnlyAccess",
+    })
+    # Planning takes the state lock: a lock file next to the state, nothing else writable.
+    res(stack, "aws_iam_role_policy", "ci_plan_state_lock", {
+        "name": "state-lock",
+        "role": ref(role, "id"),
+        "policy": json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{bucket_arn}/graticule/{trust.name}/*.tflock",
+            }],
+        }, sort_keys=True),
+    })
+    TerraformOutput(stack, "plan_role_arn", value=ref(role, "arn")).override_logical_id("plan_role_arn")
+
+
+def _apply_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str) -> None:
+    trust = spec.trust
+    statements = [_github_trust(provider_arn, [trust.apply_subject])]
+    if trust.self_hosted_runner:  # the runner VM inside the platform's VPC holds this role
+        statements.append({
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        })
+    role = _role(
+        stack, "ci_apply", role_name(trust.name, "apply"), statements,
+        f"graticule {trust.name}: applies from {trust.repository} main, protected environment only",
+    )
+    res(stack, "aws_iam_role_policy_attachment", "ci_apply_admin", {
+        "role": ref(role, "name"),
+        "policy_arn": f"arn:{spec.partition}:iam::aws:policy/AdministratorAccess",
+    })
+    TerraformOutput(stack, "apply_role_arn", value=ref(role, "arn")).override_logical_id("apply_role_arn")

@@ -1,0 +1,36 @@
+"""The hub VM: JupyterHub, the dask-gateway server and the usage ledger, in a private subnet."""
+
+from __future__ import annotations
+
+from constructs import Construct
+
+from modules.aws.base import name_tag, ref, res
+from modules.aws.spec import AwsSpec
+from modules.aws.templates import Images, architecture, metadata_options
+
+HUB_ROOT_GIB = 30
+
+
+class Hub(Construct):
+    """No public address: the subnet never maps one and has no route to the internet
+    gateway (setting `associate_public_ip_address` would add nothing but a second source
+    of truth)."""
+
+    def __init__(self, scope: Construct, spec: AwsSpec, *, images: Images, subnet_id: str,
+                 security_group_id: str, instance_profile: str) -> None:
+        super().__init__(scope, "hub")
+        self.instance = res(self, "aws_instance", "hub", {
+            "ami": ref(images.image("debian", architecture(spec.hub_instance_type)), "id"),
+            "instance_type": spec.hub_instance_type,
+            "subnet_id": subnet_id,
+            "vpc_security_group_ids": [security_group_id],
+            "iam_instance_profile": instance_profile,
+            "ebs_optimized": True,
+            "monitoring": True,
+            "metadata_options": metadata_options(),
+            "root_block_device": {"encrypted": True, "volume_type": "gp3", "volume_size": HUB_ROOT_GIB},
+            "tags": name_tag(f"{spec.name}-hub", role="hub"),
+            "volume_tags": {**spec.tags, "Name": f"{spec.name}-hub"},
+            # A newer image must not replace the hub (and its ledger) on the next apply.
+            "lifecycle": {"ignore_changes": ["ami"]},
+        })

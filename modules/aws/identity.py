@@ -1,0 +1,209 @@
+"""IAM: the hub's role (launch and stop only this platform's instances), one worker role
+per distinct set of bucket grants (users with the same grants share it), instance profiles."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from constructs import Construct
+
+from modules.aws.base import data, name_tag, ref, res
+from modules.aws.spec import AwsSpec, Grant, WorkerAccess
+
+READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+WRITE_ACTIONS = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+BUCKET_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
+MAX_KEY = 64 - 31 - len("-worker-")  # IAM role names: "<platform (<=31)>-worker-<key>" <= 64
+
+
+def worker_access(grants_by_user: Mapping[str, Mapping[str, Grant]]) -> tuple[WorkerAccess, ...]:
+    """Group users by their exact bucket grants: one worker identity per distinct set."""
+    users_by_set: dict[tuple[Grant, ...], list[str]] = {}
+    for user, grants in grants_by_user.items():
+        users_by_set.setdefault(tuple(sorted(grants.values())), []).append(user)
+    return tuple(
+        WorkerAccess(key=_key(grants), grants=grants, users=tuple(users))
+        for grants, users in sorted(users_by_set.items(), key=lambda item: _key(item[0]))
+    )
+
+
+def _key(grants: tuple[Grant, ...]) -> str:
+    if not grants:
+        return "none"
+    readable = "-".join(f"{g.storage}-{'rw' if g.access == 'read-write' else 'ro'}" for g in grants)
+    if len(readable) <= MAX_KEY:
+        return readable
+    return "set-" + hashlib.sha256(readable.encode()).hexdigest()[:12]
+
+
+def _ec2_trust(scope: Construct, name: str):
+    return data(scope, "aws_iam_policy_document", name, {
+        "statement": [{
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "Service", "identifiers": ["ec2.amazonaws.com"]}],
+        }],
+    })
+
+
+class Identity(Construct):
+    def __init__(self, scope: Construct, spec: AwsSpec, *, log_group_arn: str, key_arn: str) -> None:
+        super().__init__(scope, "identity")
+        self._spec = spec
+        trust = _ec2_trust(self, "ec2_trust")
+        self.worker_roles = {}
+        self.worker_profiles = {}
+        for access in spec.worker_access:
+            role = res(self, "aws_iam_role", f"worker_{access.key}", {
+                "name": f"{spec.name}-worker-{access.key}",
+                "description": f"graticule {spec.name}: workers of {len(access.users)} user(s)",
+                "assume_role_policy": ref(trust, "json"),
+                "tags": name_tag(f"{spec.name}-worker-{access.key}"),
+            })
+            res(self, "aws_iam_role_policy", f"worker_{access.key}", {
+                "name": "platform-access",
+                "role": ref(role, "id"),
+                "policy": ref(self._worker_policy(access, log_group_arn, key_arn), "json"),
+            })
+            self.worker_roles[access.key] = role
+            self.worker_profiles[access.key] = res(self, "aws_iam_instance_profile", f"worker_{access.key}", {
+                "name": f"{spec.name}-worker-{access.key}",
+                "role": ref(role, "name"),
+                "tags": name_tag(f"{spec.name}-worker-{access.key}"),
+            })
+
+        self.hub_role = res(self, "aws_iam_role", "hub", {
+            "name": f"{spec.name}-hub",
+            "description": f"graticule {spec.name}: the hub VM (JupyterHub, dask-gateway)",
+            "assume_role_policy": ref(trust, "json"),
+            "tags": name_tag(f"{spec.name}-hub"),
+        })
+        # Session Manager instead of SSH: no key pairs, no port 22.
+        res(self, "aws_iam_role_policy_attachment", "hub_ssm", {
+            "role": ref(self.hub_role, "name"),
+            "policy_arn": f"arn:{spec.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        })
+        self.hub_profile = res(self, "aws_iam_instance_profile", "hub", {
+            "name": f"{spec.name}-hub",
+            "role": ref(self.hub_role, "name"),
+            "tags": name_tag(f"{spec.name}-hub"),
+        })
+
+    def _worker_policy(self, access: WorkerAccess, log_group_arn: str, key_arn: str):
+        spec = self._spec
+        statements: list[dict[str, object]] = [{
+            "sid": "WriteLogs",
+            "actions": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "resources": [f"{log_group_arn}:*"],
+        }]
+        for grant in access.grants:
+            bucket = f"arn:{spec.partition}:s3:::{grant.bucket}"
+            writes = WRITE_ACTIONS if grant.access == "read-write" else ()
+            sid = "".join(part.capitalize() for part in grant.storage.replace("_", "-").split("-"))
+            statements += [
+                {"sid": f"List{sid}", "actions": list(BUCKET_ACTIONS), "resources": [bucket]},
+                {"sid": f"Objects{sid}", "actions": [*READ_ACTIONS, *writes], "resources": [f"{bucket}/*"]},
+            ]
+        if access.grants:
+            # Buckets the platform creates are encrypted with its key, used only through S3.
+            statements.append({
+                "sid": "UsePlatformKeyThroughS3",
+                "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "resources": [key_arn],
+                "condition": [{"test": "StringEquals", "variable": "kms:ViaService",
+                               "values": [f"s3.{spec.region}.amazonaws.com"]}],
+            })
+        return data(self, "aws_iam_policy_document", f"worker_{access.key}", {"statement": statements})
+
+    def grant_hub(self, *, launch_template_arns: list[str], private_subnet_arns: list[str],
+                  worker_security_group_arn: str, log_group_arn: str) -> None:
+        """The hub may launch instances only from this platform's templates, into its private
+        subnets, tagged for this platform and one of its budgets, without a public IP; it may
+        stop and terminate only instances tagged for this platform."""
+        spec = self._spec
+        arn = f"arn:{spec.partition}:ec2:{spec.region}:{spec.account_id}"
+        from_templates = {"test": "ArnLike", "variable": "ec2:LaunchTemplate", "values": launch_template_arns}
+        statements: list[dict[str, object]] = [
+            {
+                "sid": "LaunchFromPlatformTemplates",
+                "actions": ["ec2:RunInstances"],
+                "resources": [
+                    *launch_template_arns, *private_subnet_arns, worker_security_group_arn,
+                    f"{arn}:instance/*", f"{arn}:volume/*", f"{arn}:network-interface/*",
+                    f"{arn}:spot-instances-request/*", f"arn:{spec.partition}:ec2:{spec.region}::image/*",
+                ],
+                "condition": [from_templates],
+            },
+            {
+                "sid": "NoPublicAddresses",
+                "effect": "Deny",
+                "actions": ["ec2:RunInstances"],
+                "resources": [f"{arn}:network-interface/*"],
+                "condition": [{"test": "Bool", "variable": "ec2:AssociatePublicIpAddress", "values": ["true"]}],
+            },
+            {
+                "sid": "TagLaunchesForThisPlatform",
+                "effect": "Deny",
+                "actions": ["ec2:RunInstances"],
+                "resources": [f"{arn}:instance/*"],
+                "condition": [{"test": "StringNotEquals", "variable": "aws:RequestTag/platform",
+                               "values": [spec.name]}],
+            },
+            {
+                "sid": "TagOnlyAtLaunch",
+                "actions": ["ec2:CreateTags"],
+                "resources": [f"{arn}:instance/*", f"{arn}:volume/*", f"{arn}:network-interface/*",
+                              f"{arn}:spot-instances-request/*"],
+                "condition": [{"test": "StringEquals", "variable": "ec2:CreateAction", "values": ["RunInstances"]}],
+            },
+            {
+                "sid": "StopOnlyThisPlatform",
+                "actions": ["ec2:TerminateInstances", "ec2:StopInstances"],
+                "resources": [f"{arn}:instance/*"],
+                "condition": [{"test": "StringEquals", "variable": "aws:ResourceTag/platform", "values": [spec.name]}],
+            },
+            {
+                # Describe calls support no resource-level permissions.
+                "sid": "Describe",
+                "actions": ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplates",
+                            "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSpotInstanceRequests",
+                            "ec2:DescribeInstanceTypes", "ec2:DescribeSubnets"],
+                "resources": ["*"],
+            },
+            {
+                "sid": "PassWorkerRoles",
+                "actions": ["iam:PassRole"],
+                "resources": [ref(role, "arn") for role in self.worker_roles.values()],
+                "condition": [{"test": "StringEquals", "variable": "iam:PassedToService",
+                               "values": ["ec2.amazonaws.com"]}],
+            },
+            {
+                "sid": "WriteLogs",
+                "actions": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "resources": [f"{log_group_arn}:*"],
+            },
+            {
+                # The OAuth client secret and the gateway token live in Secrets Manager.
+                "sid": "ReadPlatformSecrets",
+                "actions": ["secretsmanager:GetSecretValue"],
+                "resources": [f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"
+                              f":secret:graticule/{spec.name}/*"],
+            },
+        ]
+        if spec.budgets:
+            statements.insert(3, {
+                "sid": "TagLaunchesWithABudget",
+                "effect": "Deny",
+                "actions": ["ec2:RunInstances"],
+                "resources": [f"{arn}:instance/*"],
+                "condition": [{"test": "StringNotEquals", "variable": "aws:RequestTag/budget",
+                               "values": [b.name for b in spec.budgets]}],
+            })
+        if not self.worker_roles:
+            statements = [s for s in statements if s["sid"] != "PassWorkerRoles"]
+        policy = data(self, "aws_iam_policy_document", "hub", {"statement": statements})
+        res(self, "aws_iam_role_policy", "hub", {
+            "name": "launch-platform-instances",
+            "role": ref(self.hub_role, "id"),
+            "policy": ref(policy, "json"),
+        })

@@ -1,0 +1,73 @@
+"""The internet-facing HTTPS load balancer in front of the hub proxy.
+
+With `hub.domain` the certificate comes from ACM (DNS validation: apply waits until the
+records in the `certificate_validation_records` output exist); without one, the operator
+passes an existing certificate as the `certificate_arn` variable.
+"""
+
+from __future__ import annotations
+
+from cdktf import TerraformVariable
+from constructs import Construct
+
+from modules.aws.base import name_tag, ref, res
+from modules.aws.spec import HUB_PORT, AwsSpec
+
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+class LoadBalancer(Construct):
+    def __init__(self, scope: Construct, spec: AwsSpec, *, subnet_ids: list[str], security_group_id: str,
+                 vpc_id: str, hub_instance_id: str) -> None:
+        super().__init__(scope, "loadbalancer")
+        self.certificate = None
+        if spec.domain:
+            self.certificate = res(self, "aws_acm_certificate", "hub", {
+                "domain_name": spec.domain,
+                "validation_method": "DNS",
+                "tags": name_tag(spec.domain),
+                "lifecycle": {"create_before_destroy": True},
+            })
+            validated = res(self, "aws_acm_certificate_validation", "hub", {
+                "certificate_arn": ref(self.certificate, "arn"),
+            })
+            certificate_arn = ref(validated, "certificate_arn")
+        else:
+            variable = TerraformVariable(self, "certificate_arn", type="string",
+                                         description="ACM certificate for the hub's HTTPS listener")
+            variable.override_logical_id("certificate_arn")
+            certificate_arn = variable.string_value
+
+        short = f"{spec.name[:28]}-hub"  # load balancer and target group names: 32 characters
+        self.lb = res(self, "aws_lb", "hub", {
+            "name": short,
+            "load_balancer_type": "application",
+            "internal": False,
+            "subnets": subnet_ids,
+            "security_groups": [security_group_id],
+            "drop_invalid_header_fields": True,
+            "tags": name_tag(f"{spec.name}-hub"),
+        })
+        target = res(self, "aws_lb_target_group", "hub", {
+            "name": short,
+            "port": HUB_PORT,
+            "protocol": "HTTP",
+            "vpc_id": vpc_id,
+            "target_type": "instance",
+            "health_check": {"path": "/hub/health", "matcher": "200", "interval": 30},
+            "tags": name_tag(f"{spec.name}-hub"),
+        })
+        res(self, "aws_lb_target_group_attachment", "hub", {
+            "target_group_arn": ref(target, "arn"),
+            "target_id": hub_instance_id,
+            "port": HUB_PORT,
+        })
+        res(self, "aws_lb_listener", "https", {
+            "load_balancer_arn": ref(self.lb, "arn"),
+            "port": 443,
+            "protocol": "HTTPS",
+            "ssl_policy": TLS_POLICY,
+            "certificate_arn": certificate_arn,
+            "default_action": [{"type": "forward", "target_group_arn": ref(target, "arn")}],
+            "tags": name_tag(f"{spec.name}-https"),
+        })
