@@ -1,0 +1,74 @@
+"""`platform usage [PATH] [--month YYYY-MM] [--budget B] [--user U] [--json] [--db URL] [--state DIR]`:
+spend per budget and per user from the usage ledger, with cores in use and clusters running now."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from deploy.cli.common import CommandError, UsageError, add_config_argument, load, print_json
+
+STATE_DIR_ENV = "GRATICULE_STATE_DIR"
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("usage", help="spend per budget and per user, from the usage ledger")
+    add_config_argument(parser)
+    parser.add_argument("--month", help="calendar month, UTC, as YYYY-MM (default: this month)")
+    parser.add_argument("--budget", help="only this budget")
+    parser.add_argument("--user", help="only this user")
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument(
+        "--db", help="ledger database URL (default: $GRATICULE_LEDGER_URL, else SQLite in the state directory)"
+    )
+    parser.add_argument("--state", help="state directory of a local platform (default: .platform/<name>/)")
+    parser.set_defaults(func=run)
+
+
+def _state_dir(args: argparse.Namespace, name: str) -> Path:
+    from deploy.local.state import default_state_dir
+
+    if args.state:
+        return Path(args.state).absolute()
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV]).absolute()
+    return default_state_dir(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from deploy.budgets.policy import Policy
+    from deploy.budgets.report import format_report, usage_report
+    from deploy.ledger import LEDGER_URL_ENV, Ledger, month_named
+    from deploy.ledger.engine import SQLITE_FILENAME
+
+    platform = load(args)
+    try:
+        month = month_named(args.month) if args.month else None
+    except ValueError as exc:
+        raise UsageError(f"--month: {exc}") from None
+    if args.budget and args.budget not in platform.budgets:
+        declared = ", ".join(platform.budgets) or "none declared"
+        raise UsageError(f"--budget: unknown budget {args.budget!r}; declared: {declared}")
+    state = _state_dir(args, platform.name)
+    if not args.db and not os.environ.get(LEDGER_URL_ENV) and not (state / SQLITE_FILENAME).exists():
+        raise CommandError(
+            f"no usage ledger at {state / SQLITE_FILENAME}: has the platform run (`platform up`)? "
+            "Otherwise give --state DIR or --db URL"
+        )
+    try:
+        ledger = Ledger.open(args.db, state)
+        try:
+            report = usage_report(ledger, Policy.from_platform(platform), month, args.budget, args.user)
+        finally:
+            ledger.close()
+    except SQLAlchemyError as exc:
+        detail = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        raise CommandError(f"cannot read the usage ledger: {type(exc).__name__}: {detail}") from None
+    if args.json:
+        print_json(report)
+    else:
+        print(format_report(report))
+    return 0
