@@ -151,9 +151,7 @@ class Runtime:
                 "CONFIGPROXY_AUTH_TOKEN": self.secret("proxy_auth_token"),
             }
         )
-        ledger = os.environ.get("GRATICULE_LEDGER_URL")
-        if ledger:
-            env["GRATICULE_LEDGER_URL"] = ledger
+        env.update({key: os.environ[key] for key in OPERATOR_SETTINGS if os.environ.get(key)})
         return env
 
     def environment_of(self, name: str) -> dict[str, str]:
@@ -285,6 +283,18 @@ def _inputs(name: str, files: Mapping[str, bytes]) -> list[str]:
 
 
 _PACKAGES = {"proxy": "configurable-http-proxy", "hub": "jupyterhub", "gateway": "dask-gateway-server"}
+
+
+# Settings an operator gives through the environment (never platform.yaml): passed on to
+# the components, while every other GRATICULE_* variable of the caller is dropped.
+OPERATOR_SETTINGS = (
+    "GRATICULE_LEDGER_URL",
+    "GRATICULE_SMTP_HOST",
+    "GRATICULE_SMTP_PORT",
+    "GRATICULE_ALERTS_FROM",
+    "GRATICULE_BUDGET_MIN_WINDOW",
+    "GRATICULE_METER_INTERVAL",
+)
 
 
 def _fingerprint(name: str, cmd: list[str], env: Mapping[str, str], files: Mapping[str, bytes]) -> str:
