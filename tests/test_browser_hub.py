@@ -7,27 +7,13 @@ loads. Screenshots go to tests/artifacts/ (git-ignored), kept as test artifacts.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psutil
 import pytest
 
+from tests.support.browser import SPAWN_TIMEOUT_MS, chromium, log_in, new_page, screenshot, wait_for_jupyterlab
 from tests.support.local_platform import LocalPlatform, local_platform
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 CONFIG = """\
 apiVersion: graticule/v1
@@ -61,39 +47,25 @@ def lp(tmp_path_factory) -> LocalPlatform:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/test.sh installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as handle:
+        yield handle
 
 
 def test_alice_logs_in_picks_a_profile_and_jupyterlab_loads(lp, browser):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.set_default_timeout(60_000)
-    page.goto(f"{lp.hub_url}/hub/login")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", "alice's first password")
-    page.click("input[type=submit], button[type=submit]")
+    page = new_page(browser, viewport={"width": 1280, "height": 800})
+    log_in(page, lp.hub_url, "alice", "alice's first password")
 
     # No server yet, and a choice to make: the hub shows the spawn form.
     page.goto(f"{lp.hub_url}/hub/spawn")
     profiles = page.locator("select[name=profile] option")
     assert profiles.evaluate_all("options => options.map(o => o.value)") == ["small", "large"]
     page.select_option("select[name=profile]", "large")
-    page.screenshot(path=str(ARTIFACTS / "hub-spawn-form.png"))
+    screenshot(page, "hub-spawn-form.png")
     page.click("input[type=submit], button[type=submit]")
 
-    page.wait_for_url("**/user/alice/lab**", timeout=240_000)
-    page.wait_for_selector("#jp-main-dock-panel", timeout=240_000)
-    page.wait_for_selector(".jp-Launcher, .jp-LauncherCard", timeout=120_000)
-    page.screenshot(path=str(ARTIFACTS / "hub-jupyterlab.png"))
+    page.wait_for_url("**/user/alice/lab**", timeout=SPAWN_TIMEOUT_MS)
+    wait_for_jupyterlab(page)
+    screenshot(page, "hub-jupyterlab.png")
     assert "JupyterLab" in page.title() or page.locator(".jp-LabShell").count() == 1
 
     # The server runs with the profile picked on the form.
@@ -103,12 +75,8 @@ def test_alice_logs_in_picks_a_profile_and_jupyterlab_loads(lp, browser):
 
 
 def test_a_user_without_profiles_is_told_so(lp, browser):
-    page = browser.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{lp.hub_url}/hub/login")
-    page.fill("input[name=username]", "bob")
-    page.fill("input[name=password]", "bob's first password")
-    page.click("input[type=submit], button[type=submit]")
+    page = new_page(browser)
+    log_in(page, lp.hub_url, "bob", "bob's first password")
     page.goto(f"{lp.hub_url}/hub/spawn")
     assert page.locator("select[name=profile]").count() == 0
     assert "No hardware profile is granted to bob" in page.locator("#no-profiles").inner_text()
