@@ -9,15 +9,12 @@ stable Terraform JSON: cdktf's per-resource metadata stripped, keys sorted.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-# jsii prints a Node end-of-life banner on import unless told which majors are fine.
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
-
+# (jsii's Node end-of-life banner is silenced in modules/__init__.py, before any cdktf import.)
 from cdktf import App, TerraformDataSource, TerraformResource, TerraformStack
 from constructs import Construct
 

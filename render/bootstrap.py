@@ -28,22 +28,18 @@ def render_bootstrap(platform: Platform, target: str) -> dict[str, bytes]:
     from modules import tf
 
     trust = trust_of(platform)
-    if target == "aws":
-        from modules.aws import bootstrap as aws
-
-        cloud = platform.cloud.aws
-        if cloud is None:
-            raise BootstrapError("bootstrap --target aws needs a `cloud.aws` block in platform.yaml")
-        spec = aws.AwsBootstrapSpec(trust, cloud.region, cloud.account_id, cloud.state_bucket)
-        data = tf.synthesize(f"{platform.name}-bootstrap", lambda stack: aws.build(stack, spec))
-    elif target == "gcp":
-        from modules.gcp import bootstrap as gcp
-
-        block = platform.cloud.gcp
-        if block is None:
-            raise BootstrapError("bootstrap --target gcp needs a `cloud.gcp` block in platform.yaml")
-        spec = gcp.GcpBootstrapSpec(trust, block.project, block.region, block.state_bucket)
-        data = tf.synthesize(f"{platform.name}-bootstrap", lambda stack: gcp.build(stack, spec))
-    else:
+    if target not in TARGETS:
         raise BootstrapError(f"bootstrap targets are aws and gcp, not {target!r}")
+    cloud = getattr(platform.cloud, target)
+    if cloud is None:
+        raise BootstrapError(f"bootstrap --target {target} needs a `cloud.{target}` block in platform.yaml")
+    if target == "aws":
+        from modules.aws.bootstrap import AwsBootstrapSpec, build
+
+        spec = AwsBootstrapSpec(trust, cloud.region, cloud.account_id, cloud.state_bucket)
+    else:
+        from modules.gcp.bootstrap import GcpBootstrapSpec, build
+
+        spec = GcpBootstrapSpec(trust, cloud.project, cloud.region, cloud.state_bucket)
+    data = tf.synthesize(f"{platform.name}-bootstrap", lambda stack: build(stack, spec))
     return {f"bootstrap/{target}/main.tf.json": data}

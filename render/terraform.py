@@ -7,7 +7,7 @@ synthesized with cdktf core.
 
 from __future__ import annotations
 
-from render.entitlements import storage_of
+from render.cloud_spec import checked_cloud, grants_by_user, shared_fields
 from render.schema import Platform
 
 
@@ -34,34 +34,14 @@ def synthesize_target(platform: Platform, target: str | None = None) -> dict[str
 def aws_spec(platform: Platform):
     """The plain values the AWS constructs take."""
     from modules.aws.identity import worker_access
-    from modules.aws.spec import AwsSpec, BucketSpec, BudgetSpec, Grant, ProfileSpec
+    from modules.aws.spec import AwsSpec, ProfileSpec
 
-    cloud = platform.cloud.aws
-    if cloud is None:
-        raise ValueError("target aws needs a `cloud.aws` block")
-    missing = [name for name, p in platform.profiles.items() if not p.instance.aws]
-    if not platform.hub.instance.aws or missing:
-        raise ValueError(f"target aws needs an aws instance type for the hub and profiles {missing}")
-    storages = {s.name: s for s in platform.integrations.storage}
-    grants_by_user = {
-        user.name: {
-            name: Grant(storage=name, bucket=storages[name].bucket, access=access)
-            for name, access in storage_of(platform, user).items()
-        }
-        for user in platform.users
-    }
+    cloud = checked_cloud(platform, "aws", "an aws instance type")
     return AwsSpec(
-        name=platform.name,
-        region=cloud.region,
+        **shared_fields(platform, cloud),
         account_id=cloud.account_id,
-        vpc_cidr=cloud.vpc_cidr,
         zones=cloud.zones,
-        egress=cloud.egress,
-        state_bucket=cloud.state_bucket,
         hub_instance_type=platform.hub.instance.aws,
-        domain=platform.hub.domain,
-        log_retention_days=platform.integrations.logs.retention_days,
-        alert_emails=tuple(platform.integrations.alerts.email),
         profiles=tuple(
             ProfileSpec(
                 name=name,
@@ -72,14 +52,7 @@ def aws_spec(platform: Platform):
             )
             for name, profile in platform.profiles.items()
         ),
-        budgets=tuple(
-            BudgetSpec(name=name, monthly_usd=budget.monthly_usd, alert_percents=tuple(budget.alerts))
-            for name, budget in platform.budgets.items()
-        ),
-        buckets=tuple(
-            BucketSpec(name=s.name, bucket=s.bucket, existing=s.existing) for s in platform.integrations.storage
-        ),
-        worker_access=worker_access(grants_by_user),
+        worker_access=worker_access(grants_by_user(platform)),
         ci_runner_repository=(
             platform.ci.repository if platform.ci and platform.ci.runner == "self-hosted" else None
         ),

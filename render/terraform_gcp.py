@@ -6,7 +6,7 @@ gcp; `gcp_spec` is the conversion, kept apart so tests can build specs directly.
 
 from __future__ import annotations
 
-from render.entitlements import storage_of
+from render.cloud_spec import checked_cloud, grants_by_user, shared_fields
 from render.schema import Platform
 
 # platform.yaml GPU names -> GCP accelerator types (names not listed pass through).
@@ -29,33 +29,13 @@ def accelerator_type(gpu_type: str) -> str:
 def gcp_spec(platform: Platform):
     """The plain values the GCP constructs take."""
     from modules.gcp.identity import worker_access
-    from modules.gcp.spec import BucketSpec, BudgetSpec, GcpSpec, Grant, ProfileSpec
+    from modules.gcp.spec import GcpSpec, ProfileSpec
 
-    cloud = platform.cloud.gcp
-    if cloud is None:
-        raise ValueError("target gcp needs a `cloud.gcp` block")
-    missing = [name for name, p in platform.profiles.items() if not p.instance.gcp]
-    if not platform.hub.instance.gcp or missing:
-        raise ValueError(f"target gcp needs a gcp machine type for the hub and profiles {missing}")
-    storages = {s.name: s for s in platform.integrations.storage}
-    grants_by_user = {
-        user.name: {
-            name: Grant(storage=name, bucket=storages[name].bucket, access=access)
-            for name, access in storage_of(platform, user).items()
-        }
-        for user in platform.users
-    }
+    cloud = checked_cloud(platform, "gcp", "a gcp machine type")
     return GcpSpec(
-        name=platform.name,
+        **shared_fields(platform, cloud),
         project=cloud.project,
-        region=cloud.region,
-        vpc_cidr=cloud.vpc_cidr,
-        egress=cloud.egress,
-        state_bucket=cloud.state_bucket,
         hub_machine_type=platform.hub.instance.gcp,
-        domain=platform.hub.domain,
-        log_retention_days=platform.integrations.logs.retention_days,
-        alert_emails=tuple(platform.integrations.alerts.email),
         profiles=tuple(
             ProfileSpec(
                 name=name,
@@ -66,14 +46,7 @@ def gcp_spec(platform: Platform):
             )
             for name, profile in platform.profiles.items()
         ),
-        budgets=tuple(
-            BudgetSpec(name=name, monthly_usd=budget.monthly_usd, alert_percents=tuple(budget.alerts))
-            for name, budget in platform.budgets.items()
-        ),
-        buckets=tuple(
-            BucketSpec(name=s.name, bucket=s.bucket, existing=s.existing) for s in platform.integrations.storage
-        ),
-        worker_access=worker_access(platform.name, grants_by_user),
+        worker_access=worker_access(platform.name, grants_by_user(platform)),
     )
 
 

@@ -21,12 +21,8 @@ from tests.support import environments as support
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory):
-    wheels = support.shared_wheelhouse(tmp_path_factory.getbasetemp())
-    previous = support.use_wheelhouse(wheels)
-    try:
+    with support.wheelhouse_in_use(tmp_path_factory.getbasetemp()) as wheels:
         yield wheels
-    finally:
-        support.restore(previous)
 
 
 @pytest.fixture

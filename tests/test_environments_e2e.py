@@ -28,12 +28,8 @@ SDK_VARIABLES = ("GRATICULE_TOKEN", "GRATICULE_GATEWAY_URL", "GRATICULE_GATEWAY_
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory):
-    wheels = support.shared_wheelhouse(tmp_path_factory.getbasetemp())
-    previous = support.use_wheelhouse(wheels)
-    try:
+    with support.wheelhouse_in_use(tmp_path_factory.getbasetemp()) as wheels:
         yield wheels
-    finally:
-        support.restore(previous)
 
 
 @pytest.fixture(scope="module")

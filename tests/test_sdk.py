@@ -23,12 +23,8 @@ HEAVY = ("render", "modules", "deploy", "cdktf", "boto3", "botocore", "google", 
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory):
-    wheels = support.shared_wheelhouse(tmp_path_factory.getbasetemp())
-    previous = support.use_wheelhouse(wheels)
-    try:
+    with support.wheelhouse_in_use(tmp_path_factory.getbasetemp()) as wheels:
         yield wheels
-    finally:
-        support.restore(previous)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf import LocalBackend, TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformStack
+from cdktf import LocalBackend, TerraformStack
 
-from modules.aws.base import ref, res
+from modules.aws.base import output, ref, res
+from modules.aws.spec import partition
+from modules.base import pinned_provider
 from modules.ci import GITHUB_OIDC_HOST, GITHUB_OIDC_ISSUER, CiTrust, role_name
 
 PROVIDER_VERSION = "~> 5.100"
@@ -33,19 +35,11 @@ class AwsBootstrapSpec:
 
     @property
     def partition(self) -> str:
-        return "aws-us-gov" if "-gov-" in self.region else "aws"
+        return partition(self.region)
 
 
 def build(stack: TerraformStack, spec: AwsBootstrapSpec) -> None:
-    provider = TerraformProvider(
-        stack,
-        "aws",
-        terraform_resource_type="aws",
-        terraform_provider_source="hashicorp/aws",
-        terraform_generator_metadata=TerraformProviderGeneratorMetadata(
-            provider_name="aws", provider_version_constraint=PROVIDER_VERSION
-        ),
-    )
+    provider = pinned_provider(stack, "aws", PROVIDER_VERSION)
     # State beside the working directory (the state dir): the bucket does not exist yet.
     LocalBackend(stack, path="terraform.tfstate")
     provider.add_override("region", spec.region)
@@ -64,7 +58,7 @@ def build(stack: TerraformStack, spec: AwsBootstrapSpec) -> None:
     )
     _plan_role(stack, spec, provider_arn, bucket_arn)
     _apply_role(stack, spec, provider_arn)
-    TerraformOutput(stack, "state_bucket", value=spec.state_bucket).override_logical_id("state_bucket")
+    output(stack, "state_bucket", spec.state_bucket)
 
 
 def _state_bucket(stack: TerraformStack, spec: AwsBootstrapSpec) -> str:
@@ -160,7 +154,7 @@ def _plan_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str,
             }],
         }, sort_keys=True),
     })
-    TerraformOutput(stack, "plan_role_arn", value=ref(role, "arn")).override_logical_id("plan_role_arn")
+    output(stack, "plan_role_arn", ref(role, "arn"))
 
 
 def _apply_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str) -> None:
@@ -180,4 +174,4 @@ def _apply_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str
         "role": ref(role, "name"),
         "policy_arn": f"arn:{spec.partition}:iam::aws:policy/AdministratorAccess",
     })
-    TerraformOutput(stack, "apply_role_arn", value=ref(role, "arn")).override_logical_id("apply_role_arn")
+    output(stack, "apply_role_arn", ref(role, "arn"))

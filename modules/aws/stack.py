@@ -5,10 +5,10 @@ The outputs are what the AWS gateway backend and `platform status` read after ap
 
 from __future__ import annotations
 
-from cdktf import S3Backend, TerraformOutput, TerraformProvider, TerraformStack
+from cdktf import S3Backend, TerraformProvider, TerraformStack
 
 from modules import naming
-from modules.aws.base import ident, ref
+from modules.aws.base import ident, output, ref
 from modules.aws.budgets import Budgets
 from modules.aws.encryption import Encryption
 from modules.aws.hub import Hub
@@ -88,7 +88,7 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
     if lb.certificate is not None:
         outputs["certificate_validation_records"] = ref(lb.certificate, "domain_validation_options")
     for name, value in outputs.items():
-        TerraformOutput(stack, ident(name), value=value).override_logical_id(ident(name))
+        output(stack, ident(name), value)
 
 
 def _provider_and_backend(stack: TerraformStack, spec: AwsSpec) -> None:

@@ -2,43 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from modules.base import data, ident, output, ref, res
 
-from cdktf import TerraformOutput, TerraformResource
-from constructs import Construct
-
-from modules import tf
-
-
-def res(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]) -> TerraformResource:
-    """A resource addressed as `kind.name` (no cdktf path hash), so plans and diffs read well.
-
-    Names must be unique per kind across the whole stack; the constructs prefix theirs.
-    """
-    node = tf.resource(scope, f"{kind}.{name}", kind, attributes)  # construct ids are unique per scope
-    node.override_logical_id(name)
-    return node
-
-
-def data(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]) -> TerraformResource:
-    node = tf.data_source(scope, f"{kind}.{name}", kind, attributes)
-    node.override_logical_id(name)
-    return node
-
-
-def ref(node: TerraformResource, attribute: str) -> str:
-    return tf.ref(node, attribute)
-
-
-def output(scope: Construct, name: str, value: object) -> None:
-    node = TerraformOutput(scope, f"output.{name}", value=value)
-    node.override_logical_id(name)
-
-
-def ident(text: str) -> str:
-    """A Terraform identifier from a platform.yaml name."""
-    return text.replace(".", "_")
-
+# The cloud-neutral helpers are re-exported: the GCP constructs import theirs from one place.
+__all__ = ["ACCOUNT_ID_MAX", "account_id", "data", "hub_name", "ident", "output", "ref", "res"]
 
 ACCOUNT_ID_MAX = 30
 

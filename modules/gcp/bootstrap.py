@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf import LocalBackend, TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformStack
+from cdktf import LocalBackend, TerraformStack
 
+from modules.base import pinned_provider
 from modules.ci import GITHUB_OIDC_ISSUER, CiTrust, service_account_id, workload_identity_pool_id
-from modules.gcp.base import ref, res
+from modules.gcp.base import output, ref, res
 
 PROVIDER_VERSION = "~> 6.50"
 PLAN_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
@@ -31,15 +32,7 @@ class GcpBootstrapSpec:
 
 
 def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
-    provider = TerraformProvider(
-        stack,
-        "google",
-        terraform_resource_type="google",
-        terraform_provider_source="hashicorp/google",
-        terraform_generator_metadata=TerraformProviderGeneratorMetadata(
-            provider_name="google", provider_version_constraint=PROVIDER_VERSION
-        ),
-    )
+    provider = pinned_provider(stack, "google", PROVIDER_VERSION)
     # State beside the working directory (the state dir): the bucket does not exist yet.
     LocalBackend(stack, path="terraform.tfstate")
     provider.add_override("project", spec.project)
@@ -80,7 +73,7 @@ def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
         "attribute_condition": f"assertion.repository == '{trust.repository}'",
         "oidc": {"issuer_uri": GITHUB_OIDC_ISSUER},
     })
-    principal = "principal://iam.googleapis.com/${" + "google_iam_workload_identity_pool.github.name}/subject/"
+    principal = f"principal://iam.googleapis.com/{ref(pool, 'name')}/subject/"
     plan = _service_account(stack, spec, "plan", [principal + s for s in trust.plan_subjects], PLAN_ROLES)
     apply = _service_account(stack, spec, "apply", [principal + trust.apply_subject], APPLY_ROLES)
     # Plans take the state lock (an object in the bucket); applies write the state.
@@ -100,7 +93,7 @@ def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
         "plan_service_account": ref(plan, "email"),
         "apply_service_account": ref(apply, "email"),
     }.items():
-        TerraformOutput(stack, key, value=value).override_logical_id(key)
+        output(stack, key, value)
 
 
 def _service_account(stack: TerraformStack, spec: GcpBootstrapSpec, role: str, members: list[str], roles):

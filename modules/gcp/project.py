@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from cdktf import Fn, GcsBackend, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformStack
+from cdktf import Fn, GcsBackend, TerraformStack
 from constructs import Construct
 
+from modules.base import pinned_provider
 from modules.gcp.base import data, ref, res
 from modules.gcp.spec import GcpSpec
 
@@ -27,15 +28,7 @@ SERVICES = (
 class Project(Construct):
     def __init__(self, stack: TerraformStack, spec: GcpSpec) -> None:
         super().__init__(stack, "project")
-        provider = TerraformProvider(
-            stack,
-            "google",
-            terraform_resource_type="google",
-            terraform_provider_source="hashicorp/google",
-            terraform_generator_metadata=TerraformProviderGeneratorMetadata(
-                provider_name="google", provider_version_constraint=PROVIDER_VERSION
-            ),
-        )
+        provider = pinned_provider(stack, "google", PROVIDER_VERSION)
         provider.add_override("project", spec.project)
         provider.add_override("region", spec.region)
         provider.add_override("default_labels", spec.labels)

@@ -70,6 +70,15 @@ def _wait_file(path: Path, timeout: float = 60) -> dict:
     raise TimeoutError(path)
 
 
+def _two_workers_ready(address: str, procs: list[subprocess.Popen], start: float) -> float:
+    """Start two workers for the scheduler at `address` (added to `procs`, which the caller
+    stops); seconds from `start` until both have joined."""
+    procs += [_dask("worker", address, *WORKER_ARGS) for _ in range(2)]
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=120)
+        return time.perf_counter() - start
+
+
 def plain_sequential() -> float:
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,10 +89,7 @@ def plain_sequential() -> float:
                 _dask("scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(scheduler_file))
             )
             address = _wait_file(scheduler_file)["address"]
-            procs += [_dask("worker", address, *WORKER_ARGS) for _ in range(2)]
-            with Client(address, timeout=60) as client:
-                client.wait_for_workers(2, timeout=120)
-                return time.perf_counter() - start
+            return _two_workers_ready(address, procs, start)
         finally:
             for proc in procs:
                 kill_tree(proc.pid)
@@ -95,10 +101,7 @@ def plain_parallel() -> float:
     try:
         start = time.perf_counter()
         procs.append(_dask("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1]))
-        procs += [_dask("worker", address, *WORKER_ARGS) for _ in range(2)]
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-            return time.perf_counter() - start
+        return _two_workers_ready(address, procs, start)
     finally:
         for proc in procs:
             kill_tree(proc.pid)

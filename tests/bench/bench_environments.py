@@ -49,9 +49,7 @@ def _start_time(venv: Path, env: dict[str, str], **options) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-env-") as tmp:
         base = Path(tmp)
-        house = support.shared_wheelhouse(base)
-        previous = support.use_wheelhouse(house)
-        try:
+        with support.wheelhouse_in_use(base):
             venv = support.shared_venv(base, "bench", ("distributed", "dask-gateway", "setuptools"))
             project = wheelhouse.make_project(base / "projects", "benchextra", "0.1", "X = 1")
             subprocess.run([uv.binary(), "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
@@ -78,8 +76,6 @@ def main() -> None:
                     module.write_text(f"X = {run + 2}\n")  # a new key: the gateway must build it
                     figures["sync cold"].append(_start_time(venv, env, sync=True))
                     figures["sync warm"].append(_start_time(venv, env, sync=True))
-        finally:
-            support.restore(previous)
     baseline = statistics.median(figures["default (baseline)"])
     print(f"cluster start, median of {RUNS} (seconds; added to the default environment's start)")
     for name, values in figures.items():

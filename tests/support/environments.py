@@ -6,9 +6,11 @@ is not ours to extend), so the expensive parts are cached here per base temp dir
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,17 +87,18 @@ def shared_venv(base: Path, name: str, packages: tuple[str, ...]) -> Path:
     return venv
 
 
-def use_wheelhouse(house: Wheelhouse) -> dict[str, str | None]:
-    """Point every uv call of this process (and its children) at the wheelhouse;
-    returns the previous values for `restore`."""
+@contextlib.contextmanager
+def wheelhouse_in_use(base: Path) -> Iterator[Wheelhouse]:
+    """The shared wheelhouse under `base`, with every uv call of this process (and its
+    children) pointed at it until the block ends."""
+    house = shared_wheelhouse(base)
     previous = {key: os.environ.get(key) for key in house.env}
     os.environ.update(house.env)
-    return previous
-
-
-def restore(previous: dict[str, str | None]) -> None:
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    try:
+        yield house
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
