@@ -15,14 +15,16 @@ GITHUB_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 # The GitHub environment that applies run in: protect it (deployment branches: main only).
 APPLY_ENVIRONMENT = "platform-apply"
-STATE_KEY = "graticule/{name}/terraform.tfstate"
+# Where a platform's Terraform state lives in the state bucket (S3 key / GCS prefix):
+# the backends and the CI roles' object permissions must agree on it.
+STATE_PREFIX = "graticule/{name}"
+STATE_KEY = STATE_PREFIX + "/terraform.tfstate"
 
 
 @dataclass(frozen=True)
 class CiTrust:
     name: str  # the platform's name
     repository: str  # owner/name: the only repository the cloud trusts
-    self_hosted_runner: bool = False
 
     @property
     def plan_subjects(self) -> tuple[str, ...]:
@@ -56,6 +58,21 @@ def role_arn(account_id: str, name: str, role: str, partition: str = "aws") -> s
 def runner_label(name: str) -> str:
     """The label of the platform's self-hosted runner VM."""
     return f"graticule-{name}"
+
+
+def runner_group(name: str) -> str:
+    """The organization's runner group that the platform's runner VM registers into: the
+    admin creates it restricted to the repository and to its apply and drift workflows on
+    main, and the VM refuses to register anywhere else."""
+    return f"graticule-{name}"
+
+
+def restricted_workflows(repository: str) -> tuple[str, ...]:
+    """The runner group's "selected workflows": the only ones that may run on the VM."""
+    return tuple(
+        f"{repository}/.github/workflows/{workflow}.yml@refs/heads/main"
+        for workflow in ("platform-apply", "platform-drift")
+    )
 
 
 def service_account_id(name: str, role: str) -> str:

@@ -20,7 +20,7 @@ def trust_of(platform: Platform):
 
     if platform.ci is None:
         raise BootstrapError("bootstrap needs a `ci:` block with `repository: owner/name` in platform.yaml")
-    return CiTrust(platform.name, platform.ci.repository, platform.ci.runner == "self-hosted")
+    return CiTrust(platform.name, platform.ci.repository)
 
 
 def render_bootstrap(platform: Platform, target: str) -> dict[str, bytes]:

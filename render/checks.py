@@ -16,6 +16,8 @@ from render.environments import check_packages
 from render.schema import CLOUD_TARGETS
 
 Path_ = tuple[object, ...]
+# Targets whose stack renders the self-hosted CI runner VM (modules/aws/runner.py).
+SELF_HOSTED_RUNNER_TARGETS = ("aws",)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def check(data: object) -> list[Finding]:
         *_check_auth(root),
         *_check_storage(root),
         *_check_environments(root),
+        *_check_ci(root),
     ]
 
 
@@ -241,6 +244,27 @@ def _check_storage(root: dict) -> Iterator[Finding]:
                     _unknown("group", group, group_names),
                     at_key=True,
                 )
+
+
+def _check_ci(root: dict) -> Iterator[Finding]:
+    """A self-hosted runner that is never rendered or can never register: the apply and
+    drift workflows, which run on it, would wait forever."""
+    if _map(root.get("ci")).get("runner") != "self-hosted":
+        return
+    target = root.get("target", "local")
+    if target in ("local", *CLOUD_TARGETS) and target not in SELF_HOSTED_RUNNER_TARGETS:
+        yield Finding(
+            ("ci", "runner"),
+            f"runner 'self-hosted' needs a runner VM, which only target "
+            f"{' or '.join(SELF_HOSTED_RUNNER_TARGETS)} renders (target is {target!r}): the apply and drift "
+            "workflows would wait forever; use `runner: github-hosted`",
+        )
+    elif target in SELF_HOSTED_RUNNER_TARGETS and _map(_map(root.get("cloud")).get(target)).get("egress") == "none":
+        yield Finding(
+            ("ci", "runner"),
+            f"the self-hosted runner VM must reach GitHub, but cloud.{target}.egress is 'none': the apply "
+            "and drift workflows would wait forever; use `runner: github-hosted`, or egress: nat",
+        )
 
 
 def _check_environments(root: dict) -> Iterator[Finding]:

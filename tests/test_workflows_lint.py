@@ -97,8 +97,17 @@ def test_self_hosted_runs_apply_and_drift_in_the_vpc_but_never_pull_requests():
     assert f"runs-on: [self-hosted, linux, {label}]" in files[".github/workflows/platform-apply.yml"]
     assert f"runs-on: [self-hosted, linux, {label}]" in files[".github/workflows/platform-drift.yml"]
     assert "runs-on: ubuntu-latest" in files[".github/workflows/platform-pr.yml"]
-    # the runner VM holds the apply role: no OIDC step on it
-    assert "configure-aws-credentials" not in files[".github/workflows/platform-apply.yml"]
+    # the runner VM holds no cloud role: the jobs there get theirs through OIDC, as on hosted runners
+    apply, drift = files[".github/workflows/platform-apply.yml"], files[".github/workflows/platform-drift.yml"]
+    assert "role-to-assume: ${{ steps.ctx.outputs.apply_role }}" in apply
+    assert "role-to-assume: ${{ steps.ctx.outputs.plan_role }}" in drift
+    assert apply.index("configure-aws-credentials") < apply.index("run: platform apply")
+    # and the admin is told which runner group admits which workflows
+    for workflow in ("platform-apply", "platform-drift"):
+        assert f"#   {platform.ci.repository}/.github/workflows/{workflow}.yml@refs/heads/main" in apply
+    assert f'runner group "{label}"' in apply and f'runner group "{label}"' in drift
+    assert "runner group" not in workflow_files(platform.model_copy(update={"target": "aws"}))[
+        ".github/workflows/platform-apply.yml"]
     assert label in files[".github/actionlint.yaml"]
 
 

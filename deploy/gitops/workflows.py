@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-from modules.ci import APPLY_ENVIRONMENT, runner_label
+from modules.ci import APPLY_ENVIRONMENT, restricted_workflows, runner_group, runner_label
 from render.schema import Platform
 
 TERRAFORM_VERSION = "1.11.4"
@@ -57,15 +57,19 @@ def workflow_files(platform_or_target: Platform | str, *, project: bool = False)
 
     if isinstance(platform_or_target, str):
         target, name, self_hosted = platform_or_target, None, False
+        repository = None
     else:
         platform = platform_or_target
         target, name = platform.target, platform.name
         self_hosted = bool(platform.ci and platform.ci.runner == "self-hosted")
+        repository = platform.ci.repository if platform.ci else None
     runs_on = f"[self-hosted, linux, {runner_label(name)}]" if self_hosted and name else "ubuntu-latest"
     values = {
         "target": target,
         "cloud": target in ("aws", "gcp"),
         "self_hosted": self_hosted,
+        "runner_group": runner_group(name) if self_hosted and name else None,
+        "restricted_workflows": restricted_workflows(repository) if self_hosted and repository else (),
         "runs_on": runs_on,
         "environment": APPLY_ENVIRONMENT,
         "terraform_version": TERRAFORM_VERSION,

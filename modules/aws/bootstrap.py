@@ -4,8 +4,14 @@ Local state (the bucket it creates is where every later state lives). Resources:
 - the Terraform state bucket: versioned, KMS-encrypted, public access blocked, TLS only,
   owner-enforced, never destroyed by Terraform (state locking uses S3 lock files);
 - GitHub's OIDC identity provider and two roles trusted by this repository only:
-  `-ci-plan` (read-only; pull requests and scheduled runs on main) and `-ci-apply`
-  (jobs in the protected environment only; also the self-hosted runner VM's role).
+  `-ci-plan` (pull requests and scheduled runs on main) and `-ci-apply` (jobs in the
+  protected environment only, GitHub-hosted or on the self-hosted runner alike: the
+  runner VM itself holds no CI role).
+
+The plan role runs code from pull requests, so it reads configuration, never data:
+AWS's ViewOnlyAccess (lists and describes, no object or secret reads) plus the
+configuration reads that `terraform plan` of the platform stack needs, the platform's
+state (read) and its lock files (write), and an explicit deny of every other S3 object.
 """
 
 from __future__ import annotations
@@ -18,12 +24,45 @@ from cdktf import LocalBackend, TerraformStack
 from modules.aws.base import output, ref, res
 from modules.aws.spec import partition
 from modules.base import pinned_provider
-from modules.ci import GITHUB_OIDC_HOST, GITHUB_OIDC_ISSUER, CiTrust, role_name
+from modules.ci import GITHUB_OIDC_HOST, GITHUB_OIDC_ISSUER, STATE_PREFIX, CiTrust, role_name
 
 PROVIDER_VERSION = "~> 5.100"
 # GitHub's OIDC certificate chain thumbprints (AWS no longer checks them for this issuer,
 # but older provider versions require the list).
 GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd")
+PLAN_MANAGED_POLICY = "job-function/ViewOnlyAccess"  # its path is part of its ARN
+# What refreshing the platform stack reads beyond ViewOnlyAccess: configuration of the
+# services it uses (modules/aws/*), never object contents, secrets or parameters.
+PLAN_READ_ACTIONS = (
+    "acm:DescribeCertificate",
+    "acm:ListTagsForCertificate",
+    "budgets:ListTagsForResource",
+    "budgets:ViewBudget",
+    "ec2:Describe*",
+    "elasticloadbalancing:Describe*",
+    "iam:GetInstanceProfile",
+    "iam:GetOpenIDConnectProvider",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:List*",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListResourceTags",
+    "logs:Describe*",
+    "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucket*",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:ListAllMyBuckets",
+    "sts:GetCallerIdentity",
+)
 
 
 @dataclass(frozen=True)
@@ -137,9 +176,14 @@ def _plan_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str,
         [_github_trust(provider_arn, list(trust.plan_subjects))],
         f"graticule {trust.name}: read-only plans from {trust.repository} (pull requests, drift)",
     )
-    res(stack, "aws_iam_role_policy_attachment", "ci_plan_read_only", {
+    res(stack, "aws_iam_role_policy_attachment", "ci_plan_view_only", {
         "role": ref(role, "name"),
-        "policy_arn": f"arn:{spec.partition}:iam::aws:policy/ReadOnlyAccess",
+        "policy_arn": f"arn:{spec.partition}:iam::aws:policy/{PLAN_MANAGED_POLICY}",
+    })
+    res(stack, "aws_iam_role_policy", "ci_plan_read", {
+        "name": "plan-read",
+        "role": ref(role, "id"),
+        "policy": json.dumps(plan_read_policy(bucket_arn, trust.name), sort_keys=True),
     })
     # Planning takes the state lock: a lock file next to the state, nothing else writable.
     res(stack, "aws_iam_role_policy", "ci_plan_state_lock", {
@@ -150,24 +194,38 @@ def _plan_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str,
             "Statement": [{
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:DeleteObject"],
-                "Resource": f"{bucket_arn}/graticule/{trust.name}/*.tflock",
+                "Resource": f"{_state_objects(bucket_arn, trust.name)}*.tflock",
             }],
         }, sort_keys=True),
     })
     output(stack, "plan_role_arn", ref(role, "arn"))
 
 
+def _state_objects(bucket_arn: str, name: str) -> str:
+    """ARN prefix of this platform's objects in the state bucket (state and lock files)."""
+    return f"{bucket_arn}/{STATE_PREFIX.format(name=name)}/"
+
+
+def plan_read_policy(bucket_arn: str, name: str) -> dict:
+    """What a plan may read: configuration everywhere, objects only of its own state."""
+    state = _state_objects(bucket_arn, name)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ReadConfiguration", "Effect": "Allow", "Action": list(PLAN_READ_ACTIONS), "Resource": "*"},
+            {"Sid": "ListStateBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+            {"Sid": "ReadState", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{state}*"},
+            # Whatever else gets attached to this role later, no user's data is readable.
+            {"Sid": "NoOtherObjects", "Effect": "Deny", "Action": "s3:GetObject*", "NotResource": f"{state}*"},
+        ],
+    }
+
+
 def _apply_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str) -> None:
     trust = spec.trust
-    statements = [_github_trust(provider_arn, [trust.apply_subject])]
-    if trust.self_hosted_runner:  # the runner VM inside the platform's VPC holds this role
-        statements.append({
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        })
+    # GitHub's OIDC only, also for the self-hosted runner: no VM holds this role at rest.
     role = _role(
-        stack, "ci_apply", role_name(trust.name, "apply"), statements,
+        stack, "ci_apply", role_name(trust.name, "apply"), [_github_trust(provider_arn, [trust.apply_subject])],
         f"graticule {trust.name}: applies from {trust.repository} main, protected environment only",
     )
     res(stack, "aws_iam_role_policy_attachment", "ci_apply_admin", {

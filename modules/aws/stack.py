@@ -21,6 +21,7 @@ from modules.aws.security import SecurityGroups
 from modules.aws.spec import AwsSpec
 from modules.aws.storage import Storage
 from modules.aws.templates import Images, LaunchTemplates
+from modules.ci import STATE_KEY
 
 PROVIDER_VERSION = ">= 5.60, < 6.0"
 TERRAFORM_VERSION = ">= 1.10"  # the S3 backend's native lockfile
@@ -101,6 +102,6 @@ def _provider_and_backend(stack: TerraformStack, spec: AwsSpec) -> None:
     # Cost allocation: every taggable resource carries `platform`; instances, volumes and
     # templates add `profile`, budgets and launched instances `budget`.
     provider.add_override("default_tags", {"tags": spec.tags})
-    backend = S3Backend(stack, bucket=spec.state_bucket, key=f"graticule/{spec.name}/terraform.tfstate",
+    backend = S3Backend(stack, bucket=spec.state_bucket, key=STATE_KEY.format(name=spec.name),
                         region=spec.region, encrypt=True)
     backend.add_override("use_lockfile", True)

@@ -5,7 +5,8 @@ Local state (the bucket it creates is where every later state lives). Resources:
   (GCS locks state natively, and encrypts at rest), never destroyed by Terraform;
 - a workload identity pool with GitHub's OIDC provider, accepting tokens of this
   repository only, and two service accounts: `-ci-plan` (viewer; pull requests and
-  scheduled runs on main) and `-ci-apply` (jobs in the protected environment only).
+  scheduled runs on main; reads the state, writes only its lock files) and `-ci-apply`
+  (jobs in the protected environment only).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from cdktf import LocalBackend, TerraformStack
 
 from modules.base import pinned_provider
-from modules.ci import GITHUB_OIDC_ISSUER, CiTrust, service_account_id, workload_identity_pool_id
+from modules.ci import GITHUB_OIDC_ISSUER, STATE_PREFIX, CiTrust, service_account_id, workload_identity_pool_id
 from modules.gcp.base import output, ref, res
 
 PROVIDER_VERSION = "~> 6.50"
@@ -76,11 +77,22 @@ def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
     principal = f"principal://iam.googleapis.com/{ref(pool, 'name')}/subject/"
     plan = _service_account(stack, spec, "plan", [principal + s for s in trust.plan_subjects], PLAN_ROLES)
     apply = _service_account(stack, spec, "apply", [principal + trust.apply_subject], APPLY_ROLES)
-    # Plans take the state lock (an object in the bucket); applies write the state.
+    # Plans read the state and take its lock (an object beside it), and nothing more: pull
+    # requests must not be able to overwrite or delete the state. Applies write the state.
     res(stack, "google_storage_bucket_iam_member", "ci_plan_state", {
+        "bucket": ref(bucket, "name"),
+        "role": "roles/storage.objectViewer",
+        "member": f"serviceAccount:{ref(plan, 'email')}",
+    })
+    res(stack, "google_storage_bucket_iam_member", "ci_plan_state_lock", {
         "bucket": ref(bucket, "name"),
         "role": "roles/storage.objectUser",
         "member": f"serviceAccount:{ref(plan, 'email')}",
+        "condition": {
+            "title": "state lock files only",
+            "description": "create and delete the Terraform lock files of this platform's state, nothing else",
+            "expression": lock_files_only(spec.state_bucket, trust.name),
+        },
     })
     res(stack, "google_storage_bucket_iam_member", "ci_apply_state", {
         "bucket": ref(bucket, "name"),
@@ -94,6 +106,13 @@ def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
         "apply_service_account": ref(apply, "email"),
     }.items():
         output(stack, key, value)
+
+
+def lock_files_only(bucket: str, name: str) -> str:
+    """IAM condition (CEL) matching only the `.tflock` objects beside the platform's state
+    (the GCS backend's lock is `<STATE_PREFIX>/<workspace>.tflock`)."""
+    objects = f"projects/_/buckets/{bucket}/objects/{STATE_PREFIX.format(name=name)}/"
+    return f"resource.name.startsWith('{objects}') && resource.name.endsWith('.tflock')"
 
 
 def _service_account(stack: TerraformStack, spec: GcpBootstrapSpec, role: str, members: list[str], roles):

@@ -6,6 +6,7 @@ from cdktf import Fn, GcsBackend, TerraformStack
 from constructs import Construct
 
 from modules.base import pinned_provider
+from modules.ci import STATE_PREFIX
 from modules.gcp.base import data, ref, res
 from modules.gcp.spec import GcpSpec
 
@@ -36,7 +37,7 @@ class Project(Construct):
         # project when Terraform runs with user credentials.
         provider.add_override("user_project_override", True)
         provider.add_override("billing_project", spec.project)
-        GcsBackend(stack, bucket=spec.state_bucket, prefix=f"graticule/{spec.name}")
+        GcsBackend(stack, bucket=spec.state_bucket, prefix=STATE_PREFIX.format(name=spec.name))
 
         self.project = data(self, "google_project", "this", {"project_id": spec.project})
         self.zones = data(self, "google_compute_zones", "available", {"region": spec.region, "status": "UP"})

@@ -157,7 +157,9 @@ class LocalPlatform:
 
     def gateway(self, user: str, token: str | None = None):
         """A dask_gateway.Gateway client for `user` (a new token unless one is given)."""
-        from dask_gateway import Gateway, JupyterHubAuth
+        from dask_gateway import JupyterHubAuth
+
+        from tests.support.gateway_client import Gateway
 
         return Gateway(
             address=self.gateway_url,

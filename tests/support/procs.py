@@ -37,6 +37,21 @@ def kill_tree(pid: int, timeout: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=timeout)
 
 
+def create_time_offset() -> float:
+    """How far psutil's create_time() runs ahead of the wall clock (usually negative).
+
+    On Linux it is derived from the boot time in /proc/stat, which has whole-second
+    resolution, so it can be up to a second off; measure it on a child of our own.
+    """
+    before = time.time()
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        return psutil.Process(child.pid).create_time() - before
+    finally:
+        child.kill()
+        child.wait()
+
+
 def alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
