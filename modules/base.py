@@ -15,15 +15,11 @@ def res(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]
 
     Names must be unique per kind across the whole stack; the constructs prefix theirs.
     """
-    node = tf.resource(scope, f"{kind}.{name}", kind, attributes)  # construct ids are unique per scope
-    node.override_logical_id(name)
-    return node
+    return tf.resource(scope, f"{kind}.{name}", kind, attributes, logical_id=name)  # ids: unique per scope
 
 
 def data(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]) -> TerraformResource:
-    node = tf.data_source(scope, f"{kind}.{name}", kind, attributes)
-    node.override_logical_id(name)
-    return node
+    return tf.data_source(scope, f"{kind}.{name}", kind, attributes, logical_id=name)
 
 
 def ref(node: TerraformResource, attribute: str) -> str:

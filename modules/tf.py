@@ -62,14 +62,27 @@ class _DataSource(TerraformDataSource):
         return self._graticule_attributes
 
 
-def resource(scope: Construct, name: str, kind: str, attributes: Mapping[str, object]) -> TerraformResource:
-    """A Terraform resource of type `kind` named `name`, with `attributes` as given."""
-    return _Resource(scope, name, kind, attributes)
+def resource(
+    scope: Construct, name: str, kind: str, attributes: Mapping[str, object], logical_id: str | None = None
+) -> TerraformResource:
+    """A Terraform resource of type `kind` (construct id `name`), with `attributes` as given;
+    addressed as `kind.logical_id` when one is given."""
+    return _named(_Resource(scope, name, kind, attributes), f"{kind}.", logical_id)
 
 
-def data_source(scope: Construct, name: str, kind: str, attributes: Mapping[str, object]) -> TerraformDataSource:
+def data_source(
+    scope: Construct, name: str, kind: str, attributes: Mapping[str, object], logical_id: str | None = None
+) -> TerraformDataSource:
     """A Terraform data source (rendered under `data`), e.g. aws_iam_policy_document."""
-    return _DataSource(scope, name, kind, attributes)
+    return _named(_DataSource(scope, name, kind, attributes), f"data.{kind}.", logical_id)
+
+
+def _named(node, address_prefix: str, logical_id: str | None):
+    if logical_id is not None:
+        node.override_logical_id(logical_id)
+        # Known here, so `ref` need not ask node for the type and id (two round trips).
+        node.__dict__["_graticule_address"] = address_prefix + logical_id
+    return node
 
 
 def ref(node: TerraformResource, attribute: str) -> str:
