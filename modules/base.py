@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cdktf import TerraformOutput, TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource
+from cdktf import TerraformProvider, TerraformProviderGeneratorMetadata, TerraformResource
 from constructs import Construct
 
 from modules import tf
@@ -15,21 +15,20 @@ def res(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]
 
     Names must be unique per kind across the whole stack; the constructs prefix theirs.
     """
-    return tf.resource(scope, f"{kind}.{name}", kind, attributes, logical_id=name)  # ids: unique per scope
+    return tf.resource(scope, kind, name, attributes)
 
 
 def data(scope: Construct, kind: str, name: str, attributes: Mapping[str, object]) -> TerraformResource:
-    return tf.data_source(scope, f"{kind}.{name}", kind, attributes, logical_id=name)
+    return tf.data_source(scope, kind, name, attributes)
 
 
 def ref(node: TerraformResource, attribute: str) -> str:
     return tf.ref(node, attribute)
 
 
-def output(scope: Construct, name: str, value: object) -> None:
+def output(name: str, value: object) -> None:
     """A Terraform output named exactly `name`."""
-    node = TerraformOutput(scope, f"output.{name}", value=value)
-    node.override_logical_id(name)
+    tf.output(name, value)
 
 
 def ident(text: str) -> str:

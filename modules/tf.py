@@ -1,8 +1,11 @@
 """Thin helpers over cdktf core, shared by the per-cloud constructs.
 
-We use cdktf's `App`/`TerraformStack`/constructs and generic `TerraformResource`s whose
-attributes are handed over in one callback per resource, not the prebuilt provider packages (see
-ARCHITECTURE.md: ~0.4 s per synth instead of ~12 s). `synthesize` returns readable,
+We use cdktf's `App`/`TerraformStack`/constructs and generic `TerraformResource`s, not the
+prebuilt provider packages (see ARCHITECTURE.md: ~0.4 s per synth instead of ~12 s).
+Every call into cdktf is a round trip to its node process, slow while node is cold, so
+each resource costs two (create it, name it): its body (attributes and meta-arguments)
+stays in Python until `synthesize` hands all bodies to the stack in one override, which
+cdktf deep-merges into the resources it synthesizes. `synthesize` returns readable,
 stable Terraform JSON: cdktf's per-resource metadata stripped, keys sorted.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -18,96 +22,75 @@ from typing import Any
 from cdktf import App, TerraformDataSource, TerraformResource, TerraformStack
 from constructs import Construct
 
-# Terraform meta-arguments: cdktf drops these from `_synthesize_attributes`, so they
-# still go through `add_override` (a handful per stack).
-_META_ARGUMENTS = frozenset({"depends_on", "lifecycle", "count", "for_each", "provider", "provisioner", "connection"})
+# The blocks of the stack being built: {"resource"|"data": {kind: {logical_id: body}},
+# "output": {name: {"value": value}}}.
+_BODIES: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("graticule_tf_bodies", default=None)
 
 
-def _split(node: TerraformResource | TerraformDataSource, attributes: Mapping[str, object]) -> dict[str, Any]:
-    plain = {}
-    for key, value in attributes.items():
-        if value is None:
-            continue
-        if key in _META_ARGUMENTS:
-            node.add_override(key, value)
-        else:
-            plain[key] = value
-    return plain
+def _body(attributes: Mapping[str, object]) -> dict[str, Any]:
+    return {key: value for key, value in attributes.items() if value is not None}
 
 
-class _Resource(TerraformResource):
-    """A resource whose attributes cdktf asks for in one call at synth time.
-
-    Setting each attribute with `add_override` costs one round trip to the jsii node
-    process per attribute; a large stack has thousands. Overriding the protected
-    `_synthesize_attributes` hook costs one callback per resource, same JSON.
-    """
-
-    def __init__(self, scope: Construct, name: str, kind: str, attributes: Mapping[str, object]):
-        super().__init__(scope, name, terraform_resource_type=kind)
-        self._graticule_attributes = _split(self, attributes)
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._graticule_attributes
+def resource(scope: Construct, kind: str, logical_id: str, attributes: Mapping[str, object]) -> TerraformResource:
+    """A Terraform resource addressed as `kind.logical_id`, with `attributes` as given."""
+    node = TerraformResource(scope, f"{kind}.{logical_id}", terraform_resource_type=kind)
+    return _named(node, "resource", kind, logical_id, _body(attributes))
 
 
-class _DataSource(TerraformDataSource):
-    """The same single-callback trick for data sources (rendered under `data`)."""
-
-    def __init__(self, scope: Construct, name: str, kind: str, attributes: Mapping[str, object]):
-        super().__init__(scope, name, terraform_resource_type=kind)
-        self._graticule_attributes = _split(self, attributes)
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._graticule_attributes
-
-
-def resource(
-    scope: Construct, name: str, kind: str, attributes: Mapping[str, object], logical_id: str | None = None
-) -> TerraformResource:
-    """A Terraform resource of type `kind` (construct id `name`), with `attributes` as given;
-    addressed as `kind.logical_id` when one is given."""
-    return _named(_Resource(scope, name, kind, attributes), f"{kind}.", logical_id)
-
-
-def data_source(
-    scope: Construct, name: str, kind: str, attributes: Mapping[str, object], logical_id: str | None = None
-) -> TerraformDataSource:
+def data_source(scope: Construct, kind: str, logical_id: str, attributes: Mapping[str, object]) -> TerraformDataSource:
     """A Terraform data source (rendered under `data`), e.g. aws_iam_policy_document."""
-    return _named(_DataSource(scope, name, kind, attributes), f"data.{kind}.", logical_id)
+    node = TerraformDataSource(scope, f"{kind}.{logical_id}", terraform_resource_type=kind)
+    return _named(node, "data", kind, logical_id, _body(attributes))
 
 
-def _named(node, address_prefix: str, logical_id: str | None):
-    if logical_id is not None:
-        node.override_logical_id(logical_id)
-        # Known here, so `ref` need not ask node for the type and id (two round trips).
-        node.__dict__["_graticule_address"] = address_prefix + logical_id
+def output(name: str, value: object) -> None:
+    """A Terraform output named exactly `name` (a leaf: no construct needed)."""
+    _add_block(("output", name), {"value": value})
+
+
+def _add_block(path: tuple[str, ...], body: dict[str, Any]) -> None:
+    blocks = _BODIES.get()
+    if blocks is None:
+        raise RuntimeError(f"{'.'.join(path)}: Terraform blocks are made inside tf.synthesize()")
+    *parents, name = path
+    for key in parents:
+        blocks = blocks.setdefault(key, {})
+    if name in blocks:
+        raise ValueError(f"two Terraform blocks at {'.'.join(path)}")
+    blocks[name] = body
+
+
+def _named(node, block: str, kind: str, logical_id: str, body: dict[str, Any]):
+    _add_block((block, kind, logical_id), body)
+    node.override_logical_id(logical_id)
+    # Known here, so `ref` need not ask node for the type and id (two round trips).
+    node.__dict__["_graticule_address"] = ("data." if block == "data" else "") + f"{kind}.{logical_id}"
     return node
 
 
 def ref(node: TerraformResource, attribute: str) -> str:
     """A `${type.name.attribute}` reference to another resource's attribute.
 
-    Written as plain text rather than through `get_string_attribute`: each jsii call is a
-    round trip to node, and a large stack makes thousands of references (same output,
-    about a third less synthesis time); the node's address is asked for once.
+    Written as plain text rather than through `get_string_attribute`, which would be a
+    round trip to node per reference: the address is known since the node was named.
     """
-    address = node.__dict__.get("_graticule_address")
-    if address is None:
-        prefix = "data." if isinstance(node, TerraformDataSource) else ""
-        address = f"{prefix}{node.terraform_resource_type}.{node.friendly_unique_id}"
-        node.__dict__["_graticule_address"] = address
-    return f"${{{address}.{attribute}}}"
+    return f"${{{node.__dict__['_graticule_address']}.{attribute}}}"
 
 
 def synthesize(stack_name: str, build: Callable[[TerraformStack], None]) -> bytes:
     """Run `build` on a fresh stack and return its Terraform JSON, stable and readable."""
-    with tempfile.TemporaryDirectory(prefix="graticule-synth-") as outdir:
-        app = App(outdir=outdir, skip_validation=True)
-        stack = TerraformStack(app, stack_name)
-        build(stack)
-        app.synth()
-        raw = json.loads((Path(outdir) / "stacks" / stack_name / "cdk.tf.json").read_text())
+    bodies_token = _BODIES.set({})
+    try:
+        with tempfile.TemporaryDirectory(prefix="graticule-synth-") as outdir:
+            app = App(outdir=outdir, skip_validation=True)
+            stack = TerraformStack(app, stack_name)
+            build(stack)
+            for block, kinds in _BODIES.get().items():
+                stack.add_override(block, kinds)  # every body in one round trip; see the module doc
+            app.synth()
+            raw = json.loads((Path(outdir) / "stacks" / stack_name / "cdk.tf.json").read_text())
+    finally:
+        _BODIES.reset(bodies_token)
     return (json.dumps(_strip_metadata(raw), indent=2, sort_keys=True) + "\n").encode()
 
 

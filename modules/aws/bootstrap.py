@@ -97,7 +97,7 @@ def build(stack: TerraformStack, spec: AwsBootstrapSpec) -> None:
     )
     _plan_role(stack, spec, provider_arn, bucket_arn)
     _apply_role(stack, spec, provider_arn)
-    output(stack, "state_bucket", spec.state_bucket)
+    output("state_bucket", spec.state_bucket)
 
 
 def _state_bucket(stack: TerraformStack, spec: AwsBootstrapSpec) -> str:
@@ -198,7 +198,7 @@ def _plan_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str,
             }],
         }, sort_keys=True),
     })
-    output(stack, "plan_role_arn", ref(role, "arn"))
+    output("plan_role_arn", ref(role, "arn"))
 
 
 def _state_objects(bucket_arn: str, name: str) -> str:
@@ -232,4 +232,4 @@ def _apply_role(stack: TerraformStack, spec: AwsBootstrapSpec, provider_arn: str
         "role": ref(role, "name"),
         "policy_arn": f"arn:{spec.partition}:iam::aws:policy/AdministratorAccess",
     })
-    output(stack, "apply_role_arn", ref(role, "arn"))
+    output("apply_role_arn", ref(role, "arn"))

@@ -89,7 +89,7 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
     if lb.certificate is not None:
         outputs["certificate_validation_records"] = ref(lb.certificate, "domain_validation_options")
     for name, value in outputs.items():
-        output(stack, ident(name), value)
+        output(ident(name), value)
 
 
 def _provider_and_backend(stack: TerraformStack, spec: AwsSpec) -> None:

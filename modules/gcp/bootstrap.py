@@ -105,7 +105,7 @@ def build(stack: TerraformStack, spec: GcpBootstrapSpec) -> None:
         "plan_service_account": ref(plan, "email"),
         "apply_service_account": ref(apply, "email"),
     }.items():
-        output(stack, key, value)
+        output(key, value)
 
 
 def lock_files_only(bucket: str, name: str) -> str:

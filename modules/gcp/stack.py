@@ -62,4 +62,4 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
         "buckets": storage.buckets,
     }
     for name, value in outputs.items():
-        output(stack, ident(name), value)
+        output(ident(name), value)
