@@ -14,10 +14,19 @@ import shlex
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from deploy.cli.common import DEFAULT_CONFIG
 from graticule.cluster import close_gateway
-from tests.support.browser import SPAWN_TIMEOUT_MS, chromium, log_in, new_page, screenshot, wait_for_jupyterlab
+from tests.support.browser import (
+    SPAWN_TIMEOUT_MS,
+    KernelReplies,
+    chromium,
+    log_in,
+    new_page,
+    screenshot,
+    wait_for_jupyterlab,
+)
 from tests.support.local_platform import REPO, LocalPlatform, local_platform
 
 pytestmark = pytest.mark.slow
@@ -85,8 +94,10 @@ def test_a_newcomer_follows_the_printed_instructions_to_a_dask_cluster(lp):
         card = page.locator('.jp-LauncherCard[data-category="Notebook"]').first
         kernel_label = card.get_attribute("title") or card.inner_text()
         assert "Python" in kernel_label, kernel_label
+        kernel = KernelReplies(page)
         card.click()
         panel = page.locator(".jp-NotebookPanel:visible")
+        kernel.wait()
         panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=SPAWN_TIMEOUT_MS)
 
         editor = panel.locator(".jp-Cell .cm-content").first
@@ -99,10 +110,17 @@ def test_a_newcomer_follows_the_printed_instructions_to_a_dask_cluster(lp):
         page.keyboard.press("Shift+Enter")
 
         # Done when the prompt shows an execution count instead of [*].
-        panel.locator(".jp-Cell.jp-CodeCell").first.locator(".jp-InputPrompt", has_text="[1]:").wait_for(
-            timeout=CLUSTER_TIMEOUT_MS
-        )
-        output = panel.locator(".jp-Cell.jp-CodeCell").first.locator(".jp-OutputArea").inner_text()
+        cell = panel.locator(".jp-Cell.jp-CodeCell").first
+        try:
+            cell.locator(".jp-InputPrompt", has_text="[1]:").wait_for(timeout=CLUSTER_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            shot = screenshot(page, "newcomer-notebook-timeout.png")
+            pytest.fail(
+                f"the cell did not finish in {CLUSTER_TIMEOUT_MS // 1000} s: prompt "
+                f"{cell.locator('.jp-InputPrompt').inner_text()!r}, output:\n"
+                f"{cell.locator('.jp-OutputArea').inner_text()}\n(screenshot: {shot})\n{lp.diagnostics('alice')}"
+            )
+        output = cell.locator(".jp-OutputArea").inner_text()
         shot = screenshot(page, "newcomer-notebook.png")
         cell_done = time.monotonic()
         page.close()

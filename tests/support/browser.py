@@ -10,6 +10,7 @@ Screenshots go to ARTIFACTS (tests/artifacts/, git-ignored), kept as test artifa
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,35 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
+
+
+class KernelReplies:
+    """Counts the kernel_info_replies a page receives on its kernel websockets.
+
+    A new notebook's execution indicator reads "idle" before any kernel session exists
+    (its default state), and a cell run then is silently not executed (JupyterLab clears
+    it: no kernel). The kernel's own reply on the channels websocket is the real signal
+    that it is connected; counting across sockets covers JupyterLab's reconnects. Create
+    this before opening the notebook so the first socket is seen.
+    """
+
+    def __init__(self, page) -> None:
+        self.count = 0
+        self._page = page
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket) -> None:
+        if "/channels" in socket.url:
+            socket.on("framereceived", self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        data = payload.encode() if isinstance(payload, str) else payload
+        if b"kernel_info_reply" in data:
+            self.count += 1
+
+    def wait(self, timeout_ms: int = SPAWN_TIMEOUT_MS) -> None:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not self.count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no kernel_info_reply from the notebook's kernel in {timeout_ms // 1000} s")
+            self._page.wait_for_timeout(100)  # lets Playwright deliver the websocket events

@@ -177,6 +177,22 @@ class LocalPlatform:
         path = self.state_dir / "logs" / "servers" / f"{user}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no server log)"
 
+    def cluster_logs(self, lines: int = 30) -> str:
+        """The tail of every scheduler and worker log the gateway wrote, for failures."""
+        logs = sorted((self.state_dir / "gateway" / "logs").glob("*/*.log"))
+        parts = []
+        for path in logs:
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {path.parent.name}/{path.name} ---\n" + "\n".join(tail))
+        return "\n".join(parts) or "(no cluster logs)"
+
+    def diagnostics(self, user: str) -> str:
+        """Hub, gateway, notebook server and cluster logs: what a failed test prints."""
+        return (
+            f"--- hub log ---\n{self.log_tail('hub')}\n--- gateway log ---\n{self.log_tail('gateway')}\n"
+            f"--- {user}'s server log ---\n{self.server_log(user)}\n{self.cluster_logs()}"
+        )
+
     def platform_processes(self) -> list[psutil.Process]:
         """Every live process of this platform: recorded components and their trees,
         the gateway's cluster processes, and anything carrying the state-dir marker."""
