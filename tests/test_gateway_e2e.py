@@ -233,6 +233,7 @@ def test_idle_timeout_and_max_lifetime_stop_clusters(lp, gateway_for):
     """Last in the module: it re-applies the platform with limits of a few seconds."""
     lp.up(SHORT_LIMITS)
     carol = gateway_for("carol")
+    busy = None
     try:
         idle = carol.submit(profile="small")
         busy = carol.new_cluster(profile="small", workers=1)
@@ -246,4 +247,8 @@ def test_idle_timeout_and_max_lifetime_stop_clusters(lp, gateway_for):
         assert "Cluster has been idle" in scheduler_log.read_text()
         assert f"Cluster {busy.name} reached max lifetime" in lp.log_tail("gateway", 400)
     finally:
+        if busy is not None:
+            # The gateway stopped it; let go of the client side now, not in a finalizer
+            # that would try to stop it again once the platform is down.
+            busy.close(shutdown=False)
         carol.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from traitlets import default
 
 from deploy.gateway import processes
 from deploy.gateway.base import GraticuleBackend
+from deploy.ports import free_port
 
 
 class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
@@ -67,7 +67,7 @@ class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
         workdir = self.setup_working_directory(cluster)
         # The port is chosen here, not by the scheduler, so that the initial workers can
         # start at the same time as the scheduler (see GraticuleBackend).
-        port = _free_port()
+        port = free_port()
         yield {"workdir": workdir, "scheduler_port": port}
         pid, started = await self.start_process(
             cluster,
@@ -111,12 +111,6 @@ class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
 
     def _check_status(self, o) -> bool:
         return processes.is_alive(o.state.get("pid"), o.state.get("started"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_local_clusters(state_dir: Path, timeout: float = 10.0) -> list[int]:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -38,6 +37,8 @@ from deploy.build_dir import load_for_target
 from deploy.files import replace_tree_atomic
 from deploy.local import passwords, processes
 from deploy.local.state import Layout, secret, write_private
+from deploy.ports import free_port
+from deploy.ports import is_free as port_free
 from render.schema import Platform
 
 HUB_CONFIG = "hub/jupyterhub_config.py"
@@ -180,23 +181,6 @@ def load_runtime(state_dir: Path) -> Runtime | None:
     return Runtime(layout, saved["ports"])
 
 
-def _port_free(port: int) -> bool:
-    """Nothing listens on `port` (connections in TIME_WAIT don't count, as for a server)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _choose_ports(layout: Layout, hub_port: int | None, gateway_port: int | None) -> Runtime:
     """Ports chosen on the first `up` are kept after, so URLs and tokens stay valid."""
     previous = load_runtime(layout.root)
@@ -206,10 +190,10 @@ def _choose_ports(layout: Layout, hub_port: int | None, gateway_port: int | None
     if gateway_port:
         ports["gateway"] = gateway_port
     if "public" not in ports:
-        ports["public"] = DEFAULT_HUB_PORT if _port_free(DEFAULT_HUB_PORT) else _free_port()
+        ports["public"] = DEFAULT_HUB_PORT if port_free(DEFAULT_HUB_PORT) else free_port()
     for name in ("proxy_api", "hub", "gateway"):
         if name not in ports:
-            ports[name] = _free_port()
+            ports[name] = free_port()
     if len(set(ports.values())) != len(ports):
         raise SupervisorError(f"two components would share a port: {ports}")
     runtime = Runtime(layout, ports)
@@ -405,7 +389,7 @@ def _release_port(port: int, state_dir: Path, timeout: float = 10.0) -> bool:
     waited for, then stopped; a foreign program holding the port is left alone."""
     deadline = time.monotonic() + timeout
     stopped_ours = False
-    while not _port_free(port):
+    while not port_free(port):
         if time.monotonic() > deadline:
             if stopped_ours:
                 return False

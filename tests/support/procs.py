@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,12 +11,13 @@ from collections.abc import Iterator
 
 import psutil
 
+from deploy import ports
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started
+    next (below the ephemeral range, like the platform's own: see deploy.ports)."""
+    return ports.free_port()
 
 
 def kill_tree(pid: int, timeout: float = 10.0) -> None:
