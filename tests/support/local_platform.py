@@ -78,7 +78,7 @@ class LocalPlatform:
         if check and done.returncode != 0:
             raise AssertionError(
                 f"platform {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}\n"
-                f"--- hub log ---\n{self.log_tail('hub')}\n--- gateway log ---\n{self.log_tail('gateway')}"
+                f"{self.component_logs()}"
             )
         return done
 
@@ -186,10 +186,14 @@ class LocalPlatform:
             parts.append(f"--- {path.parent.name}/{path.name} ---\n" + "\n".join(tail))
         return "\n".join(parts) or "(no cluster logs)"
 
+    def component_logs(self) -> str:
+        """The tails of the hub's and the gateway's logs."""
+        return f"--- hub log ---\n{self.log_tail('hub')}\n--- gateway log ---\n{self.log_tail('gateway')}"
+
     def diagnostics(self, user: str) -> str:
         """Hub, gateway, notebook server and cluster logs: what a failed test prints."""
         return (
-            f"--- hub log ---\n{self.log_tail('hub')}\n--- gateway log ---\n{self.log_tail('gateway')}\n"
+            f"{self.component_logs()}\n"
             f"--- {user}'s server log ---\n{self.server_log(user)}\n{self.cluster_logs()}"
         )
 

@@ -11,13 +11,8 @@ from collections.abc import Iterator
 
 import psutil
 
-from deploy import ports
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server started
-    next (below the ephemeral range, like the platform's own: see deploy.ports)."""
-    return ports.free_port()
+# Tests pick their servers' ports as the platform does (below the ephemeral range).
+from deploy.ports import free_port as free_port
 
 
 def kill_tree(pid: int, timeout: float = 10.0) -> None:
