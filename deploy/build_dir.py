@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.errors import RuntimeFailure
 from render import loader
 from render.schema import Platform
 from render.validate import validate_document
@@ -75,7 +76,7 @@ def compare(expected: Mapping[str, bytes], actual: Mapping[str, bytes]) -> Stale
     )
 
 
-class GitError(Exception):
+class GitError(RuntimeFailure):
     pass
 
 

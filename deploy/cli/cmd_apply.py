@@ -28,20 +28,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deploy import cloud_ops
+    from deploy.cli import terminal
 
     platform = load(args)
     if platform.target == "local":
         return _local(args)
-    prepared = cloud_ops.prepare(platform, args.out, args.state)
-    cloud_ops.progress("terraform plan")
+    prepared = cloud_ops.prepare(platform, args.out, args.state, terminal.progress)
+    terminal.progress("terraform plan")
     plan, text = prepared.stack.quick_plan()
     print(text)
     if plan.changes:
-        if not args.auto_approve and not cloud_ops.confirm(
+        if not args.auto_approve and not terminal.confirm(
             f"Apply these changes to {platform.name}? Type 'yes':", "yes"
         ):
             raise CommandError("not applied")
-        cloud_ops.progress("terraform apply (the plan above, exactly)")
+        terminal.progress("terraform apply (the plan above, exactly)")
         prepared.stack.apply(plan)
     prepared.stack.forget_plans()
     outputs = cloud_ops.write_outputs(prepared)

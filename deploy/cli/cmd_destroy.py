@@ -25,9 +25,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deploy import cloud_ops
+    from deploy.cli import terminal
 
     platform = load(args)
-    if not args.yes and not cloud_ops.confirm(
+    if not args.yes and not terminal.confirm(
         f"This destroys every resource of {platform.name} ({platform.target}). Type its name to go on:",
         platform.name,
     ):
@@ -36,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
         from deploy.cli import cmd_down
 
         return cmd_down.run(argparse.Namespace(path=args.path, state=args.state))
-    prepared = cloud_ops.prepare(platform, args.out, args.state)
-    cloud_ops.progress("terraform plan -destroy")
+    prepared = cloud_ops.prepare(platform, args.out, args.state, terminal.progress)
+    terminal.progress("terraform plan -destroy")
     plan, text = prepared.stack.quick_plan(destroy=True)
     print(text)
     if plan.changes:
-        cloud_ops.progress("terraform apply (the destroy plan above)")
+        terminal.progress("terraform apply (the destroy plan above)")
         prepared.stack.apply(plan)
     prepared.stack.forget_plans()
     (prepared.build / cloud_ops.OUTPUTS).unlink(missing_ok=True)

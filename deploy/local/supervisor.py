@@ -34,6 +34,7 @@ from pathlib import Path
 import psutil
 
 from deploy.build_dir import load_for_target
+from deploy.errors import RuntimeFailure
 from deploy.files import replace_tree_atomic
 from deploy.local import passwords, processes
 from deploy.local.state import Layout, secret, write_private
@@ -47,7 +48,7 @@ DEFAULT_HUB_PORT = 8000
 COMPONENTS = ("proxy", "hub", "gateway")  # start order; stopped in reverse
 
 
-class SupervisorError(Exception):
+class SupervisorError(RuntimeFailure):
     """Something on this machine went wrong (a port, a process, a health check)."""
 
 
