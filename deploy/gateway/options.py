@@ -1,19 +1,24 @@
-"""Cluster options offered to each user, validated on the server.
+"""Cluster options offered to each user, validated on the server, and the Python that
+runs a cluster's scheduler and workers.
 
 Built from the rendered `platform.json` (see `render.gateway_config`): a user is offered
 only the profiles and environments their groups grant, and asking for anything else is
-refused with a message that says what they may use instead.
+refused with a message that says what they may use instead. `sync_environment` is set by
+`graticule.Cluster(sync=True)` once the sync API (deploy.gateway.api) has built it.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from dask_gateway_server.models import User
-from dask_gateway_server.options import Integer, Options, Select
+from dask_gateway_server.options import Integer, Options, Select, String
 
-from deploy.environments.options import SyncEnvironment
+from deploy.environments import runtime
+
+SYNC_OPTION = "sync_environment"
 
 
 class Granted(Select):
@@ -42,6 +47,31 @@ class WorkerCount(Integer):
                 f"{self.field}: at most {self.max} workers per cluster (dask.max_workers in platform.yaml), got {x}"
             )
         return x
+
+
+class SyncEnvironment(String):
+    """A synced environment of this user (built through the sync API), or empty."""
+
+    def __init__(self, username: str):
+        super().__init__(SYNC_OPTION, default="", label="Synced environment (set by graticule)")
+        self.username = username
+
+    def validate(self, x: object) -> str:
+        x = super().validate(x)
+        if x and runtime.python_for_sync(self.username, x) is None:
+            raise ValueError(
+                f"synced environment {x!r} is not built for user {self.username!r}; "
+                "graticule.Cluster(sync=True) builds it first"
+            )
+        return x
+
+
+def python_for(username: str, options: dict) -> str:
+    """The interpreter of the cluster's environment: synced, named, or the platform's."""
+    key = options.get(SYNC_OPTION)
+    if key:
+        return runtime.python_for_sync(username, key) or sys.executable
+    return runtime.python_for_environment(options.get("environment"))
 
 
 def grants_of(platform: dict, username: str) -> dict | None:

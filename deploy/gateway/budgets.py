@@ -1,6 +1,7 @@
 """Budgets at a dask-gateway backend's seams (used by `deploy.gateway.base`).
 
-Knows dask-gateway's Cluster/Worker objects and turns refusals into PublicException,
+The budget engine itself (`deploy.budgets`) knows nothing of dask-gateway; this module
+knows dask-gateway's Cluster/Worker objects and turns refusals into PublicException,
 so the client sees the BudgetExceeded message. Blocking ledger calls run in threads.
 
 - a new cluster reserves its scheduler's interval *before* the cluster record exists
