@@ -17,6 +17,7 @@ from deploy.cloud_stack import CloudStack
 from deploy.errors import RuntimeFailure, UserError
 from deploy.files import replace_tree_atomic, write_atomic
 from deploy.gitops.plan_summary import headline, summarize
+from deploy.runtime.state import state_dir_for
 from render.schema import Platform
 
 OUTPUTS = "outputs.json"
@@ -31,7 +32,7 @@ class Prepared:
 
 
 def state_dir_of(platform: Platform, state: str | None) -> Path:
-    return Path(state).absolute() if state else (Path(".platform") / platform.name).absolute()
+    return state_dir_for(platform.name, state)
 
 
 def render_build(platform: Platform, out: Path) -> dict[str, bytes]:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from deploy.runtime import env
 from render import units
 from render.entitlements import budget_of
 from render.schema import Platform
 
 DEFAULT_MIN_WINDOW_S = 600.0  # a request must be affordable for at least this long
 DEFAULT_METER_INTERVAL_S = 30.0
-MIN_WINDOW_ENV = "GRATICULE_BUDGET_MIN_WINDOW"  # e.g. "10m"; a duration like platform.yaml's
-METER_INTERVAL_ENV = "GRATICULE_METER_INTERVAL"
+MIN_WINDOW_ENV, METER_INTERVAL_ENV = env.BUDGET_MIN_WINDOW, env.METER_INTERVAL
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from deploy.local import supervisor
+    from deploy.runtime.state import state_dir_for
 
     platform = load(args)
     if platform.user(args.name) is None:
         raise UsageError(f"no user {args.name!r} in {args.path}: only platform.yaml users get tokens")
-    directory = Path(args.state).absolute() if args.state else (Path(".platform") / platform.name).absolute()
+    directory = state_dir_for(platform.name, args.state)
     try:
         print(supervisor.user_token(directory, args.name))
     except supervisor.SupervisorError as exc:

@@ -101,5 +101,6 @@ def _file_hint(config: str) -> str:
 def _state_hint(result) -> str:
     from pathlib import Path
 
-    default = (Path(".platform") / result.name).absolute()
-    return "" if Path(result.state_dir) == default else f" --state {result.state_dir}"
+    from deploy.runtime.state import default_state_dir
+
+    return "" if Path(result.state_dir) == default_state_dir(result.name) else f" --state {result.state_dir}"

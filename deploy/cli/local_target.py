@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from deploy.cli.common import DEFAULT_CONFIG, UsageError, load
+from deploy.runtime.state import default_state_dir
 
 
 def add_state_argument(parser: argparse.ArgumentParser) -> None:
@@ -24,4 +25,4 @@ def state_dir(args: argparse.Namespace) -> Path:
         return Path(args.state).absolute()
     if not Path(args.path).exists():
         raise UsageError(f"{args.path} not found: give --state DIR or the platform.yaml to use")
-    return (Path(".platform") / load(args).name).absolute()
+    return default_state_dir(load(args).name)

@@ -30,10 +30,11 @@ from deploy.budgets.guard import Budgets
 from deploy.budgets.policy import Policy
 from deploy.ledger import Ledger, ProcessKey
 from deploy.ledger.models import ROLE_SCHEDULER, ROLE_WORKER
+from deploy.runtime import env
 
 log = logging.getLogger("graticule.budgets")
 
-STATE_DIR_ENV = "GRATICULE_STATE_DIR"
+STATE_DIR_ENV = env.STATE_DIR
 STOP_REASON_OPTION = "stop_reason"  # shown in the cluster's options once budgets stop it
 
 
