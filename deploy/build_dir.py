@@ -14,10 +14,9 @@ from pathlib import Path
 
 from deploy.errors import RuntimeFailure
 from render import loader
+from render.build import MANIFEST
 from render.schema import Platform
 from render.validate import validate_document
-
-MANIFEST = "manifest.json"
 
 
 def validate_for_target(document: loader.Document, target: str | None) -> Platform:

@@ -38,14 +38,14 @@ def state_dir_of(platform: Platform, state: str | None) -> Path:
 def render_build(platform: Platform, out: Path) -> dict[str, bytes]:
     """Render for the platform's target and replace `out` with it (all or nothing)."""
     from deploy.build_dir import is_replaceable
-    from render.build import RenderError, render
+    from render.build import MANIFEST, RenderError, render
 
     try:
         files = render(platform)
     except RenderError as exc:
         raise RuntimeFailure(f"render failed, nothing written: {exc}") from None
     if not is_replaceable(out):
-        raise UserError(f"{out} exists and is not a graticule build (no manifest.json); refusing to replace it")
+        raise UserError(f"{out} exists and is not a graticule build (no {MANIFEST}); refusing to replace it")
     replace_tree_atomic(out, files)
     return files
 

@@ -75,7 +75,7 @@ def _backend(state: Path, monkeypatch) -> LocalProcessBackend:
     monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
     backend = LocalProcessBackend(platform=platform, state_dir=str(state / "gateway"))
     backend.db = DataManager(url="sqlite://")
-    backend.budgets = GatewayBudgets.open(platform, backend.state_dir)
+    backend.budgets = GatewayBudgets.open(backend.spec, backend.state_dir)
     return backend
 
 

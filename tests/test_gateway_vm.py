@@ -68,12 +68,12 @@ def _backend(tmp_path, monkeypatch, aws, text: str) -> AWSBackend:
     monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
     backend = AWSBackend(platform=platform, state_dir=str(tmp_path / "gateway"), api_url="https://hub.example/api")
     backend.db = DataManager(url="sqlite://")
-    backend.budgets = GatewayBudgets.open(platform, backend.state_dir)
+    backend.budgets = GatewayBudgets.open(backend.spec, backend.state_dir)
     return backend
 
 
 def _user(backend) -> str:
-    return next(name for name, grants in backend.platform["users"].items() if grants["profiles"] and grants["budget"])
+    return next(name for name, grants in backend.spec.users.items() if grants.profiles and grants.budget)
 
 
 async def _start(job, starting, update) -> None:
@@ -90,7 +90,7 @@ def _user_data(aws, instance_id: str) -> str:
 def test_the_backend_reads_the_rendered_worker_template(tmp_path, monkeypatch, aws, platform_text):
     backend = _backend(tmp_path, monkeypatch, aws, platform_text)
     try:
-        profile = backend.platform["dask"]["default_profile"]
+        profile = backend.spec.dask.default_profile
         template = backend.worker_template(profile)
         assert backend.template_of(template) == template["launch_template_name"]
         assert template["launch_template_name"].startswith("oceanlab-")
@@ -104,7 +104,7 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
     backend = _backend(tmp_path, monkeypatch, aws, platform_text)
     backend.machines = AWSMachines(region=aws.region, endpoint_url=aws.url)
     user = _user(backend)
-    profile = backend.platform["users"][user]["default_profile"]
+    profile = backend.spec.users[user].default_profile
 
     async def scenario():
         config = ClusterConfig().to_dict()

@@ -15,12 +15,14 @@ import asyncio
 import base64
 import binascii
 import json
+from dataclasses import asdict
 
 from aiohttp import web
 from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
 from deploy.environments import runtime, syncbuild
+from render.gateway_spec import Grants
 
 PREFIX = "/api/graticule/v1"
 MAX_UPLOAD = 256 * 1024 * 1024
@@ -34,24 +36,25 @@ def add_routes(app: web.Application, backend) -> None:
     @api_handler(user_authenticated=True)
     async def me(request: web.Request) -> web.Response:
         user = request["user"].name
-        platform = backend.platform
-        grants = platform["users"].get(user) or {"profiles": [], "environments": [], "default_profile": None}
+        spec = backend.spec
+        grants = spec.grants_of(user) or Grants([], None, [], False, None)
         # cpu, memory, gpu and the price per hour, as rendered into platform.json
-        profiles = {name: dict(platform["profiles"][name]) for name in grants["profiles"]}
+        profiles = {name: asdict(spec.profiles[name]) for name in grants.profiles}
         return web.json_response({
             "user": user,
             "profiles": profiles,
-            "default_profile": grants.get("default_profile"),
-            "environments": grants["environments"],
-            "budget": grants.get("budget"),
+            "default_profile": grants.default_profile,
+            "environments": grants.environments,
+            "budget": grants.budget,
         })
 
     @routes.get(PREFIX + "/usage")
     @api_handler(user_authenticated=True)
     async def usage(request: web.Request) -> web.Response:
         user = request["user"].name
-        grants = backend.platform["users"].get(user) or {}
-        return web.json_response(await asyncio.to_thread(_usage_of, backend, user, grants.get("budget")))
+        grants = backend.spec.grants_of(user)
+        budget = grants.budget if grants else None
+        return web.json_response(await asyncio.to_thread(_usage_of, backend, user, budget))
 
     @routes.get(PREFIX + "/environments/sync/{key}")
     @api_handler(user_authenticated=True)

@@ -9,7 +9,7 @@ from deploy.gateway.vm import VMBackend
 
 class AWSBackend(VMBackend):
     def make_machines(self) -> AWSMachines:
-        profile = self.platform["dask"]["default_profile"]
+        profile = self.spec.dask.default_profile
         return AWSMachines(region=self.worker_template(profile)["region"])
 
     def template_of(self, worker_template: dict) -> str:

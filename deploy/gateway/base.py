@@ -31,8 +31,9 @@ from dask_gateway_server.utils import timestamp
 from traitlets import Dict, Float, Unicode, default
 
 from deploy.gateway.budgets import GatewayBudgets, stop_reason_options
-from deploy.gateway.options import grants_of, python_for
+from deploy.gateway.options import python_for
 from deploy.gateway.tls import use_ec_keys
+from render.gateway_spec import GatewaySpec
 
 
 class ListedCluster(models.Cluster):
@@ -73,18 +74,25 @@ class GraticuleBackend(DBBackendBase):
             handle.write(key)
         return key
 
+    @property
+    def spec(self) -> GatewaySpec:
+        """The rendered platform.json, parsed once."""
+        if getattr(self, "_gateway_spec", None) is None:
+            self._gateway_spec = GatewaySpec.from_json(self.platform)
+        return self._gateway_spec
+
     # -- policy -------------------------------------------------------------------------
 
     def is_admin(self, username: str) -> bool:
-        grants = grants_of(self.platform, username)
-        return bool(grants and grants["admin"])
+        grants = self.spec.grants_of(username)
+        return bool(grants and grants.admin)
 
     async def admit_cluster(self, user: models.User, options: dict, config) -> None:
         """Refuse a new cluster by raising PublicException (the user sees the message)."""
-        grants = grants_of(self.platform, user.name)
+        grants = self.spec.grants_of(user.name)
         if grants is None:
             raise PublicException(f"user {user.name!r} is not declared in platform.yaml and may not start clusters")
-        if not grants["profiles"]:
+        if not grants.profiles:
             raise PublicException(
                 f"user {user.name!r} may not start clusters: none of their groups in "
                 "platform.yaml grants a hardware profile"
@@ -92,7 +100,7 @@ class GraticuleBackend(DBBackendBase):
 
     async def admit_workers(self, cluster: Cluster, requested: int) -> int:
         """How many of `requested` workers `cluster` may have (every scale-up asks here)."""
-        allowed = min(requested, self.platform["dask"]["max_workers"])
+        allowed = min(requested, self.spec.dask.max_workers)
         return await self.budgets.affordable_workers(cluster, allowed)  # budgets: what it can pay for now
 
     def record(self, event: str, cluster: Cluster, worker: Worker | None = None) -> None:
@@ -228,7 +236,7 @@ class GraticuleBackend(DBBackendBase):
         use_ec_keys()  # cluster TLS keys in a millisecond, not up to a second of RSA
         if self.state_dir:
             Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.budgets = GatewayBudgets.open(self.platform, self.state_dir, self.log)  # budgets: the usage ledger
+        self.budgets = GatewayBudgets.open(self.spec, self.state_dir, self.log)  # budgets: the usage ledger
         await super().setup(app)
         # budgets: close the intervals of processes that died while the gateway was down,
         # before anything else is reconciled (the local backend's checks never suspend).

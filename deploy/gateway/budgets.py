@@ -31,6 +31,7 @@ from deploy.budgets.policy import Policy
 from deploy.ledger import Ledger, ProcessKey
 from deploy.ledger.models import ROLE_SCHEDULER, ROLE_WORKER
 from deploy.runtime import env
+from render.gateway_spec import GatewaySpec
 
 log = logging.getLogger("graticule.budgets")
 
@@ -39,14 +40,16 @@ STOP_REASON_OPTION = "stop_reason"  # shown in the cluster's options once budget
 
 
 class GatewayBudgets:
-    def __init__(self, budgets: Budgets, platform: dict) -> None:
+    def __init__(self, budgets: Budgets, spec: GatewaySpec) -> None:
         self.budgets = budgets
-        self.platform = platform
+        self.spec = spec
         self._pending: set[ProcessKey] = set()  # reservations not yet bound to a cluster
         self.stop_reasons: dict[str, str] = {}
 
     @classmethod
-    def open(cls, platform: dict, backend_state_dir: str, backend_log: logging.Logger | None = None) -> GatewayBudgets:
+    def open(
+        cls, spec: GatewaySpec, backend_state_dir: str, backend_log: logging.Logger | None = None
+    ) -> GatewayBudgets:
         """The ledger from GRATICULE_LEDGER_URL, else SQLite in the platform's state dir."""
         if backend_log is not None and not log.handlers:  # budget messages in the gateway's log
             for handler in backend_log.handlers:
@@ -55,13 +58,13 @@ class GatewayBudgets:
             log.propagate = False
         state = os.environ.get(STATE_DIR_ENV) or str(Path(backend_state_dir).parent)
         ledger = Ledger.open(state_dir=Path(state))
-        return cls(Budgets(ledger, Policy.from_gateway_platform(platform)), platform)
+        return cls(Budgets(ledger, Policy.from_gateway_spec(spec)), spec)
 
     # -- prices and sizes ---------------------------------------------------------------
 
     def _price(self, profile: str | None) -> float:
-        entry = self.platform["profiles"].get(profile or "", {})
-        return float(entry.get("price_per_hour_usd") or 0.0)
+        size = self.spec.profiles.get(profile or "")
+        return float(size.price_per_hour_usd or 0.0) if size else 0.0
 
     def _request(self, user: str, cluster: str, process: str, options: dict, config: dict, role: str) -> Request:
         prefix = "scheduler" if role == ROLE_SCHEDULER else "worker"

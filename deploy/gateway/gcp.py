@@ -13,7 +13,7 @@ class GCPBackend(VMBackend):
     zone = Unicode(help="The zone the machines run in (default: the region's first, '<region>-a')", config=True)
 
     def make_machines(self) -> GCPMachines:
-        template = self.worker_template(self.platform["dask"]["default_profile"])
+        template = self.worker_template(self.spec.dask.default_profile)
         return GCPMachines(project=template["project"], zone=self.zone or f"{template['region']}-a")
 
     def template_of(self, worker_template: dict) -> str:

@@ -17,6 +17,7 @@ from dask_gateway_server.models import User
 from dask_gateway_server.options import Integer, Options, Select, String
 
 from deploy.environments import runtime
+from render.gateway_spec import GatewaySpec
 
 SYNC_OPTION = "sync_environment"
 
@@ -74,42 +75,39 @@ def python_for(username: str, options: dict) -> str:
     return runtime.python_for_environment(options.get("environment"))
 
 
-def grants_of(platform: dict, username: str) -> dict | None:
-    return platform["users"].get(username)
-
-
-def worker_config(platform: dict, profile: str) -> dict[str, Any]:
+def worker_config(spec: GatewaySpec, profile: str) -> dict[str, Any]:
     """ClusterConfig overrides for a profile: cores -> threads, memory -> memory limit."""
-    size = platform["profiles"][profile]
+    size = spec.profiles[profile]
     return {
-        "worker_cores": size["cpu"],
-        "worker_threads": size["cpu"],
-        "worker_memory": size["memory"],
+        "worker_cores": size.cpu,
+        "worker_threads": size.cpu,
+        "worker_memory": size.memory,
     }
 
 
-def cluster_options(platform: dict) -> Callable[[User], Options]:
+def cluster_options(platform: dict | GatewaySpec) -> Callable[[User], Options]:
     """`c.Backend.cluster_options`: a function of the requesting user."""
-    max_workers = platform["dask"]["max_workers"]
+    spec = platform if isinstance(platform, GatewaySpec) else GatewaySpec.from_json(platform)
+    max_workers = spec.dask.max_workers
 
     def for_user(user: User) -> Options:
-        grants = grants_of(platform, user.name)
-        if not grants or not grants["profiles"]:
+        grants = spec.grants_of(user.name)
+        if not grants or not grants.profiles:
             # Nothing to offer; admission refuses the request with the reason.
             return Options()
         fields = [
             Granted(
                 "profile",
-                grants["profiles"],
+                grants.profiles,
                 user.name,
-                default=grants["default_profile"],
+                default=grants.default_profile,
                 label="Hardware profile",
             )
         ]
-        if grants["environments"]:
-            fields.append(Granted("environment", grants["environments"], user.name, label="Environment"))
+        if grants.environments:
+            fields.append(Granted("environment", grants.environments, user.name, label="Environment"))
         fields.append(WorkerCount("workers", default=0, min=0, max=max_workers, label="Workers at start"))
         fields.append(SyncEnvironment(user.name))  # graticule.Cluster(sync=True)
-        return Options(*fields, handler=lambda options: worker_config(platform, options["profile"]))
+        return Options(*fields, handler=lambda options: worker_config(spec, options["profile"]))
 
     return for_user

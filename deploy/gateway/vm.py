@@ -61,13 +61,13 @@ class VMBackend(GraticuleBackend):
     def python_for(self, cluster) -> str:
         return self.vm_python  # the machine's own, not the gateway's
 
-    def _spec(self, cluster, role: str, name: str, command: list[str], environment: dict) -> MachineSpec:
-        profile = (cluster.options or {}).get("profile") or self.platform["dask"]["default_profile"]
+    def _machine_spec(self, cluster, role: str, name: str, command: list[str], environment: dict) -> MachineSpec:
+        profile = (cluster.options or {}).get("profile") or self.spec.dask.default_profile
         return MachineSpec(
-            name=f"{self.platform['name']}-{name}"[:63],
+            name=f"{self.spec.name}-{name}"[:63],
             template=self.template_of(self.worker_template(profile)),
             tags={
-                "graticule-platform": self.platform["name"],
+                "graticule-platform": self.spec.name,
                 "graticule-cluster": cluster.name,
                 "graticule-role": role,
                 "graticule-user": cluster.username,
@@ -96,8 +96,8 @@ class VMBackend(GraticuleBackend):
         pass
 
     async def do_start_cluster(self, cluster):
-        command = self.get_scheduler_command(cluster)
-        spec = self._spec(cluster, "scheduler", f"{cluster.name[:16]}-s", command, self.get_scheduler_env(cluster))
+        command, environment = self.get_scheduler_command(cluster), self.get_scheduler_env(cluster)
+        spec = self._machine_spec(cluster, "scheduler", f"{cluster.name[:16]}-s", command, environment)
         machine = await self._launch(spec)
         yield {"machine_id": machine.id, "private_ip": machine.private_ip}
 
@@ -111,7 +111,8 @@ class VMBackend(GraticuleBackend):
         cluster = worker.cluster
         command = self.get_worker_command(cluster, worker.name)
         name = f"{cluster.name[:16]}-w-{worker.name[:8]}"
-        machine = await self._launch(self._spec(cluster, "worker", name, command, self.get_worker_env(cluster)))
+        spec = self._machine_spec(cluster, "worker", name, command, self.get_worker_env(cluster))
+        machine = await self._launch(spec)
         yield {"machine_id": machine.id, "private_ip": machine.private_ip}
 
     async def do_stop_worker(self, worker) -> None:

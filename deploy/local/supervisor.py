@@ -1,7 +1,7 @@
 """`platform up/down/status` for the local target: the real hub and gateway on this machine.
 
-Three supervised components, each a detached process with a record under `<state>/run/`
-and a log under `<state>/logs/`:
+Three supervised components (one `Component` record each, in deploy.runtime.components),
+each a detached process with a record under `<state>/run/` and a log under `<state>/logs/`:
 
 - proxy: configurable-http-proxy, long-lived, so that restarting the hub keeps the routes
   to running notebook servers;
@@ -185,7 +185,7 @@ def _prune_users(runtime: Runtime, platform: Platform) -> None:
     """Users gone from platform.yaml lose their servers and tokens (see deploy.runtime.hub_api)."""
     try:
         _hub_api(runtime).prune_users([u.name for u in platform.users])
-    except (OSError, RuntimeError) as exc:
+    except (OSError, HubAPIError) as exc:
         raise SupervisorError(f"the hub is up but removing users who left platform.yaml failed: {exc}") from exc
 
 

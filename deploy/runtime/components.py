@@ -24,6 +24,7 @@ from deploy.runtime import env
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.hub_api import http_ok
 from deploy.runtime.state import Layout
+from render.build import MANIFEST
 
 HUB_CONFIG = "hub/jupyterhub_config.py"
 GATEWAY_CONFIG = "gateway/dask_gateway_config.py"
@@ -132,7 +133,7 @@ GATEWAY = Component(
     probe=lambda runtime: http_ok(f"{runtime.gateway_url}/api/health"),
     workdir=lambda layout: layout.gateway,
     inputs=lambda files: [
-        path for path in files if not path.startswith(("hub/", "terraform/")) and path != "manifest.json"
+        path for path in files if not path.startswith(("hub/", "terraform/")) and path != MANIFEST
     ],
     withheld=(env.ADMIN_API_TOKEN, env.PROXY_AUTH_TOKEN),
     reported_version=_gateway_version,

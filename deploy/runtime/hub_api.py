@@ -16,8 +16,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 
+from deploy.errors import RuntimeFailure
 
-class HubAPIError(RuntimeError):
+
+class HubAPIError(RuntimeFailure):
     """The hub answered with an error status (`status`), or not at all."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
