@@ -18,6 +18,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22
 
 from deploy import cli
 from deploy.errors import PlatformError
+from graticule._version import __version__
 from render.errors import ConfigErrors
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="platform",
         description="Validate, render and apply a graticule platform.yaml.",
     )
+    parser.add_argument("--version", action="version", version=f"platform (graticule) {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name):
         if module.name.startswith("cmd_"):
