@@ -19,7 +19,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22
 from deploy import cli
 from deploy.errors import PlatformError
 from graticule._version import __version__
-from render.errors import ConfigErrors
+from render.errors import ConfigErrors, MissingPrerequisite
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigErrors as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    except MissingPrerequisite as exc:
+        print(f"platform {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except PlatformError as exc:  # deploy.errors: UserError exits 2, RuntimeFailure 1
         print(f"platform {args.command}: {exc}", file=sys.stderr)
