@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -37,8 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PLATFORM_MISSING = (
+    "platform: this is the SDK-only install of graticule ({error}); the `platform` command needs the "
+    "platform install: pip install 'graticule[platform]'"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        if not _sdk_only():
+            raise  # the platform is installed: a real bug, not a missing extra
+        print(PLATFORM_MISSING.format(error=exc), file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _sdk_only() -> bool:
+    """`pip install graticule` is the SDK; the CLI's own needs come with the [platform] extra."""
+    return importlib.util.find_spec("pydantic") is None
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except ConfigErrors as exc:
@@ -57,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # the last line of defence: a message, never a traceback
+        if isinstance(exc, ModuleNotFoundError) and _sdk_only():
+            raise
         if os.environ.get("GRATICULE_DEBUG"):
             raise
         print(f"platform {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
