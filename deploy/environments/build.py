@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy import console
 from deploy.environments import uv
 
 
@@ -51,7 +52,8 @@ def build(
         interpreter = str(python_of(tmp / "env"))
         if exact:
             hashes = ("--require-hashes",) if require_hashes else ()
-            uv.run("pip", "sync", "--quiet", *hashes, "--python", interpreter, str(requirement_file))
+            with console.step(f"installing {len(requirements)} packages into environment {target.name}"):
+                uv.run("pip", "sync", *hashes, "--python", interpreter, str(requirement_file), stream=True)
         else:
             uv.run("pip", "install", "--quiet", "--no-deps", "--python",
                    interpreter, "-r", str(requirement_file), *map(str, wheels))

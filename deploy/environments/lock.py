@@ -77,7 +77,13 @@ def resolve(name: str, platform: Platform) -> Entry:
 
 
 def lock_all(platform: Platform) -> dict[str, Entry]:
-    return {name: resolve(name, platform) for name in platform.environments}
+    from deploy import console
+
+    entries = {}
+    for name in platform.environments:
+        with console.step(f"resolving environment {name} for {', '.join(machines_.machines_of(platform))}"):
+            entries[name] = resolve(name, platform)
+    return entries
 
 
 def dumps(entries: dict[str, Entry]) -> bytes:
