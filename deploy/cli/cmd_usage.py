@@ -40,9 +40,10 @@ def _state_dir(args: argparse.Namespace, name: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from deploy.budgets.daily import spend_per_day
     from deploy.budgets.policy import Policy
     from deploy.budgets.report import format_report, usage_report
-    from deploy.ledger import LEDGER_URL_ENV, Ledger, month_named
+    from deploy.ledger import LEDGER_URL_ENV, Ledger, month_named, month_of
     from deploy.ledger.engine import SQLITE_FILENAME
 
     platform = load(args)
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         ledger = Ledger.open(args.db, state)
         try:
             report = usage_report(ledger, Policy.from_platform(platform), month, args.budget, args.user)
+            days = [] if args.json else spend_per_day(ledger, month or month_of(ledger.clock()), args.budget,
+                                                      args.user)
         finally:
             ledger.close()
     except SQLAlchemyError as exc:
@@ -72,4 +75,26 @@ def run(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(format_report(report))
+        _print_chart(days)
     return 0
+
+
+def _print_chart(days: list[tuple[str, float]]) -> None:
+    """A bar per day; coloured on a terminal, `#` bars when piped or under CI."""
+    import sys
+
+    from deploy.budgets.daily import chart_lines
+    from deploy.console import is_plain
+
+    if not days:
+        return
+    if is_plain() or not sys.stdout.isatty():
+        print("\n".join(["", *chart_lines(days)]))
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    console.print()
+    for line in chart_lines(days, bar="█"):
+        console.print(Text(line, style="cyan" if "█" in line else "bold"), highlight=False)
