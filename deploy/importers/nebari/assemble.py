@@ -15,7 +15,7 @@ from deploy.importers.nebari.dropped import unaccounted
 from deploy.importers.nebari.environments import import_environments
 from deploy.importers.nebari.keycloak import Realm
 from deploy.importers.nebari.names import dns_name, unique
-from deploy.importers.nebari.nodegroups import NodeGroup, read_node_groups
+from deploy.importers.nebari.nodegroups import NodeGroup, account_groups, read_node_groups
 from deploy.importers.nebari.options import ImportOptions, ImportRefused
 from deploy.importers.nebari.people import import_people
 from deploy.importers.nebari.profiles import ImportedProfile, Placement, dask_profiles, notebook_profiles
@@ -43,6 +43,11 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
     version = src.version
     report.note(f"read {source_name}: {'QHub' if src.era == 'qhub' else 'Nebari'} {version}, provider {provider}")
     name = dns_name(str(src.take("project_name") or "nebari"))
+    report.map("project_name", "name", name)
+    report.map("provider", "target", provider)
+    for key in ("nebari_version", "qhub_version"):
+        if key in data:
+            report.map(key, "apiVersion", f"{API_VERSION} (the import reads every Nebari and QHub version)")
     target = choose_target(provider, options, report)
     cloud = import_cloud(src, provider, target, name, options, report)
     groups = _node_groups(src, provider, cloud.source_cloud, report)
@@ -90,6 +95,7 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
     ci = _ci(src, target, options, todos, report)
     if ci:
         document["ci"] = ci
+    account_groups(src, groups, report)
     for path, reason in unaccounted(src):
         report.drop(path, reason)
     header = (
@@ -139,7 +145,7 @@ def _hub(
         general = groups.get("general")
         if source_cloud == target and general and general.instances:
             hub["instance"] = {target: general.instances[0]}
-            report.map("node group 'general'", f"hub.instance.{target}", general.instances[0])
+            general.used_by.append("hub.instance")
         else:
             chosen = machines.smallest_fit(machines.general_purpose(target), 2, 8 * 1024**3, 0)
             assert chosen is not None
@@ -178,6 +184,9 @@ def _profile(profile: ImportedProfile, target: str, todos: dict) -> dict:
 
 def _ci(src: Source, target: str, options: ImportOptions, todos: dict, report: Report) -> dict | None:
     kind = src.take("ci_cd", "type")
+    if kind is not None:
+        where = "ci" if target != "local" or options.ci_repository else "(no CI on target local)"
+        report.map(("ci_cd", "type"), where, str(kind))
     if kind == "gitlab-ci":
         report.note("ci_cd.type gitlab-ci: the generated workflows are GitHub Actions")
     if target == "local" and not options.ci_repository:

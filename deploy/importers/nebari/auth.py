@@ -44,9 +44,10 @@ def import_auth(src: Source, options: ImportOptions, name: str, report: Report) 
     secret_name = f"graticule/{name}/oauth-client-secret"
     if kind == "password":
         report.map(
-            "security.authentication.type: password",
-            "hub.auth.provider: local",
+            PATH if src.get(*PATH, "type") else "(Nebari default) password login",
+            "hub.auth.local",
             "each user sets a password at first login; password hashes are not carried over",
+            keys=["type"] if src.get(*PATH, "type") else (),
         )
         return ImportedAuth({"provider": "local"})
     if kind not in NEBARI_VARIABLES:
@@ -80,7 +81,7 @@ def import_auth(src: Source, options: ImportOptions, name: str, report: Report) 
         if not options.github_org:
             todos[("github", "org")] = "TODO(import): the GitHub organization whose members may log in (--github-org)"
             report.invent("hub.auth.github.org", "placeholder: Nebari let any GitHub user in that Keycloak knew")
-        report.map("security.authentication.type: GitHub", "hub.auth.provider: github")
+        report.map(PATH, "hub.auth.github", "provider github", keys=_used(config, ["type", "config.client_id"]))
         return ImportedAuth({"provider": "github", "github": {"org": org, "client_id": str(client_id)}}, todos)
     subdomain = src.take(*PATH, "config", "auth0_subdomain")
     if is_placeholder(subdomain):
@@ -92,8 +93,13 @@ def import_auth(src: Source, options: ImportOptions, name: str, report: Report) 
     else:
         host = str(subdomain).removeprefix("https://").rstrip("/")
         issuer = f"https://{host if '.' in host else host + '.auth0.com'}/"
-    report.map("security.authentication.type: Auth0", "hub.auth.provider: oidc", f"issuer {issuer}")
+    keys = _used(config, ["type", "config.client_id", "config.auth0_subdomain"])
+    report.map(PATH, "hub.auth.oidc", f"provider oidc, issuer {issuer}", keys=keys)
     return ImportedAuth({"provider": "oidc", "oidc": {"issuer": issuer, "client_id": str(client_id)}}, todos)
+
+
+def _used(config: dict, keys: list[str]) -> list[str]:
+    return [key for key in keys if key == "type" or key.split(".", 1)[1] in config]
 
 
 def kind_key(kind: str) -> str:

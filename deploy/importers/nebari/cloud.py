@@ -63,6 +63,8 @@ def import_cloud(
         return ImportedCloud("local", None, None, None)
     cloud = ImportedCloud(target, source_cloud, None, {})
     region = options.region or (src.take(*section, "region") if source_cloud else None)
+    if source_cloud and not options.region:
+        report.map((*section, "region"), f"cloud.{target}.region")
     if region is None:
         region = PLACEHOLDER_REGION[target]
         cloud.todos[("region",)] = f"TODO(import): the {target} region (--region); Nebari's was on {provider}"
@@ -83,6 +85,8 @@ def import_cloud(
         block["vpc_cidr"] = options.vpc_cidr or _aws_cidr(src, section, source_cloud, report)
         zones = src.take(*section, "availability_zones") if source_cloud else None
         block["zones"] = min(max(len(zones), 1), 6) if isinstance(zones, list) and zones else 2
+        if isinstance(zones, list) and zones:
+            report.map((*section, "availability_zones"), "cloud.aws.zones", f"{block['zones']} zones")
     else:
         block["project"] = _gcp_project(src, section, source_cloud, options, cloud, report)
         block["region"] = cloud.region
@@ -103,7 +107,6 @@ def import_cloud(
         f"{name}-tfstate",
         "the Terraform state bucket (--state-bucket); `platform bootstrap` creates it",
     )
-    report.map(f"{section[0]}", f"cloud.{target}", f"region {cloud.region}")
     return cloud
 
 
@@ -117,6 +120,8 @@ def _flag(cloud: ImportedCloud, report: Report, key: str, given: str | None, pla
 
 def _aws_cidr(src: Source, section: tuple, source_cloud: str | None, report: Report) -> str:
     cidr = src.take(*section, "vpc_cidr_block") if source_cloud else None
+    if cidr is not None:
+        report.map((*section, "vpc_cidr_block"), "cloud.aws.vpc_cidr")
     try:
         network = ipaddress.IPv4Network(str(cidr or defaults.AWS_VPC_CIDR), strict=True)
         if 16 <= network.prefixlen <= 24 and network.is_private:
@@ -132,6 +137,8 @@ def _gcp_project(
 ) -> str:
     project = options.gcp_project or (src.take(*section, "project") if source_cloud else None)
     if isinstance(project, str) and _GCP_PROJECT.match(project):
+        if not options.gcp_project:
+            report.map((*section, "project"), "cloud.gcp.project")
         return project
     cloud.todos[("project",)] = "TODO(import): the GCP project id (--gcp-project)"
     report.invent("cloud.gcp.project", "change-me-project (placeholder)")

@@ -93,7 +93,8 @@ def _environment(src: Source, path: tuple, spec: dict, defaulted: bool, report: 
         env.packages.append(FALLBACK_PACKAGE)
         env.todos["packages"] = "TODO(import): every package was conda-only or managed; add yours"
         report.invent(f"environments.{env.name}.packages", f"{FALLBACK_PACKAGE} (nothing else carried over)")
-    report.map(label, f"environments.{env.name}", f"python {env.python}, {len(env.packages)} packages")
+    keys = () if defaulted else [key for key in ("name", "dependencies") if key in spec]
+    report.map(label, f"environments.{env.name}", f"python {env.python}, {len(env.packages)} packages", keys=keys)
     return env
 
 

@@ -67,8 +67,6 @@ AWS: dict[str, Machine] = _family(
         ("g5.2xlarge", 8, 32, 1, "nvidia-a10g", 1.212),
         ("g5.4xlarge", 16, 64, 1, "nvidia-a10g", 1.624),
         ("g5.12xlarge", 48, 192, 4, "nvidia-a10g", 5.672),
-        ("p3.2xlarge", 8, 61, 1, "nvidia-v100", 3.06),
-        ("p3.8xlarge", 32, 244, 4, "nvidia-v100", 12.24),
     ]
 )
 

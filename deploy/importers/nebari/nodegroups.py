@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deploy.importers.nebari import defaults, machines
+from deploy.importers.nebari.report import Report
 from deploy.importers.nebari.source import Source
 
 GROUP_LABELS = ("dedicated", "eks.amazonaws.com/nodegroup", "cloud.google.com/gke-nodepool", "azure-node-pool")
@@ -29,6 +30,10 @@ class NodeGroup:
     gpu_type: str | None = None  # from GCP guest_accelerators or the AWS family
     gpus: int = 0  # GPUs attached per node on GCP
     machines: list[machines.Machine] = field(default_factory=list)  # the types we know the size of
+    path: tuple = ()
+    keys: list[str] = field(default_factory=list)  # what the import reads, taken once the group is used
+    defaulted: bool = False
+    used_by: list[object] = field(default_factory=list)  # profiles (or "hub.instance") placed on it
 
 
 def read_node_groups(src: Source, provider: str, section: tuple) -> tuple[dict[str, NodeGroup], bool]:
@@ -47,19 +52,21 @@ def read_node_groups(src: Source, provider: str, section: tuple) -> tuple[dict[s
 
 
 def _group(src: Source, provider: str, name: str, spec: dict, path: tuple, defaulted: bool) -> NodeGroup:
+    group = NodeGroup(name, [], path=path, defaulted=defaulted)
+
     def take(key: str) -> object:
-        return spec.get(key) if defaulted else src.take(*path, key)
+        if key in spec and key not in group.keys:
+            group.keys.append(key)
+        return spec.get(key)
 
     instance = take("instance")
     if instance is None:
         instance = take("instance_type")
-    instances = [str(i) for i in (instance if isinstance(instance, list) else [instance]) if i]
-    group = NodeGroup(name, instances)
+    group.instances = [str(i) for i in (instance if isinstance(instance, list) else [instance]) if i]
+    instances = group.instances
     if provider == "gcp":
         group.spot = bool(take("preemptible") or take("spot"))
-        accelerators = spec.get("guest_accelerators") or []
-        if accelerators and not defaulted:
-            src.take(*path, "guest_accelerators")
+        accelerators = take("guest_accelerators") or []
         if accelerators and isinstance(accelerators[0], dict):
             group.gpu_type = machines.gcp_gpu_type(str(accelerators[0].get("name", "")))
             group.gpus = int(accelerators[0].get("count", 1) or 1)
@@ -84,6 +91,20 @@ def _group(src: Source, provider: str, name: str, spec: dict, path: tuple, defau
             )
         group.machines.append(known)
     return group
+
+
+def account_groups(src: Source, groups: dict[str, NodeGroup], report: Report) -> None:
+    """Take the keys of the groups something runs on, and say what they became."""
+    for group in groups.values():
+        if not group.used_by:
+            continue
+        users = sorted({u if isinstance(u, str) else f"profiles.{u.name}" for u in group.used_by})  # type: ignore[attr-defined]
+        if group.defaulted:
+            report.map(f"(Nebari default) node group {group.name!r}", ", ".join(users), ", ".join(group.instances))
+            continue
+        for key in group.keys:
+            src.take(*group.path, key)
+        report.map(group.path, ", ".join(users), "", keys=group.keys)
 
 
 def group_of(selector: object, groups: dict[str, NodeGroup], selectors: dict) -> str | None:

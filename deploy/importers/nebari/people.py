@@ -118,7 +118,6 @@ def _sources(
         return groups, persons
     users = src.mapping("security", "users")
     if users:  # QHub 0.3: people in the file
-        src.take("security", "groups")
         persons = []
         for name, spec in users.items():
             spec = spec if isinstance(spec, dict) else {}
@@ -134,7 +133,8 @@ def _sources(
         groups = list(
             dict.fromkeys([*map(str, src.mapping("security", "groups")), *(g for p in persons for g in p.groups)])
         )
-        report.map("security.users, security.groups", "users, groups", f"{len(persons)} users, {len(groups)} groups")
+        report.map("security.users", "users", f"{len(persons)} users; primary and secondary groups")
+        report.map("security.groups", "groups", f"{len(groups)} groups")
         return groups, persons
     admin = options.admin or "admin"
     if not options.admin:

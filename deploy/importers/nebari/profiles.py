@@ -91,6 +91,7 @@ def notebook_profiles(src: Source, placement: Placement, report: Report) -> list
         profile.access = str(access or ("yaml" if groups or users else "all"))
         profile.groups = [str(g) for g in groups]
         profile.users = [str(u) for u in users]
+        view.mapped(report, profile)
         result.append(profile)
     return result
 
@@ -114,14 +115,13 @@ def dask_profiles(src: Source, placement: Placement, report: Report) -> list[Imp
         gpus = int(limits.get(GPU_LIMIT, 0) or 0)
         if gpus:
             view.take("worker_extra_container_config")
-        selector = (item.get("worker_extra_pod_config") or {}).get("nodeSelector")
-        if selector:
-            view.take("worker_extra_pod_config", "nodeSelector")
+        selector = view.take("worker_extra_pod_config", "nodeSelector")
         _place(profile, placement, group_of(selector, placement.groups, placement.selectors) or "worker", gpus, report)
         for guarantee in ("worker_cores", "worker_memory"):
             view.drop((guarantee,), GUARANTEE)
         view.drop(("worker_threads",), "a worker runs one thread per core of its profile")
         view.drop(("image",), IMAGE)
+        view.mapped(report, profile)
         result.append(profile)
     return result
 
@@ -131,14 +131,21 @@ class _View:
 
     def __init__(self, src: Source, path: tuple, item: dict, defaulted: bool):
         self.src, self.path, self.item, self.defaulted = src, path, item, defaulted
+        self.used: list[str] = []  # keys taken, for the report's Mapped line
 
     def take(self, *keys: str) -> object:
-        if self.defaulted:
-            node: object = self.item
-            for key in keys:
-                node = node.get(key) if isinstance(node, dict) else None
-            return node
-        return self.src.take(*self.path, *keys)
+        node: object = self.item
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            self.used.append(".".join(keys))
+            if not self.defaulted:
+                self.src.take(*self.path, *keys)
+        return node
+
+    def mapped(self, report: Report, profile: ImportedProfile) -> None:
+        detail = f"{profile.cpu} CPU, {sizes.memory_text(profile.memory)}"
+        report.map(self.label, f"profiles.{profile.name}", detail, keys=() if self.defaulted else self.used)
 
     def drop(self, keys: tuple, reason: str) -> None:
         if not self.defaulted:
@@ -162,7 +169,6 @@ def _sized(
         report.note(f"{view.label}: {raw_cpu} CPUs rounded up to {cpu} (profiles have whole CPUs)")
     if raw_cpu is None or raw_memory is None:
         report.note(f"{view.label}: no limits in the file; sized {cpu} CPU / {sizes.memory_text(memory)}")
-    report.map(view.label, f"profiles.{name}", f"{cpu} CPU, {sizes.memory_text(memory)} from {raw_memory!r}")
     return ImportedProfile(name=name, display=display, source=view.label, kind=kind, cpu=cpu, memory=memory)
 
 
@@ -182,6 +188,7 @@ def _place(profile: ImportedProfile, placement: Placement, group_name: str, gpus
 
 def _from_group(profile: ImportedProfile, group: NodeGroup, gpus: int, cloud: str, report: Report) -> None:
     profile.spot = group.spot
+    group.used_by.append(profile)
     chosen = machines.smallest_fit(group.machines, profile.cpu, profile.memory, gpus)
     if chosen is None and group.machines:
         chosen = max(group.machines, key=lambda m: (m.vcpus, m.memory_gib))
@@ -200,8 +207,6 @@ def _from_group(profile: ImportedProfile, group: NodeGroup, gpus: int, cloud: st
         profile.gpu = (gpus, gpu_type or "nvidia-t4")
         if gpu_type is None:
             profile.todos["gpu"] = "TODO(import): the GPU model was not in the Nebari file; check it"
-    spot = " (spot)" if profile.spot else ""
-    report.map(f"node group {group.name!r}", f"profiles.{profile.name}.instance.{cloud}", f"{instance}{spot}")
 
 
 def _by_size(profile: ImportedProfile, gpus: int, cloud: str, report: Report) -> None:

@@ -15,8 +15,11 @@ class Report:
     secrets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def map(self, source: tuple | str, target: str, detail: str = "") -> None:
+    def map(self, source: tuple | str, target: str, detail: str = "", keys: list[str] | tuple = ()) -> None:
+        """One line `SOURCE -> TARGET`; `keys` names the keys used inside SOURCE: `a.b.{x, y}`."""
         where = source if isinstance(source, str) else dotted(source)
+        if keys:
+            where += ".{" + ", ".join(keys) + "}"
         self.mapped.append(f"{where} -> {target}" + (f" ({detail})" if detail else ""))
 
     def invent(self, target: str, why: str) -> None:
