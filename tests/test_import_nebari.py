@@ -397,3 +397,16 @@ def test_bad_realm_export_is_located(tmp_path, capsys) -> None:
     realm.write_text('{"realm": "nebari",\n "users": [}\n')
     code, _, err, out = run_import(tmp_path, capsys, "local-defaults.yaml", "--keycloak-export", str(realm))
     assert code == 2 and f"{realm}:2:" in err and not out.exists()
+
+
+def test_existing_cluster_becomes_local_and_digitalocean_is_refused(tmp_path, capsys) -> None:
+    config = tmp_path / "nebari-config.yaml"
+    config.write_text("project_name: prod\nprovider: existing\nexisting:\n  kube_context: prod-ctx\n")
+    out = tmp_path / "platform.yaml"
+    assert main(["import", "nebari", str(config), "-o", str(out), "--admin", "root"]) == 0
+    report = capsys.readouterr().out
+    assert yaml.safe_load(out.read_text())["target"] == "local"
+    assert "an existing Kubernetes cluster" in report and "existing" in dropped_keys(report)
+    config.write_text("project_name: qhub-do\nprovider: do\ndigital_ocean:\n  region: nyc3\n")
+    assert main(["import", "nebari", str(config), "-o", str(tmp_path / "do.yaml")]) == 2
+    assert "nebari-config.yaml:2:11: provider:" in capsys.readouterr().err

@@ -68,7 +68,7 @@ class Source:
         for key in ("nebari_version", "qhub_version"):
             if key in self.data:
                 return str(self.take(key))
-        return "0.3 (no version key)" if self.era == "qhub" else "unknown"
+        return "0.3 (no version key)" if self.era == "qhub" else "(no version key)"
 
     def provider(self) -> str:
         provider = self.take("provider")
