@@ -66,6 +66,18 @@ CASES = {
             'environments["environment-geo.yaml"].dependencies[5]',
         ],
     ),
+    "qhub-0.4": (
+        "qhub-0.4.yaml",
+        [],
+        "gcp",
+        [
+            "security.keycloak",
+            "security.authentication.config.client_secret",
+            "security.authentication.config.oauth_callback_url",
+            'environments["environment-dask.yaml"].dependencies[2]',
+            "google_cloud_platform.kubernetes_version",
+        ],
+    ),
     "qhub-0.3": (
         "qhub-0.3.yaml",
         [],
@@ -284,6 +296,16 @@ def test_gcp_guest_accelerators_preemptible_and_auth0(tmp_path, capsys) -> None:
         "python": "3.12",
         "packages": ["geopandas>=0.14", "rioxarray", "GDAL", "distributed"],
     }
+
+
+def test_qhub_secrets_placeholders_name_their_variables(tmp_path, capsys) -> None:
+    code, report, _, out = run_import(tmp_path, capsys, "qhub-0.4.yaml")
+    assert code == 0
+    text = out.read_text()
+    assert "QHUB_SECRET" not in text
+    assert "client_id: change-me  # TODO(import): the OAuth client id (Nebari read it from github_client_id)" in text
+    assert "github_client_secret" in section(report, "Secrets")[0]
+    assert "ci_cd.type gitlab-ci: the generated workflows are GitHub Actions" in report
 
 
 def test_qhub_users_and_groups_come_from_the_file(tmp_path, capsys) -> None:

@@ -7,6 +7,7 @@ process is left, even when the test fails."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -24,10 +25,15 @@ CORPUS = Path(__file__).parent / "data" / "nebari"
 
 
 def platform_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRATICULE_", "JUPYTERHUB_"))}
+    env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli.main", *args],
-        cwd=cwd, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(cwd)},
-        capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -44,8 +50,14 @@ def login(hub_url: str, username: str, password: str) -> bool:
 def test_imported_local_nebari_runs_end_to_end(tmp_path: Path) -> None:
     imported = tmp_path / "platform.yaml"
     done = platform_cli(
-        "import", "nebari", str(CORPUS / "local-defaults.yaml"),
-        "--keycloak-export", str(CORPUS / "nebari-realm.json"), "-o", str(imported), cwd=tmp_path,
+        "import",
+        "nebari",
+        str(CORPUS / "local-defaults.yaml"),
+        "--keycloak-export",
+        str(CORPUS / "nebari-realm.json"),
+        "-o",
+        str(imported),
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     data = yaml.safe_load(imported.read_text())

@@ -33,7 +33,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     nebari.add_argument("--admin", help="the admin user, when there is no Keycloak export")
     nebari.add_argument("--budget-usd", type=float, default=100.0, help="monthly budget per group (default 100)")
-    nebari.add_argument("--budget-max-cores", type=int, default=16, help="cores per budget (default 16)")
+    nebari.add_argument(
+        "--budget-max-cores", type=int, help="cores per budget (default: 16, or two workers of the largest profile)"
+    )
     nebari.add_argument("--account-id", help="AWS account id (12 digits)")
     nebari.add_argument("--state-bucket", help="Terraform state bucket")
     nebari.add_argument("--ci-repository", help="owner/name of the repository that holds platform.yaml")
@@ -48,7 +50,7 @@ def run_nebari(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.force:
         raise UsageError(f"{output} exists; pass --force to overwrite it (or -o another path)")
-    if args.budget_usd <= 0 or args.budget_max_cores <= 0:
+    if args.budget_usd <= 0 or (args.budget_max_cores is not None and args.budget_max_cores <= 0):
         raise UsageError("--budget-usd and --budget-max-cores must be greater than zero")
     if args.admin is not None and args.keycloak_export:
         raise UsageError("--admin is for imports without --keycloak-export (the export names the admins)")

@@ -7,6 +7,7 @@ stay out of platform.yaml: the report says which secret goes into the secret sto
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from deploy.importers.nebari.options import ImportOptions
@@ -38,6 +39,17 @@ def is_placeholder(value: object) -> bool:
     return not text or "${" in text or text.startswith(("QHUB_SECRET_", "NEBARI_SECRET")) or text.startswith("<")
 
 
+def variable_of(value: object, default: str) -> str:
+    """The environment variable a placeholder names: ${VAR} or QHUB_SECRET_var."""
+    text = str(value or "")
+    match = re.search(r"\$\{(\w+)\}", text)
+    if match:
+        return match.group(1)
+    if text.startswith("QHUB_SECRET_"):
+        return text.removeprefix("QHUB_SECRET_")
+    return default
+
+
 def import_auth(src: Source, options: ImportOptions, name: str, report: Report) -> ImportedAuth:
     kind = str(src.take(*PATH, "type") or "password")
     config = src.mapping(*PATH, "config")
@@ -58,23 +70,23 @@ def import_auth(src: Source, options: ImportOptions, name: str, report: Report) 
         )
         return ImportedAuth({"provider": "local"}, {("provider",): "TODO(import): Nebari used a custom authenticator"})
     variables = NEBARI_VARIABLES[kind]
-    for key in ("client_secret",):
-        if key in config:
-            src.drop((*PATH, "config", key), "a secret: never copied into platform.yaml (see secrets)")
+    secret = config.get("client_secret")
+    src.drop((*PATH, "config", "client_secret"), "a secret: never copied into platform.yaml (see secrets)")
     src.drop((*PATH, "config", "oauth_callback_url"), "the callback URL follows hub.domain")
     src.drop((*PATH, "config", "scope"), "scopes are the platform's own")
     report.secret(
-        f"OAuth client secret (Nebari: {variables['client_secret']} or "
-        f"NEBARI_SECRET__security__authentication__config__client_secret) -> "
-        f"secret store entry `{secret_name}`"
+        f"OAuth client secret (Nebari read it from {variable_of(secret, variables['client_secret'])} or "
+        f"NEBARI_SECRET__security__authentication__config__client_secret) -> secret store entry `{secret_name}`"
     )
+    if secret and not is_placeholder(secret):
+        report.secret("the Nebari file held the OAuth client secret in clear text: rotate it after the move")
     todos: dict[tuple, str] = {}
     client_id = src.take(*PATH, "config", "client_id")
     if is_placeholder(client_id):
-        client_id = PLACEHOLDER
         todos[(kind_key(kind), "client_id")] = (
-            f"TODO(import): the OAuth client id (Nebari read it from {variables['client_id']})"
+            f"TODO(import): the OAuth client id (Nebari read it from {variable_of(client_id, variables['client_id'])})"
         )
+        client_id = PLACEHOLDER
         report.invent(f"hub.auth.{kind_key(kind)}.client_id", "placeholder: the Nebari file had no client id")
     if kind == "GitHub":
         org = options.github_org or PLACEHOLDER
@@ -86,9 +98,8 @@ def import_auth(src: Source, options: ImportOptions, name: str, report: Report) 
     subdomain = src.take(*PATH, "config", "auth0_subdomain")
     if is_placeholder(subdomain):
         issuer = f"https://{PLACEHOLDER}.auth0.com/"
-        todos[("oidc", "issuer")] = (
-            f"TODO(import): your Auth0 tenant (Nebari read it from {variables['auth0_subdomain']})"
-        )
+        variable = variable_of(subdomain, variables["auth0_subdomain"])
+        todos[("oidc", "issuer")] = f"TODO(import): your Auth0 tenant (Nebari read it from {variable})"
         report.invent("hub.auth.oidc.issuer", "placeholder: the Nebari file had no Auth0 domain")
     else:
         host = str(subdomain).removeprefix("https://").rstrip("/")

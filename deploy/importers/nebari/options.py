@@ -10,7 +10,7 @@ class ImportOptions:
     admin: str | None = None  # the one admin user when there is no Keycloak export
     target: str | None = None  # aws | gcp: required for Nebari providers with no equivalent
     budget_usd: float = 100.0  # per group and month: conservative, marked to review
-    budget_max_cores: int = 16
+    budget_max_cores: int | None = None  # None: 16, or two workers of the largest profile if more
     account_id: str | None = None
     state_bucket: str | None = None
     ci_repository: str | None = None

@@ -58,6 +58,8 @@ def import_people(
                 report.note(f"user {person.name!r} was in no group: put in {DEFAULT_GROUP!r} (Keycloak's default)")
     grants = _grants(realm, profiles, group_names, persons, report)
     open_profiles = [p.name for p in profiles if p.access == "all"]
+    # Enough cores for two workers of the largest profile, so every profile can be used.
+    cores = options.budget_max_cores or max([16, *(2 * p.cpu for p in profiles)])
     for group in group_names:
         admin = group in defaults.ADMIN_GROUPS
         people.groups[group] = {
@@ -68,7 +70,7 @@ def import_people(
         }
         people.budgets[group] = {
             "monthly_usd": options.budget_usd,
-            "max_cores": options.budget_max_cores,
+            "max_cores": cores,
             "alerts": [50, 80, 100],
             "on_exhausted": "stop",
         }
@@ -78,7 +80,7 @@ def import_people(
     report.invent(
         "budgets",
         f"one per group ({', '.join(group_names)}): ${options.budget_usd:g}/month, "
-        f"{options.budget_max_cores} cores (Nebari had none; anyone needs one to start Dask)",
+        f"{cores} cores (Nebari had none; anyone needs one to start Dask)",
     )
     _personal_grants(people, persons, profiles, report)
     for person in persons:
