@@ -432,3 +432,15 @@ def test_existing_cluster_becomes_local_and_digitalocean_is_refused(tmp_path, ca
     config.write_text("project_name: qhub-do\nprovider: do\ndigital_ocean:\n  region: nyc3\n")
     assert main(["import", "nebari", str(config), "-o", str(tmp_path / "do.yaml")]) == 2
     assert "nebari-config.yaml:2:11: provider:" in capsys.readouterr().err
+
+
+def test_another_cloud_sizes_profiles_and_keeps_spot_and_says_what_gpu_changed(tmp_path, capsys) -> None:
+    code, report, _, out = run_import(tmp_path, capsys, "gcp-2025.10.yaml", "--target", "aws")
+    assert code == 0
+    data = yaml.safe_load(out.read_text())
+    pair = data["profiles"]["v100-pair"]
+    assert pair["spot"] is True and pair["gpu"]["count"] == 2
+    assert pair["instance"]["aws"].startswith("g")  # a GPU type, chosen by size
+    assert "GPU nvidia-v100 became" in report
+    assert "google_cloud_platform.node_groups" in dropped_keys(report)
+    assert data["cloud"]["aws"]["region"] == "us-east-1" and "--region" in out.read_text()

@@ -95,7 +95,8 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
     ci = _ci(src, target, options, todos, report)
     if ci:
         document["ci"] = ci
-    account_groups(src, groups, report)
+    if cloud.source_cloud:
+        account_groups(src, groups, report)
     for path, reason in unaccounted(src):
         report.drop(path, reason)
     header = (
@@ -108,10 +109,12 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
 
 
 def _node_groups(src: Source, provider: str, source_cloud: str | None, report: Report) -> dict[str, NodeGroup]:
+    section = src.provider_section(provider)
+    if source_cloud is None and provider in ("aws", "gcp", "azure", "do"):
+        src.drop((*section, "node_groups"), "machine types of another cloud: profiles were sized instead")
+    if provider in ("aws", "gcp") and source_cloud is None:  # another cloud: spot and GPU models still count
+        return read_node_groups(src, provider, section)[0]
     if source_cloud is None:
-        section = src.provider_section(provider)
-        if provider in ("aws", "gcp", "azure", "do"):
-            src.drop((*section, "node_groups"), "machine types of another cloud: profiles were sized instead")
         names = src.mapping(section[0], "node_selectors") or {"general": {}, "user": {}, "worker": {}}
         if names and provider in ("local", "existing"):
             src.drop((*section, "node_selectors"), "node selectors of a Kubernetes cluster: nothing to select here")

@@ -182,7 +182,7 @@ def _place(profile: ImportedProfile, placement: Placement, group_name: str, gpus
     if placement.source_cloud == target and group is not None:
         _from_group(profile, group, gpus, target, report)
     else:
-        _by_size(profile, gpus, target, report)
+        _by_size(profile, gpus, target, group, report)
     _price(profile, placement, report)
 
 
@@ -209,7 +209,7 @@ def _from_group(profile: ImportedProfile, group: NodeGroup, gpus: int, cloud: st
             profile.todos["gpu"] = "TODO(import): the GPU model was not in the Nebari file; check it"
 
 
-def _by_size(profile: ImportedProfile, gpus: int, cloud: str, report: Report) -> None:
+def _by_size(profile: ImportedProfile, gpus: int, cloud: str, group: NodeGroup | None, report: Report) -> None:
     if gpus:
         candidates = [m for m in machines.CATALOGS[cloud].values() if m.gpus]
         if cloud == "gcp":  # GCP attaches GPUs to N1 types
@@ -225,8 +225,13 @@ def _by_size(profile: ImportedProfile, gpus: int, cloud: str, report: Report) ->
     )
     profile.cpu, profile.memory = min(profile.cpu, chosen.vcpus), min(profile.memory, chosen.memory_bytes)
     profile.instance = chosen.name
+    profile.spot = bool(group and group.spot)
     if gpus:
         profile.gpu = (gpus, chosen.gpu_type or "nvidia-t4")
+        wanted = group.gpu_type if group else None
+        if wanted != profile.gpu[1]:
+            profile.todos["gpu"] = f"TODO(import): Nebari's GPU was {wanted or 'not named'}; nearest by size here"
+            report.note(f"{profile.source}: GPU {wanted or '(model not named)'} became {profile.gpu[1]}: review")
     profile.todos["instance"] = (
         f"TODO(import): chosen by size ({profile.cpu} CPU, {sizes.memory_text(profile.memory)}); "
         "Nebari's machine type has no equivalent on this cloud"
