@@ -441,6 +441,54 @@ def test_another_cloud_sizes_profiles_and_keeps_spot_and_says_what_gpu_changed(t
     pair = data["profiles"]["v100-pair"]
     assert pair["spot"] is True and pair["gpu"]["count"] == 2
     assert pair["instance"]["aws"].startswith("g")  # a GPU type, chosen by size
-    assert "GPU nvidia-v100 became" in report
+    assert "Nebari's GPU was nvidia-v100; nvidia-t4 chosen by size" in report
     assert "google_cloud_platform.node_groups" in dropped_keys(report)
     assert data["cloud"]["aws"]["region"] == "us-east-1" and "--region" in out.read_text()
+
+
+POD_SETTINGS = """\
+project_name: podstuff
+provider: aws
+amazon_web_services:
+  region: us-west-2
+  kubernetes_version: "1.31"
+profiles:
+  jupyterlab:
+    - display_name: GPU
+      description: asks for a GPU on a group without one
+      kubespawner_override:
+        cpu_limit: 4
+        mem_limit: 16G
+        extra_resource_limits: {nvidia.com/gpu: 1, example.com/fpga: 1}
+        environment: {FOO: bar}
+        node_selector: {dedicated: worker}
+  dask_worker:
+    W:
+      worker_cores_limit: 2
+      worker_memory_limit: 4G
+      worker_extra_container_config:
+        env: [{name: A, value: b}]
+        resources: {limits: {nvidia.com/gpu: 1}}
+      worker_extra_pod_config:
+        tolerations: [{key: x}]
+"""
+
+
+def test_pod_settings_are_reported_and_a_gpu_without_a_gpu_group_is_sized(tmp_path, capsys) -> None:
+    config = tmp_path / "nebari-config.yaml"
+    config.write_text(POD_SETTINGS)
+    out = tmp_path / "platform.yaml"
+    assert main(["import", "nebari", str(config), "-o", str(out)]) == 0
+    report = capsys.readouterr().out
+    dropped = dropped_keys(report)
+    for key in (
+        'profiles.jupyterlab[0].kubespawner_override.extra_resource_limits["example.com/fpga"]',
+        "profiles.jupyterlab[0].kubespawner_override.environment",
+        "profiles.dask_worker.W.worker_extra_container_config.env",
+        "profiles.dask_worker.W.worker_extra_pod_config",
+    ):
+        assert key in dropped, key
+    data = yaml.safe_load(out.read_text())
+    assert data["profiles"]["gpu"]["instance"]["aws"].startswith("g4dn.")
+    assert data["profiles"]["gpu"]["gpu"] == {"count": 1, "type": "nvidia-t4"}
+    assert "node group 'worker' has none" in report and "names no GPU model" in out.read_text()

@@ -41,6 +41,8 @@ REASONS: list[tuple[str, str]] = [
     ("*storage_account_postfix", "Azure storage has no equivalent"),
     ("namespace", NO_KUBERNETES),
     ("prevent_deploy", "deploys happen from CI on merge; protect the branch instead"),
+    ("profiles.jupyterlab*kubespawner_override*", "KubeSpawner settings of a pod have no equivalent on a VM"),
+    ("profiles.dask_worker*extra_*", "Kubernetes pod and container settings have no equivalent on a VM"),
     ("default_images*", "container images do not exist here: environments are uv package specs"),
     ("storage*", "storage sizes: homes live on the hub's shared file system, sized by the cloud"),
     ("theme*", "the hub's theme is the platform's own"),

@@ -77,7 +77,7 @@ def notebook_profiles(src: Source, placement: Placement, report: Report) -> list
         )
         gpus = int((override.get("extra_resource_limits") or {}).get(GPU_LIMIT, 0) or 0)
         if gpus:
-            view.take("kubespawner_override", "extra_resource_limits")
+            view.take("kubespawner_override", "extra_resource_limits", GPU_LIMIT)
         selector = view.take("kubespawner_override", "node_selector")
         _place(profile, placement, group_of(selector, placement.groups, placement.selectors) or "user", gpus, report)
         for key in ("cpu_guarantee", "mem_guarantee"):
@@ -114,7 +114,7 @@ def dask_profiles(src: Source, placement: Placement, report: Report) -> list[Imp
         limits = ((item.get("worker_extra_container_config") or {}).get("resources") or {}).get("limits") or {}
         gpus = int(limits.get(GPU_LIMIT, 0) or 0)
         if gpus:
-            view.take("worker_extra_container_config")
+            view.take("worker_extra_container_config", "resources", "limits", GPU_LIMIT)
         selector = view.take("worker_extra_pod_config", "nodeSelector")
         _place(profile, placement, group_of(selector, placement.groups, placement.selectors) or "worker", gpus, report)
         for guarantee in ("worker_cores", "worker_memory"):
@@ -138,7 +138,7 @@ class _View:
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
         if node is not None:
-            self.used.append(".".join(keys))
+            self.used.append(dotted(keys))
             if not self.defaulted:
                 self.src.take(*self.path, *keys)
         return node
@@ -187,6 +187,10 @@ def _place(profile: ImportedProfile, placement: Placement, group_name: str, gpus
 
 
 def _from_group(profile: ImportedProfile, group: NodeGroup, gpus: int, cloud: str, report: Report) -> None:
+    if gpus and group.machines and not any(m.gpus for m in group.machines):
+        report.note(f"{profile.source}: asks for {gpus} GPU(s) but node group {group.name!r} has none")
+        _by_size(profile, gpus, cloud, group, report, why=f"node group {group.name!r} has no GPU type")
+        return
     profile.spot = group.spot
     group.used_by.append(profile)
     chosen = machines.smallest_fit(group.machines, profile.cpu, profile.memory, gpus)
@@ -209,7 +213,14 @@ def _from_group(profile: ImportedProfile, group: NodeGroup, gpus: int, cloud: st
             profile.todos["gpu"] = "TODO(import): the GPU model was not in the Nebari file; check it"
 
 
-def _by_size(profile: ImportedProfile, gpus: int, cloud: str, group: NodeGroup | None, report: Report) -> None:
+def _by_size(
+    profile: ImportedProfile,
+    gpus: int,
+    cloud: str,
+    group: NodeGroup | None,
+    report: Report,
+    why: str = "Nebari's machine type has no equivalent on this cloud",
+) -> None:
     if gpus:
         candidates = [m for m in machines.CATALOGS[cloud].values() if m.gpus]
         if cloud == "gcp":  # GCP attaches GPUs to N1 types
@@ -230,11 +241,11 @@ def _by_size(profile: ImportedProfile, gpus: int, cloud: str, group: NodeGroup |
         profile.gpu = (gpus, chosen.gpu_type or "nvidia-t4")
         wanted = group.gpu_type if group else None
         if wanted != profile.gpu[1]:
-            profile.todos["gpu"] = f"TODO(import): Nebari's GPU was {wanted or 'not named'}; nearest by size here"
-            report.note(f"{profile.source}: GPU {wanted or '(model not named)'} became {profile.gpu[1]}: review")
+            was = f"Nebari's GPU was {wanted}" if wanted else "the Nebari file names no GPU model"
+            profile.todos["gpu"] = f"TODO(import): {was}; {profile.gpu[1]} is the nearest by size here"
+            report.note(f"{profile.source}: {was}; {profile.gpu[1]} chosen by size: review")
     profile.todos["instance"] = (
-        f"TODO(import): chosen by size ({profile.cpu} CPU, {sizes.memory_text(profile.memory)}); "
-        "Nebari's machine type has no equivalent on this cloud"
+        f"TODO(import): chosen by size ({profile.cpu} CPU, {sizes.memory_text(profile.memory)}): {why}"
     )
     report.invent(f"profiles.{profile.name}.instance.{cloud}", f"{chosen.name}, chosen by size")
 
