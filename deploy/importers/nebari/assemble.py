@@ -58,14 +58,8 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
         groups,
         src.mapping(src.provider_section(provider)[0], "node_selectors"),
     )
-    profiles = notebook_profiles(src, placement, report) + dask_profiles(src, placement, report)
-    taken: set[str] = set()
-    for profile in profiles:
-        profile.name = unique(profile.name, taken)
-    environments = import_environments(src, report)
-    env_taken: set[str] = set()
-    for env in environments:
-        env.name = unique(env.name, env_taken)
+    profiles = _renamed(notebook_profiles(src, placement, report) + dask_profiles(src, placement, report))
+    environments = _renamed(import_environments(src, report))
     auth = import_auth(src, options, name, report)
     people = import_people(src, realm, profiles, [e.name for e in environments], options, report)
 
@@ -76,18 +70,10 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
         todos.update({("cloud", target, *path): text for path, text in cloud.todos.items()})
     document["hub"] = _hub(src, target, groups, cloud.source_cloud, profiles, auth.block, todos, report)
     todos.update({("hub", "auth", *path): text for path, text in auth.todos.items()})
-    document["groups"] = people.groups
-    document["users"] = people.users
-    document["budgets"] = people.budgets
+    document.update(groups=people.groups, users=people.users, budgets=people.budgets)
     todos.update(people.todos)
     document["profiles"] = {p.name: _profile(p, target, todos) for p in profiles}
-    dask = [p for p in profiles if p.kind == "dask"] or profiles
-    document["dask"] = {"default_profile": dask[0].name, "idle_timeout": f"{defaults.DASK_IDLE_MINUTES}m"}
-    report.map(
-        "dask-gateway (Nebari's fixed settings)",
-        "dask.idle_timeout",
-        f"{defaults.DASK_IDLE_MINUTES}m, as Nebari's clusters idled out",
-    )
+    document["dask"] = _dask(profiles, report)
     document["environments"] = {}
     for env in environments:
         document["environments"][env.name] = {"python": env.python, "packages": env.packages}
@@ -106,6 +92,21 @@ def import_nebari(data: object, source_name: str, options: ImportOptions, realm:
     text = to_yaml(document, todos, header)
     validate_text(text, "platform.yaml")  # raises ConfigErrors: a bug in the importer
     return ImportResult(text, report, target, version)
+
+
+def _renamed(items: list) -> list:
+    """Unique names: two Nebari display names may slug to the same platform.yaml name."""
+    taken: set[str] = set()
+    for item in items:
+        item.name = unique(item.name, taken)
+    return items
+
+
+def _dask(profiles: list[ImportedProfile], report: Report) -> dict:
+    workers = [p for p in profiles if p.kind == "dask"] or profiles
+    minutes = defaults.DASK_IDLE_MINUTES
+    report.map("dask-gateway (Nebari's fixed settings)", "dask.idle_timeout", f"{minutes}m, as Nebari's clusters")
+    return {"default_profile": workers[0].name, "idle_timeout": f"{minutes}m"}
 
 
 def _node_groups(src: Source, provider: str, source_cloud: str | None, report: Report) -> dict[str, NodeGroup]:

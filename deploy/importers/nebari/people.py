@@ -111,6 +111,8 @@ def _sources(
             report.drop(f"keycloak: {realm.service_accounts} service account(s)", "services have their own tokens here")
         if not realm.users:
             report.note("the Keycloak export has no users: export them too (kc.sh export --users realm_file)")
+        elif not any(set(p.groups) & set(defaults.ADMIN_GROUPS) for p in persons):
+            report.note("nobody in the Keycloak export is in group admin or superadmin: add an admin")
         report.map(
             f"keycloak realm {realm.name!r}",
             "users, groups",

@@ -167,9 +167,12 @@ def _sized(
         raise ValueError(f"{view.label}: {exc}") from None
     if rounded:
         report.note(f"{view.label}: {raw_cpu} CPUs rounded up to {cpu} (profiles have whole CPUs)")
+    profile = ImportedProfile(name=name, display=display, source=view.label, kind=kind, cpu=cpu, memory=memory)
     if raw_cpu is None or raw_memory is None:
-        report.note(f"{view.label}: no limits in the file; sized {cpu} CPU / {sizes.memory_text(memory)}")
-    return ImportedProfile(name=name, display=display, source=view.label, kind=kind, cpu=cpu, memory=memory)
+        size = f"{cpu} CPU, {sizes.memory_text(memory)}"
+        profile.todos["cpu"] = f"TODO(import): the Nebari profile set no limits; {size} assumed"
+        report.invent(f"profiles.{name}.cpu, memory", f"{size} (the Nebari profile set no limits)")
+    return profile
 
 
 def _place(profile: ImportedProfile, placement: Placement, group_name: str, gpus: int, report: Report) -> None:
