@@ -20,6 +20,9 @@ OVERRIDES = "Helm/Terraform overrides of Nebari's own charts have no equivalent"
 # (pattern over the dotted path, reason); the first match wins.
 REASONS: list[tuple[str, str]] = [
     ("*kubernetes_version", NO_KUBERNETES),
+    ("*availability_zones", "the platform spreads subnets over cloud.aws.zones zones; GCP instances follow the region"),
+    ("azure.*", "an Azure setting: the platform runs on aws or gcp"),
+    ("digital_ocean.*", "a DigitalOcean setting: the platform runs on aws or gcp"),
     ("*release_channel", NO_KUBERNETES),
     ("*node_group_image_type", NO_KUBERNETES),
     ("*.node_groups.*.single_subnet", "subnets are the platform's own (private subnets across cloud.aws.zones)"),
@@ -65,6 +68,7 @@ REASONS: list[tuple[str, str]] = [
     ("ci_cd.*", "the generated GitHub workflows apply from main on merge"),
     ("security.keycloak*", "no Keycloak: users and groups live in platform.yaml"),
     ("security.shared_users_group", "groups share buckets through integrations.storage"),
+    ("jupyterlab.idle_culler.*", "kernel and terminal culling: the whole server stops after hub.idle_timeout"),
     ("jupyterlab.*", "JupyterLab settings, gallery and initial repositories are not carried over"),
     ("jupyterhub*", "JupyterHub settings are the platform's own"),
     ("ceph*", "Rook/Ceph storage has no equivalent"),
