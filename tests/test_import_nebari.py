@@ -4,18 +4,13 @@ for its target, and the report names every key it dropped."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from deploy.build_dir import load_for_target
-from deploy.cli.main import main
 from render.build import render
 from render.validate import load_platform
-
-CORPUS = Path(__file__).parent / "data" / "nebari"
-REALM = CORPUS / "nebari-realm.json"
+from tests.support.nebari_import import CORPUS, REALM, dropped_keys, leaf_paths, mapped_sources, run_import, section
 
 # file, extra flags, target, keys the report must list as dropped (with every file's own)
 CASES = {
@@ -114,56 +109,6 @@ CASES = {
         ],
     ),
 }
-
-
-def run_import(tmp_path: Path, capsys, name: str, *flags: str) -> tuple[int, str, str, Path]:
-    out = tmp_path / "platform.yaml"
-    code = main(["import", "nebari", str(CORPUS / name), "-o", str(out), *flags])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err, out
-
-
-def section(report: str, title: str) -> list[str]:
-    """The items of one section of the report."""
-    lines = report.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(title))
-    items = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("  - "):
-            break
-        items.append(line[4:])
-    return items
-
-
-def dropped_keys(report: str) -> list[str]:
-    return [item.split(": ", 1)[0] for item in section(report, "Dropped")]
-
-
-def mapped_sources(report: str) -> list[str]:
-    """`a.b.{x, y.z} -> ...` names a.b.x and a.b.y.z."""
-    sources = []
-    for item in section(report, "Mapped"):
-        source = item.split(" -> ", 1)[0]
-        if source.endswith("}") and ".{" in source:
-            base, keys = source[:-1].split(".{", 1)
-            sources.extend(f"{base}.{key}" for key in keys.split(", "))
-        else:
-            sources.append(source)
-    return sources
-
-
-def leaf_paths(node: object, path: str = "") -> list[str]:
-    if isinstance(node, dict) and node:
-        return [p for key, value in node.items() for p in leaf_paths(value, _join(path, key))]
-    if isinstance(node, list) and node:
-        return [p for index, value in enumerate(node) for p in leaf_paths(value, f"{path}[{index}]")]
-    return [path]
-
-
-def _join(path: str, key: object) -> str:
-    key = str(key)
-    plain = key.replace("_", "").replace("-", "").isalnum()
-    return (f"{path}.{key}" if path else key) if plain else f'{path}["{key}"]'
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -368,127 +313,3 @@ def test_azure_is_refused_located_unless_a_target_is_given(tmp_path, capsys) -> 
     data = yaml.safe_load(out.read_text())
     assert data["profiles"]["small-instance"]["instance"] == {"gcp": "n2-standard-2"}
     assert "chosen by size" in out.read_text() and "chosen by size" in report
-
-
-def test_never_overwrites_without_force_and_is_deterministic(tmp_path, capsys) -> None:
-    out = tmp_path / "platform.yaml"
-    out.write_text("precious\n")
-    code, _, err, _ = run_import(tmp_path, capsys, "gcp-2025.10.yaml")
-    assert code == 2 and "--force" in err and out.read_text() == "precious\n"
-    assert run_import(tmp_path, capsys, "gcp-2025.10.yaml", "--force")[0] == 0
-    first = out.read_text()
-    assert run_import(tmp_path, capsys, "gcp-2025.10.yaml", "--force")[0] == 0
-    assert out.read_text() == first
-
-
-def test_unknown_keys_are_reported_never_silent(tmp_path, capsys) -> None:
-    config = tmp_path / "nebari-config.yaml"
-    text = (CORPUS / "local-defaults.yaml").read_text()
-    config.write_text(text + "my_extension:\n  enabled: true\n")
-    out = tmp_path / "platform.yaml"
-    assert main(["import", "nebari", str(config), "-o", str(out)]) == 0
-    assert "my_extension" in dropped_keys(capsys.readouterr().out)
-
-
-@pytest.mark.parametrize(
-    ("text", "where"),
-    [
-        ("project_name: x\nprovider: [aws\n", "nebari-config.yaml:3:1: (yaml)"),
-        ("- just\n- a list\n", "nebari-config.yaml:1:1: (root)"),
-        ("hello: world\n", "not a Nebari or QHub config"),
-        ("project_name: x\nprovider: openstack\n", "nebari-config.yaml:2:11: provider: unknown Nebari provider"),
-        (
-            "project_name: x\nprovider: local\nprofiles:\n  jupyterlab:\n    - display_name: A\n      description: a\n"
-            "      kubespawner_override: {cpu_limit: 1, mem_limit: lots}\n",
-            "is not a memory size",
-        ),
-    ],
-)
-def test_bad_input_is_exit_2_with_a_location_never_a_traceback(tmp_path, capsys, text, where) -> None:
-    config = tmp_path / "nebari-config.yaml"
-    config.write_text(text)
-    code = main(["import", "nebari", str(config), "-o", str(tmp_path / "platform.yaml")])
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert where in err and "Traceback" not in err
-    assert not (tmp_path / "platform.yaml").exists()
-
-
-def test_bad_realm_export_is_located(tmp_path, capsys) -> None:
-    realm = tmp_path / "realm.json"
-    realm.write_text('{"realm": "nebari",\n "users": [}\n')
-    code, _, err, out = run_import(tmp_path, capsys, "local-defaults.yaml", "--keycloak-export", str(realm))
-    assert code == 2 and f"{realm}:2:" in err and not out.exists()
-
-
-def test_existing_cluster_becomes_local_and_digitalocean_is_refused(tmp_path, capsys) -> None:
-    config = tmp_path / "nebari-config.yaml"
-    config.write_text("project_name: prod\nprovider: existing\nexisting:\n  kube_context: prod-ctx\n")
-    out = tmp_path / "platform.yaml"
-    assert main(["import", "nebari", str(config), "-o", str(out), "--admin", "root"]) == 0
-    report = capsys.readouterr().out
-    assert yaml.safe_load(out.read_text())["target"] == "local"
-    assert "an existing Kubernetes cluster" in report and "existing" in dropped_keys(report)
-    config.write_text("project_name: qhub-do\nprovider: do\ndigital_ocean:\n  region: nyc3\n")
-    assert main(["import", "nebari", str(config), "-o", str(tmp_path / "do.yaml")]) == 2
-    assert "nebari-config.yaml:2:11: provider:" in capsys.readouterr().err
-
-
-def test_another_cloud_sizes_profiles_and_keeps_spot_and_says_what_gpu_changed(tmp_path, capsys) -> None:
-    code, report, _, out = run_import(tmp_path, capsys, "gcp-2025.10.yaml", "--target", "aws")
-    assert code == 0
-    data = yaml.safe_load(out.read_text())
-    pair = data["profiles"]["v100-pair"]
-    assert pair["spot"] is True and pair["gpu"]["count"] == 2
-    assert pair["instance"]["aws"].startswith("g")  # a GPU type, chosen by size
-    assert "Nebari's GPU was nvidia-v100; nvidia-t4 chosen by size" in report
-    assert "google_cloud_platform.node_groups" in dropped_keys(report)
-    assert data["cloud"]["aws"]["region"] == "us-east-1" and "--region" in out.read_text()
-
-
-POD_SETTINGS = """\
-project_name: podstuff
-provider: aws
-amazon_web_services:
-  region: us-west-2
-  kubernetes_version: "1.31"
-profiles:
-  jupyterlab:
-    - display_name: GPU
-      description: asks for a GPU on a group without one
-      kubespawner_override:
-        cpu_limit: 4
-        mem_limit: 16G
-        extra_resource_limits: {nvidia.com/gpu: 1, example.com/fpga: 1}
-        environment: {FOO: bar}
-        node_selector: {dedicated: worker}
-  dask_worker:
-    W:
-      worker_cores_limit: 2
-      worker_memory_limit: 4G
-      worker_extra_container_config:
-        env: [{name: A, value: b}]
-        resources: {limits: {nvidia.com/gpu: 1}}
-      worker_extra_pod_config:
-        tolerations: [{key: x}]
-"""
-
-
-def test_pod_settings_are_reported_and_a_gpu_without_a_gpu_group_is_sized(tmp_path, capsys) -> None:
-    config = tmp_path / "nebari-config.yaml"
-    config.write_text(POD_SETTINGS)
-    out = tmp_path / "platform.yaml"
-    assert main(["import", "nebari", str(config), "-o", str(out)]) == 0
-    report = capsys.readouterr().out
-    dropped = dropped_keys(report)
-    for key in (
-        'profiles.jupyterlab[0].kubespawner_override.extra_resource_limits["example.com/fpga"]',
-        "profiles.jupyterlab[0].kubespawner_override.environment",
-        "profiles.dask_worker.W.worker_extra_container_config.env",
-        "profiles.dask_worker.W.worker_extra_pod_config",
-    ):
-        assert key in dropped, key
-    data = yaml.safe_load(out.read_text())
-    assert data["profiles"]["gpu"]["instance"]["aws"].startswith("g4dn.")
-    assert data["profiles"]["gpu"]["gpu"] == {"count": 1, "type": "nvidia-t4"}
-    assert "node group 'worker' has none" in report and "names no GPU model" in out.read_text()
