@@ -5,12 +5,20 @@ for its target, and the report names every key it dropped."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from deploy.build_dir import load_for_target
 from render.build import render
 from render.validate import load_platform
-from tests.support.nebari_import import CORPUS, REALM, dropped_keys, leaf_paths, mapped_sources, run_import, section
+from tests.support.nebari_import import (
+    CORPUS,
+    REALM,
+    dropped_keys,
+    leaf_paths,
+    load_yaml,
+    mapped_sources,
+    run_import,
+    section,
+)
 
 # file, extra flags, target, keys the report must list as dropped (with every file's own)
 CASES = {
@@ -126,7 +134,7 @@ def test_corpus_imports_validates_renders_and_reports_every_dropped_key(tmp_path
     # Nothing silent: each leaf of the Nebari file is under a key the report names as
     # mapped or as dropped.
     named = [*mapped_sources(report), *dropped]
-    source = yaml.safe_load((CORPUS / name).read_text())
+    source = load_yaml((CORPUS / name).read_text())
     for leaf in leaf_paths(source):
         assert any(leaf == key or leaf.startswith((key + ".", key + "[")) for key in named), (
             f"{leaf} neither mapped nor reported dropped:\n{report}"
@@ -136,7 +144,7 @@ def test_corpus_imports_validates_renders_and_reports_every_dropped_key(tmp_path
 def test_aws_node_groups_gpus_and_sizes(tmp_path, capsys) -> None:
     code, report, _, out = run_import(tmp_path, capsys, "aws-2025.10.yaml")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     profiles = data["profiles"]
     assert profiles["small-instance"] == {
         "cpu": 2,
@@ -215,7 +223,7 @@ def test_placeholders_are_marked_and_secrets_never_copied(tmp_path, capsys) -> N
         "--state-bucket",
         "oceanlab-state",
     )
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert data["cloud"]["aws"]["account_id"] == "123456789012"
     assert data["hub"]["auth"]["github"]["org"] == "oceanlab" and data["ci"]["repository"] == "oceanlab/platform"
     assert "account_id" not in "".join(r for r in out.read_text().splitlines() if "TODO" in r)
@@ -224,7 +232,7 @@ def test_placeholders_are_marked_and_secrets_never_copied(tmp_path, capsys) -> N
 def test_gcp_guest_accelerators_preemptible_and_auth0(tmp_path, capsys) -> None:
     code, _, _, out = run_import(tmp_path, capsys, "gcp-2025.10.yaml")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert data["name"] == "geo-sci"
     assert data["cloud"]["gcp"]["project"] == "geosci-nebari-prod"
     assert data["hub"]["auth"] == {
@@ -256,7 +264,7 @@ def test_qhub_secrets_placeholders_name_their_variables(tmp_path, capsys) -> Non
 def test_qhub_users_and_groups_come_from_the_file(tmp_path, capsys) -> None:
     code, report, _, out = run_import(tmp_path, capsys, "qhub-0.3.yaml")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     users = {user["name"]: user for user in data["users"]}
     assert set(users) == {"example-user", "dharhas", "jane-doe"}
     assert "'Jane.Doe' is now 'jane-doe'" in report
@@ -273,7 +281,7 @@ def test_qhub_users_and_groups_come_from_the_file(tmp_path, capsys) -> None:
 def test_local_without_profiles_or_environments_gets_nebaris_defaults(tmp_path, capsys) -> None:
     code, report, _, out = run_import(tmp_path, capsys, "local-defaults.yaml", "--admin", "alice")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert "cloud" not in data and data["target"] == "local"
     assert data["profiles"] == {
         "small-instance": {"cpu": 2, "memory": "8GiB"},
@@ -290,7 +298,7 @@ def test_local_without_profiles_or_environments_gets_nebaris_defaults(tmp_path, 
 def test_keycloak_export_brings_users_groups_and_admins(tmp_path, capsys) -> None:
     code, _, _, out = run_import(tmp_path, capsys, "aws-2025.10.yaml", "--keycloak-export", str(REALM))
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     users = {user["name"]: user for user in data["users"]}
     assert set(users) == {"alice", "bob", "carol", "dave-smith"}  # eve is disabled, services are not people
     assert users["alice"]["email"] == "alice@oceanlab.org" and "admin" in users["alice"]["groups"]
@@ -310,6 +318,6 @@ def test_azure_is_refused_located_unless_a_target_is_given(tmp_path, capsys) -> 
     assert "azure-2025.10.yaml:3:11: provider:" in err and "--target aws" in err and "Traceback" not in err
     code, report, _, out = run_import(tmp_path, capsys, "azure-2025.10.yaml", "--target", "gcp")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert data["profiles"]["small-instance"]["instance"] == {"gcp": "n2-standard-2"}
     assert "chosen by size" in out.read_text() and "chosen by size" in report

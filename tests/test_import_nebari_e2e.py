@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from tests.support.local_platform import REPO, local_platform
+from tests.support.nebari_import import load_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_imported_local_nebari_runs_end_to_end(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    data = yaml.safe_load(imported.read_text())
+    data = load_yaml(imported.read_text())
     assert data["target"] == "local" and "small-worker" in data["profiles"]
     rendered = platform_cli("render", str(imported), "--out", str(tmp_path / "build"), cwd=tmp_path)
     assert rendered.returncode == 0, rendered.stderr

@@ -4,10 +4,9 @@ written), never overwriting, determinism, keys nobody knows, pod settings."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from deploy.cli.main import main
-from tests.support.nebari_import import CORPUS, dropped_keys, run_import
+from tests.support.nebari_import import CORPUS, dropped_keys, load_yaml, run_import
 
 
 def test_never_overwrites_without_force_and_is_deterministic(tmp_path, capsys) -> None:
@@ -67,7 +66,7 @@ def test_existing_cluster_becomes_local_and_digitalocean_is_refused(tmp_path, ca
     out = tmp_path / "platform.yaml"
     assert main(["import", "nebari", str(config), "-o", str(out), "--admin", "root"]) == 0
     report = capsys.readouterr().out
-    assert yaml.safe_load(out.read_text())["target"] == "local"
+    assert load_yaml(out.read_text())["target"] == "local"
     assert "an existing Kubernetes cluster" in report and "existing" in dropped_keys(report)
     config.write_text("project_name: qhub-do\nprovider: do\ndigital_ocean:\n  region: nyc3\n")
     assert main(["import", "nebari", str(config), "-o", str(tmp_path / "do.yaml")]) == 2
@@ -77,7 +76,7 @@ def test_existing_cluster_becomes_local_and_digitalocean_is_refused(tmp_path, ca
 def test_another_cloud_sizes_profiles_and_keeps_spot_and_says_what_gpu_changed(tmp_path, capsys) -> None:
     code, report, _, out = run_import(tmp_path, capsys, "gcp-2025.10.yaml", "--target", "aws")
     assert code == 0
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     pair = data["profiles"]["v100-pair"]
     assert pair["spot"] is True and pair["gpu"]["count"] == 2
     assert pair["instance"]["aws"].startswith("g")  # a GPU type, chosen by size
@@ -128,7 +127,7 @@ def test_pod_settings_are_reported_and_a_gpu_without_a_gpu_group_is_sized(tmp_pa
         "profiles.dask_worker.W.worker_extra_pod_config",
     ):
         assert key in dropped, key
-    data = yaml.safe_load(out.read_text())
+    data = load_yaml(out.read_text())
     assert data["profiles"]["gpu"]["instance"]["aws"].startswith("g4dn.")
     assert data["profiles"]["gpu"]["gpu"] == {"count": 1, "type": "nvidia-t4"}
     assert "node group 'worker' has none" in report and "names no GPU model" in out.read_text()

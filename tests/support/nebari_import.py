@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
 from deploy.cli.main import main
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "nebari"
 REALM = CORPUS / "nebari-realm.json"
+
+
+def load_yaml(text: str) -> object:
+    """Plain data from YAML text (ruamel.yaml, the loader the platform itself uses)."""
+    return YAML(typ="safe", pure=True).load(text)
 
 
 def run_import(tmp_path: Path, capsys, name: str, *flags: str) -> tuple[int, str, str, Path]:
