@@ -131,3 +131,16 @@ def test_pod_settings_are_reported_and_a_gpu_without_a_gpu_group_is_sized(tmp_pa
     assert data["profiles"]["gpu"]["instance"]["aws"].startswith("g4dn.")
     assert data["profiles"]["gpu"]["gpu"] == {"count": 1, "type": "nvidia-t4"}
     assert "node group 'worker' has none" in report and "names no GPU model" in out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--budget-usd", "0"], "--budget-usd and --budget-max-cores must be greater than zero"),
+        (["--keycloak-export", str(CORPUS / "nebari-realm.json"), "--admin", "root"], "--admin is for imports"),
+        (["--keycloak-export", str(CORPUS / "missing.json")], "missing.json:1:1: (file): no such file"),
+    ],
+)
+def test_bad_flags_are_exit_2_and_write_nothing(tmp_path, capsys, flags, message) -> None:
+    code, _, err, out = run_import(tmp_path, capsys, "local-defaults.yaml", *flags)
+    assert code == 2 and message in err and not out.exists()
