@@ -18,10 +18,12 @@ class ConfigIssue:
     col: int
     field: str
     message: str
+    severity: str = "error"  # or "warning": printed, fails only `validate --strict`
 
     def __str__(self) -> str:
         message = " ".join(self.message.split())  # one error, one line
-        return f"{self.file}:{self.line}:{self.col}: {self.field}: {message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.col}: {self.field}: {label}{message}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -30,6 +32,7 @@ class ConfigIssue:
             "col": self.col,
             "path": self.field,
             "message": self.message,
+            "severity": self.severity,
         }
 
 
