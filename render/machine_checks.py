@@ -59,6 +59,10 @@ def known_type(cloud: str, kind: object) -> bool:
     return isinstance(kind, str) and catalogs.load(cloud).machine(kind) is not None
 
 
+def known_region(cloud: str, region: object) -> bool:
+    return isinstance(region, str) and region in catalogs.load(cloud).zones
+
+
 def _instance_entries(root: dict) -> Iterator[tuple[tuple, dict]]:
     yield ("hub",), mapping(root.get("hub"))
     for name, profile in mapping(root.get("profiles")).items():
@@ -200,8 +204,14 @@ def _check_gpu(catalog: Catalog, machine: Machine, path: tuple, gpu: dict, regio
     accelerator = catalog.accelerators.get(catalogs.normalise_gpu(asked))
     if accelerator is None:
         with_it = _types_with_gpu(catalog, asked, region)
-        hint = f"; types with it: {', '.join(with_it)}" if with_it else suggest(asked, _gpu_names(catalog))
-        yield Finding((*path, "gpu"), f"{machine.name} has no GPUs and none can be attached to it{hint}")
+        listed = f"{', '.join(with_it)}" if with_it else ""
+        if catalog.accelerators:  # a cloud that attaches GPUs, just not this one
+            hint = f"; it comes built into {listed}" if listed else suggest(asked, _gpu_names(catalog))
+            message = f"{asked!r} cannot be attached to {machine.name}{hint}"
+        else:
+            hint = f"; types with {asked}: {listed}" if listed else suggest(asked, _gpu_names(catalog))
+            message = f"{machine.name} has no GPUs{hint}"
+        yield Finding((*path, "gpu"), message)
     elif catalogs.family(catalog.cloud, machine.name) not in accelerator.families:
         families = ", ".join(f"{name}-*" for name in accelerator.families)
         yield Finding(
