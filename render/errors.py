@@ -39,8 +39,9 @@ class ConfigIssue:
 class ConfigErrors(Exception):
     """Every problem found in a config file, sorted by position."""
 
-    def __init__(self, issues: list[ConfigIssue]):
+    def __init__(self, issues: list[ConfigIssue], warnings: list[ConfigIssue] = ()):
         self.issues = sorted(set(issues))
+        self.warnings = sorted(set(warnings))  # found alongside; `platform validate` shows them too
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 

@@ -39,13 +39,14 @@ def validate_text(text: str, display: str = "platform.yaml") -> Platform:
 
 
 def validate_document(document: loader.Document) -> Platform:
-    """The Platform, or ConfigErrors with every error (and warning) when there are errors."""
+    """The Platform, or ConfigErrors with every error (warnings ride along apart)."""
     return _valid(*check_document(document))
 
 
 def _valid(platform: Platform | None, issues: list[ConfigIssue]) -> Platform:
-    if platform is None or any(issue.severity == "error" for issue in issues):
-        raise ConfigErrors(issues)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if platform is None or errors:
+        raise ConfigErrors(errors, [issue for issue in issues if issue.severity != "error"])
     return platform
 
 

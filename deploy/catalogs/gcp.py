@@ -27,6 +27,7 @@ ABOUT = [
     "bit mask over `regions` of the regions offering the type.",
     "`accelerators` are GPUs attached to a machine type (N1 only) with the counts a VM may have.",
     "Spot markets and Arm families from Compute Engine's documentation and billing SKUs (Spot Preemptible ...).",
+    "`zones` as listed by the zones export or regions.list; a region may list none (no rule needs GCP zones).",
 ]
 # Families with Spot (billing SKUs 'Spot Preemptible <family> Instance'); x4, h4d, a4x have none.
 SPOT_FAMILIES = frozenset(

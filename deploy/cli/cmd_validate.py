@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         _check_lock(args, platform)
     except ConfigErrors as exc:
         if not args.json:
-            raise
-        print_json({"valid": False, **_by_severity(exc.issues)})
+            raise ConfigErrors([*exc.issues, *exc.warnings]) from None  # printed in file order
+        print_json({"valid": False, **_by_severity([*exc.issues, *exc.warnings])})
         return 2
     failed = bool(args.strict and warnings)
     if args.json:
