@@ -155,14 +155,18 @@ def _check_fit(catalog: Catalog, machine: Machine, path: tuple, entry: dict, reg
         yield from _check_hub(catalog, machine, region)
         return
     cpu, memory = _count(entry.get("cpu")), _memory(entry.get("memory"))
-    bigger = _alternative(catalog, machine, cpu or 0, memory or 0, region)
-    hint = f" (did you mean {bigger.name!r}?)" if bigger else ""
+    too_many_cpus = cpu is not None and cpu > machine.vcpus
+    too_much_memory = memory is not None and memory > machine.memory_mib * MIB
+    hint = ""
+    if too_many_cpus or too_much_memory:  # the search walks the catalog: only for a finding
+        bigger = _alternative(catalog, machine, cpu or 0, memory or 0, region)
+        hint = f" (did you mean {bigger.name!r}?)" if bigger else ""
     rule = "a profile may ask for less than its machine type has, never more"
-    if cpu is not None and cpu > machine.vcpus:
+    if too_many_cpus:
         yield Finding(
             (*path, "cpu"), f"cpu: {cpu} is more than {machine.name} has ({machine.vcpus} vCPUs){hint}; {rule}"
         )
-    if memory is not None and memory > machine.memory_mib * MIB:
+    if too_much_memory:
         # Within a GB/GiB slip (price sheets say "30 GB" for 30 GiB) it is most likely a unit
         # mix-up, not a wrong type: a warning. Past it, the type cannot give what is asked.
         slip = memory <= machine.memory_mib * MIB * MEMORY_UNIT_SLIP
