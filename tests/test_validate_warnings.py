@@ -76,3 +76,30 @@ def test_warnings_do_not_stop_render(tmp_path: Path, capsys: pytest.CaptureFixtu
     path = str(_write(tmp_path, HUB_TOO_SMALL))
     assert main(["render", path, "--out", str(tmp_path / "build")]) == 0
     assert (tmp_path / "build" / "manifest.json").is_file()
+
+
+def test_pull_request_comment_lists_warnings(tmp_path: Path) -> None:
+    """The CI snapshot keeps a warned-about platform.yaml valid (the plan still runs) and
+    the comment lists the warnings, located; the workflow's `validate --strict` fails it."""
+    from deploy.gitops import ci
+    from deploy.gitops.comment import render_comment
+    from deploy.gitops.snapshot import read
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "platform.yaml").write_text(HUB_TOO_SMALL)
+    assert ci.snapshot(source, tmp_path / "head") is True
+    validation = json.loads((tmp_path / "head" / "validation.json").read_text())
+    assert validation["valid"] is True
+    assert [(w["path"], w["severity"]) for w in validation["warnings"]] == [("hub.instance.aws", "warning")]
+    comment = render_comment(read(None), read(tmp_path / "head"))
+    assert "platform.yaml is valid, with warnings" in comment
+    assert "`platform.yaml:32:20`: `hub.instance.aws`: warning: t3.micro (2 vCPUs, 1GiB) is too small" in comment
+
+
+def test_workflow_fails_on_warnings_with_strict() -> None:
+    from deploy.gitops.workflows import workflow_files
+    from render.validate import validate_text as load
+
+    workflow = workflow_files(load(EXAMPLE))[".github/workflows/platform-pr.yml"]
+    assert "platform validate --strict platform.yaml > /dev/null" in workflow
