@@ -124,13 +124,14 @@ def _aws_env(server_url: str | None = None) -> dict[str, str]:
 def test_refresh_aws_against_moto(moto_server: MotoServer, tmp_path: Path) -> None:  # noqa: F811
     result = _refresh(
         "--cloud", "aws", "--regions", "us-west-2,eu-west-1", "--endpoint-url", moto_server.url,
-        "--out", str(tmp_path), "--date", "2026-01-02", env=_aws_env(),
+        "--out", str(tmp_path), "--date", "2026-01-02", "--source-note", "answered by moto", env=_aws_env(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     written = tmp_path / "catalog_aws.json"
     assert f"wrote {written}" in result.stdout
     fresh = catalog.decode(written.read_bytes())
     assert (fresh.date, fresh.regions) == ("2026-01-02", ["eu-west-1", "us-west-2"])
+    assert fresh.source.startswith("AWS EC2 API: ") and fresh.source.endswith("; answered by moto")
     assert fresh.zones["us-west-2"] == ("us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d")
     bundled = catalog.load("aws")
     assert set(fresh.names()) <= set(bundled.names()) and len(fresh.names()) > 500

@@ -21,6 +21,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     refresh.add_argument("--cloud", choices=("aws", "gcp"), required=True)
     refresh.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory of the data files")
     refresh.add_argument("--date", help="date to record (default: today, UTC)")
+    refresh.add_argument("--source-note", help="recorded after the source, e.g. who answered the API calls")
     refresh.add_argument("--regions", help="aws: comma-separated regions (default: every enabled region)")
     refresh.add_argument("--endpoint-url", help="aws: EC2 endpoint (e.g. a moto server)")
     refresh.add_argument("--project", help="gcp: project whose Compute API to list")
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         catalog, about = _gcp(args, date)
     if not catalog.names():
         raise CommandError(f"the {args.cloud} API listed no machine types; the catalog was left as it was")
+    if args.source_note:
+        catalog.source = f"{catalog.source}; {args.source_note}"
     target = args.out / f"catalog_{args.cloud}.json"
     write_atomic(target, encode(catalog, about))
     print(f"wrote {target}: {len(catalog.names())} machine types in {len(catalog.regions)} regions", file=sys.stdout)
