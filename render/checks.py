@@ -179,8 +179,8 @@ def _check_prices(root: dict) -> Iterator[Finding]:
         if "price_per_hour_usd" in profile:
             continue
         kind = _map(profile.get("instance")).get(target)
-        # An unknown type is machine_checks' error (with its own "did you mean"): one error per mistake.
-        if machine_checks.known_type(target, kind) and prices.instance_hourly(target, region, kind) is None:
+        # An unknown type, or one not offered in the region, is machine_checks' error: one error per mistake.
+        if machine_checks.offered(target, kind, region) and prices.instance_hourly(target, region, kind) is None:
             known = prices.known_instances(target, region)
             yield Finding(
                 ("profiles", name, "instance", target),

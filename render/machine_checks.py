@@ -22,10 +22,8 @@ GIB = 1024**3
 # The hub VM runs JupyterHub, its proxy, the dask-gateway server and the usage ledger.
 HUB_MIN_VCPUS = 2
 HUB_MIN_MEMORY_GIB = 4
-REGIONS_LISTED = 6
-MEMORY_UNIT_SLIP = (
-    GIB / 1000**3
-)  # 1.074: how far "GB" read as "GiB" overshoots  # "offered in ..." lists this many regions, then "and N more"
+REGIONS_LISTED = 6  # "offered in ..." lists this many regions, then "and N more"
+MEMORY_UNIT_SLIP = GIB / 1000**3  # 1.074: how far "GB" read as "GiB" overshoots
 
 
 def check(root: dict) -> Iterator[Finding]:
@@ -55,8 +53,10 @@ def check(root: dict) -> Iterator[Finding]:
                 yield from _check_fit(catalog, machine, path, entry, region)
 
 
-def known_type(cloud: str, kind: object) -> bool:
-    return isinstance(kind, str) and catalogs.load(cloud).machine(kind) is not None
+def offered(cloud: str, kind: object, region: str) -> bool:
+    """Whether `kind` exists and is offered in `region` (else this module reports it)."""
+    machine = catalogs.load(cloud).machine(kind) if isinstance(kind, str) else None
+    return machine is not None and region in machine.regions
 
 
 def known_region(cloud: str, region: object) -> bool:
@@ -105,9 +105,9 @@ def _near_names(catalog: Catalog, kind: str) -> list[str]:
 
 
 def _not_in_region(catalog: Catalog, machine: Machine, region: str) -> str:
-    offered = sorted(machine.regions)
-    listed = ", ".join(offered[:REGIONS_LISTED]) + (
-        f" and {len(offered) - REGIONS_LISTED} more" if len(offered) > REGIONS_LISTED else ""
+    regions = sorted(machine.regions)
+    listed = ", ".join(regions[:REGIONS_LISTED]) + (
+        f" and {len(regions) - REGIONS_LISTED} more" if len(regions) > REGIONS_LISTED else ""
     )
     alternative = _alternative(catalog, machine, machine.vcpus, machine.memory_mib * MIB, region)
     hint = f" (did you mean {alternative.name!r}?)" if alternative else ""
@@ -208,7 +208,7 @@ def _check_gpu(catalog: Catalog, machine: Machine, path: tuple, gpu: dict, regio
     accelerator = catalog.accelerators.get(catalogs.normalise_gpu(asked))
     if accelerator is None:
         with_it = _types_with_gpu(catalog, asked, region)
-        listed = f"{', '.join(with_it)}" if with_it else ""
+        listed = ', '.join(with_it)
         if catalog.accelerators:  # a cloud that attaches GPUs, just not this one
             hint = f"; it comes built into {listed}" if listed else suggest(asked, _gpu_names(catalog))
             message = f"{asked!r} cannot be attached to {machine.name}{hint}"

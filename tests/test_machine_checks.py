@@ -296,3 +296,9 @@ def test_hub_with_one_vcpu_warns_even_with_memory() -> None:
 
 def test_hub_size_is_not_checked_off_target() -> None:
     assert _findings(_platform("local", hub__instance={"aws": "t3.nano", "gcp": "e2-micro"})) == {}
+
+
+def test_type_not_offered_in_region_is_not_also_a_price_error() -> None:
+    data = _platform("aws", profiles__large__instance={"aws": "hpc7g.16xlarge", "gcp": "n2-standard-16"})
+    data["profiles"]["large"]["spot"] = False  # no price_per_hour_usd: the table has no hpc7g either
+    assert set(_findings(data)) == {"profiles.large.instance.aws"}
