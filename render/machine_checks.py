@@ -208,7 +208,7 @@ def _check_gpu(catalog: Catalog, machine: Machine, path: tuple, gpu: dict, regio
     accelerator = catalog.accelerators.get(catalogs.normalise_gpu(asked))
     if accelerator is None:
         with_it = _types_with_gpu(catalog, asked, region)
-        listed = ', '.join(with_it)
+        listed = ", ".join(with_it)
         if catalog.accelerators:  # a cloud that attaches GPUs, just not this one
             hint = f"; it comes built into {listed}" if listed else suggest(asked, _gpu_names(catalog))
             message = f"{asked!r} cannot be attached to {machine.name}{hint}"
