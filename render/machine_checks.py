@@ -49,7 +49,9 @@ def check(root: dict) -> Iterator[Finding]:
                 continue
             if region is not None and region not in machine.regions:
                 yield Finding(where, _not_in_region(catalog, machine, region))
-            if cloud == target:
+            if cloud == target and path == ("hub",):
+                yield from _check_hub(catalog, machine, region)
+            elif cloud == target:
                 yield from _check_fit(catalog, machine, path, entry, region)
 
 
@@ -151,9 +153,6 @@ def _count(value: object) -> int | None:
 
 
 def _check_fit(catalog: Catalog, machine: Machine, path: tuple, entry: dict, region: str | None) -> Iterator[Finding]:
-    if path == ("hub",):
-        yield from _check_hub(catalog, machine, region)
-        return
     cpu, memory = _count(entry.get("cpu")), _memory(entry.get("memory"))
     too_many_cpus = cpu is not None and cpu > machine.vcpus
     too_much_memory = memory is not None and memory > machine.memory_mib * MIB

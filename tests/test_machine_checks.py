@@ -302,3 +302,33 @@ def test_type_not_offered_in_region_is_not_also_a_price_error() -> None:
     data = _platform("aws", profiles__large__instance={"aws": "hpc7g.16xlarge", "gcp": "n2-standard-16"})
     data["profiles"]["large"]["spot"] = False  # no price_per_hour_usd: the table has no hpc7g either
     assert set(_findings(data)) == {"profiles.large.instance.aws"}
+
+
+def test_unknown_gcp_region_is_not_also_a_gpu_price_error() -> None:
+    data = _platform("gcp", cloud__gcp__region="us-centrl1")
+    del data["profiles"]["gpu"]["price_per_hour_usd"]  # the GPU's price would be looked up per region
+    assert set(_findings(data)) == {"cloud.gcp.region"}
+
+
+def test_a_gpu_type_of_the_wrong_kind_is_the_schemas_error_alone() -> None:
+    data = _platform("aws")
+    data["profiles"]["gpu"]["gpu"]["type"] = 4
+    assert set(_findings(data)) == {"profiles.gpu.gpu.type"}  # pydantic's "expected a string"
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_regions_offering_a_type_are_listed_up_to_a_limit(extra: int) -> None:
+    machines = catalog.load("aws")
+    wanted = machine_checks.REGIONS_LISTED + extra
+    kind, region = next(
+        (m.name, region)
+        for m in machines.machines()
+        if len(m.regions) == wanted and not m.gpus
+        for region in machines.regions
+        if region not in m.regions
+    )
+    data = _platform("aws", cloud__aws__region=region)
+    data["profiles"]["small"]["instance"]["aws"] = kind
+    message = _findings(data)["profiles.small.instance.aws"][1]
+    assert message.count(", ") >= machine_checks.REGIONS_LISTED - 1
+    assert ("more" in message) == bool(extra) and (" and 1 more" in message) == bool(extra)
