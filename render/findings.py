@@ -10,7 +10,6 @@ import difflib
 from dataclasses import dataclass
 
 Path_ = tuple[object, ...]
-SEVERITIES = ("error", "warning")
 
 
 @dataclass(frozen=True)
