@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -39,7 +40,7 @@ class ConfigIssue:
 class ConfigErrors(Exception):
     """Every problem found in a config file, sorted by position."""
 
-    def __init__(self, issues: list[ConfigIssue], warnings: list[ConfigIssue] = ()):
+    def __init__(self, issues: Iterable[ConfigIssue], warnings: Iterable[ConfigIssue] = ()):
         self.issues = sorted(set(issues))
         self.warnings = sorted(set(warnings))  # found alongside; `platform validate` shows them too
         super().__init__("\n".join(str(issue) for issue in self.issues))
