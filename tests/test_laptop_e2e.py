@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import environments as support
+from tests.support.browser import chromium, log_in, new_page, screenshot
 from tests.support.kernel import run_in_kernel
 from tests.support.local_platform import REPO, LocalPlatform, http, local_platform
 
@@ -146,6 +148,40 @@ def test_upstream_gateway_reaches_the_cluster_by_name(laptop_cluster, lp, laptop
                         JUPYTERHUB_API_TOKEN=saved_token(config_dir))
     assert laptop_cluster["name"] in reached["listed"]
     assert reached["sum"] == sum(range(1000))
+
+
+def test_dashboard_in_a_browser_logs_in_through_the_hub(laptop_cluster, lp):
+    link = laptop_cluster["dashboard_link"]
+    with chromium() as browser:
+        page = new_page(browser, viewport={"width": 1280, "height": 800})
+        frames: list[str] = []  # what the dashboard's websockets received, by URL
+
+        def watch(socket) -> None:
+            socket.on("framereceived", lambda payload: frames.append(socket.url))
+
+        page.on("websocket", watch)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        page.goto(link)
+        assert "/hub/login" in page.url, page.url  # no session: the hub's login first
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", ALICE_PASSWORD)
+        page.click("input[type=submit], button[type=submit]")
+        page.wait_for_url(link)  # back through the hub's OAuth to the dashboard itself
+        page.wait_for_function("() => document.title.startsWith('Dask')")
+        # Bokeh's live updates: a websocket under the cluster's path, through the hub's proxy.
+        deadline = time.monotonic() + 120
+        while not (any(f"/clusters/{laptop_cluster['name']}/" in url for url in frames)
+                   and any("rendered successfully" in text for text in console)):
+            assert time.monotonic() < deadline, f"dashboard not live: frames {frames}, console {console}"
+            page.wait_for_timeout(100)  # lets Playwright deliver the websocket and console events
+        screenshot(page, "laptop-dashboard-alice.png")
+
+        other = new_page(browser)  # a fresh context: no cookie of alice's
+        log_in(other, lp.hub_url, "bob", "bob's first password")
+        answer = other.goto(link)
+        assert answer.status == 403
+        assert "not one of bob's clusters" in other.content()
 
 
 NOTEBOOK = """

@@ -138,7 +138,11 @@ class DashboardAccess:
         async with self._client().ws_connect(
             "ws" + target[len("http"):], protocols=offered, origin=origin, autoping=False
         ) as upstream:
-            browser = web.WebSocketResponse(protocols=[upstream.protocol] if upstream.protocol else (), autoping=False)
+            # No compression offered: the hub's proxy (a websocket client itself) forwards
+            # the browser's extension headers but would refuse an extension in the answer.
+            browser = web.WebSocketResponse(
+                protocols=[upstream.protocol] if upstream.protocol else (), autoping=False, compress=False
+            )
             await browser.prepare(request)
             await asyncio.gather(_pump(browser, upstream), _pump(upstream, browser))
             return browser

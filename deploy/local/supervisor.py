@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 import urllib.error
@@ -246,12 +245,11 @@ def _render(platform: Platform, warnings: list[str]) -> dict[str, bytes]:
 
 
 def _proxy_command(runtime: Runtime) -> list[str]:
-    beside_python = Path(sys.executable).parent / "configurable-http-proxy"
-    executable = str(beside_python) if beside_python.exists() else shutil.which("configurable-http-proxy")
-    if not executable:
-        raise SupervisorError("configurable-http-proxy is not installed (pip install configurable-http-proxy)")
+    # configurable-http-proxy with websocket subprotocols passed through (see the module)
     return [
-        executable,
+        sys.executable,
+        "-m",
+        "deploy.local.http_proxy",
         "--ip=127.0.0.1",
         f"--port={runtime.ports['public']}",
         "--api-ip=127.0.0.1",
