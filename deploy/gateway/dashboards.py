@@ -183,8 +183,10 @@ class DashboardAccess:
         user = await self._user_of_token(token)
         if user is None:
             raise web.HTTPForbidden(reason="the hub's answer names no user with access to the gateway")
+        now = time.time()
+        self.sessions = {key: held for key, held in self.sessions.items() if held[1] > now}
         session = secrets.token_urlsafe(32)
-        self.sessions[session] = (user, time.time() + SESSION_SECONDS)
+        self.sessions[session] = (user, now + SESSION_SECONDS)
         response = _redirect(held[0])
         self._cookie(request, response, SESSION_COOKIE, session, SESSION_SECONDS)
         response.del_cookie(STATE_COOKIE, path=self.prefix + "/")
