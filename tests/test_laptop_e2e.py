@@ -140,6 +140,9 @@ def test_dashboard_through_the_hub_is_for_its_owner_only(laptop_cluster, lp, con
     assert status == 200
     assert final.startswith(f"{lp.hub_url}/hub/login?next=")
     assert "oauth2%2Fauthorize" in final and 'name="password"' in page
+    # A callback the gateway did not start (no state of its own, no cookie) gets no session.
+    status, _, page = fetch(f"{lp.gateway_url}/oauth_callback?code=forged&state=forged")
+    assert status == 403 and "state mismatch" in page
 
 
 def test_upstream_gateway_reaches_the_cluster_by_name(laptop_cluster, lp, laptop, config_dir):
