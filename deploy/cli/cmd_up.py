@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 "state_dir": str(result.state_dir),
                 "hub_url": result.hub_url,
                 "gateway_url": result.gateway_url,
+                "scheduler_address": result.scheduler_address,
                 "started": result.started,
                 "restarted": result.restarted,
                 "unchanged": result.unchanged,
@@ -73,6 +74,7 @@ def instructions(result, config: str = DEFAULT_CONFIG) -> str:
         "",
         f"  JupyterHub   {result.hub_url}",
         f"  dask-gateway {result.gateway_url or '(not configured)'}",
+        f"  schedulers   {result.scheduler_address or '(not configured)'}",
         f"  state        {result.state_dir}",
         "",
         "Log in at the hub URL as one of the platform.yaml users:",
@@ -88,6 +90,7 @@ def instructions(result, config: str = DEFAULT_CONFIG) -> str:
         "",
         "Set or reset a password:  platform users passwd NAME" + _file_hint(config) + _state_hint(result),
         "API token (SDK, scripts): platform token NAME" + _file_hint(config) + _state_hint(result),
+        f"From a laptop:            import graticule; graticule.login({result.hub_url!r})",
         "From a notebook:          import graticule; cluster = graticule.Cluster(n_workers=2)",
         "Stop everything:          platform down" + _state_hint(result),
     ]

@@ -44,6 +44,9 @@ class GraticuleBackend(DBBackendBase):
 
     max_lifetime = Float(0, help="Seconds after which any cluster is stopped (0: no limit)", config=True)
 
+    hub_api_url = Unicode("", help="The hub's API URL: dashboards check their visitors there", config=True)
+    hub_service_token = Unicode("", help="The gateway's hub service token (its OAuth client secret)", config=True)
+
     @default("db_encrypt_keys")
     def _db_encrypt_keys_default(self) -> list[bytes]:
         from_env = os.environ.get("DASK_GATEWAY_ENCRYPT_KEYS", "")
@@ -231,8 +234,30 @@ class GraticuleBackend(DBBackendBase):
         from deploy.environments.api import add_routes
 
         add_routes(app, self)  # /api/graticule/v1: profiles, usage, package sync
+        self._add_dashboards(app)
         if self.max_lifetime > 0:
             self.task_pool.spawn(self._lifetime_loop())
+
+    # -- dashboards: through the gateway's web app, for their owner only (deploy.gateway.dashboards)
+
+    def _add_dashboards(self, app) -> None:
+        from deploy.gateway.dashboards import DashboardAccess
+
+        self.dashboards = DashboardAccess(
+            self,
+            hub_api_url=self.hub_api_url,
+            service_token=self.hub_service_token,
+            service_name=self.platform.get("service_name", "dask-gateway"),
+            prefix=self.proxy.prefix,
+        )
+        self.dashboards.add_routes(app)
+
+    async def _check_cluster_proxied(self, cluster):
+        # Only the scheduler's SNI route: a dashboard route in the proxy would bypass the
+        # owner check, so `<prefix>/clusters/<name>/` falls through to the web app instead.
+        if not cluster.added_to_proxies:
+            await self.proxy.add_route(kind="SNI", sni=cluster.name, target=cluster.scheduler_address)
+            cluster.added_to_proxies = True
 
     # -- budgets (deploy.budgets.gateway) ----------------------------------------------------
 

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 import urllib.error
@@ -39,6 +38,7 @@ from deploy.local import passwords, processes
 from deploy.local.state import Layout, secret, write_private
 from deploy.ports import free_port
 from deploy.ports import is_free as port_free
+from render.hub_config import GATEWAY_PATH
 from render.schema import Platform
 
 HUB_CONFIG = "hub/jupyterhub_config.py"
@@ -64,6 +64,7 @@ class UpResult:
     state_dir: Path
     hub_url: str
     gateway_url: str | None
+    scheduler_address: str | None = None
     started: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -123,12 +124,22 @@ class Runtime:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
+        """The gateway's API and dashboards, behind the hub's proxy: the front door."""
+        return self.hub_url + GATEWAY_PATH
+
+    @property
+    def gateway_service_url(self) -> str:
+        """Where the hub's proxy reaches the gateway's HTTP (not published)."""
+        return f"http://127.0.0.1:{self.ports['gateway_web']}"
 
     @property
     def gateway_scheduler_url(self) -> str:
-        # dask-gateway serves its HTTP API and the TLS scheduler proxy on one port.
+        """The gateway's TLS proxy to Dask schedulers (SNI-routed): the one other published port."""
         return f"tls://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['discovery']}"
 
     def secret(self, name: str) -> str:
         return secret(self.layout.secrets / name)
@@ -158,6 +169,11 @@ class Runtime:
     def environment_of(self, name: str) -> dict[str, str]:
         """A component's environment: each gets only the secrets it uses."""
         env = self.environment()
+        if name == "hub":
+            env["GRATICULE_GATEWAY_SERVICE_URL"] = self.gateway_service_url
+            env["GRATICULE_DISCOVERY_URL"] = self.discovery_url
+        if name == "gateway":  # its own HTTP listens where the hub's proxy reaches it
+            env["GRATICULE_GATEWAY_URL"] = self.gateway_service_url
         unneeded = {
             "proxy": ("GRATICULE_GATEWAY_API_TOKEN", "GRATICULE_ADMIN_API_TOKEN"),
             "hub": (),
@@ -191,7 +207,7 @@ def _choose_ports(layout: Layout, hub_port: int | None, gateway_port: int | None
         ports["gateway"] = gateway_port
     if "public" not in ports:
         ports["public"] = DEFAULT_HUB_PORT if port_free(DEFAULT_HUB_PORT) else free_port()
-    for name in ("proxy_api", "hub", "gateway"):
+    for name in ("proxy_api", "hub", "gateway", "gateway_web", "discovery"):
         if name not in ports:
             ports[name] = free_port()
     if len(set(ports.values())) != len(ports):
@@ -229,12 +245,11 @@ def _render(platform: Platform, warnings: list[str]) -> dict[str, bytes]:
 
 
 def _proxy_command(runtime: Runtime) -> list[str]:
-    beside_python = Path(sys.executable).parent / "configurable-http-proxy"
-    executable = str(beside_python) if beside_python.exists() else shutil.which("configurable-http-proxy")
-    if not executable:
-        raise SupervisorError("configurable-http-proxy is not installed (pip install configurable-http-proxy)")
+    # configurable-http-proxy with websocket subprotocols passed through (see the module)
     return [
-        executable,
+        sys.executable,
+        "-m",
+        "deploy.local.http_proxy",
         "--ip=127.0.0.1",
         f"--port={runtime.ports['public']}",
         "--api-ip=127.0.0.1",
@@ -316,7 +331,7 @@ def _probe(name: str, runtime: Runtime) -> dict | None:
         return _http_ok(f"{runtime.proxy_api_url}/api/routes", {"Authorization": f"token {token}"})
     if name == "hub":  # the hub itself, not through the proxy (which has its own probe)
         return _http_ok(f"{runtime.hub_bind_url}/hub/api/")
-    return _http_ok(f"{runtime.gateway_url}/api/health")
+    return _http_ok(f"{runtime.gateway_service_url}{GATEWAY_PATH}/api/health")
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -410,7 +425,11 @@ def _release_port(port: int, state_dir: Path, timeout: float = 10.0) -> bool:
 
 def _ports_of(name: str, runtime: Runtime) -> list[int]:
     ports = runtime.ports
-    return {"proxy": [ports["public"], ports["proxy_api"]], "hub": [ports["hub"]], "gateway": [ports["gateway"]]}[name]
+    return {
+        "proxy": [ports["public"], ports["proxy_api"]],
+        "hub": [ports["hub"], ports["discovery"]],  # the discovery service goes with the hub
+        "gateway": [ports["gateway"], ports["gateway_web"]],
+    }[name]
 
 
 def _wait_all(launched: Mapping[str, processes.Record | None], runtime: Runtime, timeout: float) -> None:
@@ -528,6 +547,7 @@ def _up(
         state_dir=layout.root,
         hub_url=runtime.hub_url,
         gateway_url=runtime.gateway_url if has_gateway else None,
+        scheduler_address=runtime.gateway_scheduler_url if has_gateway else None,
         warnings=warnings,
     )
     _environments(platform, config_path, layout.root)
@@ -642,7 +662,7 @@ def _version(name: str, runtime: Runtime, probe: dict | None) -> str | None:
     if name == "hub":
         return (probe or {}).get("version")
     if name == "gateway":
-        answer = _http_ok(f"{runtime.gateway_url}/api/version")
+        answer = _http_ok(f"{runtime.gateway_service_url}{GATEWAY_PATH}/api/version")
         if answer and answer.get("version"):
             return answer["version"]
         package = "dask-gateway-server"
