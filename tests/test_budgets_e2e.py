@@ -238,7 +238,8 @@ def site(tmp_path_factory) -> Iterator[Site]:
             [sys.executable, "-m", "jupyterhub", "-f", str(root / "jupyterhub_config.py")],
             cwd=state / "hub", env=env, stdout=hub_log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    site = Site(root, state, build, env, hub_url, gateway_url, tester_token, inbox)
+    # The gateway serves under its hub service's path (it sits behind the hub's proxy).
+    site = Site(root, state, build, env, hub_url, gateway_url + "/services/dask-gateway", tester_token, inbox)
     seen: set[int] = set()
     try:
         wait_for_http(f"{hub_url}/hub/api", timeout=90, proc=hub)
