@@ -201,6 +201,8 @@ def test_teardown_after_a_failure_leaves_nothing(moto, tmp_path):
         box = sim.wait_booted(instance["InstanceId"])
         seen.update(prefix=sim.prefix, pids=box.pids(), mounts=box.run("cat", "/proc/mounts").stdout)
         assert "sim-root" in seen["mounts"]  # the overlay root, inside the sandbox's mount namespace
+        # No DNS in the VPC: the host's resolver address must not leak into the sandbox.
+        assert box.run("cat", "/etc/resolv.conf").stdout.startswith("nameserver 127.0.0.1\n")
         raise RuntimeError("the test failed here")
 
     assert not [n for n in sim_netns.names() if n.startswith(seen["prefix"])]

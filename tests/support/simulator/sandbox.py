@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Sandbox:
     process: subprocess.Popen | None = None
     metadata_service: MetadataService | None = None
     firewall: str = ""
+    detected_at: float = 0.0  # wall clock: when the simulator saw the instance running
     _veth: str = field(default="", repr=False)
 
     @property
@@ -70,6 +72,11 @@ class Sandbox:
         if not children:
             raise RuntimeError(f"{self.instance_id}: sandbox init is not running")
         return children[0].pid
+
+    def user_data_started_at(self) -> float | None:
+        """Wall-clock time at which init began the user data (the sandbox shares the host's clock)."""
+        found = re.search(r"sim-init: running user data at ([\d.]+)", self.console_log.read_text(errors="replace"))
+        return float(found.group(1)) if found else None
 
     def boot_finished(self) -> bool:
         return "sim-init: boot finished" in self.console_log.read_text(errors="replace")
@@ -110,7 +117,9 @@ def boot(sandbox: Sandbox, wiring: Wiring, rootfs: Path, metadata: InstanceMetad
     for name in ("root", "rw", "copy", "guest"):
         (sandbox.directory / name).mkdir(parents=True, exist_ok=True)
     (guest / "user-data").write_bytes(metadata.user_data or b"#!/bin/sh\n")
-    (guest / "hostname").write_text(f"ip-{sandbox.private_ip.replace('.', '-')}\n")
+    hostname = f"ip-{sandbox.private_ip.replace('.', '-')}"
+    (guest / "hostname").write_text(f"{hostname}\n")
+    (guest / "hosts").write_text(f"127.0.0.1 localhost\n::1 localhost\n{sandbox.private_ip} {hostname}\n")
     # What every process of the instance sees: region and the VPC's AWS endpoint.
     (guest / "environment").write_text(
         f"AWS_DEFAULT_REGION={region}\nAWS_REGION={region}\nAWS_ENDPOINT_URL={wiring.endpoint_url}\n"

@@ -170,7 +170,7 @@ class Simulator:
         box = sandbox.Sandbox(
             instance_id=instance_id, private_ip=instance["PrivateIpAddress"],
             netns=f"{self.prefix}-{instance_id}", directory=self.workdir / instance_id,
-            security_groups=tuple(g["GroupId"] for g in instance.get("SecurityGroups", [])))
+            security_groups=tuple(g["GroupId"] for g in instance.get("SecurityGroups", [])), detected_at=time.time())
         self.sandboxes[instance_id] = box
         network = ipaddress.ip_network(subnet["CidrBlock"])
         if ipaddress.ip_address(box.private_ip) not in network:

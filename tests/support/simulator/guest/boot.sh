@@ -21,6 +21,10 @@ cp "$instance_dir/guest/user-data" "$root/var/lib/cloud/instance/user-data.txt"
 cp "$instance_dir/guest/environment" "$root/etc/sim/environment"
 cp "$instance_dir/guest/hostname" "$root/etc/hostname"
 cat "$instance_dir/guest/hostname" > /proc/sys/kernel/hostname  # own UTS namespace
+cp "$instance_dir/guest/hosts" "$root/etc/hosts"
+# There is no DNS in the simulated VPC: names come from /etc/hosts, and a query fails at
+# once on the sandbox's own loopback (debootstrap copied the host's resolver address).
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "$root/etc/resolv.conf"
 install -m 0755 "$instance_dir/guest/sim-init.sh" "$root/usr/local/sbin/sim-init"
 install -m 0755 "$instance_dir/guest/simctl.sh" "$root/usr/local/bin/simctl"
 ln -sf simctl "$root/usr/local/bin/systemctl"

@@ -8,7 +8,7 @@ set +a
 trap 'echo "sim-init: stopping"; exit 0' TERM INT
 cd /
 user_data=/var/lib/cloud/instance/user-data.txt
-echo "sim-init: running user data"
+echo "sim-init: running user data at $(date +%s.%N)"  # read by the benchmark
 case $(head -c 2 "$user_data") in
     '#!') chmod 0700 "$user_data"; "$user_data" ;;
     *) echo "sim-init: not a shell script (cloud-config is not simulated); running it with sh"; sh "$user_data" ;;
