@@ -179,7 +179,8 @@ def test_sandbox_reaches_moto_with_role_credentials_from_metadata(sim, moto):
     assert found["access_key"].startswith("ASIASIMULATOR")
 
 
-def test_terminating_an_instance_stops_its_sandbox(sim, moto):
+@pytest.mark.parametrize("action", ["terminate_instances", "stop_instances"])
+def test_terminating_or_stopping_an_instance_stops_its_sandbox(sim, moto, action):
     ec2 = moto.client("ec2")
     instance = _run(ec2, "#!/bin/sh\nnohup sleep 3600 > /dev/null 2>&1 &\n", [])
     box = sim.wait_booted(instance["InstanceId"])
@@ -187,7 +188,7 @@ def test_terminating_an_instance_stops_its_sandbox(sim, moto):
     assert len(pids) >= 3  # unshare, init, the user data's sleep
     assert box.netns in sim_netns.names()
 
-    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    getattr(ec2, action)(InstanceIds=[instance["InstanceId"]])
     sim.wait_gone(instance["InstanceId"])
     assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert box.netns not in sim_netns.names()
