@@ -13,7 +13,7 @@ import ipaddress
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -47,7 +47,7 @@ class Sandbox:
     metadata_service: MetadataService | None = None
     firewall: str = ""
     detected_at: float = 0.0  # wall clock: when the simulator saw the instance running
-    _veth: str = field(default="", repr=False)
+    veth: str = ""  # its peer's name in the VPC namespace
 
     @property
     def console_log(self) -> Path:
@@ -94,16 +94,16 @@ def _gateway(subnet: ipaddress.IPv4Network) -> str:
 def boot(sandbox: Sandbox, wiring: Wiring, rootfs: Path, metadata: InstanceMetadata, region: str) -> None:
     """Plug the sandbox into the VPC, start its metadata service and its init."""
     suffix = sandbox.instance_id.removeprefix("i-")[-8:]
-    sandbox._veth = f"sv{suffix}"
+    sandbox.veth = f"sv{suffix}"
     if sandbox.netns not in netns.names():
         netns.add(sandbox.netns)
     netns.ip("link", "add", "eth0", "netns", sandbox.netns, "type", "veth",
-             "peer", "name", sandbox._veth, "netns", wiring.vpc_netns)
+             "peer", "name", sandbox.veth, "netns", wiring.vpc_netns)
     gateway = _gateway(wiring.subnet)
     host = ["-n", wiring.vpc_netns]
     if gateway not in netns.ip(*host, "-4", "addr", "show", "dev", wiring.bridge).stdout:
         netns.ip(*host, "addr", "add", f"{gateway}/{wiring.subnet.prefixlen}", "dev", wiring.bridge)
-    netns.ip(*host, "link", "set", sandbox._veth, "master", wiring.bridge, "up")
+    netns.ip(*host, "link", "set", sandbox.veth, "master", wiring.bridge, "up")
     inside = ["-n", sandbox.netns]
     netns.ip(*inside, "addr", "add", f"{sandbox.private_ip}/{wiring.subnet.prefixlen}", "dev", "eth0")
     netns.ip(*inside, "link", "set", "eth0", "up")
@@ -142,7 +142,7 @@ def stop(sandbox: Sandbox, vpc_netns: str) -> None:
     if sandbox.metadata_service is not None:
         sandbox.metadata_service.close()
         sandbox.metadata_service = None
-    if sandbox._veth and vpc_netns in netns.names():
-        netns.ip("-n", vpc_netns, "link", "delete", sandbox._veth, check=False)
+    if sandbox.veth and vpc_netns in netns.names():
+        netns.ip("-n", vpc_netns, "link", "delete", sandbox.veth, check=False)
     netns.delete(sandbox.netns)
     shutil.rmtree(sandbox.directory / "copy", ignore_errors=True)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import ipaddress
+import os
 import secrets
 import shutil
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tests.support.moto_server import MotoServer
 from tests.support.simulator import firewall, netns, sandbox
@@ -37,8 +39,6 @@ class SimulatorError(RuntimeError):
 
 def missing_prerequisites() -> str | None:
     """Why the simulator cannot run here, or None (tests skip with this reason)."""
-    import os
-
     if os.geteuid() != 0:
         return "the machine simulator needs root (network namespaces, mounts, chroot)"
     for tool in ("ip", "unshare", "nsenter", "nft", "debootstrap", "chroot"):
@@ -107,9 +107,9 @@ class Simulator:
             "table inet vpc {\n  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
             f"    iifname \"{BRIDGE}\" oifname \"{BRIDGE}\" accept\n"
             "    iifname \"sv*\" oifname \"sv*\" accept\n  }\n}\n"))
-        target = urlsplit_host_port(self.moto.url)
+        moto = urlsplit(self.moto.url)
         listener = netns.listener_in(self.vpc_netns, "0.0.0.0", ENDPOINT_PORT)
-        self._forwarder = Forwarder(listener, target).start()
+        self._forwarder = Forwarder(listener, (moto.hostname, moto.port)).start()
 
     # -- what tests call ---------------------------------------------------------------
     def wait_booted(self, instance_id: str, timeout: float = 300) -> sandbox.Sandbox:
@@ -222,9 +222,3 @@ class Simulator:
         if box is not None:
             sandbox.stop(box, self.vpc_netns)
 
-
-def urlsplit_host_port(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
