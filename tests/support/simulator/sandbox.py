@@ -130,7 +130,8 @@ def boot(sandbox: Sandbox, wiring: Wiring, rootfs: Path, metadata: InstanceMetad
         sandbox.process = subprocess.Popen(
             ["ip", "netns", "exec", sandbox.netns, "unshare", "--mount", "--pid", "--uts", "--fork", "--propagation",
              "private", "/bin/sh", str(GUEST / "boot.sh"), str(sandbox.directory), str(rootfs)],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, env={"PATH": "/usr/sbin:/usr/bin"})
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
 
 
 def stop(sandbox: Sandbox, vpc_netns: str) -> None:
