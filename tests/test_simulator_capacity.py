@@ -44,7 +44,7 @@ def test_configured_zone_is_refused_and_other_zones_pass(moto):
         # It reached moto: the instance exists there, in the zone asked for.
         found = moto.client("ec2").describe_instances(InstanceIds=[passed])["Reservations"][0]["Instances"][0]
         assert found["Placement"]["AvailabilityZone"] == "us-west-2b"
-        assert proxy.rules.refused == [("us-west-2a", "m5.large")]
+        assert proxy.rules.refused == [("us-west-2a", "m5.large", "on-demand")]
 
 
 def test_zone_is_taken_from_the_subnet(moto):
@@ -66,3 +66,21 @@ def test_configured_instance_type_is_refused_in_every_zone(moto):
         assert _run(ec2, InstanceType="t3.micro").startswith("i-")
         # Other calls pass through untouched.
         assert ec2.describe_availability_zones()["AvailabilityZones"]
+
+
+def test_spot_capacity_is_refused_and_on_demand_passes(moto):
+    """What a spot-with-on-demand-fallback launcher meets; the type comes from the launch template."""
+    template = moto.client("ec2").create_launch_template(
+        LaunchTemplateName="workers", LaunchTemplateData={"ImageId": AMI, "InstanceType": "c5.xlarge"},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    with CapacityProxy(moto, markets={"spot"}) as proxy:
+        ec2 = _ec2(proxy.url, moto.region)
+        spot = {"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}}
+        with pytest.raises(ClientError) as refused:
+            ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template},
+                              InstanceMarketOptions=spot)
+        assert refused.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+        assert "c5.xlarge" in refused.value.response["Error"]["Message"]
+        launched = ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateId": template})
+        assert launched["Instances"][0]["InstanceType"] == "c5.xlarge"
+        assert [market for _, _, market in proxy.rules.refused] == ["spot"]

@@ -1,14 +1,15 @@
 """Capacity errors at the API boundary: an HTTP proxy in front of moto.
 
-RunInstances for a configured availability zone or instance type is answered with EC2's
-own InsufficientInstanceCapacity error; every other request goes to moto unchanged.
+RunInstances for a configured availability zone, instance type or market ("spot",
+"on-demand") is answered with EC2's own InsufficientInstanceCapacity error; every other
+request goes to moto unchanged.
 
-    with CapacityProxy(moto_server, zones={"us-west-2a"}) as proxy:
+    with CapacityProxy(moto_server, zones={"us-west-2a"}, markets={"spot"}) as proxy:
         ec2 = boto3.client("ec2", endpoint_url=proxy.url, ...)
 
-The zone comes from Placement.AvailabilityZone, else from the subnet (asked of moto).
-Not simulated: CreateFleet (its capacity errors come back inside a successful response),
-and instance types taken from a launch template.
+The zone comes from Placement.AvailabilityZone, else from the subnet; the instance type
+from the request, else from the launch template's version (both asked of moto).
+Not simulated: CreateFleet (its capacity errors come back inside a successful response).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 class CapacityRules:
     zones: set[str] = field(default_factory=set)
     instance_types: set[str] = field(default_factory=set)
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (zone, type) of each refusal
+    markets: set[str] = field(default_factory=set)  # "spot" and/or "on-demand"
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (zone, type, market) of each refusal
 
-    def exhausted(self, zone: str, instance_type: str) -> bool:
-        return zone in self.zones or instance_type in self.instance_types
+    def exhausted(self, zone: str, instance_type: str, market: str) -> bool:
+        return zone in self.zones or instance_type in self.instance_types or market in self.markets
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,9 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
         if params.get("Action") == "RunInstances":
             zone = params.get("Placement.AvailabilityZone") or self.server.subnet_zone(
                 params.get("SubnetId") or params.get("NetworkInterface.1.SubnetId"))
-            instance_type = params.get("InstanceType", "m1.small")
-            if self.server.rules.exhausted(zone or "", instance_type):
-                self.server.rules.refused.append((zone or "", instance_type))
+            instance_type = params.get("InstanceType") or self.server.template_instance_type(params) or "m1.small"
+            market = "spot" if params.get("InstanceMarketOptions.MarketType") == "spot" else "on-demand"
+            if self.server.rules.exhausted(zone or "", instance_type, market):
+                self.server.rules.refused.append((zone or "", instance_type, market))
                 return self._reply(500, ERROR_XML.format(instance_type=instance_type, zone=zone,
                                                          request_id=secrets.token_hex(16)).encode())
         self._forward(body)
@@ -100,10 +103,20 @@ class _ProxyServer(ThreadingHTTPServer):
             return None
         return self._ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["AvailabilityZone"]
 
+    def template_instance_type(self, params: dict[str, str]) -> str | None:
+        template = {key: params[f"LaunchTemplate.{key}"] for key in ("LaunchTemplateId", "LaunchTemplateName")
+                    if params.get(f"LaunchTemplate.{key}")}
+        if not template:
+            return None
+        version = params.get("LaunchTemplate.Version", "$Default")
+        found = self._ec2.describe_launch_template_versions(**template, Versions=[version])["LaunchTemplateVersions"]
+        return found[0]["LaunchTemplateData"].get("InstanceType") if found else None
+
 
 class CapacityProxy:
-    def __init__(self, moto: MotoServer, zones: set[str] = frozenset(), instance_types: set[str] = frozenset()):
-        self.rules = CapacityRules(zones=set(zones), instance_types=set(instance_types))
+    def __init__(self, moto: MotoServer, zones: set[str] = frozenset(), instance_types: set[str] = frozenset(),
+                 markets: set[str] = frozenset()):
+        self.rules = CapacityRules(zones=set(zones), instance_types=set(instance_types), markets=set(markets))
         self._server = _ProxyServer(moto, self.rules)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="sim-capacity", daemon=True)
