@@ -92,6 +92,8 @@ def test_security_groups_filter_traffic_between_sandboxes(sim, moto):
     ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": clients}]}])
 
+    # The server boots first: its rule naming the clients group only admits the client's IP
+    # once the simulator re-syncs the rules after the client boots.
     server = _run(ec2, WEB_USER_DATA, [web])
     client = _run(ec2, "#!/bin/sh\necho client up\n", [clients])
     b, a = sim.wait_booted(server["InstanceId"]), sim.wait_booted(client["InstanceId"])
