@@ -293,3 +293,17 @@ def test_an_environment_that_excludes_the_platform_dask_is_refused():
         "environments.ml.packages[3]": "'distributed<2020' excludes distributed 2026.8.0, the version the platform "
         "runs (schedulers, workers and clients must agree); use distributed==2026.8.0 or leave it unpinned"
     }
+
+
+@pytest.mark.parametrize("section", ["budgets", "profiles", "environments", "groups"])
+def test_a_malformed_section_is_reported_once_not_at_every_reference(section):
+    found = problems(lambda d: d.update({section: [1, 2]}))
+    assert found and all(field.split(".")[0].split("[")[0] == section for field in found), found
+
+
+def test_an_unknown_target_is_only_the_schema_error():
+    def edit(data):
+        data["target"] = "azure"
+        data["ci"]["runner"] = "self-hosted"
+
+    assert list(problems(edit)) == ["target"]

@@ -2,7 +2,7 @@
 
 Run as a script (never as `tests.mutation...`), so none of the repository's packages is
 imported here: it imports the heavy third-party libraries once, then for each request on
-stdin (a JSON list of pytest arguments) forks a child that runs pytest in COPY, where the
+stdin ({"args": pytest arguments, "env": variables to set}) forks a child that runs pytest in COPY, where the
 repository's modules, mutant included, are imported fresh. Answers one JSON line per
 request: {"code": exit status or null on timeout, "detail": first failure line}.
 """
@@ -33,9 +33,10 @@ def preload() -> None:
     _pytest.config.get_config().pluginmanager.load_setuptools_entrypoints("pytest11")
 
 
-def run_child(copy: str, args: list[str], output: str) -> None:
+def run_child(copy: str, args: list[str], env: dict[str, str], output: str) -> None:
     """In the forked child: pytest in the copy, output to a file, then exit with its status."""
     try:
+        os.environ.update(env)
         sys.dont_write_bytecode = True
         os.chdir(copy)
         sys.path.insert(0, copy)
@@ -76,11 +77,11 @@ def main(copy: str, timeout_s: float) -> None:
     preload()
     output = os.path.join(copy, ".mutation-run.txt")
     for line in sys.stdin:
-        args = json.loads(line)
+        request = json.loads(line)
         pid = os.fork()
         if pid == 0:
             os.setpgid(0, 0)
-            run_child(copy, args, output)
+            run_child(copy, request["args"], request.get("env", {}), output)
         with contextlib.suppress(OSError):  # also here: whichever runs first, the group exists before a kill
             os.setpgid(pid, pid)
         code = wait(pid, timeout_s)

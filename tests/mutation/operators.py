@@ -54,6 +54,7 @@ class Mutant:
     index: int
     variant: int
     line: int
+    end_line: int
     description: str
 
     def label(self) -> str:
@@ -168,7 +169,8 @@ def mutants(path: str, source: str) -> Iterator[Mutant]:
         if id(node) in skip:
             continue
         for variant, (description, _apply) in enumerate(changes_for(node)):
-            yield Mutant(path, index, variant, getattr(node, "lineno", 0), description)
+            line = getattr(node, "lineno", 0)
+            yield Mutant(path, index, variant, line, getattr(node, "end_lineno", None) or line, description)
 
 
 class _Replacer(ast.NodeTransformer):

@@ -1,9 +1,12 @@
-"""Run each mutant against its module's fast tests, in private copies of the repository.
+"""Run each mutant against the fast tests that reach it, in private copies of the repository.
 
-The worktree is never edited: every worker thread owns a copy (in a temporary directory)
-and writes one mutant at a time into it, runs the tests with `-x` and a timeout, then puts
-the original source back. A mutant is killed when the tests fail (or time out), and
-survives when they pass.
+The worktree is never edited: every worker owns a copy (in a temporary directory) and
+writes one mutant at a time into it, runs the tests with `-x` and a timeout through its
+fork server, then puts the original source back. A first, unmutated run must pass; it
+also records which tests run which lines (tests/mutation/tracing.py), so a mutant is
+judged only by the tests that execute its lines (all of them, for lines that run at
+import time). A mutant is killed when those tests fail or time out; it survives when
+they pass, or when no test runs its line at all.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from tests.mutation.targets import Target
 _IGNORED = shutil.ignore_patterns(
     ".git", "__pycache__", "build", ".platform", ".pytest_cache", ".ruff_cache", "*.egg-info", ".hypothesis"
 )
+IMPORT = "(import)"  # tests/mutation/tracing.py's name for lines run while importing
 
 
 @dataclass(frozen=True)
 class Outcome:
     mutant: Mutant
     killed: bool
-    detail: str  # the first failing test, or "timeout", or "" for a survivor
+    detail: str  # the first failing test, "timeout", or why it survived
 
 
 def copy_repository(repo: Path, into: Path) -> Path:
@@ -49,8 +53,8 @@ def _environment(copy: Path) -> dict[str, str]:
     return env
 
 
-def _pytest_args(target: Target) -> list[str]:
-    args = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", *target.tests]
+def _pytest_args(target: Target, tests: list[str] | tuple[str, ...]) -> list[str]:
+    args = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=", *tests]
     return [*args, "-k", target.select] if target.select else args
 
 
@@ -64,9 +68,9 @@ class ForkServer:
             cwd=copy, env=_environment(copy), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-    def run(self, args: list[str]) -> tuple[int | None, str]:
+    def run(self, args: list[str], env: dict[str, str] | None = None) -> tuple[int | None, str]:
         assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps(args) + "\n")
+        self.process.stdin.write(json.dumps({"args": args, "env": env or {}}) + "\n")
         self.process.stdin.flush()
         answer = self.process.stdout.readline()
         if not answer:
@@ -84,20 +88,31 @@ class ForkServer:
             self.process.wait()
 
 
-def _pytest(copy: Path, target: Target, timeout_s: float) -> tuple[int | None, str]:
-    command = [sys.executable, "-m", "pytest", *_pytest_args(target)]
-    try:
-        done = subprocess.run(
-            command, cwd=copy, env=_environment(copy), capture_output=True, text=True, timeout=timeout_s
-        )
-    except subprocess.TimeoutExpired:
-        return None, "timeout"
-    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return done.returncode, failed[0] if failed else done.stdout.strip().splitlines()[-1:][0] if done.stdout else ""
+class Reach:
+    """Which tests run which lines of the target's sources, from the unmutated run."""
+
+    def __init__(self, trace: dict[str, dict[str, list[int]]], copy: Path) -> None:
+        self.tests = [test for test in trace if test != IMPORT]  # in the order they ran
+        self.lines: dict[tuple[str, int], set[str]] = {}
+        for test, files in trace.items():
+            for path, lines in files.items():
+                relative = str(Path(path).relative_to(copy))
+                for line in lines:
+                    self.lines.setdefault((relative, line), set()).add(test)
+
+    def tests_for(self, mutant: Mutant) -> list[str] | None:
+        """Node ids of the tests that run the mutant's lines; every test for import-time
+        lines; None when no test runs them."""
+        reached: set[str] = set()
+        for line in range(mutant.line, mutant.end_line + 1):
+            reached |= self.lines.get((mutant.path, line), set())
+        if IMPORT in reached:
+            return self.tests
+        return [test for test in self.tests if test in reached] or None
 
 
-def check_baseline(copy: Path, target: Target, timeout_s: float) -> None:
-    """The unmutated tests must pass in the copy, and import the copy's modules."""
+def baseline(copy: Path, server: ForkServer, target: Target) -> Reach:
+    """The unmutated tests pass in the copy, import the copy's modules, and say what they reach."""
     module = target.sources[0].removesuffix(".py").replace("/", ".")
     probe = subprocess.run(
         [sys.executable, "-c", f"import {module} as m; print(m.__file__)"],
@@ -105,9 +120,15 @@ def check_baseline(copy: Path, target: Target, timeout_s: float) -> None:
     )  # fmt: skip
     if not probe.stdout.strip().startswith(str(copy)):
         raise SystemExit(f"imports do not resolve to the copy {copy}: {probe.stdout.strip()} {probe.stderr.strip()}")
-    code, detail = _pytest(copy, target, timeout_s)
+    trace_file = copy / ".mutation-trace.json"
+    env = {
+        "MUTATION_TRACE_FILES": os.pathsep.join(str(copy / source) for source in target.sources),
+        "MUTATION_TRACE_OUT": str(trace_file),
+    }
+    code, detail = server.run(["-p", "tests.mutation.tracing", *_pytest_args(target, target.tests)], env)
     if code != 0:
         raise SystemExit(f"{target.name}: the tests fail before any mutation ({detail}); fix them first")
+    return Reach(json.loads(trace_file.read_text()), copy)
 
 
 def run_target(
@@ -122,38 +143,44 @@ def run_target(
     lock = threading.Lock()
     failures: list[BaseException] = []
 
-    def work(copy: Path) -> None:
+    def judge(copy: Path, server: ForkServer, reach: Reach, mutant: Mutant) -> Outcome:
+        tests = reach.tests_for(mutant)
+        if tests is None:
+            return Outcome(mutant, False, "no test runs this line")
+        path = copy / mutant.path
+        try:
+            path.write_text(mutate(originals[mutant.path], mutant))
+            code, detail = server.run(_pytest_args(target, tests))
+        finally:
+            path.write_text(originals[mutant.path])
+        return Outcome(mutant, code != 0, detail if code != 0 else f"{len(tests)} tests pass")
+
+    def work(copy: Path, reach: Reach) -> None:
         server = ForkServer(copy, timeout_s)
         try:
-            work_with(copy, server)
+            while True:
+                try:
+                    mutant = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = judge(copy, server, reach, mutant)
+                with lock:
+                    outcomes.append(outcome)
+                    report(outcome)
+        except BaseException as exc:  # reported after the other workers finish
+            with lock:
+                failures.append(exc)
         finally:
             server.close()
 
-    def work_with(copy: Path, server: ForkServer) -> None:
-        while True:
-            try:
-                mutant = todo.get_nowait()
-            except queue.Empty:
-                return
-            path = copy / mutant.path
-            try:
-                path.write_text(mutate(originals[mutant.path], mutant))
-                code, detail = server.run(_pytest_args(target))
-            except BaseException as exc:  # reported after the other workers finish
-                with lock:
-                    failures.append(exc)
-                return
-            finally:
-                path.write_text(originals[mutant.path])
-            outcome = Outcome(mutant, code != 0, detail if code != 0 else "")
-            with lock:
-                outcomes.append(outcome)
-                report(outcome)
-
     with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
         copies = [copy_repository(repo, Path(scratch) / str(n)) for n in range(workers)]
-        check_baseline(copies[0], target, timeout_s)
-        threads = [threading.Thread(target=work, args=(copy,)) for copy in copies]
+        first = ForkServer(copies[0], timeout_s)
+        try:
+            reach = baseline(copies[0], first, target)
+        finally:
+            first.close()
+        threads = [threading.Thread(target=work, args=(copy, reach)) for copy in copies]
         for thread in threads:
             thread.start()
         for thread in threads:
