@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import email
+import email.policy
 import json
 import logging
 
@@ -21,7 +23,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from deploy.budgets import BudgetExceeded, Budgets, Policy, Request
-from deploy.budgets.alerts import Mailer
+from deploy.budgets.alerts import Alert, Mailer
 from deploy.budgets.report import format_report, usage_report
 from deploy.ledger import Ledger, ManualClock, Process
 from deploy.ledger.models import AlertSent, BudgetPeriod
@@ -183,6 +185,8 @@ def test_headroom_counts_what_the_money_allows_for_the_window(make_budgets, cloc
     budgets.admit(request("alice", "w1", price=20.0))
     assert budgets.headroom("alice", 2, 20.0) == 2  # what runs is paid for first
     assert budgets.headroom("alice", 2, 0.0) == 1_000_000  # free and uncapped: no limit
+    capped = make_budgets(name="capped")
+    assert capped.headroom("alice", 0, 0.0) == 1_000_000  # a process of no cores never fills max_cores
     clock.advance(1800)  # $10 spent
     assert budgets.headroom("alice", 2, 0.0) == 0
 
@@ -201,11 +205,22 @@ def test_scaling_counts_cores_times_workers(make_budgets):
     for n in range(3):
         budgets.admit(request("alice", f"w{n}"))  # 6 of 8 cores
     budgets.check_scale("alice", 2, 0.0, 1)
+    with pytest.raises(BudgetExceeded) as one:
+        budgets.admit(request("alice", "w9", cores=3, price=0.5))
+    assert "refused this request: 3 cores at $0.5/h would hold 9 cores, over max_cores 8" in str(one.value)
     with pytest.raises(BudgetExceeded) as refused:
         budgets.check_scale("alice", 2, 0.0, 2)
     assert "2 processes, 4 cores at $0/h would hold 10 cores, over max_cores 8" in str(refused.value)
-    budgets.check_scale("alice", 2, 0.0, 0)  # scaling down or to the same size is never refused
-    budgets.check_scale("alice", 100, 0.0, -1)
+
+
+
+def test_scaling_down_is_never_refused_even_when_exhausted(make_budgets, clock):
+    budgets = make_budgets()
+    spend(budgets, clock, 1000)  # exactly $10: exhausted
+    with pytest.raises(BudgetExceeded, match="exhausted"):
+        budgets.check_scale("alice", 2, 1.0, 1)
+    budgets.check_scale("alice", 2, 1.0, 0)  # to the same size
+    budgets.check_scale("alice", 2, 1.0, -1)  # down
 
 
 def test_scaling_money_counts_price_times_workers_for_the_window(make_budgets):
@@ -236,7 +251,9 @@ def test_the_window_from_the_environment_takes_a_duration_or_seconds(make_budget
     explicit = make_budgets("team: {monthly_usd: 5}\nsolo: {monthly_usd: 1}\n", min_window_s=600, name="other")
     explicit.admit(request("alice", "c1", cores=1, price=30.0))  # an explicit window beats the environment
     monkeypatch.setenv("GRATICULE_BUDGET_MIN_WINDOW", "")
-    assert make_budgets(name="third").policy.min_window_s == 600.0  # empty: the default
+    monkeypatch.delenv("GRATICULE_METER_INTERVAL")
+    defaults = make_budgets(name="third").policy
+    assert (defaults.min_window_s, defaults.meter_interval_s) == (600.0, 30.0)  # empty or unset: 10 min, 30 s
 
 
 def test_the_gateway_reads_the_same_policy_from_the_rendered_platform(monkeypatch):
@@ -247,8 +264,25 @@ def test_the_gateway_reads_the_same_policy_from_the_rendered_platform(monkeypatc
     assert Policy.from_gateway_platform(rendered) == Policy.from_platform(platform)
 
 
+def test_what_was_decided_cannot_be_changed_afterwards(make_budgets):
+    budgets = make_budgets()
+    alert = Alert("team", "2026-11", 50, 5.0, 10.0, "soon")
+    for value, field in [
+        (request("alice", "c1"), "cores"),
+        (alert, "threshold"),
+        (budgets.policy.budgets["team"], "monthly_usd"),
+        (budgets.policy, "min_window_s"),
+    ]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, 0)
+
+
 def test_a_refusal_explains_itself_without_a_limit_or_a_cap():
     assert str(BudgetExceeded("no budget")) == "no budget"
+    assert str(BudgetExceeded("full", "b")) == (
+        "budget 'b' refused this request: full. Spent $0.00 of $0.00 this month (0%), 0 cores in use; "
+        "the budget resets ."
+    )
     message = str(BudgetExceeded("full", "b", spent_usd=1.0, limit_usd=0.0, cores_in_use=1.5, resets_at="soon"))
     assert message == (
         "budget 'b' refused this request: full. Spent $1.00 of $0.00 this month (0%), 1.5 cores in use; "
@@ -264,14 +298,16 @@ class Inbox:
 
     def __init__(self) -> None:
         self.subjects: list[str] = []
+        self.bodies: list[str] = []
         self.failures = 0
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         if self.failures:
             self.failures -= 1
             return "451 4.3.0 try again later"
-        subject = next(line for line in envelope.content.decode().splitlines() if line.startswith("Subject:"))
-        self.subjects.append(subject.removeprefix("Subject: "))
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.subjects.append(message["Subject"])
+        self.bodies.append(message.get_content().replace("\r\n", "\n"))
         return "250 OK"
 
 
@@ -298,6 +334,10 @@ def test_each_alert_is_mailed_once(make_budgets, clock, smtp):
         "[budgettest] budget 'team' reached 50% for 2026-11",
         "[budgettest] budget 'team' reached 80% for 2026-11",
     ]
+    assert inbox.bodies[0] == (
+        "Budget 'team' has spent $6.00 of $10.00 in 2026-11 (60.0%), crossing the 50% alert.\n"
+        "It resets 2026-12-01 00:00 UTC.\n"
+    )
 
 
 def test_an_alert_whose_mail_failed_is_retried_later_and_mailed_once(make_budgets, clock, smtp, caplog):
@@ -341,6 +381,7 @@ def test_the_smtp_server_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("GRATICULE_SMTP_PORT", "2525")
     assert Mailer(("ops@example.org",)).port == 2525
     assert not Mailer(()).enabled  # nobody to mail
+    assert Mailer(()).send(Alert("team", "2026-11", 50, 5.0, 10.0, "soon"), "x") is False  # logged, not mailed
     monkeypatch.delenv("GRATICULE_SMTP_HOST")
     assert not Mailer(("ops@example.org",)).enabled  # nowhere to mail through
 
@@ -399,7 +440,8 @@ def test_usage_report_per_budget_and_user_with_filters(make_budgets, clock):
     assert (solo["spent_usd"], solo["percent"], solo["max_cores"], solo["on_exhausted"]) == (0.1, 10.0, None, "stop")
     only_bob = usage_report(budgets.ledger, budgets.policy, user="bob")
     assert [b["name"] for b in only_bob["budgets"]] == ["solo"]
-    assert [b["name"] for b in usage_report(budgets.ledger, budgets.policy, budget="team")["budgets"]] == ["team"]
+    for name in ("team", "solo"):
+        assert [b["name"] for b in usage_report(budgets.ledger, budgets.policy, budget=name)["budgets"]] == [name]
     text = format_report(report)
     assert text.splitlines() == [
         "usage for 2026-11 (UTC; budgets reset 2026-12-01 00:00 UTC)",
@@ -420,3 +462,72 @@ def test_usage_of_a_budget_no_longer_declared_is_still_reported(make_budgets, cl
     assert (team["limit_usd"], team["percent"], team["max_cores"], team["spent_usd"]) == (None, None, None, 1.0)
     assert "team: $1.00 of (budget no longer declared), 0 cores in use, 0 clusters running" in format_report(report)
     assert format_report({"month": "2026-11", "resets_at": "x", "budgets": []}).endswith("  no usage recorded")
+
+
+def test_the_report_keeps_micro_dollars_and_hundredths_of_a_percent(make_budgets, clock):
+    budgets = make_budgets()
+    spend(budgets, clock, 17, price=0.00036)  # $0.0000017
+    assert usage_report(budgets.ledger, budgets.policy)["budgets"][0]["spent_usd"] == 0.000002
+    spend(budgets, clock, 1234.5, price=3.6)  # $1.2345 more: 12.3450017%
+    team = usage_report(budgets.ledger, budgets.policy)["budgets"][0]
+    assert (team["spent_usd"], team["users"][0]["spent_usd"], team["percent"]) == (1.234502, 1.234502, 12.35)
+
+
+# -- the metering loop's contract: any awaitable, cancellation ------------------------------
+
+
+class Awaited:
+    """An awaitable that is not a coroutine (a backend may hand back futures)."""
+
+    def __init__(self, value=None) -> None:
+        self.value = value
+        self.awaited = False
+
+    def __await__(self):
+        self.awaited = True
+        yield from asyncio.sleep(0).__await__()
+        return self.value
+
+
+def test_the_metering_loop_awaits_any_awaitable_and_passes_its_own_interval(make_budgets, clock, caplog):
+    budgets = make_budgets(meter_interval_s=0.001)
+    budgets.admit(request("alice", "c1", price=PER_SECOND))
+    clock.advance(1000)
+    stops: list[Awaited] = []
+
+    async def scenario() -> None:
+        done = asyncio.Event()
+
+        def stop(cluster: str, reason: str) -> Awaited:
+            stops.append(Awaited())
+            if len(stops) == 2:  # a second pass ran: the first one completed
+                done.set()
+            return stops[-1]
+
+        loop = asyncio.create_task(budgets.metering_loop(lambda: Awaited([("c1", "c1")]), stop))
+        try:
+            await asyncio.wait_for(done.wait(), timeout=60)
+        finally:
+            loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+
+    asyncio.run(scenario())
+    assert all(awaitable.awaited for awaitable in stops[:1])
+    assert "metering pass failed" not in caplog.text
+
+
+def test_cancelling_the_metering_loop_mid_pass_ends_it(make_budgets):
+    budgets = make_budgets()
+
+    async def scenario() -> None:
+        async def live():
+            asyncio.current_task().cancel()
+            await asyncio.sleep(0)  # the cancellation lands here, inside the pass
+            return []
+
+        loop = asyncio.create_task(budgets.metering_loop(live, lambda cluster, reason: None, interval_s=0.001))
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(loop, timeout=60)
+
+    asyncio.run(scenario())
