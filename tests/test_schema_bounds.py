@@ -4,7 +4,10 @@ value passes and the first refused one fails, located at its field. CIDR blocks 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from render.validate import validate_text
+from tests.conftest import EXAMPLE_COPY
 from tests.test_validation_edges import problems
 
 
@@ -103,3 +106,62 @@ def test_refused_values(path, value):
 )
 def test_allowed_values_at_the_edge(path, value):
     assert problems(_set(*path, value=value)) == {}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("hub", "auth", "github", "org"),
+        ("hub", "auth", "github", "client_id"),
+        ("profiles", "gpu", "gpu", "type"),
+    ],
+)
+def test_required_strings_take_one_character_but_not_none(path):
+    assert problems(_set(*path, value="a")) == {}
+    assert list(problems(_set(*path, value=""))) == [".".join(path)]
+
+
+def test_oidc_client_id_takes_one_character_but_not_none():
+    def oidc(client_id: str):
+        auth = {"provider": "oidc", "oidc": {"issuer": "https://id.example.org", "client_id": client_id}}
+        return _set("hub", "auth", value=auth)
+
+    assert problems(oidc("a")) == {}
+    assert list(problems(oidc(""))) == ["hub.auth.oidc.client_id"]
+
+
+def test_one_profile_one_environment_and_one_package_suffice():
+    def edit(data):
+        data["profiles"] = {"small": data["profiles"]["small"]}
+        data["environments"] = {"default": {"python": "3.11", "packages": ["x"]}}  # a one-letter name is valid
+        for group in data["groups"].values():
+            group.pop("profiles", None)
+            group.pop("environments", None)
+
+    assert problems(edit) == {}
+
+
+def test_an_invalid_requirement_says_why_on_one_line():
+    found = problems(_set("environments", "ml", "packages", 1, value="scikit-learn>>1"))
+    assert found == {
+        "environments.ml.packages[1]": "'scikit-learn>>1' is not a PEP 508 requirement: "
+        "Expected end or semicolon (after name and no valid version specifier)"
+    }
+
+
+def test_api_version_is_spelled_as_in_the_json_schema():
+    def edit(data):
+        data["api_version"] = data.pop("apiVersion")
+
+    assert problems(edit) == {
+        "apiVersion": "required key 'apiVersion' is missing",
+        "api_version": "unknown key 'api_version' (did you mean 'apiVersion'?); allowed here: apiVersion, budgets, "
+        "ci, cloud, dask, environments, groups, hub, integrations, name, profiles, target, users",
+    }
+
+
+def test_the_validated_platform_is_immutable_and_finds_users():
+    platform = validate_text(EXAMPLE_COPY.read_text())
+    with pytest.raises(ValidationError, match="frozen"):
+        platform.name = "other"
+    assert platform.user("bob").budget == "bob-thesis" and platform.user("nobody") is None

@@ -227,6 +227,14 @@ def test_a_price_override_allows_an_instance_type_the_table_lacks():
     assert problems(priced, target="gcp") == {}
 
 
+def test_every_profile_is_priced_not_only_those_before_an_override():
+    def edit(data):
+        data["profiles"]["small"]["price_per_hour_usd"] = 0.1  # the first profile has its own price
+        data["profiles"]["large"]["instance"]["aws"] = "m6i.huge"
+
+    assert list(problems(edit, target="aws")) == ["profiles.large.instance.aws"]
+
+
 def test_aws_gpus_are_priced_with_the_instance_type():
     def edit(data):
         data["profiles"]["gpu"].pop("price_per_hour_usd")

@@ -3,10 +3,10 @@
 The worktree is never edited: every worker owns a copy (in a temporary directory) and
 writes one mutant at a time into it, runs the tests with `-x` and a timeout through its
 fork server, then puts the original source back. A first, unmutated run must pass; it
-also records which tests run which lines (tests/mutation/tracing.py), so a mutant is
-judged only by the tests that execute its lines (all of them, for lines that run at
-import time). A mutant is killed when those tests fail or time out; it survives when
-they pass, or when no test runs its line at all.
+also records which tests run which lines (tests/mutation/tracing.py), so each mutant
+first meets the tests that execute its lines (a quick kill), then, if it survives
+those, all of the module's tests. A mutant is killed when tests fail or time out; it
+survives when every test passes.
 """
 
 from __future__ import annotations
@@ -144,16 +144,19 @@ def run_target(
     failures: list[BaseException] = []
 
     def judge(copy: Path, server: ForkServer, reach: Reach, mutant: Mutant) -> Outcome:
-        tests = reach.tests_for(mutant)
-        if tests is None:
-            return Outcome(mutant, False, "no test runs this line")
+        # The tests that ran the line go first (a quick kill); a survivor of those must also
+        # survive every test: a cached value or a subprocess can carry the mutant elsewhere.
+        first = reach.tests_for(mutant)
         path = copy / mutant.path
         try:
             path.write_text(mutate(originals[mutant.path], mutant))
-            code, detail = server.run(_pytest_args(target, tests))
+            for tests in ([first] if first else []) + [list(target.tests)]:
+                code, detail = server.run(_pytest_args(target, tests))
+                if code != 0:
+                    return Outcome(mutant, True, detail)
         finally:
             path.write_text(originals[mutant.path])
-        return Outcome(mutant, code != 0, detail if code != 0 else f"{len(tests)} tests pass")
+        return Outcome(mutant, False, "every test passes" if first else "every test passes; none runs this line")
 
     def work(copy: Path, reach: Reach) -> None:
         server = ForkServer(copy, timeout_s)

@@ -47,6 +47,7 @@ if _files:
 def pytest_runtest_protocol(item, nextitem):
     global _current
     _current = item.nodeid
+    _hits.setdefault(_current, {})  # listed even when it runs no watched line
     yield
     _current = IMPORT
 
