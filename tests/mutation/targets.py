@@ -49,7 +49,7 @@ TARGETS: dict[str, Target] = {
             "deploy/budgets/policy.py",
             "deploy/budgets/report.py",
         ),
-        ("tests/test_budget_edges.py", "tests/test_budgets.py"),
+        ("tests/test_budget_edges.py", "tests/test_budget_alerts.py", "tests/test_budgets.py"),
         select="not postgresql",
     ),
 }
