@@ -184,3 +184,49 @@ def test_a_hub_outside_the_price_table_is_listed_as_unpriced():
     assert (hub["detail"], hub["monthly_usd"], hub["unit_monthly_usd"]) == ("t3.weird", None, None)
     assert document["unpriced"] == ["hub instance t3.weird (not in the price table for us-west-2)"]
     assert document["fixed_monthly"]["total_usd"] == round(32.85 + 16.43 + 3.65 + 1.0, 2)
+
+
+def test_spot_prices_are_rounded_to_a_hundredth_of_a_cent():
+    def edit(data):
+        data["profiles"]["small"]["spot"] = True
+
+    price = profile_price(platform(edit, target="gcp"), "gcp", "small")
+    assert price.price_per_hour_usd == 0.0291  # n2-standard-2 $0.0971/h x 0.3 = $0.02913
+
+
+def test_gpu_sums_keep_four_decimals():
+    def edit(data):
+        _gpu(1)(data)
+        data["cloud"]["gcp"]["region"] = "europe-west1"
+
+    price = profile_price(platform(edit, target="gcp"), "gcp", "gpu")
+    assert price.price_per_hour_usd == 0.7684  # n1-standard-8 $0.4184/h + one T4 $0.35/h in Belgium
+
+
+def test_cost_json_defaults_to_the_platform_target_and_is_stable_readable_json():
+    model = platform(target="gcp")
+    payload = render_cost(model)["cost.json"]
+    document = json.loads(payload)
+    assert document["target"] == "gcp" and document["region"] == "us-central1"
+    assert payload == (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()  # stable keys, 2-space indent
+
+
+def test_only_terraform_json_files_are_counted_whatever_their_order():
+    stack = json.dumps({"resource": {"aws_nat_gateway": {"a": {}}}}).encode()
+    files = {"terraform/aws/a-notes.txt": b"not json", "terraform/aws/main.tf.json": stack}
+    document = json.loads(render_cost(platform(target="aws"), "aws", files)["cost.json"])
+    assert document["fixed_monthly"]["items"]["NAT gateway"]["count"] == 1
+    assert document["counted_from"] == ["terraform/aws/main.tf.json"]
+
+
+def test_interface_endpoints_count_one_zone_without_an_aws_block():
+    def edit(data):
+        data["cloud"].pop("aws")
+        for profile in data["profiles"].values():
+            profile["price_per_hour_usd"] = 1.0
+
+    model = platform(edit, target="gcp")  # priced for aws by a direct caller
+    stack = {"resource": {"aws_vpc_endpoint": {"logs": {"vpc_endpoint_type": "Interface"}}}}
+    files = {"terraform/aws/main.tf.json": json.dumps(stack).encode()}
+    items = json.loads(render_cost(model, "aws", files)["cost.json"])["fixed_monthly"]["items"]
+    assert items["interface endpoint (per zone)"]["count"] == 1

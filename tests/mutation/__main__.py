@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=__doc__.splitlines()[2])
+    about = " ".join(__doc__.split("\n\n")[1].split())
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation", description=about)
     parser.add_argument("modules", nargs="*", help="e.g. render/checks.py or deploy/budgets/ (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per test run (a hang counts as killed)")
