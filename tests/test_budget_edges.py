@@ -170,6 +170,14 @@ def test_scaling_counts_cores_times_workers(make_budgets):
 
 
 
+def test_a_one_core_refusal_says_core(make_budgets):
+    budgets = make_budgets()
+    for n in range(8):
+        budgets.admit(request("alice", f"w{n}", cores=1))
+    with pytest.raises(BudgetExceeded, match=r"request: 1 core at \$0/h would hold 9 cores, over max_cores"):
+        budgets.admit(request("alice", "w8", cores=1))
+
+
 def test_scaling_down_is_never_refused_even_when_exhausted(make_budgets, clock):
     budgets = make_budgets()
     spend(budgets, clock, 1000)  # exactly $10: exhausted
