@@ -309,6 +309,11 @@ def test_a_malformed_section_is_reported_once_not_at_every_reference(section):
     assert found and all(field.split(".")[0].split("[")[0] == section for field in found), found
 
 
+@pytest.mark.parametrize("target", [[], {"aws": 1}, 3])
+def test_a_target_of_the_wrong_type_is_only_the_schema_error(target):
+    assert list(problems(target=target)) == ["target"]  # not an internal error from a check
+
+
 def test_an_unknown_target_is_only_the_schema_error():
     def edit(data):
         data["target"] = "azure"
