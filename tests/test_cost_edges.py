@@ -143,8 +143,8 @@ def test_gcp_multi_gpu_adds_each_gpu_to_the_machine_type():
     four = profile_price(platform(_gpu(4), target="gcp"), "gcp", "gpu")
     assert one.price_per_hour_usd == round(0.38 + 0.35, 4)  # n1-standard-8 $0.38/h + one T4 $0.35/h
     assert four.price_per_hour_usd == round(0.38 + 4 * 0.35, 4)  # $1.78/h
-    l4 = profile_price(platform(_gpu(2, "nvidia-l4"), target="gcp"), "gcp", "gpu")
-    assert l4.price_per_hour_usd == round(0.38 + 2 * 0.56, 4)  # L4 $0.56/h each
+    v100 = profile_price(platform(_gpu(2, "nvidia-v100"), target="gcp"), "gcp", "gpu")
+    assert v100.price_per_hour_usd == round(0.38 + 2 * 2.48, 4)  # V100 $2.48/h each (an L4 comes built into g2 only)
 
 
 def test_gcp_multi_gpu_spot_is_discounted_as_a_whole():
@@ -179,10 +179,11 @@ def test_an_unpriced_profile_is_refused_by_a_direct_caller():
 
 
 def test_a_hub_outside_the_price_table_is_listed_as_unpriced():
-    document = cost_of("aws", lambda d: d["hub"].update(instance={"aws": "t3.weird", "gcp": "e2-standard-2"}))
+    # m7a.large is offered in us-west-2 (machine catalog) but is not in the price table
+    document = cost_of("aws", lambda d: d["hub"].update(instance={"aws": "m7a.large", "gcp": "e2-standard-2"}))
     hub = document["fixed_monthly"]["items"]["hub instance"]
-    assert (hub["detail"], hub["monthly_usd"], hub["unit_monthly_usd"]) == ("t3.weird", None, None)
-    assert document["unpriced"] == ["hub instance t3.weird (not in the price table for us-west-2)"]
+    assert (hub["detail"], hub["monthly_usd"], hub["unit_monthly_usd"]) == ("m7a.large", None, None)
+    assert document["unpriced"] == ["hub instance m7a.large (not in the price table for us-west-2)"]
     assert document["fixed_monthly"]["total_usd"] == round(32.85 + 16.43 + 3.65 + 1.0, 2)
 
 

@@ -45,7 +45,16 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "value", "allowed"), CASES)
 def test_numeric_bound(path, value, allowed):
-    found = problems(_set(*path, value=value))
+    edit = _set(*path, value=value)
+    if path == ("cloud", "aws", "zones"):
+        # us-east-1 has six zones (the machine catalog), so the schema's bound is what decides
+        region, zones = _set("cloud", "aws", "region", value="us-east-1"), edit
+
+        def edit(data):
+            region(data)
+            zones(data)
+
+    found = problems(edit)
     if allowed:
         assert found == {}
     else:
