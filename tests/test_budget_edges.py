@@ -21,6 +21,7 @@ from deploy.budgets.alerts import Alert
 from deploy.budgets.report import format_report, usage_report
 from deploy.ledger.models import BudgetPeriod
 from render.gateway_config import render_gateway
+from render.gateway_spec import GatewaySpec
 from tests.support.budgets import PER_SECOND, TEAM, request, spend
 from tests.support.ledger import DECEMBER_1, make_platform
 
@@ -225,7 +226,7 @@ def test_the_gateway_reads_the_same_policy_from_the_rendered_platform(monkeypatc
     monkeypatch.delenv("GRATICULE_METER_INTERVAL", raising=False)
     platform = make_platform(TEAM, extra="integrations:\n  alerts: {email: [ops@example.org]}\n")
     rendered = json.loads(render_gateway(platform, "local")["gateway/platform.json"])
-    assert Policy.from_gateway_platform(rendered) == Policy.from_platform(platform)
+    assert Policy.from_gateway_spec(GatewaySpec.from_json(rendered)) == Policy.from_platform(platform)
 
 
 def test_what_was_decided_cannot_be_changed_afterwards(make_budgets):

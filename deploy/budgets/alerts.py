@@ -12,9 +12,9 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-SMTP_HOST_ENV = "GRATICULE_SMTP_HOST"
-SMTP_PORT_ENV = "GRATICULE_SMTP_PORT"
-SENDER_ENV = "GRATICULE_ALERTS_FROM"
+from deploy.runtime import env
+
+SMTP_HOST_ENV, SMTP_PORT_ENV, SENDER_ENV = env.SMTP_HOST, env.SMTP_PORT, env.ALERTS_FROM
 
 log = logging.getLogger("graticule.budgets")
 
