@@ -3,6 +3,8 @@
 The token is created by the hub itself through JupyterHub's token API
 (`POST /hub/api/users/NAME/tokens` authenticated with the user's hub username and
 password, as the hub's own authenticator checks them); it never appears in code.
+Where the gateway and the Dask scheduler proxy are comes from the platform itself: the
+public discovery document behind the hub (`<hub>/services/platform/discovery.json`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def login(url: str, *, username: str | None = None, password: str | None = None,
     """Log in to the hub at `url`; returns the credentials file written.
 
     Prompts for the username and password when not given. `gateway`/`proxy` default to
-    the gateway behind the hub (`<url>/services/dask-gateway`)."""
+    what the platform's discovery document says (else `<url>/services/dask-gateway`)."""
     hub = settings.hub_root(url)
     username = username or input(f"Username on {hub}: ").strip()
     if password is None:
@@ -42,15 +44,27 @@ def login(url: str, *, username: str | None = None, password: str | None = None,
     if not token:
         raise AuthError(f"the hub at {hub} returned no token")
     who = http.call("GET", f"{hub}/hub/api/user", token=token, scheme="token")
+    found = discover(hub)
     return settings.save(
         settings.Settings(
             token=token,
-            gateway_url=(gateway or hub + settings.SERVICE_PATH).rstrip("/"),
-            proxy_address=proxy,
+            gateway_url=(gateway or hub + found.get("path", settings.SERVICE_PATH)).rstrip("/"),
+            proxy_address=proxy or found.get("scheduler_proxy"),
             hub_url=hub,
             user=who.get("name", username),
         )
     )
+
+
+def discover(hub: str) -> dict:
+    """The gateway's path and scheduler proxy address, from the platform's discovery
+    document; {} when the hub serves none (then the defaults apply)."""
+    try:
+        document = http.call("GET", hub + settings.DISCOVERY_PATH, token="", timeout=30)
+    except (GraticuleError, ValueError):
+        return {}
+    gateway = document.get("gateway") if isinstance(document, dict) else None
+    return {key: value for key, value in (gateway or {}).items() if isinstance(value, str) and value}
 
 
 def logout() -> None:

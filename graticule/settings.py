@@ -22,6 +22,7 @@ from pathlib import Path
 from graticule.errors import AuthError
 
 SERVICE_PATH = "/services/dask-gateway"
+DISCOVERY_PATH = "/services/platform/discovery.json"  # public; read by login()
 CONFIG_NAME = "credentials.json"
 
 

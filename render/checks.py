@@ -7,24 +7,16 @@ reads defensively (a section of the wrong type is pydantic's error to report, no
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from render import prices
+from render import machine_checks, prices
 from render.environments import check_packages
+from render.findings import Finding, suggest
 from render.schema import CLOUD_TARGETS
 
-Path_ = tuple[object, ...]
+__all__ = ["Finding", "check", "suggest"]
 # Targets whose stack renders the self-hosted CI runner VM (modules/aws/runner.py).
 SELF_HOSTED_RUNNER_TARGETS = ("aws",)
-
-
-@dataclass(frozen=True)
-class Finding:
-    path: Path_
-    message: str
-    at_key: bool = False
 
 
 def _map(value: object) -> dict:
@@ -46,14 +38,6 @@ def _declared(root: dict, section: str) -> list[str] | None:
     return _names(value) if isinstance(value, dict) else None
 
 
-def suggest(word: object, choices: list[str]) -> str:
-    """' (did you mean 'ocean'?)' when a close name exists, else ''."""
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _unknown(kind: str, name: object, declared: list[str]) -> str:
     known = ", ".join(sorted(declared)) or "none declared"
     return f"unknown {kind} {name!r}{suggest(name, declared)}; declared: {known}"
@@ -70,6 +54,7 @@ def check(data: object) -> list[Finding]:
         *_check_budgets(root),
         *_check_instances(root),
         *_check_prices(root),
+        *machine_checks.check(root),
         *_check_auth(root),
         *_check_storage(root),
         *_check_environments(root),
@@ -184,8 +169,8 @@ def _check_prices(root: dict) -> Iterator[Finding]:
     if target not in CLOUD_TARGETS:
         return
     region = _map(_map(root.get("cloud")).get(target)).get("region")
-    if not isinstance(region, str):
-        return
+    if not machine_checks.known_region(target, region):
+        return  # machine_checks reports an unknown region; a price error on top would be noise
     where = f"in the price table of {prices.date()}"
     if prices.region_prices(target, region) is None:
         where = f"({region} is not in the price table of {prices.date()}: {', '.join(prices.regions(target))})"
@@ -194,7 +179,8 @@ def _check_prices(root: dict) -> Iterator[Finding]:
         if "price_per_hour_usd" in profile:
             continue
         kind = _map(profile.get("instance")).get(target)
-        if isinstance(kind, str) and prices.instance_hourly(target, region, kind) is None:
+        # An unknown type, or one not offered in the region, is machine_checks' error: one error per mistake.
+        if machine_checks.offered(target, kind, region) and prices.instance_hourly(target, region, kind) is None:
             known = prices.known_instances(target, region)
             yield Finding(
                 ("profiles", name, "instance", target),
@@ -217,8 +203,8 @@ def _check_auth(root: dict) -> Iterator[Finding]:
     if provider in ("github", "oidc") and not isinstance(auth.get(provider), dict):
         yield Finding(("hub", "auth", "provider"), f"provider is {provider!r} but hub.auth.{provider} is missing")
     target = root.get("target", "local")
-    egress = _map(_map(root.get("cloud")).get(target)).get("egress")
-    if provider == "github" and target in CLOUD_TARGETS and egress == "none":
+    egress = _map(_map(root.get("cloud")).get(target)).get("egress") if target in CLOUD_TARGETS else None
+    if provider == "github" and egress == "none":
         # With no egress the hub VM cannot reach github.com, so nobody could ever log in.
         yield Finding(
             ("hub", "auth", "provider"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -18,10 +19,12 @@ class ConfigIssue:
     col: int
     field: str
     message: str
+    severity: str = "error"  # or "warning": printed, fails only `validate --strict`
 
     def __str__(self) -> str:
         message = " ".join(self.message.split())  # one error, one line
-        return f"{self.file}:{self.line}:{self.col}: {self.field}: {message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.col}: {self.field}: {label}{message}"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -30,14 +33,16 @@ class ConfigIssue:
             "col": self.col,
             "path": self.field,
             "message": self.message,
+            "severity": self.severity,
         }
 
 
 class ConfigErrors(Exception):
     """Every problem found in a config file, sorted by position."""
 
-    def __init__(self, issues: list[ConfigIssue]):
+    def __init__(self, issues: Iterable[ConfigIssue], warnings: Iterable[ConfigIssue] = ()):
         self.issues = sorted(set(issues))
+        self.warnings = sorted(set(warnings))  # found alongside; `platform validate` shows them too
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 

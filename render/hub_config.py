@@ -22,6 +22,8 @@ OIDC_AUTHENTICATOR = "deploy.hub.oauth.PlatformOIDCAuthenticator"
 SPAWNER = "deploy.hub.spawner.ProfileSpawner"
 
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
+GATEWAY_PATH = f"/services/{GATEWAY_SERVICE}"  # the gateway behind the hub's proxy
+DISCOVERY_SERVICE = "platform"  # serves /services/platform/discovery.json
 
 
 def render_hub(platform: Platform, target: str | None = None) -> dict[str, bytes]:
@@ -80,6 +82,8 @@ def hub_data(platform: Platform, target: str) -> dict:
         "services": {
             "gateway": GATEWAY_SERVICE,
             "gateway_access_scope": GATEWAY_ACCESS_SCOPE,
+            "gateway_path": GATEWAY_PATH,
+            "discovery": DISCOVERY_SERVICE,
         },
     }
 

@@ -6,6 +6,7 @@ gcp; `gcp_spec` is the conversion, kept apart so tests can build specs directly.
 
 from __future__ import annotations
 
+from render import catalog
 from render.cloud_spec import checked_cloud, grants_by_user, shared_fields
 from render.schema import Platform
 
@@ -23,7 +24,14 @@ ACCELERATORS = {
 
 
 def accelerator_type(gpu_type: str) -> str:
-    return ACCELERATORS.get(gpu_type, gpu_type)
+    attachable = catalog.load("gcp").accelerators.get(catalog.normalise_gpu(gpu_type))
+    return attachable.api_name if attachable else ACCELERATORS.get(gpu_type, gpu_type)
+
+
+def gpus_built_in(machine_type: str) -> bool:
+    """Whether the machine type brings its own GPUs (a2, a3, a4, g2, g4): none to attach."""
+    machine = catalog.load("gcp").machine(machine_type)
+    return bool(machine and machine.gpu_model)
 
 
 def gcp_spec(platform: Platform):
@@ -43,6 +51,7 @@ def gcp_spec(platform: Platform):
                 spot=profile.spot,
                 gpu_type=accelerator_type(profile.gpu.type) if profile.gpu else None,
                 gpu_count=profile.gpu.count if profile.gpu else 0,
+                gpu_built_in=bool(profile.gpu) and gpus_built_in(profile.instance.gcp or ""),
             )
             for name, profile in platform.profiles.items()
         ),

@@ -28,24 +28,46 @@ def load_platform(path: Path, display: str | None = None) -> Platform:
     return validate_document(loader.load(path, display))
 
 
+def load_platform_and_warnings(path: Path, display: str | None = None) -> tuple[Platform, list[ConfigIssue]]:
+    """Like load_platform, and the warnings of a valid file too (`platform validate`)."""
+    platform, issues = check_document(loader.load(path, display))
+    return _valid(platform, issues), [issue for issue in issues if issue.severity == "warning"]
+
+
 def validate_text(text: str, display: str = "platform.yaml") -> Platform:
     return validate_document(loader.parse(text, display))
 
 
 def validate_document(document: loader.Document) -> Platform:
+    """The Platform, or ConfigErrors with every error (warnings ride along apart)."""
+    return _valid(*check_document(document))
+
+
+def _valid(platform: Platform | None, issues: list[ConfigIssue]) -> Platform:
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if platform is None or errors:
+        raise ConfigErrors(errors, [issue for issue in issues if issue.severity != "error"])
+    return platform
+
+
+def check_document(document: loader.Document) -> tuple[Platform | None, list[ConfigIssue]]:
+    """The Platform (None when the schema refuses it) and every error and warning."""
     issues: list[ConfigIssue] = []
     platform: Platform | None = None
     try:
         platform = Platform.model_validate(document.data)
     except ValidationError as exc:
         issues.extend(_from_pydantic(exc, document))
+    refused = {issue.field for issue in issues}  # one error per mistake: the schema's says it already
     for finding in checks.check(document.data):
+        if dotted(finding.path) in refused:
+            continue
         position = document.positions.of_key if finding.at_key else document.positions.of_value
         line, col = position(finding.path)
-        issues.append(ConfigIssue(document.file, line, col, dotted(finding.path), finding.message))
-    if issues or platform is None:
-        raise ConfigErrors(issues)
-    return platform
+        issues.append(
+            ConfigIssue(document.file, line, col, dotted(finding.path), finding.message, finding.severity)
+        )
+    return platform, issues
 
 
 def _from_pydantic(exc: ValidationError, document: loader.Document) -> list[ConfigIssue]:

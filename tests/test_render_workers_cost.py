@@ -161,19 +161,25 @@ def _errors(text: str) -> list[str]:
     return [str(issue) for issue in caught.value.issues]
 
 
-def test_unknown_instance_price_is_a_located_error(example_text: str) -> None:
-    text = _aws(example_text, "m6i.lrage")
-    line = next(n for n, row in enumerate(text.splitlines(), 1) if "m6i.lrage" in row)
-    col = text.splitlines()[line - 1].index("m6i.lrage") + 1
+def test_unpriced_instance_is_a_located_error(example_text: str) -> None:
+    """m7a.large exists in us-west-2 (machine catalog) but not in the price table."""
+    text = _aws(example_text, "m7a.large")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "m7a.large" in row)
+    col = text.splitlines()[line - 1].index("m7a.large") + 1
     assert _errors(text) == [
         f"platform.yaml:{line}:{col}: profiles.small.instance.aws: no known price for aws instance type "
-        f"'m6i.lrage' in us-west-2 in the price table of {prices.date()} (did you mean 'm6i.large'?); "
+        f"'m7a.large' in us-west-2 in the price table of {prices.date()} (did you mean 'm7i.large'?); "
         "set `price_per_hour_usd:` on profile 'small'"
     ]
 
 
-def test_override_makes_an_unknown_instance_acceptable(example_text: str) -> None:
-    platform = validate_text(_aws(example_text, "x9z.huge", price="\n    price_per_hour_usd: 1.5"))
+def test_unknown_instance_is_one_error_not_also_a_price_error(example_text: str) -> None:
+    (error,) = _errors(_aws(example_text, "m6i.lrage"))
+    assert "unknown aws machine type 'm6i.lrage' (did you mean 'm6i.large'?)" in error
+
+
+def test_override_makes_an_unpriced_instance_acceptable(example_text: str) -> None:
+    platform = validate_text(_aws(example_text, "m7a.large", price="\n    price_per_hour_usd: 1.5"))
     assert platform.profiles["small"].price_per_hour_usd == 1.5
 
 
@@ -184,14 +190,15 @@ def test_region_outside_the_table_names_the_covered_regions(example_text: str) -
 
 
 def test_local_target_needs_no_prices(example_text: str) -> None:
-    validate_text(example_text.replace("m6i.large", "x9z.huge"))
+    validate_text(example_text.replace("m6i.large", "m7a.large"))
 
 
 def test_gcp_unknown_gpu_price_is_located(example_text: str) -> None:
     text = example_text.replace("target: local ", "target: gcp   ")
-    text = text.replace("    price_per_hour_usd: 0.752", "").replace("type: nvidia-t4", "type: nvidia-b200")
+    text = text.replace("    price_per_hour_usd: 0.752", "").replace("type: nvidia-t4", "type: nvidia-p100")
+    text = text.replace("memory: 32GiB", "memory: 30GiB")  # what n1-standard-8 has
     errors = _errors(text)
-    assert len(errors) == 1 and "profiles.gpu.gpu.type: no known price for gcp GPU 'nvidia-b200'" in errors[0]
+    assert len(errors) == 1 and "profiles.gpu.gpu.type: no known price for gcp GPU 'nvidia-p100'" in errors[0]
 
 
 def test_cost_of_the_real_aws_stack_without_egress(example: Path) -> None:

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                 "state_dir": str(result.state_dir),
                 "hub_url": result.hub_url,
                 "gateway_url": result.gateway_url,
+                "scheduler_address": result.scheduler_address,
                 "started": result.started,
                 "restarted": result.restarted,
                 "unchanged": result.unchanged,

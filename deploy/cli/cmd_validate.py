@@ -1,19 +1,24 @@
-"""`platform validate [PATH] [--json]`: check platform.yaml, report every error located."""
+"""`platform validate [PATH] [--json] [--strict]`: check platform.yaml, report every error
+located. Warnings (e.g. spot asked of a type without a spot market) are printed and exit 0;
+`--strict`, which CI runs, makes them fail (exit 2) too."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from deploy.cli.common import add_config_argument, load, print_json
-from render.errors import ConfigErrors
+from deploy.cli.common import add_config_argument, print_json
+from render.errors import ConfigErrors, ConfigIssue
 from render.schema import Platform
+from render.validate import load_platform_and_warnings
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("validate", help="check platform.yaml and report every error")
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    parser.add_argument("--strict", action="store_true", help="warnings fail too (exit 2), as in CI")
     parser.set_defaults(func=run)
 
 
@@ -29,26 +34,38 @@ def summary(platform: Platform) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        platform = load(args)
+        platform, warnings = load_platform_and_warnings(Path(args.path), display=args.path)
         _check_lock(args, platform)
     except ConfigErrors as exc:
         if not args.json:
-            raise
-        print_json({"valid": False, "errors": [issue.as_dict() for issue in exc.issues]})
+            raise ConfigErrors([*exc.issues, *exc.warnings]) from None  # printed in file order
+        print_json({"valid": False, **_by_severity([*exc.issues, *exc.warnings])})
         return 2
-    counts = summary(platform)
+    failed = bool(args.strict and warnings)
     if args.json:
-        print_json({"valid": True, "name": platform.name, "target": platform.target, **counts})
-    else:
-        details = ", ".join(f"{count} {what}" for what, count in counts.items())
-        print(f"OK: {platform.name} ({details})", file=sys.stdout)
+        result = {"valid": not failed, "name": platform.name, "target": platform.target, **summary(platform)}
+        print_json({**result, **_by_severity(warnings)})
+        return 2 if failed else 0
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+    if failed:
+        print(f"{len(warnings)} warning(s), and --strict makes warnings fail", file=sys.stderr)
+        return 2
+    details = ", ".join(f"{count} {what}" for what, count in summary(platform).items())
+    print(f"OK: {platform.name} ({details})", file=sys.stdout)
     return 0
+
+
+def _by_severity(issues: list[ConfigIssue]) -> dict[str, list[dict]]:
+    """{"errors": [...], "warnings": [...]}, each issue carrying its `severity`."""
+    return {
+        "errors": [issue.as_dict() for issue in issues if issue.severity == "error"],
+        "warnings": [issue.as_dict() for issue in issues if issue.severity == "warning"],
+    }
 
 
 def _check_lock(args: argparse.Namespace, platform: Platform) -> None:
     """A stale or incomplete environments.lock is an error located at the environment."""
-    from pathlib import Path
-
     from deploy.environments.lockcheck import lock_issues
 
     issues = lock_issues(Path(args.path), args.path, platform)

@@ -40,6 +40,7 @@ def instructions(result, config: str = DEFAULT_CONFIG) -> str:
         "",
         f"  JupyterHub   {result.hub_url}",
         f"  dask-gateway {result.gateway_url or '(not configured)'}",
+        f"  schedulers   {result.scheduler_address or '(not configured)'}",
         f"  state        {result.state_dir}",
         "",
         "Log in at the hub URL as one of the platform.yaml users:",
@@ -55,6 +56,7 @@ def instructions(result, config: str = DEFAULT_CONFIG) -> str:
         "",
         "Set or reset a password:  platform users passwd NAME" + _file_hint(config) + _state_hint(result),
         "API token (SDK, scripts): platform token NAME" + _file_hint(config) + _state_hint(result),
+        f"From a laptop:            import graticule; graticule.login({result.hub_url!r})",
         "From a notebook:          import graticule; cluster = graticule.Cluster(n_workers=2)",
         "Stop everything:          platform down" + _state_hint(result),
     ]

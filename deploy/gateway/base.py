@@ -53,6 +53,9 @@ class GraticuleBackend(DBBackendBase):
 
     max_lifetime = Float(0, help="Seconds after which any cluster is stopped (0: no limit)", config=True)
 
+    hub_api_url = Unicode("", help="The hub's API URL: dashboards check their visitors there", config=True)
+    hub_service_token = Unicode("", help="The gateway's hub service token (its OAuth client secret)", config=True)
+
     @default("db_encrypt_keys")
     def _db_encrypt_keys_default(self) -> list[bytes]:
         from_env = os.environ.get("DASK_GATEWAY_ENCRYPT_KEYS", "")
@@ -245,8 +248,33 @@ class GraticuleBackend(DBBackendBase):
         from deploy.gateway.api import add_routes
 
         add_routes(app, self)  # /api/graticule/v1: profiles, usage, package sync
+        self._add_dashboards(app)
         if self.max_lifetime > 0:
             self.task_pool.spawn(self._lifetime_loop())
+
+    # -- dashboards: through the gateway's web app, for their owner only (deploy.gateway.dashboards)
+
+    def _add_dashboards(self, app) -> None:
+        from deploy.gateway.dashboards import DashboardAccess
+
+        self.dashboards = DashboardAccess(
+            self,
+            hub_api_url=self.hub_api_url,
+            service_token=self.hub_service_token,
+            service_name=self.spec.service_name,
+            prefix=self.proxy.prefix,
+        )
+        self.dashboards.add_routes(app)
+        # Only the schedulers' SNI routes in the proxy: a dashboard route there would bypass
+        # the owner check, so `<prefix>/clusters/<name>/` must fall through to the web app.
+        add_route = self.proxy.add_route
+
+        async def scheduler_routes_only(kind=None, sni=None, path=None, target=None):
+            if kind == "PATH" and (path or "").startswith("/clusters/"):
+                return
+            await add_route(kind=kind, sni=sni, path=path, target=target)
+
+        self.proxy.add_route = scheduler_routes_only
 
     # -- budgets (deploy.gateway.budgets) ----------------------------------------------------
 

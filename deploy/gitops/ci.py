@@ -45,7 +45,7 @@ def context(path: Path) -> dict[str, str]:
 def snapshot(source: Path, out: Path) -> bool:
     """Validate and render `source`/platform.yaml into `out`; False when it is invalid."""
     from render.build import RenderError, render
-    from render.validate import load_platform
+    from render.validate import load_platform_and_warnings
 
     config = source / "platform.yaml"
     out.mkdir(parents=True, exist_ok=True)
@@ -53,9 +53,11 @@ def snapshot(source: Path, out: Path) -> bool:
         return False  # no platform yet (e.g. the pull request that adds it): an empty base
     files: dict[str, bytes] = {}
     try:
-        platform = load_platform(config, display="platform.yaml")
+        platform, warnings = load_platform_and_warnings(config, display="platform.yaml")
         _check_lock(config, platform)
         validation: dict = {"valid": True, "name": platform.name, "target": platform.target}
+        if warnings:  # the plan still runs; `validate --strict` fails the check after the comment
+            validation["warnings"] = [issue.as_dict() for issue in warnings]
         files = render(platform)
     except ConfigErrors as exc:
         validation = {"valid": False, "errors": [issue.as_dict() for issue in exc.issues]}

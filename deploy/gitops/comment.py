@@ -43,15 +43,21 @@ def _validation(head: Snapshot) -> list[str]:
     result = head.validation
     if result is None:
         return ["- Validation: not run", ""]
+    if result.get("valid") and result.get("warnings"):
+        lines = ["- :warning: **platform.yaml is valid, with warnings** (CI validates with `--strict`: fix them)", ""]
+        return [*lines, *_issues(result["warnings"]), ""]
     if result.get("valid"):
         return ["- :white_check_mark: **platform.yaml is valid**", ""]
     lines = ["- :x: **platform.yaml is invalid**: fix these before merging", ""]
-    for error in result.get("errors", []):
-        lines.append(
-            f"  - `{error.get('file')}:{error.get('line')}:{error.get('col')}`: "
-            f"`{error.get('path')}`: {error.get('message')}"
-        )
-    return [*lines, ""]
+    return [*lines, *_issues(result.get("errors", [])), ""]
+
+
+def _issues(issues: list[dict]) -> list[str]:
+    return [
+        f"  - `{issue.get('file')}:{issue.get('line')}:{issue.get('col')}`: `{issue.get('path')}`: "
+        f"{'warning: ' if issue.get('severity') == 'warning' else ''}{issue.get('message')}"
+        for issue in issues
+    ]
 
 
 def _changes(base: Snapshot, head: Snapshot) -> list[str]:

@@ -19,6 +19,7 @@ class UpResult:
     state_dir: Path
     hub_url: str
     gateway_url: str | None
+    scheduler_address: str | None = None
     started: list[str] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)

@@ -260,6 +260,7 @@ def _up(
         state_dir=layout.root,
         hub_url=runtime.hub_url,
         gateway_url=runtime.gateway_url if has_gateway else None,
+        scheduler_address=runtime.gateway_scheduler_url if has_gateway else None,
         warnings=warnings,
     )
     _environments(platform, config_path, layout.root)

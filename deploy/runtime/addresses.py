@@ -17,9 +17,10 @@ from deploy.ports import free_port
 from deploy.ports import is_free as port_free
 from deploy.runtime import env
 from deploy.runtime.state import Layout, secret, write_private
+from render.hub_config import GATEWAY_PATH
 
 DEFAULT_HUB_PORT = 8000
-PORT_NAMES = ("public", "proxy_api", "hub", "gateway")
+PORT_NAMES = ("public", "proxy_api", "hub", "gateway", "gateway_web", "discovery")
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,22 @@ class Runtime:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['gateway']}"
+        """The gateway's API and dashboards, behind the hub's proxy: the front door."""
+        return self.hub_url + GATEWAY_PATH
+
+    @property
+    def gateway_service_url(self) -> str:
+        """Where the hub's proxy reaches the gateway's HTTP (not published)."""
+        return f"http://127.0.0.1:{self.ports['gateway_web']}"
 
     @property
     def gateway_scheduler_url(self) -> str:
-        # dask-gateway serves its HTTP API and the TLS scheduler proxy on one port.
+        """The gateway's TLS proxy to Dask schedulers (SNI-routed): the one other published port."""
         return f"tls://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['discovery']}"
 
     def secret(self, name: str) -> str:
         return secret(self.layout.secrets / name)
@@ -70,9 +81,10 @@ class Runtime:
             env.PROXY_AUTH_TOKEN: self.secret("proxy_auth_token"),
         }
 
-    def environment(self, withheld: Iterable[str] = ()) -> dict[str, str]:
-        """The environment a component starts with, without the `withheld` variables."""
-        return env.component_environment(self.values(), withheld)
+    def environment(self, withheld: Iterable[str] = (), extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment a component starts with: with its `extra` values, without the
+        `withheld` variables."""
+        return env.component_environment({**self.values(), **(extra or {})}, withheld)
 
 
 def _path(layout: Layout) -> Path:

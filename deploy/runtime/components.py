@@ -12,19 +12,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from deploy.errors import RuntimeFailure
 from deploy.runtime import env
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.hub_api import http_ok
 from deploy.runtime.state import Layout
 from render.build import MANIFEST
+from render.hub_config import GATEWAY_PATH
 
 HUB_CONFIG = "hub/jupyterhub_config.py"
 GATEWAY_CONFIG = "gateway/dask_gateway_config.py"
@@ -41,11 +40,12 @@ class Component:
     workdir: Callable[[Layout], Path]
     inputs: Callable[[Mapping[str, bytes]], list[str]] = lambda files: []  # rendered files it reads
     withheld: tuple[str, ...] = ()  # secrets of the others that it does not get
+    extra_environment: Callable[[Runtime], dict[str, str]] = lambda runtime: {}  # its own values
     reported_version: Callable[[Runtime, dict | None], str | None] = lambda runtime, probe: None
     package_version_fallback: bool = True  # else only what the running component reports
 
     def environment(self, runtime: Runtime) -> dict[str, str]:
-        return runtime.environment(self.withheld)
+        return runtime.environment(self.withheld, self.extra_environment(runtime))
 
     def version(self, runtime: Runtime, probe: dict | None) -> str | None:
         """What the running component reports, else its installed package's version."""
@@ -72,12 +72,11 @@ class Component:
 
 
 def _proxy_command(runtime: Runtime) -> list[str]:
-    beside_python = Path(sys.executable).parent / "configurable-http-proxy"
-    executable = str(beside_python) if beside_python.exists() else shutil.which("configurable-http-proxy")
-    if not executable:
-        raise RuntimeFailure("configurable-http-proxy is not installed (pip install configurable-http-proxy)")
+    # configurable-http-proxy with websocket subprotocols passed through (see the module)
     return [
-        executable,
+        sys.executable,
+        "-m",
+        "deploy.local.http_proxy",
         "--ip=127.0.0.1",
         f"--port={runtime.ports['public']}",
         "--api-ip=127.0.0.1",
@@ -93,7 +92,7 @@ def _proxy_probe(runtime: Runtime) -> dict | None:
 
 
 def _gateway_version(runtime: Runtime, probe: dict | None) -> str | None:
-    answer = http_ok(f"{runtime.gateway_url}/api/version")
+    answer = http_ok(f"{runtime.gateway_service_url}{GATEWAY_PATH}/api/version")
     return answer.get("version") if answer else None
 
 
@@ -113,10 +112,14 @@ HUB = Component(
     package="jupyterhub",
     command=lambda runtime: [sys.executable, "-m", "jupyterhub", "-f", str(runtime.layout.build / HUB_CONFIG)],
     address=lambda runtime: runtime.hub_url,
-    ports=lambda runtime: [runtime.ports["hub"]],
+    ports=lambda runtime: [runtime.ports["hub"], runtime.ports["discovery"]],  # discovery goes with the hub
     # the hub itself, not through the proxy (which has its own probe)
     probe=lambda runtime: http_ok(f"{runtime.hub_bind_url}/hub/api/"),
     workdir=lambda layout: layout.hub,
+    extra_environment=lambda runtime: {
+        env.GATEWAY_SERVICE_URL: runtime.gateway_service_url,
+        env.DISCOVERY_URL: runtime.discovery_url,
+    },
     inputs=lambda files: [path for path in files if path.startswith("hub/")],
     reported_version=lambda runtime, probe: (probe or {}).get("version"),
     package_version_fallback=False,
@@ -129,13 +132,15 @@ GATEWAY = Component(
         sys.executable, "-m", "dask_gateway_server", "-f", str(runtime.layout.build / GATEWAY_CONFIG)
     ],
     address=lambda runtime: runtime.gateway_url,
-    ports=lambda runtime: [runtime.ports["gateway"]],
-    probe=lambda runtime: http_ok(f"{runtime.gateway_url}/api/health"),
+    ports=lambda runtime: [runtime.ports["gateway"], runtime.ports["gateway_web"]],
+    probe=lambda runtime: http_ok(f"{runtime.gateway_service_url}{GATEWAY_PATH}/api/health"),
     workdir=lambda layout: layout.gateway,
     inputs=lambda files: [
         path for path in files if not path.startswith(("hub/", "terraform/")) and path != MANIFEST
     ],
     withheld=(env.ADMIN_API_TOKEN, env.PROXY_AUTH_TOKEN),
+    # its own HTTP listens where the hub's proxy reaches it
+    extra_environment=lambda runtime: {env.GATEWAY_URL: runtime.gateway_service_url},
     reported_version=_gateway_version,
 )
 

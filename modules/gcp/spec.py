@@ -22,6 +22,9 @@ class ProfileSpec:
     spot: bool = False
     gpu_type: str | None = None  # a GCP accelerator type, e.g. nvidia-tesla-t4
     gpu_count: int = 0
+    # a2/a3/a4/g2/g4 machine types bring their GPUs: nothing to attach, but they still
+    # cannot live-migrate on host maintenance.
+    gpu_built_in: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -77,7 +77,9 @@ class InstanceTemplates(Construct):
                 "shielded_instance_config": SHIELDED_VM,
                 "scheduling": scheduling(profile),
                 "guest_accelerator": (
-                    [{"type": profile.gpu_type, "count": profile.gpu_count}] if profile.gpu_type else None
+                    [{"type": profile.gpu_type, "count": profile.gpu_count}]
+                    if profile.gpu_type and not profile.gpu_built_in
+                    else None
                 ),
                 "metadata": HARDENED_METADATA,
             })

@@ -3,7 +3,8 @@
 `big_platform_yaml(users, groups, profiles, target)` returns YAML text that validates:
 every user is in two groups and has a personal budget (so no group-budget ambiguity),
 every group grants a handful of profiles and environments, and on aws/gcp every profile
-uses an instance type that the bundled price table knows, in the example's regions.
+uses an instance type that the bundled price table knows, in the example's regions, big
+enough for the profile (the machine catalog's vCPUs, memory and GPUs).
 Deterministic: the same arguments give the same text.
 """
 
@@ -13,7 +14,7 @@ import io
 
 from ruamel.yaml import YAML
 
-from render import prices
+from render import catalog, prices
 
 REGIONS = {"aws": "us-west-2", "gcp": "us-central1"}
 ENVIRONMENTS = {
@@ -29,8 +30,6 @@ def big_platform_yaml(users: int = 2000, groups: int = 200, profiles: int = 100,
     budget_names = [f"budget-{index:03d}" for index in range(max(1, groups // 4))]
     profile_names = [f"p{index:03d}" for index in range(profiles)]
     group_names = [f"g{index:03d}" for index in range(groups)]
-    aws_types = prices.known_instances("aws", REGIONS["aws"])
-    gcp_types = [name for name in prices.known_instances("gcp", REGIONS["gcp"]) if not name.startswith("e2-")]
 
     document: dict = {
         "apiVersion": "graticule/v1",
@@ -88,14 +87,15 @@ def big_platform_yaml(users: int = 2000, groups: int = 200, profiles: int = 100,
     }
     for index, name in enumerate(profile_names):
         cpu = 2 ** (1 + index % 5)
+        gpu = index % 10 == 9
         profile: dict = {
             "cpu": cpu,
             "memory": f"{cpu * 4}GiB",
-            "instance": {"aws": aws_types[index % len(aws_types)], "gcp": gcp_types[index % len(gcp_types)]},
+            "instance": {cloud: _fitting(cloud, cpu, cpu * 4, gpu, index) for cloud in ("aws", "gcp")},
         }
         if index % 3 == 1:
             profile["spot"] = True
-        if index % 10 == 9:
+        if gpu:
             profile["gpu"] = {"count": 1, "type": "nvidia-t4"}
             profile["price_per_hour_usd"] = 0.75
         document["profiles"][name] = profile
@@ -126,3 +126,20 @@ def big_platform_yaml(users: int = 2000, groups: int = 200, profiles: int = 100,
     yaml.width = 200
     yaml.dump(document, stream)
     return stream.getvalue()
+
+
+def _fitting(cloud: str, cpu: int, memory_gib: int, gpu: bool, index: int) -> str:
+    """A priced type of `cloud` that gives `cpu` and `memory_gib` (and a T4 when `gpu`: built
+    into g4dn on aws, attached to n1 on gcp); rotated by `index` for variety."""
+    machines = catalog.load(cloud)
+    fits = []
+    for name in prices.known_instances(cloud, REGIONS[cloud]):
+        machine = machines.machine(name)
+        if machine is None or machine.vcpus < cpu or machine.memory_mib < memory_gib * 1024:
+            continue
+        if gpu and not (machine.gpu_model == "nvidia-t4" or name.startswith("n1-")):
+            continue
+        if not gpu and (machine.gpus or name.startswith("e2-")):
+            continue
+        fits.append(name)
+    return fits[index % len(fits)]

@@ -119,7 +119,13 @@ class LocalPlatform:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        """The gateway's API and dashboards: behind the hub's proxy (the front door)."""
+        return f"{self.hub_url}/services/dask-gateway"
+
+    @property
+    def scheduler_address(self) -> str:
+        """The gateway's published TLS proxy to Dask schedulers."""
+        return f"tls://127.0.0.1:{self.gateway_port}"
 
     # -- the hub's REST API -------------------------------------------------------------
 
@@ -163,7 +169,7 @@ class LocalPlatform:
 
         return Gateway(
             address=self.gateway_url,
-            proxy_address=f"tls://127.0.0.1:{self.gateway_port}",
+            proxy_address=self.scheduler_address,
             auth=JupyterHubAuth(api_token=token or self.token(user)),
         )
 

@@ -1,0 +1,1 @@
+"""Importers: turn another platform's configuration into a graticule platform.yaml."""
