@@ -36,7 +36,7 @@ def sdk_venv(tmp_path_factory):
         else:
             shutil.copy2(REPO / name, source / name)
     venv = work / "venv"
-    env = {**os.environ, **house.env}
+    env = {**os.environ, **house.env, "UV_OFFLINE": "1"}  # uv reads no UV_NO_INDEX: offline keeps it off PyPI
     subprocess.run([uv.binary(), "venv", "--quiet", "--python", "3.11", str(venv)], check=True, env=env)
     subprocess.run([uv.binary(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
                     str(source)], check=True, env=env, capture_output=True)
