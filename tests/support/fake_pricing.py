@@ -71,7 +71,19 @@ def product(region: str, instance_type: str, usd: str, **attributes: str) -> str
                     "offerTermCode": "JRTCKXETXF",
                     "termAttributes": {},
                 }
-            }
+            },
+            # reserved terms ride along in every real answer; a refresh of on-demand prices skips them
+            "Reserved": {
+                f"{sku}.38NPMPTW36": {
+                    "priceDimensions": {
+                        f"{sku}.38NPMPTW36.6YS6EN2CT7": {"unit": "Hrs", "pricePerUnit": {"USD": "0.0210000000"}},
+                        f"{sku}.38NPMPTW36.2TG2D8R56U": {"unit": "Quantity", "pricePerUnit": {"USD": "190"}},
+                    },
+                    "sku": sku,
+                    "offerTermCode": "38NPMPTW36",
+                    "termAttributes": {"LeaseContractLength": "1yr", "PurchaseOption": "Partial Upfront"},
+                }
+            },
         },
         "version": "20261101000000",
         "publicationDate": "2026-11-01T00:00:00Z",

@@ -13,13 +13,15 @@ import copy
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from deploy.errors import RuntimeFailure
 
 # The Pricing API answers in us-east-1 (also eu-central-1, ap-south-1); any works for any region.
 PRICING_REGION = "us-east-1"
+# The table's prices have at most 4 decimals (a hundredth of a cent), as render/cost.py rounds.
+PLACES = Decimal("0.0001")
 PAGE_SIZE = 100  # GetProducts' MaxResults ceiling (service model: BoxedInteger max 100)
 # One product per instance type and region: Linux, no licence, no SQL Server etc.,
 # shared tenancy, the "Used" capacity row (not reservations' unused/allocated rows).
@@ -90,7 +92,7 @@ def parse_product(item: str, region: str) -> tuple[str, float]:
         )
     usd = hourly[0].get("pricePerUnit", {}).get("USD")
     try:
-        price = Decimal(usd)
+        price = Decimal(usd).quantize(PLACES, ROUND_HALF_UP)
     except (TypeError, InvalidOperation):
         raise BadPriceList(f"Pricing API: {instance_type} in {region}: USD price {usd!r} is not a number") from None
     if not price.is_finite() or price <= 0:
