@@ -180,9 +180,13 @@ def test_an_error_answer_and_a_bad_table_are_reported(table: Path, tmp_path: Pat
         broken.write_text('{"aws": {}}')
         bad_table = _refresh(broken, fake.url)
         bad_date = _refresh(table, fake.url, "--date", "4 Dec")
+        bad_type = _refresh(table, fake.url, "--add-types", "m6i.larg")
     assert bad_table.returncode == 2 and "not a price table" in bad_table.stderr
     assert bad_date.returncode == 2 and "--date '4 Dec': expected YYYY-MM-DD" in bad_date.stderr
-    assert broken.read_text() == '{"aws": {}}'
+    assert bad_type.returncode == 2
+    assert "--add-types: 'm6i.larg' is not in the bundled aws catalog (did you mean 'm6i.large'?)" in bad_type.stderr
+    assert broken.read_text() == '{"aws": {}}' and table.read_bytes() == BUNDLED.read_bytes()
+    assert fake.requests == []  # refused before asking the API
 
 
 def test_the_fake_checks_requests_against_the_service_model() -> None:

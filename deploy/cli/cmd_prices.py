@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not _is_date(date):
         raise UsageError(f"--date {date!r}: expected YYYY-MM-DD")
     table = _read_table(args.table)
-    add_types = [name.strip() for name in args.add_types.split(",") if name.strip()]
+    add_types = _known_types([name.strip() for name in args.add_types.split(",") if name.strip()])
     refresh = aws_prices.fetch_from_api(table, add_types, args.endpoint_url)
     if refresh.missing:
         listed = ", ".join(f"{name} in {region}" for region, name in refresh.missing)
@@ -69,6 +69,21 @@ def _read_table(path: Path) -> dict:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path}: not a price table (aws.regions.<region>.instances): {exc}") from None
     return table
+
+
+def _known_types(names: list[str]) -> list[str]:
+    """`names`, if the bundled aws catalog has them all: validation needs a priced type to exist."""
+    import difflib
+
+    from render import catalog
+
+    known = set(catalog.load("aws").names())
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"--add-types: {name!r} is not in the bundled aws catalog{hint}")
+    return names
 
 
 def _is_date(text: str) -> bool:
