@@ -19,6 +19,7 @@ import pytest
 from render import cost, prices
 from render.validate import validate_text
 from tests.support.fake_pricing import product, running_fake_pricing, validate
+from tests.support.procs import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "render" / "data" / "prices.json"
@@ -200,3 +201,12 @@ def test_the_fake_checks_requests_against_the_service_model() -> None:
     assert validate(shape, {"ServiceCode": 7, "Colour": "red"}) == [
         "input.ServiceCode: expected a string", "input.Colour: unknown member",
     ]  # fmt: skip
+
+
+def test_an_unreachable_endpoint_fails_and_keeps_the_file(table: Path) -> None:
+    result = _refresh(table, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    assert result.returncode == 1
+    assert (
+        result.stderr.startswith("platform prices: Pricing API: Could not connect") and "Traceback" not in result.stderr
+    )
+    assert table.read_bytes() == BUNDLED.read_bytes()
