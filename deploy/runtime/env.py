@@ -5,8 +5,9 @@ The supervisor (or a hub VM's systemd units) sets the runtime values for the hub
 proxy and the gateway; the rendered configs (`render/templates/*.tmpl`) read them; the
 spawner passes some on to notebook servers, where the SDK reads them (through
 `graticule/_env.py`, its own copy of the names it uses, since it imports nothing of ours;
-tests/test_env_contract.py keeps the two equal and finds any name spelled elsewhere). Operator settings
-come from the operator's environment, never from platform.yaml, and are passed through.
+tests/test_env_contract.py keeps the two equal and finds any name spelled elsewhere).
+Operator settings come from the operator's environment, never from platform.yaml, and are
+passed through.
 """
 
 from __future__ import annotations
