@@ -162,14 +162,21 @@ def test_max_workers_is_enforced(lp, gateway_for, alice_cluster):
             alice.submit(profile="small", workers=3)
     finally:
         alice.close()
+    gateway_log = lp.state_dir / "logs" / "gateway.log"
+    logged_before = gateway_log.stat().st_size
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         alice_cluster.scale(5)
     assert any("exceed resource limit of 2 workers" in str(w.message) for w in caught)
     with alice_cluster.get_client(set_as_default=False) as client:
         client.wait_for_workers(2, timeout=120)
-        time.sleep(3)  # give a wrongly admitted third worker time to show up
+        # The gateway starts workers only on a scheduler heartbeat whose count exceeds the
+        # workers it has: one processed after the scale that says count 2 with 2 running is
+        # the decision that no third worker comes (the count changes only by a new scale).
+        settled = f"Cluster {alice_cluster.name} heartbeat [count: 2, n_active: 2,"
+        _wait_for(lambda: settled in gateway_log.read_bytes()[logged_before:].decode(errors="replace"), 120)
         assert len(client.scheduler_info()["workers"]) == 2
+        assert len(_cluster_pids(lp.state_dir, alice_cluster.name)) == 3  # scheduler and two workers
     alice_cluster.scale(1)
     _wait_for(lambda: len(_cluster_pids(lp.state_dir, alice_cluster.name)) == 2)
 
