@@ -22,6 +22,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from deploy import cli
 from deploy.errors import PlatformError
+from deploy.runtime import env
 from graticule._version import __version__
 from render.errors import ConfigErrors, MissingPrerequisite
 
@@ -89,10 +90,10 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the last line of defence: a message, never a traceback
         if isinstance(exc, ModuleNotFoundError) and _sdk_only():
             raise
-        if os.environ.get("GRATICULE_DEBUG"):
+        if os.environ.get(env.DEBUG):
             raise
         print(f"platform {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("(set GRATICULE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"(set {env.DEBUG}=1 for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
 
 
