@@ -141,6 +141,10 @@ class Runtime:
     def discovery_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['discovery']}"
 
+    @property
+    def pages_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['pages']}"
+
     def secret(self, name: str) -> str:
         return secret(self.layout.secrets / name)
 
@@ -172,6 +176,7 @@ class Runtime:
         if name == "hub":
             env["GRATICULE_GATEWAY_SERVICE_URL"] = self.gateway_service_url
             env["GRATICULE_DISCOVERY_URL"] = self.discovery_url
+            env["GRATICULE_PAGES_URL"] = self.pages_url
         if name == "gateway":  # its own HTTP listens where the hub's proxy reaches it
             env["GRATICULE_GATEWAY_URL"] = self.gateway_service_url
         unneeded = {
@@ -207,7 +212,7 @@ def _choose_ports(layout: Layout, hub_port: int | None, gateway_port: int | None
         ports["gateway"] = gateway_port
     if "public" not in ports:
         ports["public"] = DEFAULT_HUB_PORT if port_free(DEFAULT_HUB_PORT) else free_port()
-    for name in ("proxy_api", "hub", "gateway", "gateway_web", "discovery"):
+    for name in ("proxy_api", "hub", "gateway", "gateway_web", "discovery", "pages"):
         if name not in ports:
             ports[name] = free_port()
     if len(set(ports.values())) != len(ports):
@@ -427,7 +432,7 @@ def _ports_of(name: str, runtime: Runtime) -> list[int]:
     ports = runtime.ports
     return {
         "proxy": [ports["public"], ports["proxy_api"]],
-        "hub": [ports["hub"], ports["discovery"]],  # the discovery service goes with the hub
+        "hub": [ports["hub"], ports["discovery"], ports["pages"]],  # its services go with the hub
         "gateway": [ports["gateway"], ports["gateway_web"]],
     }[name]
 
