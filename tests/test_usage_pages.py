@@ -153,9 +153,13 @@ def test_alice_sees_her_budget_and_running_cluster(lp, pages, alices_cluster):
     _shot(page, "usage-alice.png")
 
 
-def test_bobs_page_shows_nothing_of_alices(lp, pages, alices_cluster):
+def test_bobs_page_shows_nothing_of_alices_and_his_servers_profile(lp, pages, alices_cluster):
     page = pages["bob"]
     _open_usage(page, lp, "bob")
+    assert page.locator("#my-server").inner_text() == "My notebook server: not running"
+    lp.start_server("bob", lp.token("bob"), profile="small")  # a real notebook server
+    page.reload()
+    assert page.locator("#my-server").inner_text() == "My notebook server: profile small"
     html = page.content()
     assert "alice" not in html and alices_cluster not in html and "ocean" not in html
     assert page.locator("section.budget").evaluate_all("els => els.map(e => e.dataset.budget)") == ["bees"]
@@ -170,6 +174,9 @@ def test_an_admin_sees_every_budget_and_cluster(lp, pages, alices_cluster):
     assert sorted(names) == ["bees", "ocean"]
     row = page.locator(f"tr.cluster[data-cluster='{alices_cluster}']")
     assert row.get_attribute("data-user") == "alice" and row.locator("button.stop").count() == 1
+    # Every user, spent or not: bob has spent nothing, yet he is listed under his budget.
+    idle = page.locator("section.budget[data-budget='bees'] tr.idle-member")
+    assert idle.evaluate_all("els => els.map(e => e.dataset.user)") == ["bob"]
     assert page.locator("#no-alerts, #alerts").count() == 1
     _shot(page, "usage-admin.png")
 

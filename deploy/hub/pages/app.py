@@ -72,7 +72,10 @@ class UsageHandler(PageHandler):
         viewer = self.get_current_user()["name"]
         admin = self.site.is_admin(viewer)
         data = await asyncio.to_thread(views.page_data, self.site.ledger, self.site.policy, viewer, admin)
-        people = sorted({u["name"] for b in data["budgets"] for u in b["users"]} | {viewer}) if admin else [viewer]
+        people = [viewer]
+        if admin:
+            listed = {u["name"] for b in data["budgets"] for u in b["users"]}
+            people = sorted(listed.union(*data["idle_members"].values(), people))
         charts = {
             name: daily_figure(name, series["days"], series["users"])
             for name, series in data["daily"].items()

@@ -110,8 +110,11 @@ def daily_spend(ledger: Ledger, month: Month, budgets: list[str], user: str | No
 
 def alerts_sent(ledger: Ledger, month: Month) -> list[dict]:
     with ledger.reading() as conn:
-        rows = conn.scalars(
-            select(AlertSent).where(AlertSent.month == month.name).order_by(AlertSent.sent_at, AlertSent.budget)
+        a = AlertSent
+        rows = conn.execute(
+            select(a.budget, a.threshold, a.spent_usd, a.limit_usd, a.sent_at, a.mailed)
+            .where(a.month == month.name)
+            .order_by(a.sent_at, a.budget, a.threshold)
         ).all()
         return [
             {
@@ -138,4 +141,15 @@ def page_data(ledger: Ledger, policy: Policy, viewer: str, admin: bool, month: M
         "daily": daily_spend(ledger, month, [b["name"] for b in budgets], None if admin else viewer),
         "clusters": running_clusters(ledger, None if admin else viewer),
         "alerts": alerts_sent(ledger, month) if admin else [],
+        # Admins see every user: those a budget pays for with nothing spent yet too.
+        "idle_members": {
+            b["name"]: sorted(
+                user
+                for user, payer in policy.payers.items()
+                if payer == b["name"] and user not in {row["name"] for row in b["users"]}
+            )
+            for b in budgets
+        }
+        if admin
+        else {},
     }
