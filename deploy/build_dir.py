@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.errors import RuntimeFailure
 from render import loader
+from render.build import MANIFEST
 from render.schema import Platform
 from render.validate import validate_document
-
-MANIFEST = "manifest.json"
 
 
 def validate_for_target(document: loader.Document, target: str | None) -> Platform:
@@ -75,7 +75,7 @@ def compare(expected: Mapping[str, bytes], actual: Mapping[str, bytes]) -> Stale
     )
 
 
-class GitError(Exception):
+class GitError(RuntimeFailure):
     pass
 
 

@@ -8,15 +8,16 @@ apply of exactly that plan -> outputs in build/outputs.json.
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.cli.common import CommandError, UsageError
 from deploy.cloud_stack import CloudStack
+from deploy.errors import RuntimeFailure, UserError
 from deploy.files import replace_tree_atomic, write_atomic
 from deploy.gitops.plan_summary import headline, summarize
+from deploy.runtime.state import state_dir_for
 from render.schema import Platform
 
 OUTPUTS = "outputs.json"
@@ -31,32 +32,34 @@ class Prepared:
 
 
 def state_dir_of(platform: Platform, state: str | None) -> Path:
-    return Path(state).absolute() if state else (Path(".platform") / platform.name).absolute()
+    return state_dir_for(platform.name, state)
 
 
 def render_build(platform: Platform, out: Path) -> dict[str, bytes]:
     """Render for the platform's target and replace `out` with it (all or nothing)."""
     from deploy.build_dir import is_replaceable
-    from render.build import RenderError, render
+    from render.build import MANIFEST, RenderError, render
 
     try:
         files = render(platform)
     except RenderError as exc:
-        raise CommandError(f"render failed, nothing written: {exc}") from None
+        raise RuntimeFailure(f"render failed, nothing written: {exc}") from None
     if not is_replaceable(out):
-        raise UsageError(f"{out} exists and is not a graticule build (no manifest.json); refusing to replace it")
+        raise UserError(f"{out} exists and is not a graticule build (no {MANIFEST}); refusing to replace it")
     replace_tree_atomic(out, files)
     return files
 
 
-def prepare(platform: Platform, out: str, state: str | None) -> Prepared:
+def prepare(
+    platform: Platform, out: str, state: str | None, progress: Callable[[str], None] = lambda _: None
+) -> Prepared:
     """Render, write build/, set up the stack's working directory and `terraform init`."""
     build = Path(out).absolute()
     files = render_build(platform, build)
     prefix = f"terraform/{platform.target}/"
     stack_files = {path[len(prefix):]: data for path, data in files.items() if path.startswith(prefix)}
     if not stack_files:
-        raise CommandError(f"render produced no {prefix} files: nothing for Terraform to do")
+        raise RuntimeFailure(f"render produced no {prefix} files: nothing for Terraform to do")
     directory = state_dir_of(platform, state)
     stack = CloudStack(directory / "terraform" / platform.target, platform.target, stack_files)
     progress(f"terraform init ({platform.target}, state bucket {state_bucket(platform)})")
@@ -69,7 +72,7 @@ def state_bucket(platform: Platform) -> str:
     return cloud.state_bucket if cloud else "?"
 
 
-def plan(prepared: Prepared, *, destroy: bool = False):
+def plan(prepared: Prepared, *, destroy: bool = False, progress: Callable[[str], None] = lambda _: None):
     progress("terraform plan" + (" -destroy" if destroy else ""))
     result, document = prepared.stack.plan(destroy=destroy)
     return result, summarize(document, prepared.platform.target)
@@ -79,10 +82,6 @@ def write_outputs(prepared: Prepared) -> dict[str, Any]:
     outputs = prepared.stack.outputs()
     write_atomic(prepared.build / OUTPUTS, json.dumps(outputs, indent=2, sort_keys=True) + "\n")
     return outputs
-
-
-def progress(message: str) -> None:
-    print(f"==> {message}", file=sys.stderr, flush=True)
 
 
 def describe_plan(summary: dict[str, Any]) -> str:
@@ -96,15 +95,3 @@ def _symbol(actions: list[str]) -> str:
     if {"create", "delete"} <= set(actions):
         return "-/+"
     return {"create": "+", "update": "~", "delete": "-"}.get(actions[0], "?")
-
-
-def confirm(question: str, expected: str) -> bool:
-    """Ask on the terminal; refuses (UsageError) when nobody can answer."""
-    if not sys.stdin.isatty():
-        raise UsageError(f"{question!r} needs an answer but stdin is not a terminal (use the flag to skip it)")
-    print(question, file=sys.stderr, end=" ", flush=True)
-    try:
-        answer = input()
-    except EOFError:
-        return False
-    return answer.strip() == expected

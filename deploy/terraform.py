@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.cli.common import CommandError
+from deploy.errors import RuntimeFailure
 from deploy.files import write_atomic
 
 PLUGIN_DIR_ENV = "GRATICULE_TF_PLUGIN_DIR"
@@ -39,7 +39,7 @@ MIRROR_ROOTS = (
 SUMMARY_LINES = 8
 
 
-class TerraformError(CommandError):
+class TerraformError(RuntimeFailure):
     """A Terraform command failed; `str()` is a short summary, `log` the full output."""
 
     def __init__(self, command: str, summary: str, log: Path | None) -> None:

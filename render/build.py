@@ -57,6 +57,28 @@ def render(platform: Platform, target: Target | None = None) -> dict[str, bytes]
     return dict(sorted(files.items()))
 
 
+def render_available(platform: Platform, target: Target | None = None) -> tuple[dict[str, bytes], list[str]]:
+    """`render`, or when some step's module is not there yet, the files of the steps that
+    are (no cost.json, no manifest) and one message per missing step."""
+    try:
+        return render(platform, target), []
+    except RenderError as exc:
+        if "is missing" not in str(exc):
+            raise
+    target = target or platform.target
+    files: dict[str, bytes] = {}
+    missing: list[str] = []
+    for step in STEPS:
+        try:
+            function = _load(step)
+        except RenderError as exc:
+            missing.append(str(exc))
+            continue
+        arguments = (platform, target) if step.takes_target else (platform,)
+        files.update(_run(step, function, *arguments))
+    return files, missing
+
+
 def manifest(platform: Platform, target: str, files: dict[str, bytes]) -> bytes:
     document = {
         "graticule": version(),

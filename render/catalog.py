@@ -2,7 +2,7 @@
 
 What each cloud offers, offline: every machine type with its vCPUs, memory, architecture,
 built-in GPUs and spot market, the regions (and their zones) that offer it, and on GCP the
-accelerators that can be attached to a machine type. `python -m deploy.catalogs refresh`
+accelerators that can be attached to a machine type. `platform catalog refresh`
 rewrites the files from the clouds' own APIs; `encode` is the one writer of the format,
 `load` the one reader. Regions are stored once per file and each type carries a bit mask
 of the regions offering it, so a file stays small and loads in a few milliseconds.

@@ -203,8 +203,8 @@ def _check_auth(root: dict) -> Iterator[Finding]:
     if provider in ("github", "oidc") and not isinstance(auth.get(provider), dict):
         yield Finding(("hub", "auth", "provider"), f"provider is {provider!r} but hub.auth.{provider} is missing")
     target = root.get("target", "local")
-    egress = _map(_map(root.get("cloud")).get(target)).get("egress")
-    if provider == "github" and target in CLOUD_TARGETS and egress == "none":
+    egress = _map(_map(root.get("cloud")).get(target)).get("egress") if target in CLOUD_TARGETS else None
+    if provider == "github" and egress == "none":
         # With no egress the hub VM cannot reach github.com, so nobody could ever log in.
         yield Finding(
             ("hub", "auth", "provider"),

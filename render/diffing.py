@@ -15,8 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from render.build import MANIFEST
+
 Action = Literal["added", "removed", "changed"]
-MANIFEST = "manifest.json"
 MAX_TEXT_LINES = 200
 _ABSENT = object()  # marks "no value on this side" in attribute changes
 

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from render import cost, entitlements
+from render.gateway_spec import BudgetLimits, DaskLimits, GatewaySpec, Grants, ProfileSize
 from render.schema import Platform
 
 SERVICE_NAME = "dask-gateway"
@@ -37,44 +38,50 @@ def render_gateway(platform: Platform, target: str | None = None) -> dict[str, b
 
 
 def gateway_platform(platform: Platform, target: str) -> dict[str, Any]:
-    """What the gateway needs to know of platform.yaml, resolved per user."""
-    return {
-        "name": platform.name,
-        "target": target,
-        "service_name": SERVICE_NAME,
-        "backend_class": BACKEND_CLASSES[target],
-        "dask": {
-            "default_profile": platform.dask.default_profile,
-            "max_workers": platform.dask.max_workers,
-            "idle_timeout": platform.dask.idle_timeout,
-            "max_lifetime": platform.dask.max_lifetime,
-        },
-        "profiles": {
-            name: {
-                "cpu": profile.cpu,
-                "memory": profile.memory,
-                "gpu": profile.gpu.model_dump() if profile.gpu else None,
-                # what the usage ledger charges per scheduler/worker hour (deploy.budgets)
-                "price_per_hour_usd": cost.profile_price(platform, target, name).price_per_hour_usd,
-            }
+    """What the gateway needs to know of platform.yaml, resolved per user (as JSON)."""
+    return gateway_spec(platform, target).to_json()
+
+
+def gateway_spec(platform: Platform, target: str) -> GatewaySpec:
+    return GatewaySpec(
+        name=platform.name,
+        target=target,
+        service_name=SERVICE_NAME,
+        backend_class=BACKEND_CLASSES[target],
+        dask=DaskLimits(
+            default_profile=platform.dask.default_profile,
+            max_workers=platform.dask.max_workers,
+            idle_timeout=platform.dask.idle_timeout,
+            max_lifetime=platform.dask.max_lifetime,
+        ),
+        profiles={
+            name: ProfileSize(
+                cpu=profile.cpu,
+                memory=profile.memory,
+                gpu=profile.gpu.model_dump() if profile.gpu else None,
+                price_per_hour_usd=cost.profile_price(platform, target, name).price_per_hour_usd,
+            )
             for name, profile in platform.profiles.items()
         },
-        "environments": list(platform.environments),
-        "users": {user.name: _grants(platform, user) for user in platform.users},
+        environments=list(platform.environments),
+        users={user.name: _grants(platform, user) for user in platform.users},
         # enforced by the gateway (deploy.budgets); SMTP server for alerts from the environment
-        "budgets": {name: budget.model_dump() for name, budget in platform.budgets.items()},
-        "alerts": {"email": list(platform.integrations.alerts.email)},
-    }
+        budgets={
+            name: BudgetLimits(budget.monthly_usd, budget.max_cores, list(budget.alerts), budget.on_exhausted)
+            for name, budget in platform.budgets.items()
+        },
+        alert_emails=list(platform.integrations.alerts.email),
+    )
 
 
-def _grants(platform: Platform, user) -> dict[str, Any]:
-    return {
-        "profiles": entitlements.profiles_of(platform, user),
-        "default_profile": entitlements.default_profile_for(platform, user, platform.dask.default_profile),
-        "environments": entitlements.environments_of(platform, user),
-        "admin": entitlements.is_admin(platform, user),
-        "budget": entitlements.budget_of(platform, user),
-    }
+def _grants(platform: Platform, user) -> Grants:
+    return Grants(
+        profiles=entitlements.profiles_of(platform, user),
+        default_profile=entitlements.default_profile_for(platform, user, platform.dask.default_profile),
+        environments=entitlements.environments_of(platform, user),
+        admin=entitlements.is_admin(platform, user),
+        budget=entitlements.budget_of(platform, user),
+    )
 
 
 def _json(value: Any) -> bytes:

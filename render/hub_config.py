@@ -12,6 +12,7 @@ import json
 from importlib import resources
 
 from render import entitlements
+from render.gateway_config import SERVICE_NAME as GATEWAY_SERVICE
 from render.schema import Platform
 
 # Import strings of the runtime classes the config names (implemented in deploy/hub/).
@@ -20,7 +21,6 @@ GITHUB_AUTHENTICATOR = "deploy.hub.oauth.PlatformGitHubOAuthenticator"
 OIDC_AUTHENTICATOR = "deploy.hub.oauth.PlatformOIDCAuthenticator"
 SPAWNER = "deploy.hub.spawner.ProfileSpawner"
 
-GATEWAY_SERVICE = "dask-gateway"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 GATEWAY_PATH = f"/services/{GATEWAY_SERVICE}"  # the gateway behind the hub's proxy
 DISCOVERY_SERVICE = "platform"  # serves /services/platform/discovery.json

@@ -58,7 +58,10 @@ def check_document(document: loader.Document) -> tuple[Platform | None, list[Con
         platform = Platform.model_validate(document.data)
     except ValidationError as exc:
         issues.extend(_from_pydantic(exc, document))
+    refused = {issue.field for issue in issues}  # one error per mistake: the schema's says it already
     for finding in checks.check(document.data):
+        if dotted(finding.path) in refused:
+            continue
         position = document.positions.of_key if finding.at_key else document.positions.of_value
         line, col = position(finding.path)
         issues.append(

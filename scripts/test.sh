@@ -11,6 +11,9 @@ python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v shellcheck >/dev/null 2>&1 || missing="$missing shellcheck"
+# The machine simulator's sandboxes: a debootstrapped Debian root, nft rules per namespace.
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 if [ -n "$missing" ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -11,10 +11,12 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_EXAMPLE = REPO.parent / "shared" / "platform.example.yaml"
+# The tests' own copy of the schema contract, so they run in any clone; a test checks
+# that it matches ../shared's when that exists (tests/test_validate_cli.py).
+EXAMPLE_COPY = REPO / "tests" / "data" / "platform.example.yaml"
 
 
 @pytest.fixture
 def example_text() -> str:
-    """The schema contract from ../shared (falls back to the repository's copy)."""
-    source = SHARED_EXAMPLE if SHARED_EXAMPLE.exists() else REPO / "platform.yaml"
-    return source.read_text()
+    """The schema contract (the tests' copy of ../shared/platform.example.yaml)."""
+    return EXAMPLE_COPY.read_text()

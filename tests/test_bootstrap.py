@@ -19,7 +19,9 @@ import fnmatch
 import json
 import os
 import subprocess
+import sys
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import boto3
@@ -32,6 +34,7 @@ from render.bootstrap import render_bootstrap
 from render.errors import ConfigErrors
 from render.terraform import synthesize_target
 from render.validate import validate_text
+from tests.conftest import REPO as CHECKOUT
 from tests.support.moto_server import CREDENTIALS, MotoServer, running_moto
 from tests.support.moto_terraform import moto_server_env, moto_terraform_env
 from tests.support.terraform import provider_mirror_or_skip
@@ -268,10 +271,21 @@ def test_gcp_bootstrap_renders_against_the_provider_schema():
     assert not [r for r in project_roles if r.startswith("roles/storage.") or r in ("roles/editor", "roles/owner")]
 
 
+def cli(*args: str) -> list[str]:
+    """The CLI of this checkout, run by the interpreter running the tests (not whatever
+    `platform` is first on PATH)."""
+    return [sys.executable, "-m", "deploy.cli.main", *args]
+
+
+def with_repo(env: Mapping[str, str]) -> dict[str, str]:
+    inherited = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": os.pathsep.join([str(CHECKOUT), *([inherited] if inherited else [])])}
+
+
 def test_bootstrap_without_ci_block_is_a_usage_error(tmp_path):
     text = config().split("\nci:\n")[0] + "\n"
     (tmp_path / "platform.yaml").write_text(text + "integrations: {}\n")
-    proc = subprocess.run(["platform", "bootstrap", "--target", "aws", "--print"], cwd=tmp_path,
+    proc = subprocess.run(cli("bootstrap", "--target", "aws", "--print"), cwd=tmp_path, env=with_repo(os.environ),
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "ci:" in proc.stderr and "Traceback" not in proc.stderr
@@ -281,7 +295,7 @@ def test_bootstrap_without_ci_block_is_a_usage_error(tmp_path):
 
 
 def platform_cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["platform", *args], cwd=cwd, env={**os.environ, **env},
+    proc = subprocess.run(cli(*args), cwd=cwd, env=with_repo({**os.environ, **env}),
                           capture_output=True, text=True, timeout=1500, check=False)
     assert proc.returncode == 0, f"platform {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -407,8 +421,8 @@ def test_bootstrap_apply_destroy_leaves_only_the_bootstrap(tmp_path):
                         "aws_secret_access_key": plan_env["AWS_SECRET_ACCESS_KEY"],
                         "aws_session_token": plan_env["AWS_SESSION_TOKEN"]}
         with iam_enforced(server):
-            planned = subprocess.run(["platform", "plan", "--detailed-exitcode"], cwd=tmp_path,
-                                     env={**os.environ, **plan_env}, capture_output=True, text=True,
+            planned = subprocess.run(cli("plan", "--detailed-exitcode"), cwd=tmp_path,
+                                     env=with_repo({**os.environ, **plan_env}), capture_output=True, text=True,
                                      timeout=900, check=False)
             # ...and the same credentials may not overwrite the state nor change anything
             for service, call in (

@@ -1,4 +1,4 @@
-"""The GCP path of the catalog refresh, `deploy.catalogs.gcp.fetch`, through the real
+"""The GCP path of the catalog refresh, `deploy.cloud.catalogs.gcp.fetch`, through the real
 google-cloud-compute client (REST transport) against a fake Compute API on 127.0.0.1.
 
 A fake because nothing real can serve the Compute API offline; it answers only the three
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from deploy.catalogs import gcp
+from deploy.cloud.catalogs import gcp
 from render import catalog
 
 PROJECT = "oceanlab-prod"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.test_checkov_aws import checkov_command
 from tests.test_terraform_gcp import VARIANTS, stack
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, set[st
         (root / name).mkdir()
         (root / name / "main.tf.json").write_text(json.dumps(rendered, indent=2))
     result = subprocess.run(
-        [sys.executable, "-m", "checkov.main", "--config-file", str(CONFIG), "-d", str(root), "-o", "json"],
+        [*checkov_command(), "--config-file", str(CONFIG), "-d", str(root), "-o", "json"],
         capture_output=True, text=True, timeout=300, cwd=root,
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]

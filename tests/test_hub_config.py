@@ -15,7 +15,7 @@ import pytest
 from jupyterhub.app import JupyterHub
 from traitlets.config import Config
 
-from deploy.local import passwords
+from deploy.hub import passwords
 from render.hub_config import GATEWAY_ACCESS_SCOPE, render_hub
 from render.validate import validate_text
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import cloud_ops
+from deploy.cli import terminal
 from deploy.cli.common import UsageError
 from tests.support.terraform import provider_mirror_or_skip
 
@@ -52,12 +52,12 @@ def test_confirm_needs_the_exact_answer(monkeypatch):
             return True
 
     monkeypatch.setattr("sys.stdin", Terminal("oceanlabs\n"))
-    assert cloud_ops.confirm("Type its name:", "oceanlab") is False
+    assert terminal.confirm("Type its name:", "oceanlab") is False
     monkeypatch.setattr("sys.stdin", Terminal(" oceanlab \n"))
-    assert cloud_ops.confirm("Type its name:", "oceanlab") is True
+    assert terminal.confirm("Type its name:", "oceanlab") is True
     monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
     with pytest.raises(UsageError):
-        cloud_ops.confirm("Apply?", "yes")
+        terminal.confirm("Apply?", "yes")
 
 
 def test_invalid_config_is_exit_2_and_located(local_repo):

@@ -67,7 +67,10 @@ def test_model_digest_ignores_comments_and_unit_spelling(example: Path, tmp_path
 
 
 def _cli_render(config: Path, out: Path, target: str, cwd: Path, seed: str) -> None:
-    environment = {**os.environ, "PYTHONHASHSEED": seed}
+    # this checkout's code from any cwd (not an installed copy that cwd would otherwise pick)
+    repo = str(Path(__file__).resolve().parent.parent)
+    inherited = os.environ.get("PYTHONPATH")
+    environment = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join(filter(None, [repo, inherited]))}
     result = subprocess.run(
         [sys.executable, "-m", "deploy.cli.main", "render", str(config), "--out", str(out), "--target", target],
         cwd=cwd,

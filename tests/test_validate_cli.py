@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from deploy.cli.main import main
-from tests.conftest import REPO, SHARED_EXAMPLE
+from tests.conftest import EXAMPLE_COPY, REPO, SHARED_EXAMPLE
 
 
 def run_cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
@@ -24,10 +24,17 @@ def test_repository_platform_yaml_is_valid():
     assert result.stdout.startswith("OK: oceanlab (3 users, 3 groups, 3 budgets, 3 profiles, 2 environments)")
 
 
-@pytest.mark.skipif(not SHARED_EXAMPLE.exists(), reason="../shared/platform.example.yaml is not beside the repo")
 def test_shared_example_is_valid_as_written():
-    result = run_cli("validate", str(SHARED_EXAMPLE))
+    result = run_cli("validate", str(EXAMPLE_COPY))
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: oceanlab (3 users, 3 groups, 3 budgets, 3 profiles, 2 environments)")
+
+
+@pytest.mark.skipif(not SHARED_EXAMPLE.exists(), reason="no ../shared/platform.example.yaml beside this clone")
+def test_the_tests_copy_of_the_shared_example_is_current():
+    assert EXAMPLE_COPY.read_text() == SHARED_EXAMPLE.read_text(), (
+        f"{EXAMPLE_COPY} differs from {SHARED_EXAMPLE}: copy the contract again"
+    )
 
 
 def test_json_output_for_valid_and_invalid(tmp_path, capsys, example_text):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from deploy.budgets.policy import BudgetRule, Policy
+from deploy.errors import RuntimeFailure
 from deploy.ledger import Ledger, Month, Process, queries
 from deploy.ledger.periods import month_of
 
@@ -35,7 +36,7 @@ class Request:
     price_per_hour_usd: float
 
 
-class BudgetExceeded(Exception):
+class BudgetExceeded(RuntimeFailure):
     """A refusal the user sees: budget, spent, limit, cores in use, when it resets."""
 
     def __init__(

@@ -12,9 +12,9 @@ import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-SMTP_HOST_ENV = "GRATICULE_SMTP_HOST"
-SMTP_PORT_ENV = "GRATICULE_SMTP_PORT"
-SENDER_ENV = "GRATICULE_ALERTS_FROM"
+from deploy.runtime import env
+
+SMTP_HOST_ENV, SMTP_PORT_ENV, SENDER_ENV = env.SMTP_HOST, env.SMTP_PORT, env.ALERTS_FROM
 
 log = logging.getLogger("graticule.budgets")
 
@@ -51,10 +51,22 @@ class Mailer:
         self.port = port if port is not None else int(os.environ.get(SMTP_PORT_ENV) or 25)
         self.sender = sender or os.environ.get(SENDER_ENV) or "graticule@localhost"
 
+    @property
+    def enabled(self) -> bool:
+        """Whether there is anyone to mail and a server to mail through."""
+        return bool(self.recipients and self.host)
+
+    def log(self, alert: Alert, platform_name: str) -> None:
+        log.warning("%s: %s", platform_name, alert.body.strip().replace("\n", " "))
+
     def send(self, alert: Alert, platform_name: str) -> bool:
         """Log the alert; mail it if possible. True when mailed."""
-        log.warning("%s: %s", platform_name, alert.body.strip().replace("\n", " "))
-        if not self.recipients or not self.host:
+        self.log(alert, platform_name)
+        return self.mail(alert, platform_name)
+
+    def mail(self, alert: Alert, platform_name: str) -> bool:
+        """Mail the alert (no log line of the alert itself). True when mailed."""
+        if not self.enabled:
             return False
         message = EmailMessage()
         message["From"] = self.sender

@@ -1,5 +1,6 @@
 """One metering pass: close intervals of processes that are gone, refresh heartbeats,
-send threshold alerts once per period, and enforce exhaustion.
+send threshold alerts once per period (mailed once, retried after a failed attempt),
+and enforce exhaustion.
 
 At 100% of the monthly limit: `stop` asks the backend to stop the budget's clusters
 (with a reason), `block_new` admits nothing new (admission refuses), `warn` only alerts.
@@ -11,12 +12,12 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from deploy.budgets.alerts import Alert, Mailer
 from deploy.budgets.policy import Policy
-from deploy.ledger import Ledger, ProcessKey, month_of, queries
+from deploy.ledger import Ledger, Month, ProcessKey, month_of, queries
 from deploy.ledger.models import AlertSent, BudgetPeriod
 
 log = logging.getLogger("graticule.budgets")
@@ -80,17 +81,39 @@ def run_pass(
                 reason = exhausted_reason(rule.name, used, rule.monthly_usd)
                 for cluster in queries.running_clusters(conn, rule.name):
                     result.to_stop[cluster] = reason
-    # Mail outside the transaction: a slow SMTP server must not hold the ledger lock.
     for alert in result.alerts:
-        if mailer.send(alert, policy.platform_name):
-            with ledger.writing() as conn:
-                conn.execute(
-                    update(AlertSent)
-                    .where(
-                        AlertSent.budget == alert.budget,
-                        AlertSent.month == alert.month,
-                        AlertSent.threshold == alert.threshold,
-                    )
-                    .values(mailed=True)
-                )
+        mailer.log(alert, policy.platform_name)
+    # Mail outside the transaction: a slow SMTP server must not hold the ledger lock. Every
+    # unmailed alert of the month is tried, so one that failed before is retried now.
+    if mailer.enabled:
+        for row_id, alert in _unmailed(ledger, month):
+            if _claim(ledger, row_id, True) and not mailer.mail(alert, policy.platform_name):
+                _claim(ledger, row_id, False)  # give it back: the next pass retries
     return result
+
+
+def _unmailed(ledger: Ledger, month: Month) -> list[tuple[int, Alert]]:
+    query = (
+        select(
+            AlertSent.id, AlertSent.budget, AlertSent.month,
+            AlertSent.threshold, AlertSent.spent_usd, AlertSent.limit_usd,
+        )
+        .where(AlertSent.month == month.name, AlertSent.mailed.is_(False))
+        .order_by(AlertSent.budget, AlertSent.threshold)
+    )
+    with ledger.reading() as conn:
+        rows = conn.execute(query).all()
+    return [
+        (row.id, Alert(row.budget, row.month, row.threshold, row.spent_usd, row.limit_usd, month.resets_at))
+        for row in rows
+    ]
+
+
+def _claim(ledger: Ledger, row_id: int, mailed: bool) -> bool:
+    """Flip one alert's `mailed` flag; True if this caller flipped it. Claiming before
+    mailing means two gateways on one ledger never both mail the same alert."""
+    with ledger.writing() as conn:
+        changed = conn.execute(
+            update(AlertSent).where(AlertSent.id == row_id, AlertSent.mailed.is_(not mailed)).values(mailed=mailed)
+        )
+    return changed.rowcount == 1

@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from deploy.runtime import env
 from render import units
 from render.entitlements import budget_of
+from render.gateway_spec import GatewaySpec
 from render.schema import Platform
 
 DEFAULT_MIN_WINDOW_S = 600.0  # a request must be affordable for at least this long
 DEFAULT_METER_INTERVAL_S = 30.0
-MIN_WINDOW_ENV = "GRATICULE_BUDGET_MIN_WINDOW"  # e.g. "10m"; a duration like platform.yaml's
-METER_INTERVAL_ENV = "GRATICULE_METER_INTERVAL"
+MIN_WINDOW_ENV, METER_INTERVAL_ENV = env.BUDGET_MIN_WINDOW, env.METER_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -61,20 +62,20 @@ class Policy:
         )
 
     @classmethod
-    def from_gateway_platform(cls, data: dict) -> Policy:
-        """From the rendered `gateway/platform.json` (render.gateway_config): what the
-        gateway process knows of platform.yaml. Window and interval from the environment."""
+    def from_gateway_spec(cls, spec: GatewaySpec) -> Policy:
+        """From the rendered gateway spec (render.gateway_spec): what the gateway process
+        knows of platform.yaml. Window and interval from the environment."""
         budgets = {
-            name: BudgetRule(name, b["monthly_usd"], b.get("max_cores"), tuple(b.get("alerts", ())), b["on_exhausted"])
-            for name, b in data.get("budgets", {}).items()
+            name: BudgetRule(name, b.monthly_usd, b.max_cores, tuple(b.alerts), b.on_exhausted)
+            for name, b in spec.budgets.items()
         }
         return cls(
             budgets=budgets,
-            payers={user: grants.get("budget") for user, grants in data.get("users", {}).items()},
-            alert_emails=tuple(data.get("alerts", {}).get("email", ())),
+            payers={user: grants.budget for user, grants in spec.users.items()},
+            alert_emails=tuple(spec.alert_emails),
             min_window_s=_setting(None, MIN_WINDOW_ENV, DEFAULT_MIN_WINDOW_S),
             meter_interval_s=_setting(None, METER_INTERVAL_ENV, DEFAULT_METER_INTERVAL_S),
-            platform_name=data.get("name", "graticule"),
+            platform_name=spec.name,
         )
 
     def budget_for(self, user: str) -> BudgetRule | None:

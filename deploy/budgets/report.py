@@ -1,10 +1,16 @@
 """Usage report: per budget and per user, spend in a month, percent of the limit,
-cores in use now and clusters running now. Data for `platform usage`."""
+cores in use now, clusters running now, and when the budget ran out (if it did).
+Data for `platform usage`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
 from deploy.budgets.policy import Policy
 from deploy.ledger import Ledger, Month, month_of, queries
+from deploy.ledger.models import BudgetPeriod
 
 
 def usage_report(
@@ -15,6 +21,13 @@ def usage_report(
     with ledger.reading() as conn:
         by_user = queries.spent_by_user(conn, month, now)
         held = queries.running_by(conn)
+        exhausted = dict(
+            conn.execute(
+                select(BudgetPeriod.budget, BudgetPeriod.exhausted_at).where(
+                    BudgetPeriod.month == month.name, BudgetPeriod.exhausted_at.is_not(None)
+                )
+            ).all()
+        )
     names = list(policy.budgets) + sorted({b for b, _ in [*by_user, *held]} - set(policy.budgets))
     budgets = []
     for name in names:
@@ -45,10 +58,15 @@ def usage_report(
                 "max_cores": rule.max_cores if rule else None,
                 "clusters_running": sum(row["clusters_running"] for row in rows),
                 "on_exhausted": rule.on_exhausted if rule else None,
+                "exhausted_at": _utc(exhausted[name]) if name in exhausted else None,
                 "users": rows,
             }
         )
     return {"month": month.name, "resets_at": month.resets_at, "budgets": budgets}
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_report(report: dict) -> str:
@@ -62,6 +80,7 @@ def format_report(report: dict) -> str:
         lines.append(
             f"{b['name']}: ${b['spent_usd']:.2f} of {limit}{percent}, "
             f"{b['cores_in_use']:g}{cap} cores in use, {b['clusters_running']} clusters running"
+            + (f"; exhausted {b['exhausted_at']}" if b.get("exhausted_at") else "")
         )
         for u in b["users"]:
             lines.append(

@@ -27,35 +27,23 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy import cloud_ops
+    from pathlib import Path
+
+    from deploy.cli import terminal
+    from deploy.cli.local_target import instructions
+    from deploy.targets import target_for
 
     platform = load(args)
-    if platform.target == "local":
-        return _local(args)
-    prepared = cloud_ops.prepare(platform, args.out, args.state)
-    cloud_ops.progress("terraform plan")
-    plan, text = prepared.stack.quick_plan()
-    print(text)
-    if plan.changes:
-        if not args.auto_approve and not cloud_ops.confirm(
-            f"Apply these changes to {platform.name}? Type 'yes':", "yes"
-        ):
-            raise CommandError("not applied")
-        cloud_ops.progress("terraform apply (the plan above, exactly)")
-        prepared.stack.apply(plan)
-    prepared.stack.forget_plans()
-    outputs = cloud_ops.write_outputs(prepared)
-    print(f"applied: {platform.name} on {platform.target}; {len(outputs)} output(s) in {args.out}/outputs.json")
+    target = target_for(platform, Path(args.path), out=args.out, state=args.state)
+    preview = target.preview(terminal.progress)
+    if preview.text:
+        print(preview.text)
+    if preview.changes and preview.needs_confirmation and not args.auto_approve and not terminal.confirm(
+        f"Apply these changes to {platform.name}? Type 'yes':", "yes"
+    ):
+        raise CommandError("not applied")
+    outcome = target.apply(preview, terminal.progress)
+    for warning in outcome.warnings:
+        print(warning, file=sys.stderr)
+    print(instructions(outcome.up, args.path) if outcome.up else outcome.message)
     return 0
-
-
-def _local(args: argparse.Namespace) -> int:
-    """Target local: the hub engineer's `up`, with the same arguments `platform up` takes."""
-    from deploy.cli import cmd_up
-
-    if args.out != "build":
-        print("note: --out is ignored for target local (the build lives in the state dir)", file=sys.stderr)
-    namespace = argparse.Namespace(
-        path=args.path, state=args.state, port=None, gateway_port=None, timeout=180.0, json=False
-    )
-    return cmd_up.run(namespace)

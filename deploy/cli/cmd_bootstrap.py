@@ -36,6 +36,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deploy import cloud_ops
+    from deploy.cli import terminal
     from deploy.cloud_stack import CloudStack
     from modules.ci import APPLY_ENVIRONMENT
     from render.bootstrap import BootstrapError, render_bootstrap
@@ -51,20 +52,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     root = cloud_ops.state_dir_of(platform, args.state) / "bootstrap" / args.target
     stack = CloudStack(root, args.target, {"main.tf.json": data}, remote_backend=False)
-    cloud_ops.progress(f"terraform init (bootstrap, local state in {stack.workdir})")
+    terminal.progress(f"terraform init (bootstrap, local state in {stack.workdir})")
     stack.init()
-    cloud_ops.progress("terraform plan")
+    terminal.progress("terraform plan")
     plan, document = stack.plan()
     from deploy.gitops.plan_summary import summarize
 
     summary = summarize(document, args.target)
     print(cloud_ops.describe_plan(summary))
     if plan.changes:
-        if not args.auto_approve and not cloud_ops.confirm(
+        if not args.auto_approve and not terminal.confirm(
             f"Create the state bucket and CI trust of {platform.name}? Type 'yes':", "yes"
         ):
             raise CommandError("not applied")
-        cloud_ops.progress("terraform apply")
+        terminal.progress("terraform apply")
         stack.apply(plan)
     stack.forget_plans()
     outputs = stack.outputs()

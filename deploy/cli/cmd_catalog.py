@@ -49,26 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _aws(args: argparse.Namespace, date: str):
-    import boto3
-    import botocore.exceptions
+    from deploy.cloud.catalogs import aws
 
-    from deploy.catalogs import aws
-
-    session = boto3.session.Session()
-    home = session.region_name or "us-east-1"
     regions = [name.strip() for name in args.regions.split(",")] if args.regions else None
-
-    def client_for(region: str):
-        return session.client("ec2", region_name=region, endpoint_url=args.endpoint_url)
-
-    try:
-        return aws.fetch(client_for, home, date, regions), aws.ABOUT
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise CommandError(f"EC2 API: {exc}") from None
+    return aws.fetch_from_api(date, regions, args.endpoint_url), aws.ABOUT
 
 
 def _gcp(args: argparse.Namespace, date: str):
-    from deploy.catalogs import gcp
+    from deploy.cloud.catalogs import gcp
 
     if args.from_csv:
         files = {
@@ -86,9 +74,4 @@ def _gcp(args: argparse.Namespace, date: str):
         return catalog, gcp.ABOUT
     if not args.project:
         raise UsageError("--cloud gcp needs --project (or --from-csv DIR)")
-    from google.api_core import exceptions
-
-    try:
-        return gcp.fetch(args.project, date), gcp.ABOUT
-    except exceptions.GoogleAPIError as exc:
-        raise CommandError(f"Compute API: {exc}") from None
+    return gcp.fetch_from_api(args.project, date), gcp.ABOUT

@@ -24,26 +24,20 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy import cloud_ops
+    from pathlib import Path
+
+    from deploy.cli import terminal
+    from deploy.targets import target_for
 
     platform = load(args)
-    if not args.yes and not cloud_ops.confirm(
+    if not args.yes and not terminal.confirm(
         f"This destroys every resource of {platform.name} ({platform.target}). Type its name to go on:",
         platform.name,
     ):
         raise CommandError("not destroyed: the name did not match")
-    if platform.target == "local":
-        from deploy.cli import cmd_down
-
-        return cmd_down.run(argparse.Namespace(path=args.path, state=args.state))
-    prepared = cloud_ops.prepare(platform, args.out, args.state)
-    cloud_ops.progress("terraform plan -destroy")
-    plan, text = prepared.stack.quick_plan(destroy=True)
-    print(text)
-    if plan.changes:
-        cloud_ops.progress("terraform apply (the destroy plan above)")
-        prepared.stack.apply(plan)
-    prepared.stack.forget_plans()
-    (prepared.build / cloud_ops.OUTPUTS).unlink(missing_ok=True)
-    print(f"destroyed: every resource of {platform.name}; the state bucket is kept")
+    target = target_for(platform, Path(args.path), out=args.out, state=args.state)
+    preview = target.preview(terminal.progress, destroy=True)
+    if preview.text:
+        print(preview.text)
+    print(target.destroy(preview, terminal.progress).message)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from deploy.cli.common import CommandError, add_config_argument
+from deploy.cli.common import add_config_argument
 from deploy.cli.local_target import add_state_argument, state_dir
 
 
@@ -16,11 +16,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.local import supervisor
+    from pathlib import Path
 
-    directory = state_dir(args)
-    result = supervisor.down(directory)
-    if result.survivors:
-        raise CommandError(f"could not stop pids {result.survivors}")
-    print(f"stopped {len(result.stopped)} process(es) of {directory}" if result.stopped else "nothing was running")
+    from deploy.targets import LocalTarget
+
+    target = LocalTarget(Path(args.path), state_dir(args))
+    print(target.destroy(target.preview(lambda _: None, destroy=True), lambda _: None).message)
     return 0

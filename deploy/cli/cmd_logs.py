@@ -21,9 +21,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.local import supervisor
+    from pathlib import Path
 
-    path = supervisor.log_path(state_dir(args), args.which)
+    from deploy.targets import LocalTarget
+
+    path = LocalTarget(Path(args.path), state_dir(args)).log_path(args.which)
     if path is None or not path.exists():
         raise UsageError(f"no log for {args.which!r} (hub, gateway, proxy, or the name of a Dask cluster)")
     with open(path, "rb") as handle:

@@ -36,15 +36,14 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from deploy import cloud_ops
-    from deploy.gitops.plan_summary import empty
+    from deploy.cli import terminal
+    from deploy.targets import target_for
 
     platform = load(args)
-    if platform.target == "local":
-        summary = empty("local", "Target local: nothing to plan; `platform apply` runs it on this machine.")
-    else:
-        prepared = cloud_ops.prepare(platform, args.out, args.state)
-        _, summary = cloud_ops.plan(prepared)
+    summary = target_for(platform, Path(args.path), out=args.out, state=args.state).plan(terminal.progress)
     if args.json:
         print_json(summary)
     else:

@@ -37,6 +37,7 @@ def render_files(path: str, target: str | None) -> dict[str, bytes]:
 def run(args: argparse.Namespace) -> int:
     from deploy.build_dir import compare, is_replaceable, read_tree
     from deploy.files import replace_tree_atomic
+    from render.build import MANIFEST
 
     files = render_files(args.path, args.target)
     out = Path(args.out)
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.out}/ is out of date ({changed} file(s)); run `platform render`")
     if not is_replaceable(out):
         raise UsageError(
-            f"--out {args.out} exists and is not a graticule build (no manifest.json); "
+            f"--out {args.out} exists and is not a graticule build (no {MANIFEST}); "
             "refusing to replace it: choose an empty or new directory"
         )
     replace_tree_atomic(out, files)

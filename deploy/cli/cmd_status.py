@@ -17,10 +17,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.local import supervisor
+    from pathlib import Path
+
+    from deploy.targets import LocalTarget
 
     directory = state_dir(args)
-    report = supervisor.status(directory)
+    report = LocalTarget(Path(args.path), directory).status()
     all_up = all(component.up for component in report)
     if args.json:
         print_json({"state_dir": str(directory), "up": all_up, "components": [c.as_dict() for c in report]})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from deploy.cli.common import CommandError, UsageError, load
+from deploy.cli.common import UsageError, load
 from deploy.cli.local_target import add_optional_config, add_state_argument
 
 
@@ -21,16 +21,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+
     from pathlib import Path
 
-    from deploy.local import supervisor
+    from deploy.runtime.state import state_dir_for
+    from deploy.targets import LocalTarget
 
     platform = load(args)
     if platform.user(args.name) is None:
         raise UsageError(f"no user {args.name!r} in {args.path}: only platform.yaml users get tokens")
-    directory = Path(args.state).absolute() if args.state else (Path(".platform") / platform.name).absolute()
-    try:
-        print(supervisor.user_token(directory, args.name))
-    except supervisor.SupervisorError as exc:
-        raise CommandError(str(exc)) from None
+    print(LocalTarget(Path(args.path), state_dir_for(platform.name, args.state)).token(args.name))
     return 0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploy.cli.common import DEFAULT_CONFIG, CommandError, add_config_argument, print_json
-from deploy.cli.local_target import add_state_argument
+from deploy.cli.common import add_config_argument, print_json
+from deploy.cli.local_target import add_state_argument, instructions
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -29,18 +29,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from deploy.local import supervisor
+    from deploy.targets import LocalTarget
 
-    try:
-        result = supervisor.up(
-            Path(args.path),
-            Path(args.state) if args.state else None,
-            hub_port=args.port,
-            gateway_port=args.gateway_port,
-            timeout=args.timeout,
-        )
-    except supervisor.SupervisorError as exc:
-        raise CommandError(str(exc)) from None
+    target = LocalTarget(Path(args.path), Path(args.state) if args.state else None)
+    result = target.up(hub_port=args.port, gateway_port=args.gateway_port, timeout=args.timeout)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
@@ -60,49 +52,3 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(instructions(result, args.path))
     return 0
-
-
-def instructions(result, config: str = DEFAULT_CONFIG) -> str:
-    changes = [
-        f"{verb}: {', '.join(names)}"
-        for verb, names in (("started", result.started), ("restarted", result.restarted),
-                            ("unchanged", result.unchanged))
-        if names
-    ]
-    lines = [
-        f"{result.name} is up ({'; '.join(changes)})",
-        "",
-        f"  JupyterHub   {result.hub_url}",
-        f"  dask-gateway {result.gateway_url or '(not configured)'}",
-        f"  schedulers   {result.scheduler_address or '(not configured)'}",
-        f"  state        {result.state_dir}",
-        "",
-        "Log in at the hub URL as one of the platform.yaml users:",
-    ]
-    for user in result.users:
-        how = (
-            "with the password already set"
-            if user.password_set
-            else "the password typed at the first login becomes the password (8+ characters)"
-        )
-        lines.append(f"  {user.name:<14}{' (admin)' if user.admin else '':<9}{how}")
-    lines += [
-        "",
-        "Set or reset a password:  platform users passwd NAME" + _file_hint(config) + _state_hint(result),
-        "API token (SDK, scripts): platform token NAME" + _file_hint(config) + _state_hint(result),
-        f"From a laptop:            import graticule; graticule.login({result.hub_url!r})",
-        "From a notebook:          import graticule; cluster = graticule.Cluster(n_workers=2)",
-        "Stop everything:          platform down" + _state_hint(result),
-    ]
-    return "\n".join(lines)
-
-
-def _file_hint(config: str) -> str:
-    return "" if config == DEFAULT_CONFIG else f" --file {config}"
-
-
-def _state_hint(result) -> str:
-    from pathlib import Path
-
-    default = (Path(".platform") / result.name).absolute()
-    return "" if Path(result.state_dir) == default else f" --state {result.state_dir}"

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from deploy.cli.common import CommandError, UsageError, add_config_argument, load, print_json
+from deploy.runtime import env
 
-STATE_DIR_ENV = "GRATICULE_STATE_DIR"
+STATE_DIR_ENV = env.STATE_DIR
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def _state_dir(args: argparse.Namespace, name: str) -> Path:
-    from deploy.local.state import default_state_dir
+    from deploy.runtime.state import default_state_dir
 
     if args.state:
         return Path(args.state).absolute()

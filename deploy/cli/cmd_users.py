@@ -114,7 +114,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_passwd(args: argparse.Namespace) -> int:
-    from deploy.local import passwords  # the local target's password store
+    from deploy.hub import passwords  # the local target's password store
+    from deploy.runtime.state import state_dir_for
 
     platform = validate_text(_read(args.path), args.path)
     if not platform.user(args.name):
@@ -127,7 +128,7 @@ def run_passwd(args: argparse.Namespace) -> int:
             raise UsageError("the passwords do not match")
     if len(password) < 8:
         raise UsageError("a password needs at least 8 characters")
-    state = Path(args.state) if args.state else Path(".platform") / platform.name
+    state = state_dir_for(platform.name, args.state)
     passwords.set_password(state, args.name, password)
     print(f"password set for {args.name}")
     return 0

@@ -7,18 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from deploy.errors import RuntimeFailure, UserError
 from render.schema import Platform
 from render.validate import load_platform
 
 DEFAULT_CONFIG = "platform.yaml"
 
 
-class CommandError(Exception):
-    """A runtime failure worth one plain line to the user (exit 1)."""
-
-
-class UsageError(Exception):
-    """Invalid input that has no file position, e.g. a bad argument value (exit 2)."""
+# The CLI's names for deploy.errors' two kinds (exit 1 and exit 2).
+CommandError = RuntimeFailure
+UsageError = UserError
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

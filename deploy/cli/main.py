@@ -20,7 +20,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from deploy import cli
-from deploy.cli.common import CommandError, UsageError
+from deploy.errors import PlatformError
 from render.errors import ConfigErrors
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -51,12 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_INVALID
-    except UsageError as exc:
+    except PlatformError as exc:  # deploy.errors: UserError exits 2, RuntimeFailure 1
         print(f"platform {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except CommandError as exc:
-        print(f"platform {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `platform schema | head`: the reader left, not an error

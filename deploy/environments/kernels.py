@@ -15,6 +15,7 @@ from pathlib import Path
 from deploy.environments import runtime
 from deploy.environments.ensure import environments_dir
 from deploy.files import replace_tree_atomic
+from deploy.runtime import env
 
 PREFIX = "graticule-"
 
@@ -31,7 +32,7 @@ def kernel_spec(name: str, python: str) -> dict:
         "display_name": f"Python ({name})",
         "language": "python",
         "metadata": {"graticule": {"environment": name}},
-        "env": {"GRATICULE_ENVIRONMENT": name},
+        "env": {env.ENVIRONMENT: name},
     }
 
 

@@ -17,6 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from deploy.environments import uv
+from deploy.errors import RuntimeFailure
 from render.environments import PLATFORM_PINS, resolved_spec
 from render.schema import Platform
 
@@ -84,7 +85,7 @@ def dumps(entries: dict[str, Entry]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
-class LockError(ValueError):
+class LockError(RuntimeFailure, ValueError):
     """The lock file exists but cannot be read."""
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from deploy.environments.build import python_of
 from deploy.environments.ensure import INDEX, environments_dir
+from deploy.runtime import env
 
 SYNC_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 def state_dir() -> Path:
-    return Path(os.environ["GRATICULE_STATE_DIR"])
+    return Path(os.environ[env.STATE_DIR])
 
 
 def pythons(state: Path | None = None) -> dict[str, str]:

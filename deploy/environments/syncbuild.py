@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from deploy.environments import build, runtime, uv
+from deploy.errors import RuntimeFailure
 
 REPORT = "graticule-sync.json"
 _OFFENDER = re.compile(
@@ -31,7 +32,7 @@ _OFFENDER = re.compile(
 _WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.whl$")
 
 
-class SyncBuildError(RuntimeError):
+class SyncBuildError(RuntimeFailure, RuntimeError):
     """What the user sees when their environment cannot be built."""
 
 

@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 
+from deploy.errors import RuntimeFailure
 
-class UvError(RuntimeError):
+
+class UvError(RuntimeFailure, RuntimeError):
     """uv failed; the message is the tail of its output."""
 
 

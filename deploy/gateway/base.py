@@ -6,13 +6,21 @@ clusters, admins list all), the cluster lifetime cap, the initial worker count, 
 scheduler/worker command and its Python (`python_for`: environments hook in there), and
 one place that hears about every scheduler and worker start and stop (`record`: the
 usage ledger hooks in there). Backends for a target subclass this and implement the
-`do_*` process methods of dask-gateway's `DBBackendBase`.
+`do_*` methods of dask-gateway's `DBBackendBase` (start, stop and check processes or
+machines).
+
+Only public hooks of `DBBackendBase` are used: the budgets and ledger hooks run around
+`reconcile_cluster`/`reconcile_worker`, seeing each state change they make, and whether
+a scheduler or worker is still alive is always asked through `do_check_clusters`/
+`do_check_workers`, so a backend whose machines can die (VMs) has their usage closed in
+the ledger like a local process's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -22,9 +30,10 @@ from dask_gateway_server.backends.db_base import Cluster, DBBackendBase, JobStat
 from dask_gateway_server.utils import timestamp
 from traitlets import Dict, Float, Unicode, default
 
-from deploy.budgets.gateway import GatewayBudgets, stop_reason_options
-from deploy.gateway.options import grants_of
+from deploy.gateway.budgets import GatewayBudgets, stop_reason_options
+from deploy.gateway.options import python_for
 from deploy.gateway.tls import use_ec_keys
+from render.gateway_spec import GatewaySpec
 
 
 class ListedCluster(models.Cluster):
@@ -68,18 +77,25 @@ class GraticuleBackend(DBBackendBase):
             handle.write(key)
         return key
 
+    @property
+    def spec(self) -> GatewaySpec:
+        """The rendered platform.json, parsed once."""
+        if getattr(self, "_gateway_spec", None) is None:
+            self._gateway_spec = GatewaySpec.from_json(self.platform)
+        return self._gateway_spec
+
     # -- policy -------------------------------------------------------------------------
 
     def is_admin(self, username: str) -> bool:
-        grants = grants_of(self.platform, username)
-        return bool(grants and grants["admin"])
+        grants = self.spec.grants_of(username)
+        return bool(grants and grants.admin)
 
     async def admit_cluster(self, user: models.User, options: dict, config) -> None:
         """Refuse a new cluster by raising PublicException (the user sees the message)."""
-        grants = grants_of(self.platform, user.name)
+        grants = self.spec.grants_of(user.name)
         if grants is None:
             raise PublicException(f"user {user.name!r} is not declared in platform.yaml and may not start clusters")
-        if not grants["profiles"]:
+        if not grants.profiles:
             raise PublicException(
                 f"user {user.name!r} may not start clusters: none of their groups in "
                 "platform.yaml grants a hardware profile"
@@ -87,7 +103,7 @@ class GraticuleBackend(DBBackendBase):
 
     async def admit_workers(self, cluster: Cluster, requested: int) -> int:
         """How many of `requested` workers `cluster` may have (every scale-up asks here)."""
-        allowed = min(requested, self.platform["dask"]["max_workers"])
+        allowed = min(requested, self.spec.dask.max_workers)
         return await self.budgets.affordable_workers(cluster, allowed)  # budgets: what it can pay for now
 
     def record(self, event: str, cluster: Cluster, worker: Worker | None = None) -> None:
@@ -103,8 +119,6 @@ class GraticuleBackend(DBBackendBase):
 
     def python_for(self, cluster: Cluster) -> str:
         """The Python that runs the cluster's scheduler and workers: its environment's."""
-        from deploy.environments.options import python_for
-
         return python_for(cluster.username, cluster.options or {})
 
     def get_scheduler_command(self, cluster: Cluster) -> list[str]:
@@ -158,18 +172,46 @@ class GraticuleBackend(DBBackendBase):
         cluster = self.db.get_cluster(cluster_name)
         held = self._initial_counts.get(cluster_name)
         if held is not None and msg.get("count", 0) < held:
-            # The scheduler does not know of the initial workers until _cluster_to_running
-            # tells it; until then its count of 0 must not stop them.
+            # The scheduler does not know of the initial workers until we tell it, once
+            # the cluster runs (_on_cluster_running); until then its count of 0 must not
+            # stop them.
             msg = {**msg, "count": held}
         if cluster is not None and msg.get("count", 0) > cluster.count:
             msg = {**msg, "count": await self.admit_workers(cluster, msg["count"])}
         await super().on_cluster_heartbeat(cluster_name, msg)
 
-    async def _cluster_to_submitted(self, cluster):
-        await super()._cluster_to_submitted(cluster)
-        if cluster.status == JobStatus.SUBMITTED and cluster.target == JobStatus.RUNNING:
-            self.record("scheduler-started", cluster)
-            await self._start_initial_workers(cluster)
+    async def reconcile_cluster(self, cluster):
+        before = cluster.status
+        await super().reconcile_cluster(cluster)
+        if before == JobStatus.CREATED and cluster.status == JobStatus.SUBMITTED:
+            if cluster.target == JobStatus.RUNNING:  # the scheduler started
+                self.record("scheduler-started", cluster)
+                await self._start_initial_workers(cluster)
+        elif before == JobStatus.SUBMITTED and cluster.status == JobStatus.RUNNING:
+            await self._on_cluster_running(cluster)
+        elif before < JobStatus.STOPPED <= cluster.status:
+            self._initial_counts.pop(cluster.name, None)
+            await self.budgets.process_stopped(cluster)  # budgets: close its intervals, started or not
+            if before > JobStatus.CREATED:
+                self.record("scheduler-stopped", cluster)
+
+    async def reconcile_worker(self, worker):
+        before = worker.status
+        starting = before == JobStatus.CREATED and worker.target == JobStatus.RUNNING
+        # budgets: admit (and record) the worker right before its process starts
+        if starting and not await self.budgets.admit_worker(worker):
+            self.db.update_worker(worker, target=JobStatus.STOPPED)
+            self.db.update_cluster(worker.cluster, count=max(0, worker.cluster.count - 1))
+            self.queue.put(worker)
+            return
+        await super().reconcile_worker(worker)
+        if before == JobStatus.CREATED and worker.status == JobStatus.SUBMITTED:
+            if worker.target == JobStatus.RUNNING:
+                self.record("worker-started", worker.cluster, worker)
+        elif before < JobStatus.STOPPED <= worker.status:
+            await self.budgets.process_stopped(worker.cluster, worker)  # budgets: close its interval
+            if before > JobStatus.CREATED:
+                self.record("worker-stopped", worker.cluster, worker)
 
     async def _start_initial_workers(self, cluster: Cluster) -> None:
         """Start the `workers` option's workers now, alongside the scheduler (they wait
@@ -184,39 +226,11 @@ class GraticuleBackend(DBBackendBase):
         for _ in range(count):
             self.queue.put(self.db.create_worker(cluster))
 
-    async def _cluster_to_running(self, cluster):
-        await super()._cluster_to_running(cluster)
+    async def _on_cluster_running(self, cluster: Cluster) -> None:
         workers = self._initial_counts.get(cluster.name, (cluster.options or {}).get("workers") or 0)
         if workers:
             await self.forward_message_to_scheduler(cluster.to_model(), {"op": "scale", "count": workers})
         self._initial_counts.pop(cluster.name, None)  # the scheduler counts them from now on
-
-    async def _cluster_to_stopped(self, cluster):
-        self._initial_counts.pop(cluster.name, None)
-        started = cluster.status > JobStatus.CREATED
-        await super()._cluster_to_stopped(cluster)
-        await self.budgets.process_stopped(cluster)  # budgets: close its intervals, started or not
-        if started:
-            self.record("scheduler-stopped", cluster)
-
-    async def _worker_to_submitted(self, worker):
-        # -- budgets: admit (and record) the worker right before its process starts -----
-        if not await self.budgets.admit_worker(worker):
-            self.db.update_worker(worker, target=JobStatus.STOPPED)
-            self.db.update_cluster(worker.cluster, count=max(0, worker.cluster.count - 1))
-            self.queue.put(worker)
-            return
-        # -- end budgets ----------------------------------------------------------------
-        await super()._worker_to_submitted(worker)
-        if worker.status == JobStatus.SUBMITTED and worker.target == JobStatus.RUNNING:
-            self.record("worker-started", worker.cluster, worker)
-
-    async def _worker_to_stopped(self, worker):
-        started = worker.status > JobStatus.CREATED
-        await super()._worker_to_stopped(worker)
-        await self.budgets.process_stopped(worker.cluster, worker)  # budgets: close its interval
-        if started:
-            self.record("worker-stopped", worker.cluster, worker)
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -225,13 +239,13 @@ class GraticuleBackend(DBBackendBase):
         use_ec_keys()  # cluster TLS keys in a millisecond, not up to a second of RSA
         if self.state_dir:
             Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.budgets = GatewayBudgets.open(self.platform, self.state_dir, self.log)  # budgets: the usage ledger
+        self.budgets = GatewayBudgets.open(self.spec, self.state_dir, self.log)  # budgets: the usage ledger
         await super().setup(app)
-        # budgets: no await since the clusters were loaded, so nothing has been reconciled
-        # yet: close the intervals of processes that died while the gateway was down first.
-        self.budgets.recover(self.db, self._budget_alive)
+        # budgets: close the intervals of processes that died while the gateway was down,
+        # before anything else is reconciled (the local backend's checks never suspend).
+        self.budgets.recover(self.db, await self.liveness())
         self.task_pool.spawn(self.budgets.budgets.metering_loop(self._budget_live, self._budget_stop))
-        from deploy.environments.api import add_routes
+        from deploy.gateway.api import add_routes
 
         add_routes(app, self)  # /api/graticule/v1: profiles, usage, package sync
         self._add_dashboards(app)
@@ -247,31 +261,42 @@ class GraticuleBackend(DBBackendBase):
             self,
             hub_api_url=self.hub_api_url,
             service_token=self.hub_service_token,
-            service_name=self.platform.get("service_name", "dask-gateway"),
+            service_name=self.spec.service_name,
             prefix=self.proxy.prefix,
         )
         self.dashboards.add_routes(app)
+        # Only the schedulers' SNI routes in the proxy: a dashboard route there would bypass
+        # the owner check, so `<prefix>/clusters/<name>/` must fall through to the web app.
+        add_route = self.proxy.add_route
 
-    async def _check_cluster_proxied(self, cluster):
-        # Only the scheduler's SNI route: a dashboard route in the proxy would bypass the
-        # owner check, so `<prefix>/clusters/<name>/` falls through to the web app instead.
-        if not cluster.added_to_proxies:
-            await self.proxy.add_route(kind="SNI", sni=cluster.name, target=cluster.scheduler_address)
-            cluster.added_to_proxies = True
+        async def scheduler_routes_only(kind=None, sni=None, path=None, target=None):
+            if kind == "PATH" and (path or "").startswith("/clusters/"):
+                return
+            await add_route(kind=kind, sni=sni, path=path, target=target)
 
-    # -- budgets (deploy.budgets.gateway) ----------------------------------------------------
+        self.proxy.add_route = scheduler_routes_only
+
+    # -- budgets (deploy.gateway.budgets) ----------------------------------------------------
 
     async def forward_message_to_scheduler(self, cluster, msg):
         if msg.get("op") == "scale" and (held := self.db.get_cluster(cluster.name)) is not None:
             await self.budgets.check_scale(held, msg["count"])  # the client sees a refusal's reason
         await super().forward_message_to_scheduler(cluster, msg)
 
-    def _budget_alive(self, job) -> bool:
-        check = getattr(self, "_check_status", None)  # backends that can tell a dead process
-        return True if check is None else bool(check(job))
+    async def liveness(self) -> Callable[[object], bool]:
+        """Whether each started scheduler and worker is alive, asked of the backend
+        through `do_check_clusters`/`do_check_workers` (processes, or machines)."""
+        clusters = [c for c in self.db.name_to_cluster.values() if c.status < JobStatus.STOPPED]
+        workers = [w for c in clusters for w in c.workers.values() if w.status < JobStatus.STOPPED]
+        dead: set[int] = set()
+        for jobs, check in ((clusters, self.do_check_clusters), (workers, self.do_check_workers)):
+            started = [job for job in jobs if job.status >= JobStatus.SUBMITTED]
+            if started:
+                dead |= {id(job) for job, ok in zip(started, await check(started), strict=True) if not ok}
+        return lambda job: id(job) not in dead
 
-    def _budget_live(self) -> set[tuple[str, str]]:
-        return self.budgets.live(self.db, self._budget_alive)
+    async def _budget_live(self) -> set[tuple[str, str]]:
+        return self.budgets.live(self.db, await self.liveness())
 
     async def _budget_stop(self, cluster_name: str, reason: str) -> None:
         """Stop a cluster whose budget is exhausted (`on_exhausted: stop`), saying why."""

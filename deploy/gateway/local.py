@@ -54,11 +54,9 @@ class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
     async def do_setup(self) -> None:
         # Clusters whose scheduler died while the gateway was down are failed at once,
         # rather than after a missed heartbeat.
-        dead = [
-            cluster
-            for cluster in self.db.active_clusters()
-            if cluster.status == JobStatus.RUNNING and not self._check_status(cluster)
-        ]
+        running = [cluster for cluster in self.db.active_clusters() if cluster.status == JobStatus.RUNNING]
+        alive = await self.do_check_clusters(running)
+        dead = [cluster for cluster, ok in zip(running, alive, strict=True) if not ok]
         self.db.update_clusters([(cluster, {"target": JobStatus.FAILED}) for cluster in dead])
         for cluster in dead:
             self.queue.put(cluster)
@@ -109,8 +107,16 @@ class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
         await processes.stop(worker.state.get("pid"), worker.state.get("started"))
         self.pidfiles.remove(worker.cluster.name, f"worker-{worker.name}")
 
-    def _check_status(self, o) -> bool:
-        return processes.is_alive(o.state.get("pid"), o.state.get("started"))
+    async def do_check_clusters(self, clusters) -> list[bool]:
+        return [_alive(cluster) for cluster in clusters]
+
+    async def do_check_workers(self, workers) -> list[bool]:
+        return [_alive(worker) for worker in workers]
+
+
+def _alive(job) -> bool:
+    """A scheduler's or worker's process is alive (a recycled PID is not: its start time differs)."""
+    return processes.is_alive(job.state.get("pid"), job.state.get("started"))
 
 
 def stop_local_clusters(state_dir: Path, timeout: float = 10.0) -> list[int]:

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import psutil
 
+from deploy.runtime import liveness
+from deploy.runtime.liveness import live_process
+
 # A tiny Python launcher starts the command and exits at once: the command is re-parented
 # and keeps running whatever happens to the gateway's process tree. (Not `sh -c 'cmd &'`:
 # a non-interactive shell starts background commands with SIGINT ignored, and SIGINT is
@@ -54,27 +57,13 @@ async def spawn_detached(command: list[str], env: dict[str, str], cwd: str, log_
     return pid, psutil.Process(pid).create_time()
 
 
-def _process(pid: int | None, started: float | None) -> psutil.Process | None:
-    if not pid:
-        return None
-    try:
-        proc = psutil.Process(pid)
-        if started is not None and abs(proc.create_time() - started) > 0.01:
-            return None  # the PID was recycled: not ours
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc
-    except psutil.NoSuchProcess:
-        return None
-
-
 def is_alive(pid: int | None, started: float | None = None) -> bool:
-    return _process(pid, started) is not None
+    return live_process(pid, started) is not None
 
 
 async def stop(pid: int | None, started: float | None, grace: tuple[float, ...] = (5, 3, 3)) -> bool:
     """SIGINT, then SIGTERM, then SIGKILL, waiting `grace` seconds after each."""
-    proc = _process(pid, started)
+    proc = live_process(pid, started)
     if proc is None:
         return True
     for sig, wait in zip((signal.SIGINT, signal.SIGTERM, signal.SIGKILL), grace, strict=True):
@@ -98,11 +87,7 @@ async def _waitgone(proc: psutil.Process, timeout: float) -> bool:
 
 
 def gone(proc: psutil.Process) -> bool:
-    # is_running() also compares the start time, so a recycled PID counts as gone.
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not liveness.is_alive(proc)
 
 
 class PidFiles:

@@ -14,7 +14,8 @@ from pathlib import Path
 from jupyterhub.auth import Authenticator
 from traitlets import Unicode, default
 
-from deploy.local import passwords
+from deploy.hub import passwords
+from deploy.runtime import env
 
 
 class LocalPasswordAuthenticator(Authenticator):
@@ -22,7 +23,7 @@ class LocalPasswordAuthenticator(Authenticator):
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
-        return os.environ["GRATICULE_STATE_DIR"]
+        return os.environ[env.STATE_DIR]
 
     async def authenticate(self, handler, data: dict) -> str | None:
         username = self.normalize_username(data.get("username", ""))

@@ -19,10 +19,12 @@ from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Dict, List, Unicode, default
 
+from deploy.runtime import env as contract  # `env` is the spawner's own word here
+
 # Passed from the hub's environment to every notebook server: the gateway address (so
 # `dask_gateway.Gateway()` needs no arguments) and the state-dir marker `platform down`
 # uses to find every process of this platform.
-_INHERITED = ("GRATICULE_STATE_DIR", "GRATICULE_HUB_URL", "GRATICULE_GATEWAY_URL", "GRATICULE_GATEWAY_SCHEDULER_URL")
+_INHERITED = (contract.STATE_DIR, contract.HUB_URL, contract.GATEWAY_URL, contract.GATEWAY_SCHEDULER_URL)
 
 
 class ProfileSpawner(LocalProcessSpawner):
@@ -87,20 +89,20 @@ class ProfileSpawner(LocalProcessSpawner):
     def get_env(self) -> dict:
         env = super().get_env()
         # Make dask_gateway.Gateway() in a notebook find this platform's gateway.
-        if os.environ.get("GRATICULE_GATEWAY_URL"):
-            env["DASK_GATEWAY__ADDRESS"] = os.environ["GRATICULE_GATEWAY_URL"]
+        if os.environ.get(contract.GATEWAY_URL):
+            env["DASK_GATEWAY__ADDRESS"] = os.environ[contract.GATEWAY_URL]
             env["DASK_GATEWAY__AUTH__TYPE"] = "jupyterhub"
-        if os.environ.get("GRATICULE_GATEWAY_SCHEDULER_URL"):
-            env["DASK_GATEWAY__PROXY_ADDRESS"] = os.environ["GRATICULE_GATEWAY_SCHEDULER_URL"]
+        if os.environ.get(contract.GATEWAY_SCHEDULER_URL):
+            env["DASK_GATEWAY__PROXY_ADDRESS"] = os.environ[contract.GATEWAY_SCHEDULER_URL]
         profile, environment = self.chosen()
-        env["GRATICULE_PROFILE"] = profile
+        env[contract.PROFILE] = profile
         if environment:
-            env["GRATICULE_ENVIRONMENT"] = environment
-        if os.environ.get("GRATICULE_STATE_DIR"):  # one kernel per granted environment
+            env[contract.ENVIRONMENT] = environment
+        if os.environ.get(contract.STATE_DIR):  # one kernel per granted environment
             from deploy.environments.kernels import prepare
 
             granted = self.granted()["environments"]
-            env.update(prepare(Path(os.environ["GRATICULE_STATE_DIR"]), self.user.name, granted))
+            env.update(prepare(Path(os.environ[contract.STATE_DIR]), self.user.name, granted))
         cpu = self.profiles[profile]["cpu"]
         # Libraries that size thread pools from the machine honour these limits instead.
         env.update(OMP_NUM_THREADS=str(cpu), MKL_NUM_THREADS=str(cpu), OPENBLAS_NUM_THREADS=str(cpu))

@@ -14,7 +14,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 
-LEDGER_URL_ENV = "GRATICULE_LEDGER_URL"
+from deploy.runtime import env
+
+LEDGER_URL_ENV = env.LEDGER_URL
 SQLITE_FILENAME = "ledger.sqlite"
 VERSION_TABLE = "graticule_ledger_version"  # not alembic_version: the hub's DB may share a server
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import psutil
 
-from deploy.local.state import private_dir, write_private
+from deploy.runtime import env
+from deploy.runtime.liveness import is_alive, live_process
+from deploy.runtime.state import private_dir, write_private
 
-MARKER = "GRATICULE_STATE_DIR"  # every process of a platform carries its state dir in its environment
+MARKER = env.STATE_DIR  # every process of a platform carries its state dir in its environment
 
 
 @dataclass
@@ -59,15 +61,7 @@ def forget(run_dir: Path, name: str) -> None:
 
 def process_of(record: Record | None) -> psutil.Process | None:
     """The live process a record names, or None (gone, zombie, or a recycled PID)."""
-    if record is None:
-        return None
-    try:
-        proc = psutil.Process(record.pid)
-        if abs(proc.create_time() - record.started) > 0.05 or proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return proc
-    except psutil.Error:
-        return None
+    return None if record is None else live_process(record.pid, record.started)
 
 
 def start(
@@ -117,13 +111,6 @@ def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Proce
         psutil.wait_procs(alive, timeout=0)  # reaps those that are our own children
         alive = [proc for proc in alive if is_alive(proc)]
     return alive
-
-
-def is_alive(proc: psutil.Process) -> bool:
-    try:  # is_running() also rules out a recycled PID
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def session_members(proc: psutil.Process) -> list[psutil.Process]:

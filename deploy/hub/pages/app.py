@@ -36,6 +36,7 @@ from deploy.hub.pages.charts import daily_figure, plotly_js
 from deploy.hub.pages.hub_api import HubClient
 from deploy.ledger import LEDGER_URL_ENV, Ledger, resolve_url
 from deploy.ledger.engine import make_engine
+from render.gateway_spec import GatewaySpec
 
 SETTINGS_ENV = "GRATICULE_PAGES"
 
@@ -142,7 +143,7 @@ def make_app(environ: dict[str, str]) -> Application:
     site = Site(
         # Read only: the gateway owns the ledger's schema (it migrates on start).
         ledger=Ledger(make_engine(resolve_url(environ.get(LEDGER_URL_ENV), Path(environ["GRATICULE_STATE_DIR"])))),
-        policy=Policy.from_gateway_platform(data),
+        policy=Policy.from_gateway_spec(GatewaySpec.from_json(data)),
         admins=frozenset(settings["admins"]),
         hub=HubClient(
             environ["JUPYTERHUB_API_URL"],

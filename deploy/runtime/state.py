@@ -1,7 +1,9 @@
-"""The state directory of a local platform: private files, secrets, layout.
+"""The state directory of a platform's runtime: private files, secrets, layout.
 
-Everything the local target keeps (hub database, secrets, passwords, pid records, logs,
-users' working directories) lives under one directory created 0700, files 0600.
+Everything the hub machine keeps (the local target's, or a hub VM's: hub database,
+secrets, passwords, pid records, logs, users' working directories) lives under one
+directory created 0700, files 0600. `state_dir_for` is the one place that knows the
+default, `.platform/<name>` under the working directory.
 """
 
 from __future__ import annotations
@@ -74,5 +76,13 @@ class Layout:
             private_dir(directory)
 
 
+STATE_ROOT = ".platform"
+
+
 def default_state_dir(platform_name: str, base: Path | None = None) -> Path:
-    return ((base or Path.cwd()) / ".platform" / platform_name).absolute()
+    return ((base or Path.cwd()) / STATE_ROOT / platform_name).absolute()
+
+
+def state_dir_for(platform_name: str, given: str | Path | None = None) -> Path:
+    """The state directory given (`--state`), else the default; always absolute."""
+    return Path(given).absolute() if given else default_state_dir(platform_name)

@@ -1,6 +1,7 @@
 """Budgets at a dask-gateway backend's seams (used by `deploy.gateway.base`).
 
-Knows dask-gateway's Cluster/Worker objects and turns refusals into PublicException,
+The budget engine itself (`deploy.budgets`) knows nothing of dask-gateway; this module
+knows dask-gateway's Cluster/Worker objects and turns refusals into PublicException,
 so the client sees the BudgetExceeded message. Blocking ledger calls run in threads.
 
 - a new cluster reserves its scheduler's interval *before* the cluster record exists
@@ -29,22 +30,26 @@ from deploy.budgets.guard import Budgets
 from deploy.budgets.policy import Policy
 from deploy.ledger import Ledger, ProcessKey
 from deploy.ledger.models import ROLE_SCHEDULER, ROLE_WORKER
+from deploy.runtime import env
+from render.gateway_spec import GatewaySpec
 
 log = logging.getLogger("graticule.budgets")
 
-STATE_DIR_ENV = "GRATICULE_STATE_DIR"
+STATE_DIR_ENV = env.STATE_DIR
 STOP_REASON_OPTION = "stop_reason"  # shown in the cluster's options once budgets stop it
 
 
 class GatewayBudgets:
-    def __init__(self, budgets: Budgets, platform: dict) -> None:
+    def __init__(self, budgets: Budgets, spec: GatewaySpec) -> None:
         self.budgets = budgets
-        self.platform = platform
+        self.spec = spec
         self._pending: set[ProcessKey] = set()  # reservations not yet bound to a cluster
         self.stop_reasons: dict[str, str] = {}
 
     @classmethod
-    def open(cls, platform: dict, backend_state_dir: str, backend_log: logging.Logger | None = None) -> GatewayBudgets:
+    def open(
+        cls, spec: GatewaySpec, backend_state_dir: str, backend_log: logging.Logger | None = None
+    ) -> GatewayBudgets:
         """The ledger from GRATICULE_LEDGER_URL, else SQLite in the platform's state dir."""
         if backend_log is not None and not log.handlers:  # budget messages in the gateway's log
             for handler in backend_log.handlers:
@@ -53,13 +58,13 @@ class GatewayBudgets:
             log.propagate = False
         state = os.environ.get(STATE_DIR_ENV) or str(Path(backend_state_dir).parent)
         ledger = Ledger.open(state_dir=Path(state))
-        return cls(Budgets(ledger, Policy.from_gateway_platform(platform)), platform)
+        return cls(Budgets(ledger, Policy.from_gateway_spec(spec)), spec)
 
     # -- prices and sizes ---------------------------------------------------------------
 
     def _price(self, profile: str | None) -> float:
-        entry = self.platform["profiles"].get(profile or "", {})
-        return float(entry.get("price_per_hour_usd") or 0.0)
+        size = self.spec.profiles.get(profile or "")
+        return float(size.price_per_hour_usd or 0.0) if size else 0.0
 
     def _request(self, user: str, cluster: str, process: str, options: dict, config: dict, role: str) -> Request:
         prefix = "scheduler" if role == ROLE_SCHEDULER else "worker"

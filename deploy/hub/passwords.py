@@ -12,7 +12,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from deploy.local.state import private_dir, write_private
+from deploy.runtime.state import private_dir, write_private
 
 MIN_LENGTH = 8
 _hasher = PasswordHasher()

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from deploy.errors import RuntimeFailure
 from render.catalog import Accelerator, Catalog, Machine, normalise_gpu
 
 SOURCE_API = "Compute Engine API: regions.list, machineTypes.aggregatedList, acceleratorTypes.aggregatedList"
@@ -219,3 +220,13 @@ def fetch(project: str, date: str, client_options: dict | None = None, credentia
             max_cards[kind.name] = max(max_cards.get(kind.name, 0), kind.maximum_cards_per_instance)
     frozen = {region: tuple(names) for region, names in zones.items()}
     return build(offers, accelerators, frozen, date, SOURCE_API, max_cards)
+
+
+def fetch_from_api(project: str, date: str) -> Catalog:
+    """`fetch`, with the Compute API's errors as one line (the `[gcp]` extra)."""
+    from google.api_core import exceptions
+
+    try:
+        return fetch(project, date)
+    except exceptions.GoogleAPIError as exc:
+        raise RuntimeFailure(f"Compute API: {exc}") from None

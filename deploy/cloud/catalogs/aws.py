@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from deploy.errors import RuntimeFailure
 from render.catalog import Catalog, Machine, normalise_gpu
 
 SOURCE = "AWS EC2 API: DescribeInstanceTypes, DescribeInstanceTypeOfferings, DescribeAvailabilityZones"
@@ -85,3 +86,20 @@ def _offerings(ec2: Ec2Client) -> set[str]:
     for page in pages:
         found.update(offering["InstanceType"] for offering in page["InstanceTypeOfferings"])
     return found
+
+
+def fetch_from_api(date: str, regions: Iterable[str] | None = None, endpoint_url: str | None = None) -> Catalog:
+    """`fetch` with boto3's default credentials (the `[aws]` extra)."""
+    import boto3
+    import botocore.exceptions
+
+    session = boto3.session.Session()
+    home = session.region_name or "us-east-1"
+
+    def client_for(region: str):
+        return session.client("ec2", region_name=region, endpoint_url=endpoint_url)
+
+    try:
+        return fetch(client_for, home, date, regions)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise RuntimeFailure(f"EC2 API: {exc}") from None

@@ -15,13 +15,14 @@ import asyncio
 import base64
 import binascii
 import json
-import os
-from pathlib import Path
+from dataclasses import asdict
 
 from aiohttp import web
 from dask_gateway_server.routes import api_handler
 
+from deploy.budgets.report import usage_report
 from deploy.environments import runtime, syncbuild
+from render.gateway_spec import Grants
 
 PREFIX = "/api/graticule/v1"
 MAX_UPLOAD = 256 * 1024 * 1024
@@ -35,27 +36,25 @@ def add_routes(app: web.Application, backend) -> None:
     @api_handler(user_authenticated=True)
     async def me(request: web.Request) -> web.Response:
         user = request["user"].name
-        platform = backend.platform
-        grants = platform["users"].get(user) or {"profiles": [], "environments": [], "default_profile": None}
-        prices = _prices()
-        profiles = {
-            name: {**platform["profiles"][name], "price_per_hour_usd": prices.get(name)}
-            for name in grants["profiles"]
-        }
+        spec = backend.spec
+        grants = spec.grants_of(user) or Grants([], None, [], False, None)
+        # cpu, memory, gpu and the price per hour, as rendered into platform.json
+        profiles = {name: asdict(spec.profiles[name]) for name in grants.profiles}
         return web.json_response({
             "user": user,
             "profiles": profiles,
-            "default_profile": grants.get("default_profile"),
-            "environments": grants["environments"],
-            "budget": grants.get("budget"),
+            "default_profile": grants.default_profile,
+            "environments": grants.environments,
+            "budget": grants.budget,
         })
 
     @routes.get(PREFIX + "/usage")
     @api_handler(user_authenticated=True)
     async def usage(request: web.Request) -> web.Response:
         user = request["user"].name
-        grants = backend.platform["users"].get(user) or {}
-        return web.json_response(await asyncio.to_thread(_usage_of, backend, user, grants.get("budget")))
+        grants = backend.spec.grants_of(user)
+        budget = grants.budget if grants else None
+        return web.json_response(await asyncio.to_thread(_usage_of, backend, user, budget))
 
     @routes.get(PREFIX + "/environments/sync/{key}")
     @api_handler(user_authenticated=True)
@@ -105,23 +104,12 @@ async def _read_json(request: web.Request) -> dict:
     return body
 
 
-def _prices() -> dict[str, float]:
-    """Hourly price per profile, from the build's cost.json (the rendered price table)."""
-    try:
-        cost = json.loads((Path(os.environ["GRATICULE_STATE_DIR"]) / "build" / "cost.json").read_text())
-    except (KeyError, OSError, ValueError):
-        return {}
-    return {name: entry.get("price_per_hour_usd") for name, entry in cost.get("profiles", {}).items()}
-
-
 def _usage_of(backend, user: str, budget: str | None) -> dict:
     answer = {"user": user, "budget": budget, "spent_usd": None, "limit_usd": None, "cores_in_use": None}
-    budgets = getattr(backend, "budgets", None)  # deploy.budgets.gateway.GatewayBudgets
+    budgets = getattr(backend, "budgets", None)  # deploy.gateway.budgets.GatewayBudgets
     budgets = getattr(budgets, "budgets", budgets)  # its deploy.budgets.guard.Budgets
     if budgets is None or budget is None or not hasattr(budgets, "ledger"):
         return answer
-    from deploy.budgets.report import usage_report
-
     report = usage_report(budgets.ledger, budgets.policy, budget=budget)
     for entry in report["budgets"]:
         mine = next((row for row in entry["users"] if row["name"] == user), None)

@@ -1,0 +1,64 @@
+"""The protocol every cloud's machines implement, and what it says about a machine.
+
+A machine is launched from a template that render made (an AWS launch template, a GCE
+instance template) with a name, tags and user data of its own; it is then known by its
+id. `describe` answers only for the ids that still exist; a machine that is gone, or
+stopping, or terminated, is not `alive`, which is how a VM backend tells the usage
+ledger that a scheduler or worker is no longer running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from deploy.errors import RuntimeFailure
+
+# Lifecycle states, the same words for every cloud.
+PENDING, RUNNING, STOPPING, STOPPED, TERMINATED = "pending", "running", "stopping", "stopped", "terminated"
+ALIVE = (PENDING, RUNNING)
+
+
+class MachinesError(RuntimeFailure):
+    """The cloud refused or failed a request (the message names the call and the cloud's reason)."""
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    name: str
+    template: str  # the rendered launch/instance template to start from
+    tags: Mapping[str, str] = field(default_factory=dict)
+    user_data: str = ""
+
+
+@dataclass(frozen=True)
+class Machine:
+    id: str
+    state: str
+    private_ip: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE
+
+
+class Machines(Protocol):
+    def launch(self, spec: MachineSpec) -> Machine: ...
+
+    def describe(self, ids: Sequence[str]) -> dict[str, Machine]:
+        """{id: machine} for the ids that still exist (gone ones are left out)."""
+        ...
+
+    def terminate(self, ids: Sequence[str]) -> None: ...
+
+    def list(self, tags: Mapping[str, str]) -> list[Machine]:
+        """Machines carrying every one of `tags`, terminated ones left out."""
+        ...
+
+
+def alive(machines: Machines, ids: Sequence[str]) -> list[bool]:
+    """For each id, whether its machine exists and is pending or running (one request)."""
+    found = machines.describe([machine_id for machine_id in ids if machine_id]) if any(ids) else {}
+    return [bool(machine_id) and machine_id in found and found[machine_id].alive for machine_id in ids]

@@ -1,0 +1,62 @@
+"""The `GRATICULE_*` environment contract: every variable the platform's processes pass
+to each other, named once.
+
+The supervisor (or a hub VM's systemd units) sets the runtime values for the hub, its
+proxy and the gateway; the rendered configs (`render/templates/*.tmpl`) read them; the
+spawner passes some on to notebook servers, where the SDK (`graticule/settings.py`, which
+imports nothing of ours and so spells the names itself) reads them. Operator settings
+come from the operator's environment, never from platform.yaml, and are passed through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+# -- set by the supervisor for each component --------------------------------------------
+STATE_DIR = "GRATICULE_STATE_DIR"  # also marks every process of a platform (see deploy.local.processes)
+HUB_URL = "GRATICULE_HUB_URL"  # the public URL (the proxy)
+HUB_API_URL = "GRATICULE_HUB_API_URL"
+HUB_BIND_URL = "GRATICULE_HUB_BIND_URL"  # where the hub itself listens, behind the proxy
+PROXY_API_URL = "GRATICULE_PROXY_API_URL"
+GATEWAY_URL = "GRATICULE_GATEWAY_URL"
+GATEWAY_SCHEDULER_URL = "GRATICULE_GATEWAY_SCHEDULER_URL"  # TLS, SNI-routed to schedulers
+GATEWAY_SERVICE_URL = "GRATICULE_GATEWAY_SERVICE_URL"  # (hub) where its proxy reaches the gateway's HTTP
+DISCOVERY_URL = "GRATICULE_DISCOVERY_URL"  # (hub) the SDK's discovery service
+PAGES_URL = "GRATICULE_PAGES_URL"  # (hub) the usage pages service (deploy/hub/pages)
+GATEWAY_API_TOKEN = "GRATICULE_GATEWAY_API_TOKEN"  # secret: the gateway's hub service token
+ADMIN_API_TOKEN = "GRATICULE_ADMIN_API_TOKEN"  # secret: the supervisor's hub service token
+PROXY_AUTH_TOKEN = "CONFIGPROXY_AUTH_TOKEN"  # secret: configurable-http-proxy's own name
+
+# -- set by the spawner for a notebook server ---------------------------------------------
+PROFILE = "GRATICULE_PROFILE"
+ENVIRONMENT = "GRATICULE_ENVIRONMENT"
+
+# -- operator settings, passed through ----------------------------------------------------
+LEDGER_URL = "GRATICULE_LEDGER_URL"
+SMTP_HOST = "GRATICULE_SMTP_HOST"
+SMTP_PORT = "GRATICULE_SMTP_PORT"
+ALERTS_FROM = "GRATICULE_ALERTS_FROM"
+BUDGET_MIN_WINDOW = "GRATICULE_BUDGET_MIN_WINDOW"  # e.g. "10m", a duration like platform.yaml's
+METER_INTERVAL = "GRATICULE_METER_INTERVAL"
+OPERATOR_SETTINGS = (LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL)
+
+# Variables of another hub or gateway that a component must not inherit from the caller.
+FOREIGN_PREFIXES = ("GRATICULE_", "JUPYTERHUB_", "JPY_", "DASK_GATEWAY", "CONFIGPROXY_")
+# Variables a change of which restarts a component (see deploy.runtime.components).
+FINGERPRINTED_PREFIXES = ("GRATICULE_", "CONFIGPROXY_")
+
+
+def component_environment(
+    values: Mapping[str, str], withheld: Iterable[str] = (), caller: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A component's environment: the caller's, minus anything that belongs to another hub
+    or gateway, plus this platform's `values` and the operator's settings, without the
+    `withheld` variables (each component gets only the secrets it uses)."""
+    caller = os.environ if caller is None else caller
+    env = {key: value for key, value in caller.items() if not key.startswith(FOREIGN_PREFIXES)}
+    env.update(values)
+    env.update({key: caller[key] for key in OPERATOR_SETTINGS if caller.get(key)})
+    for key in withheld:
+        env.pop(key, None)
+    return env
