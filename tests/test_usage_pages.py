@@ -202,6 +202,10 @@ def test_forged_stops_are_refused(lp, pages, alices_cluster):
     answer = _post_stop(bob, lp, alices_cluster, {"_xsrf": bobs_token})
     assert answer.status == 403 and "may not stop" in answer.text()
 
+    alices_token = alice.locator("input[name=_xsrf]").first.input_value()
+    answer = _post_stop(alice, lp, "no-such-cluster", {"_xsrf": alices_token})
+    assert answer.status == 404 and "no running cluster no-such-cluster" in answer.text()
+
     gateway = lp.gateway("alice")
     try:
         assert _listed(gateway, alices_cluster), "a forged request stopped alice's cluster"

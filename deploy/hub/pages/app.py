@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
+from sqlalchemy.exc import SQLAlchemyError
+from tornado.escape import url_escape
 from tornado.httpclient import HTTPClientError
 from tornado.ioloop import IOLoop
 from tornado.web import Application, HTTPError, RequestHandler, authenticated
@@ -72,7 +74,11 @@ class UsageHandler(PageHandler):
     async def get(self) -> None:
         viewer = self.get_current_user()["name"]
         admin = self.site.is_admin(viewer)
-        data = await asyncio.to_thread(views.page_data, self.site.ledger, self.site.policy, viewer, admin)
+        try:
+            data = await asyncio.to_thread(views.page_data, self.site.ledger, self.site.policy, viewer, admin)
+        except SQLAlchemyError as exc:  # e.g. no ledger yet: the gateway creates it on its first start
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise HTTPError(503, f"the usage ledger cannot be read yet: {type(exc).__name__}: {detail}") from None
         people = [viewer]
         if admin:
             listed = {u["name"] for b in data["budgets"] for u in b["users"]}
@@ -111,7 +117,7 @@ class StopHandler(PageHandler):
             await self.site.hub.stop_cluster(cluster, owner)
         except HTTPClientError as exc:
             raise HTTPError(502, f"the gateway did not stop {cluster}: {exc}") from None
-        self.redirect(f"{self.site.prefix}?stopped={cluster}")
+        self.redirect(f"{self.site.prefix}?stopped={url_escape(cluster)}")
 
 
 class PlotlyHandler(RequestHandler):
