@@ -36,7 +36,8 @@ def test_the_pages_are_a_hub_service_every_user_may_reach(example_text, runtime,
     settings = json.loads(service["environment"]["GRATICULE_PAGES"])
     assert settings["gateway_api_url"] == "http://127.0.0.1:18131/services/dask-gateway"
     assert settings["policy_file"] == str(tmp_path / "gateway" / "platform.json")
-    assert settings["admins"] == ["alice"]
+    assert settings["all_users_scope"] == "read:users"
+    assert service["oauth_client_allowed_scopes"] == [PAGES_SCOPE, "read:users"]
     assert service["environment"]["GRATICULE_LEDGER_URL"] == LEDGER_URL
 
     roles = {role["name"]: role for role in hub.load_roles}

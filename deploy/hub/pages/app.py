@@ -2,12 +2,13 @@
 
 Visitors log in through the hub (OAuth, `HubOAuthenticated`); the hub grants the
 `access:services!service=usage` scope to every user. A user sees their own budget,
-clusters and server; an admin (platform.yaml's admin groups) sees everything. Stopping a
+clusters and server; a visitor whose token holds unfiltered `read:users` (the hub
+grants it to admins only: platform.yaml's admin groups) sees everything. Stopping a
 cluster is a POST that passes tornado's XSRF check (JupyterHub's token, bound to the
 visitor's session) and the server-side ownership check before the gateway is called.
 
 Settings come from the hub's config (environment): GRATICULE_PAGES (JSON: policy file,
-admins, gateway paths and scope), GRATICULE_STATE_DIR / GRATICULE_LEDGER_URL (the ledger);
+all-users scope, gateway paths and scope), GRATICULE_STATE_DIR / GRATICULE_LEDGER_URL (the ledger);
 where to listen and the service token from JupyterHub (JUPYTERHUB_SERVICE_URL, ...).
 """
 
@@ -47,15 +48,16 @@ SETTINGS_ENV = "GRATICULE_PAGES"
 class Site:
     ledger: Ledger
     policy: Policy
-    admins: frozenset[str]
+    all_users_scope: str
     hub: HubClient
     prefix: str
     hub_prefix: str
     dashboard_prefix: str
     templates: Environment
 
-    def is_admin(self, user: str) -> bool:
-        return user in self.admins
+    def sees_all(self, user_model: dict) -> bool:
+        """Authorised by the hub: the visitor's token holds the all-users scope, unfiltered."""
+        return self.all_users_scope in user_model.get("scopes", ())
 
 
 class PageHandler(HubOAuthenticated, RequestHandler):
@@ -72,8 +74,8 @@ class PageHandler(HubOAuthenticated, RequestHandler):
 class UsageHandler(PageHandler):
     @authenticated
     async def get(self) -> None:
-        viewer = self.get_current_user()["name"]
-        admin = self.site.is_admin(viewer)
+        model = self.get_current_user()
+        viewer, admin = model["name"], self.site.sees_all(model)
         try:
             data = await asyncio.to_thread(views.page_data, self.site.ledger, self.site.policy, viewer, admin)
         except SQLAlchemyError as exc:  # e.g. no ledger yet: the gateway creates it on its first start
@@ -107,11 +109,12 @@ class UsageHandler(PageHandler):
 class StopHandler(PageHandler):
     @authenticated
     async def post(self, cluster: str) -> None:
-        viewer = self.get_current_user()["name"]
+        model = self.get_current_user()
+        viewer = model["name"]
         owner = await asyncio.to_thread(views.owner_of, self.site.ledger, cluster)
         if owner is None:
             raise HTTPError(404, f"no running cluster {cluster}")
-        if owner != viewer and not self.site.is_admin(viewer):
+        if owner != viewer and not self.site.sees_all(model):
             raise HTTPError(403, f"{viewer} may not stop cluster {cluster}")
         try:
             await self.site.hub.stop_cluster(cluster, owner)
@@ -150,7 +153,7 @@ def make_app(environ: dict[str, str]) -> Application:
         # Read only: the gateway owns the ledger's schema (it migrates on start).
         ledger=Ledger(make_engine(resolve_url(environ.get(LEDGER_URL_ENV), Path(environ["GRATICULE_STATE_DIR"])))),
         policy=Policy.from_gateway_spec(GatewaySpec.from_json(data)),
-        admins=frozenset(settings["admins"]),
+        all_users_scope=settings["all_users_scope"],
         hub=HubClient(
             environ["JUPYTERHUB_API_URL"],
             environ["JUPYTERHUB_API_TOKEN"],
