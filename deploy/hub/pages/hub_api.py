@@ -37,7 +37,7 @@ class HubClient:
         for name in names:
             try:
                 model = await self._call("GET", f"{self.hub_api_url}/users/{quote(name)}", self.token)
-            except HTTPClientError:
+            except (HTTPClientError, OSError):  # the page still shows the money without it
                 profiles[name] = None
                 continue
             server = (model or {}).get("servers", {}).get("")
