@@ -118,7 +118,7 @@ class StopHandler(PageHandler):
             raise HTTPError(403, f"{viewer} may not stop cluster {cluster}")
         try:
             await self.site.hub.stop_cluster(cluster, owner)
-        except HTTPClientError as exc:
+        except (HTTPClientError, OSError) as exc:
             raise HTTPError(502, f"the gateway did not stop {cluster}: {exc}") from None
         self.redirect(f"{self.site.prefix}?stopped={url_escape(cluster)}")
 
