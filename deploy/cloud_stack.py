@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deploy.files import write_atomic
+from deploy.runtime import env
 from deploy.terraform import PlanResult, Terraform
 
-OVERRIDES_ENV = "GRATICULE_TF_OVERRIDES"
-BACKEND_CONFIG_ENV = "GRATICULE_TF_BACKEND_CONFIG"
+OVERRIDES_ENV = env.TF_OVERRIDES
+BACKEND_CONFIG_ENV = env.TF_BACKEND_CONFIG
 PROVIDERS = {"aws": ("hashicorp/aws",), "gcp": ("hashicorp/google",)}
 _KEEP = ("terraform.tfstate", "terraform.tfstate.backup", ".terraform.lock.hcl")
 

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from deploy.errors import RuntimeFailure
 from deploy.files import write_atomic
+from deploy.runtime import env as contract
 
-PLUGIN_DIR_ENV = "GRATICULE_TF_PLUGIN_DIR"
+PLUGIN_DIR_ENV = contract.TF_PLUGIN_DIR
 REGISTRY = "registry.terraform.io"
 # Where provider mirrors usually live; GRATICULE_TF_PLUGIN_DIR comes first.
 MIRROR_ROOTS = (

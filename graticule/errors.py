@@ -11,6 +11,8 @@ import contextlib
 import re
 from collections.abc import Iterator
 
+from graticule import _env
+
 
 class GraticuleError(Exception):
     """Base class of every error the SDK raises on purpose."""
@@ -63,7 +65,7 @@ def for_status(status: int, message: str, address: str) -> GraticuleError:
     if status == 401:
         return AuthError(
             f"the gateway at {address} did not accept your token; "
-            "run graticule.login(HUB_URL) again (or check GRATICULE_TOKEN)"
+            f"run graticule.login(HUB_URL) again (or check {_env.TOKEN})"
         )
     if status == 403:
         return NotAllowed(message or "the gateway refused access")

@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from graticule import _env
 from graticule.errors import AuthError
 
 SERVICE_PATH = "/services/dask-gateway"
@@ -37,7 +38,7 @@ class Settings:
 
 def config_dir() -> Path:
     """The per-user config directory (GRATICULE_CONFIG_DIR overrides it)."""
-    explicit = os.environ.get("GRATICULE_CONFIG_DIR")
+    explicit = os.environ.get(_env.CONFIG_DIR)
     if explicit:
         return Path(explicit)
     home = Path.home()
@@ -89,19 +90,19 @@ def hub_root(url: str) -> str:
 def resolve() -> Settings:
     env = os.environ
     saved = read_saved()
-    hub_url = env.get("GRATICULE_HUB_URL") or saved.get("hub_url")
-    token = env.get("GRATICULE_TOKEN") or env.get("JUPYTERHUB_API_TOKEN") or saved.get("token")
-    gateway = env.get("GRATICULE_GATEWAY_URL") or saved.get("gateway_url")
+    hub_url = env.get(_env.HUB_URL) or saved.get("hub_url")
+    token = env.get(_env.TOKEN) or env.get("JUPYTERHUB_API_TOKEN") or saved.get("token")
+    gateway = env.get(_env.GATEWAY_URL) or saved.get("gateway_url")
     if not gateway and hub_url:
         gateway = hub_root(hub_url) + SERVICE_PATH
-    proxy = env.get("GRATICULE_GATEWAY_SCHEDULER_URL") or saved.get("proxy_address")
+    proxy = env.get(_env.GATEWAY_SCHEDULER_URL) or saved.get("proxy_address")
     if not token:
         raise AuthError(
             "no credentials: run graticule.login('https://your-hub') once on this machine "
             "(inside a hub notebook they are set for you)"
         )
     if not gateway:
-        raise AuthError("no gateway address: run graticule.login(HUB_URL) or set GRATICULE_GATEWAY_URL")
+        raise AuthError(f"no gateway address: run graticule.login(HUB_URL) or set {_env.GATEWAY_URL}")
     return Settings(
         token=token,
         gateway_url=gateway.rstrip("/"),

@@ -177,6 +177,7 @@ def test_sync_makes_a_local_package_importable_on_the_workers(lp, tokens, house,
 
 
 def test_notebook_servers_get_one_kernel_per_granted_environment(lp, tokens):
+    from tests.support.kernel import run_in_running_kernel
     from tests.support.local_platform import http
 
     lp.start_server("bob", tokens["bob"])
@@ -189,12 +190,16 @@ def test_notebook_servers_get_one_kernel_per_granted_environment(lp, tokens):
     assert specs["graticule-default"]["spec"]["display_name"] == "Python (default)"
     started = http("POST", f"{lp.hub_url}/user/bob/api/kernels", tokens["bob"], {"name": "graticule-default"})
     assert started.status == 201, started
-    kernel = f"{lp.hub_url}/user/bob/api/kernels/{started.json()['id']}"
+    kernel_id = started.json()["id"]
+    kernel = f"{lp.hub_url}/user/bob/api/kernels/{kernel_id}"
     deadline = time.monotonic() + 90
     while not [p for p in lp.platform_processes() if p.cmdline()[:3] == [argv[0], "-m", "ipykernel_launcher"]]:
         assert time.monotonic() < deadline, "no kernel process runs the environment's Python"
         time.sleep(0.5)
-    time.sleep(2)  # still up: the environment's ipykernel did start
+    # The kernel answers an execute request: the environment's ipykernel did start (and runs).
+    code = "import sys; print(sys.executable)"
+    ran = run_in_running_kernel(f"{lp.hub_url}/user/bob", tokens["bob"], kernel_id, code, timeout=120)
+    assert os.path.realpath(ran.strip()) == os.path.realpath(argv[0])
     assert http("GET", kernel, tokens["bob"]).json()["execution_state"] != "dead"
     assert [p for p in lp.platform_processes() if p.cmdline()[:3] == [argv[0], "-m", "ipykernel_launcher"]]
     http("DELETE", kernel, tokens["bob"])

@@ -162,14 +162,21 @@ def test_max_workers_is_enforced(lp, gateway_for, alice_cluster):
             alice.submit(profile="small", workers=3)
     finally:
         alice.close()
+    gateway_log = lp.state_dir / "logs" / "gateway.log"
+    logged_before = gateway_log.stat().st_size
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         alice_cluster.scale(5)
     assert any("exceed resource limit of 2 workers" in str(w.message) for w in caught)
     with alice_cluster.get_client(set_as_default=False) as client:
         client.wait_for_workers(2, timeout=120)
-        time.sleep(3)  # give a wrongly admitted third worker time to show up
+        # The gateway starts workers only on a scheduler heartbeat whose count exceeds the
+        # workers it has: one processed after the scale that says count 2 with 2 running is
+        # the decision that no third worker comes (the count changes only by a new scale).
+        settled = f"Cluster {alice_cluster.name} heartbeat [count: 2, n_active: 2,"
+        _wait_for(lambda: settled in gateway_log.read_bytes()[logged_before:].decode(errors="replace"), 120)
         assert len(client.scheduler_info()["workers"]) == 2
+        assert len(_cluster_pids(lp.state_dir, alice_cluster.name)) == 3  # scheduler and two workers
     alice_cluster.scale(1)
     _wait_for(lambda: len(_cluster_pids(lp.state_dir, alice_cluster.name)) == 2)
 
@@ -238,14 +245,17 @@ def test_idle_timeout_and_max_lifetime_stop_clusters(lp, gateway_for):
         idle = carol.submit(profile="small")
         busy = carol.new_cluster(profile="small", workers=1)
         with busy.get_client(set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=120)
-            running = client.submit(time.sleep, 300)  # never idle: only the lifetime stops it
+            # A task waiting for a worker or running on one keeps the scheduler from idling, so only
+            # the lifetime can stop this cluster. Not waiting for the worker keeps the test free of
+            # a race between a slow worker start and the 20 s lifetime on a loaded machine.
+            running = client.submit(time.sleep, 300)
             _wait_for(lambda: _status(carol, idle) == "STOPPED", timeout=120)
             _wait_for(lambda: _status(carol, busy.name) == "STOPPED", timeout=120)
             assert running.status != "finished"  # stopped while still working
         scheduler_log = lp.state_dir / "gateway" / "logs" / idle / "scheduler.log"
         assert "Cluster has been idle" in scheduler_log.read_text()
-        assert f"Cluster {busy.name} reached max lifetime" in lp.log_tail("gateway", 400)
+        # the whole log: heartbeats can push the line out of any fixed tail on a busy machine
+        assert f"Cluster {busy.name} reached max lifetime" in lp.log_tail("gateway", 1_000_000)
     finally:
         if busy is not None:
             # The gateway stopped it; let go of the client side now, not in a finalizer

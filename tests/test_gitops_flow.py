@@ -6,7 +6,7 @@ workflow's `run:` steps are run in order as read from the workflow files that gr
 generates (tests/support/workflow_runner.py), against a moto server standing in for AWS:
 the real `platform` CLI, the real Terraform with the real AWS provider, the S3 backend
 with its lockfile in moto. The state bucket is made the way `platform bootstrap` would
-(tests/test_bootstrap.py applies bootstrap itself).
+(tests/test_bootstrap_apply.py applies bootstrap itself).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`platform plan / apply / destroy`: exit codes, confirmations, readable Terraform errors.
 
-The real thing against moto is in tests/test_bootstrap.py and tests/test_gitops_flow.py;
+The real thing against moto is in tests/test_bootstrap_apply.py and tests/test_gitops_flow.py;
 these are the quick paths that need no cloud at all.
 """
 

@@ -1,41 +1,38 @@
-"""Security groups to nftables rules: the translation alone (no namespaces needed)."""
+"""Security groups to nft rules (pure; the simulator tests show the rules filter for real)."""
 
 from __future__ import annotations
 
-from tests.support.simulator.firewall import ruleset
+from tests.support.simulator.security_groups import ingress_rules, ruleset
+
+WEB = {"GroupId": "sg-web", "IpPermissions": [
+    {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": "sg-lb"}],
+     "IpRanges": []},
+    {"IpProtocol": "tcp", "FromPort": 8786, "ToPort": 8790, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]},
+]}
+ANY = {"GroupId": "sg-any", "IpPermissions": [
+    {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-any"}]},
+    {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+    {"IpProtocol": "50", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+]}
 
 
-def _group(group_id: str, *permissions: dict) -> dict:
-    return {"GroupId": group_id, "IpPermissions": list(permissions)}
-
-
-def test_ports_cidrs_and_source_groups_become_accept_rules():
-    groups = [
-        _group("sg-hub", {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8001,
-                          "IpRanges": [{"CidrIp": "10.0.0.0/24"}], "UserIdGroupPairs": [{"GroupId": "sg-lb"}]}),
-        _group("sg-dask", {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": "sg-dask"}]},
-               {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
-               {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}),
+def test_source_groups_become_member_ips_and_port_ranges_stay_ranges():
+    rules = ingress_rules([WEB], {"sg-lb": ["172.31.0.9", "172.31.0.5"]})
+    assert rules == [
+        "ip saddr 172.31.0.5 meta l4proto tcp tcp dport 8000 accept",
+        "ip saddr 172.31.0.9 meta l4proto tcp tcp dport 8000 accept",
+        "ip saddr 10.0.0.0/16 meta l4proto tcp tcp dport 8786-8790 accept",
     ]
-    members = {"sg-lb": ["10.0.5.7"], "sg-dask": ["10.0.6.1", "10.0.6.2"]}
-    rules = ruleset(groups, members)
-    assert 'ip saddr { 10.0.0.0/24, 10.0.5.7 } meta l4proto tcp tcp dport 8000-8001 accept comment "sg-hub"' in rules
-    assert 'ip saddr { 10.0.6.1, 10.0.6.2 } accept comment "sg-dask"' in rules
-    assert "ip saddr { 0.0.0.0/0 } meta l4proto udp udp dport 53-53 accept" in rules
-    assert "ip saddr { 10.1.0.0/16 } ip protocol icmp accept" in rules
-    assert "policy drop;" in rules and "ct state established,related accept" in rules
-    # Replaced in one transaction, so a re-sync never leaves a window without rules.
-    assert rules.startswith("add table inet graticule_sg\ndelete table inet graticule_sg\n")
 
 
-def test_a_source_group_without_running_members_admits_nobody():
-    rules = ruleset([_group("sg-hub", {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                        "UserIdGroupPairs": [{"GroupId": "sg-admin"}]})], {})
-    assert "dport 22" not in rules
-    assert "accept comment" not in rules
+def test_all_traffic_icmp_and_unknown_protocols():
+    rules = ingress_rules([ANY], {"sg-any": ["172.31.0.7"]})
+    assert rules == ["ip saddr 172.31.0.7 accept", "ip saddr 0.0.0.0/0 meta l4proto icmp accept"]
 
 
-def test_the_same_groups_give_the_same_rules():
-    groups = [_group("sg-a", {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "UserIdGroupPairs": [
-        {"GroupId": "sg-b"}]})]
-    assert ruleset(groups, {"sg-b": ["10.0.0.2", "10.0.0.1"]}) == ruleset(groups, {"sg-b": ["10.0.0.1", "10.0.0.2"]})
+def test_group_without_members_admits_nothing_and_default_is_drop():
+    script = ruleset([WEB], {})
+    assert "tcp dport 8000" not in script
+    assert "policy drop;" in script and "ct state established,related accept" in script
+    # Replaces the table on re-apply rather than adding to it.
+    assert script.index("delete table inet sim_security_groups") < script.index("chain ingress")

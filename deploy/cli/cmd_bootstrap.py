@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from deploy.cli.common import CommandError, UsageError, add_config_argument, load
+from deploy.runtime import env
 
 NEXT_STEPS = """
 Next, in the GitHub repository {repository}:
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     extra = ""
     if args.target == "gcp":
         extra = (
-            "\n  3. Settings > Variables: GRATICULE_WORKLOAD_IDENTITY_PROVIDER = "
+            f"\n  3. Settings > Variables: {env.CI_WORKLOAD_IDENTITY_PROVIDER} = "
             f"{outputs.get('workload_identity_provider', '(see above)')}"
         )
     print(NEXT_STEPS.format(repository=platform.ci.repository, environment=APPLY_ENVIRONMENT, extra=extra))

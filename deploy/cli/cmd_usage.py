@@ -21,7 +21,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--user", help="only this user")
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument(
-        "--db", help="ledger database URL (default: $GRATICULE_LEDGER_URL, else SQLite in the state directory)"
+        "--db", help=f"ledger database URL (default: ${env.LEDGER_URL}, else SQLite in the state directory)"
     )
     parser.add_argument("--state", help="state directory of a local platform (default: .platform/<name>/)")
     parser.set_defaults(func=run)

@@ -21,6 +21,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from deploy import cli
 from deploy.errors import PlatformError
+from deploy.runtime import env
 from render.errors import ConfigErrors
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # the last line of defence: a message, never a traceback
-        if os.environ.get("GRATICULE_DEBUG"):
+        if os.environ.get(env.DEBUG):
             raise
         print(f"platform {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("(set GRATICULE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(f"(set {env.DEBUG}=1 for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
 
 

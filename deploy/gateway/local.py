@@ -23,6 +23,7 @@ from traitlets import default
 from deploy.gateway import processes
 from deploy.gateway.base import GraticuleBackend
 from deploy.ports import free_port
+from deploy.runtime import env as contract
 
 
 class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
@@ -34,7 +35,7 @@ class LocalProcessBackend(GraticuleBackend, UnsafeLocalBackend):
     def _inherited_environment_default(self) -> list[str]:
         # GRATICULE_STATE_DIR marks every process of a platform (see deploy.local.processes).
         inherited = UnsafeLocalBackend.class_traits()["inherited_environment"].default()
-        return [*inherited, "GRATICULE_STATE_DIR"]
+        return [*inherited, contract.STATE_DIR]
 
     @property
     def pidfiles(self) -> processes.PidFiles:

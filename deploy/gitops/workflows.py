@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from deploy.runtime import env as contract
 from modules.ci import APPLY_ENVIRONMENT, restricted_workflows, runner_group, runner_label
 from render.schema import Platform
 
@@ -75,6 +76,7 @@ def workflow_files(platform_or_target: Platform | str, *, project: bool = False)
         "terraform_version": TERRAFORM_VERSION,
         "version": version(),
         "marker": MARKER,
+        "workload_identity_variable": contract.CI_WORKLOAD_IDENTITY_PROVIDER,
     }
     environment = _environment()
     files: dict[str, str] = {}

@@ -14,11 +14,13 @@ import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from deploy.runtime import env
+
 DOCUMENT = "discovery.json"
 
 
 def document_from(environ: dict[str, str]) -> bytes:
-    values = json.loads(environ["GRATICULE_DISCOVERY"])
+    values = json.loads(environ[env.DISCOVERY])
     body = {
         "apiVersion": 1,
         "platform": values["platform"],

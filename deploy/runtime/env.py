@@ -3,9 +3,11 @@ to each other, named once.
 
 The supervisor (or a hub VM's systemd units) sets the runtime values for the hub, its
 proxy and the gateway; the rendered configs (`render/templates/*.tmpl`) read them; the
-spawner passes some on to notebook servers, where the SDK (`graticule/settings.py`, which
-imports nothing of ours and so spells the names itself) reads them. Operator settings
-come from the operator's environment, never from platform.yaml, and are passed through.
+spawner passes some on to notebook servers, where the SDK reads them (through
+`graticule/_env.py`, its own copy of the names it uses, since it imports nothing of ours;
+tests/test_env_contract.py keeps the two equal and finds any name spelled elsewhere).
+Operator settings come from the operator's environment, never from platform.yaml, and are
+passed through.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ GATEWAY_SCHEDULER_URL = "GRATICULE_GATEWAY_SCHEDULER_URL"  # TLS, SNI-routed to 
 GATEWAY_SERVICE_URL = "GRATICULE_GATEWAY_SERVICE_URL"  # (hub) where its proxy reaches the gateway's HTTP
 DISCOVERY_URL = "GRATICULE_DISCOVERY_URL"  # (hub) the SDK's discovery service
 PAGES_URL = "GRATICULE_PAGES_URL"  # (hub) the usage pages service (deploy/hub/pages)
+PAGES = "GRATICULE_PAGES"  # (usage pages service) its JSON settings, set by the hub config
+DISCOVERY = "GRATICULE_DISCOVERY"  # (discovery service) its JSON settings, set by the hub config
+OAUTH_CLIENT_SECRET = "GRATICULE_OAUTH_CLIENT_SECRET"  # secret: the hub's OAuth client
 GATEWAY_API_TOKEN = "GRATICULE_GATEWAY_API_TOKEN"  # secret: the gateway's hub service token
 ADMIN_API_TOKEN = "GRATICULE_ADMIN_API_TOKEN"  # secret: the supervisor's hub service token
 PROXY_AUTH_TOKEN = "CONFIGPROXY_AUTH_TOKEN"  # secret: configurable-http-proxy's own name
@@ -32,6 +37,11 @@ PROXY_AUTH_TOKEN = "CONFIGPROXY_AUTH_TOKEN"  # secret: configurable-http-proxy's
 PROFILE = "GRATICULE_PROFILE"
 ENVIRONMENT = "GRATICULE_ENVIRONMENT"
 
+# -- read by the SDK (graticule/_env.py), on a notebook server or a laptop -----------------
+TOKEN = "GRATICULE_TOKEN"
+CONFIG_DIR = "GRATICULE_CONFIG_DIR"
+SDK_NAMES = (HUB_URL, TOKEN, GATEWAY_URL, GATEWAY_SCHEDULER_URL, CONFIG_DIR)
+
 # -- operator settings, passed through ----------------------------------------------------
 LEDGER_URL = "GRATICULE_LEDGER_URL"
 SMTP_HOST = "GRATICULE_SMTP_HOST"
@@ -39,6 +49,12 @@ SMTP_PORT = "GRATICULE_SMTP_PORT"
 ALERTS_FROM = "GRATICULE_ALERTS_FROM"
 BUDGET_MIN_WINDOW = "GRATICULE_BUDGET_MIN_WINDOW"  # e.g. "10m", a duration like platform.yaml's
 METER_INTERVAL = "GRATICULE_METER_INTERVAL"
+DEBUG = "GRATICULE_DEBUG"  # the CLI prints tracebacks
+TF_PLUGIN_DIR = "GRATICULE_TF_PLUGIN_DIR"  # a Terraform provider mirror (deploy.terraform)
+TF_OVERRIDES = "GRATICULE_TF_OVERRIDES"  # Terraform override files (deploy.cloud_stack)
+TF_BACKEND_CONFIG = "GRATICULE_TF_BACKEND_CONFIG"  # a -backend-config file (deploy.cloud_stack)
+# A GitHub Actions variable of the operator's repository (gitops workflow templates).
+CI_WORKLOAD_IDENTITY_PROVIDER = "GRATICULE_WORKLOAD_IDENTITY_PROVIDER"
 OPERATOR_SETTINGS = (LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL)
 
 # Variables of another hub or gateway that a component must not inherit from the caller.

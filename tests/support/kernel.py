@@ -22,6 +22,18 @@ def run_in_kernel(server_url: str, token: str, code: str, timeout: float = 600) 
     return asyncio.run(asyncio.wait_for(_run(server_url.rstrip("/"), token, code), timeout))
 
 
+def run_in_running_kernel(server_url: str, token: str, kernel: str, code: str, timeout: float = 600) -> str:
+    """stdout of `code` run in the server's already started kernel `kernel` (left running)."""
+    return asyncio.run(asyncio.wait_for(_run_in(server_url.rstrip("/"), token, kernel, code), timeout))
+
+
+async def _run_in(server_url: str, token: str, kernel: str, code: str) -> str:
+    async with aiohttp.ClientSession(headers={"Authorization": f"token {token}"}) as session:
+        channels = "ws" + server_url[len("http"):] + f"/api/kernels/{kernel}/channels"
+        async with session.ws_connect(channels, max_msg_size=0) as socket:
+            return await _execute(socket, code)
+
+
 async def _run(server_url: str, token: str, code: str) -> str:
     headers = {"Authorization": f"token {token}"}
     async with aiohttp.ClientSession(headers=headers) as session:

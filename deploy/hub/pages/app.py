@@ -37,11 +37,10 @@ from deploy.budgets.policy import Policy
 from deploy.hub.pages import views
 from deploy.hub.pages.charts import daily_figure, plotly_js
 from deploy.hub.pages.hub_api import HubClient
-from deploy.ledger import LEDGER_URL_ENV, Ledger, resolve_url
+from deploy.ledger import Ledger, resolve_url
 from deploy.ledger.engine import make_engine
+from deploy.runtime import env
 from render.gateway_spec import GatewaySpec
-
-SETTINGS_ENV = "GRATICULE_PAGES"
 
 
 @dataclass
@@ -146,12 +145,12 @@ def _cluster_row(cluster: views.RunningCluster, now: float, dashboard_prefix: st
 
 
 def make_app(environ: dict[str, str]) -> Application:
-    settings = json.loads(environ[SETTINGS_ENV])
+    settings = json.loads(environ[env.PAGES])
     prefix = environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/usage/")
     data = json.loads(Path(settings["policy_file"]).read_text())
     site = Site(
         # Read only: the gateway owns the ledger's schema (it migrates on start).
-        ledger=Ledger(make_engine(resolve_url(environ.get(LEDGER_URL_ENV), Path(environ["GRATICULE_STATE_DIR"])))),
+        ledger=Ledger(make_engine(resolve_url(environ.get(env.LEDGER_URL), Path(environ[env.STATE_DIR])))),
         policy=Policy.from_gateway_spec(GatewaySpec.from_json(data)),
         all_users_scope=settings["all_users_scope"],
         hub=HubClient(

@@ -1,10 +1,7 @@
-"""The machine simulator: EC2 instances from moto booted as sandboxes on this machine.
+"""The machine simulator: moto's instances booted for real in sandboxes (see simulator.py).
 
-See simulator.py for the entry point and the README's tests section for what differs
-from a real VM.
+Needs root, `ip`, `unshare`, `nsenter`, `nft` and `debootstrap` (for the cached root).
 """
 
-from tests.support.simulator.capacity import CapacityProxy
-from tests.support.simulator.simulator import Simulator, SimulatorError, missing_prerequisites
-
-__all__ = ["CapacityProxy", "Simulator", "SimulatorError", "missing_prerequisites"]
+from .simulator import Simulator as Simulator
+from .support import simulator_unavailable as simulator_unavailable

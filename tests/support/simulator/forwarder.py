@@ -1,7 +1,8 @@
-"""A TCP forwarder: accepts inside the VPC namespace, connects to the host's loopback.
+"""A TCP forwarder: accepts on one socket, relays to a connection made for each client.
 
-This is how sandboxes reach moto (the stand-in for the AWS API and the VPC endpoints)
-without the VPC having any route out: the only way out is this one port.
+Instances reach the moto server (on the host's 127.0.0.1) this way as their AWS API
+endpoint, standing in for the VPC endpoints (listening in the VPC namespace, connecting
+on the host's loopback); the load balancers work the other way round.
 """
 
 from __future__ import annotations
@@ -9,61 +10,58 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
 
 class Forwarder:
-    def __init__(self, listener: socket.socket, target: tuple[str, int]):
-        self._listener = listener
-        self._target = target
-        self._open: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._accept_loop, name="sim-forwarder", daemon=True)
+    """Relays each connection accepted on `listener` to a connection made by `connect()`."""
+
+    def __init__(self, listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
+        self.listener = listener
+        self.connect = connect
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="sim-forwarder")
 
     def start(self) -> Forwarder:
         self._thread.start()
         return self
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        with self._lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.close()
-        self._thread.join(timeout=10)
-
-    def _accept_loop(self) -> None:
-        while True:
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
             try:
-                client, _ = self._listener.accept()
+                client, _ = self.listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self._target, timeout=30)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._open.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _relay(self, client: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            # The second pump to finish closes both ends.
-            with self._lock:
-                done = source not in self._open or sink not in self._open
-                self._open.discard(source)
-                self._open.discard(sink)
-            if done:
-                for sock in (source, sink):
-                    with contextlib.suppress(OSError):
-                        sock.close()
+            upstream = self.connect()
+        except (OSError, LookupError):  # target down, or none to send to
+            client.close()
+            return
+        upstream.settimeout(None)
+        back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+        back.start()
+        _pipe(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self._thread.join(timeout=5)

@@ -1,107 +1,121 @@
-"""The instance metadata service stand-in: IMDSv2 only, listening inside one sandbox.
+"""An instance metadata service stand-in (IMDSv2 only, as the platform's launch templates require).
 
-It answers at 169.254.169.254:80 in the sandbox's namespace (the address is on the
-sandbox's loopback), so nothing on the host ever talks to a real link-local address.
-Credentials are fake but moto accepts any.
+One per instance, listening on 169.254.169.254:80 inside that instance's namespace only.
+Serves what the platform's VMs read: instance-id, local-ipv4, placement, instance type,
+user data, the identity document, and the role credentials, which are moto's own (an STS
+AssumeRole of the instance profile's role), so SDKs inside use them against moto.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ADDRESS = "169.254.169.254"
-EXPIRATION = "2099-01-01T00:00:00Z"  # fixed: the simulator has no clock of its own
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 
 
-@dataclass(frozen=True)
 class InstanceMetadata:
-    instance_id: str
-    local_ipv4: str
-    availability_zone: str
-    region: str
-    instance_type: str
-    role: str | None
-    user_data: bytes
+    """What the IMDS answers for one instance; `credentials` is called for each request of them."""
 
-    def paths(self) -> dict[str, str | bytes]:
-        meta = {
-            "instance-id": self.instance_id,
-            "local-ipv4": self.local_ipv4,
-            "instance-type": self.instance_type,
-            "placement/availability-zone": self.availability_zone,
-            "placement/region": self.region,
-        }
-        if self.role:
-            meta["iam/security-credentials/"] = self.role
-            meta[f"iam/security-credentials/{self.role}"] = json.dumps({
-                "Code": "Success", "Type": "AWS-HMAC", "LastUpdated": "2026-01-01T00:00:00Z",
-                "AccessKeyId": "ASIASIMULATOR" + self.instance_id[-7:].upper(),
-                "SecretAccessKey": "simulated-secret", "Token": "simulated-session-token",
-                "Expiration": EXPIRATION,
-            })
-        document = {"instanceId": self.instance_id, "privateIp": self.local_ipv4, "region": self.region,
-                    "availabilityZone": self.availability_zone, "instanceType": self.instance_type}
-        return {
-            **{f"/latest/meta-data/{key}": value for key, value in meta.items()},
-            "/latest/meta-data/": "\n".join(sorted(k for k in meta if "/" not in k.rstrip("/"))),
-            "/latest/dynamic/instance-identity/document": json.dumps(document),
-            "/latest/user-data": self.user_data,
-        }
+    def __init__(self, fields: dict[str, str], user_data: bytes, identity: dict,
+                 role: str | None, credentials: Callable[[], dict]) -> None:
+        self.fields = fields
+        self.user_data = user_data
+        self.identity = identity
+        self.role = role
+        self.credentials = credentials
 
+    def answer(self, path: str) -> tuple[int, bytes]:
+        if path == "/latest/user-data":
+            return (200, self.user_data) if self.user_data else (404, b"")
+        if path == "/latest/dynamic/instance-identity/document":
+            return 200, json.dumps(self.identity, indent=2).encode()
+        prefix = "/latest/meta-data/"
+        if not path.startswith(prefix) and path != prefix.rstrip("/"):
+            return 404, b""
+        key = "" if path == prefix.rstrip("/") else path.removeprefix(prefix).rstrip("/")
+        if key in self.fields:
+            return 200, self.fields[key].encode()
+        listing = self._listing(key)
+        if listing:
+            return 200, "\n".join(listing).encode()
+        if key.startswith("iam") and self.role:
+            if key == f"iam/security-credentials/{self.role}":
+                return 200, json.dumps(self.credentials(), indent=2).encode()
+            if key == "iam/info":
+                return 200, json.dumps({"Code": "Success", "InstanceProfileArn": self.identity.get("profileArn", "")}
+                                       ).encode()
+        return 404, b""
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _MetadataServer
-
-    def log_message(self, format, *args):  # quiet: the tests read sandbox logs instead
-        pass
-
-    def _reply(self, status: int, body: str | bytes) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_PUT(self):
-        if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-            return self._reply(400, "")
-        token = secrets.token_urlsafe(32)
-        self.server.tokens.add(token)
-        self._reply(200, token)
-
-    def do_GET(self):
-        if self.headers.get("X-aws-ec2-metadata-token") not in self.server.tokens:
-            return self._reply(401, "")  # IMDSv2 required, as the rendered launch templates demand
-        body = self.server.metadata.paths().get(self.path)
-        self._reply(200, body) if body is not None else self._reply(404, "")
+    def _listing(self, key: str) -> list[str]:
+        """A directory of the metadata tree, as IMDS lists one: children, sub-directories with '/'."""
+        keys = [*self.fields, *(["iam/info", f"iam/security-credentials/{self.role}"] if self.role else [])]
+        below = [k.removeprefix(f"{key}/") for k in keys if not key or k.startswith(f"{key}/")]
+        if key == "iam/security-credentials":
+            return [self.role] if self.role else []
+        return sorted({part.split("/")[0] + ("/" if "/" in part else "") for part in below})
 
 
-class _MetadataServer(ThreadingHTTPServer):
-    daemon_threads = True
+def _handler(metadata: InstanceMetadata, tokens: set[str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def __init__(self, listener: socket.socket, metadata: InstanceMetadata):
-        super().__init__((ADDRESS, 80), _Handler, bind_and_activate=False)
-        self.socket.close()
-        self.socket = listener
-        self.metadata = metadata
-        self.tokens: set[str] = set()
+        def do_PUT(self) -> None:
+            if self.path != "/latest/api/token" or not self.headers.get(TTL_HEADER):
+                self._reply(HTTPStatus.BAD_REQUEST, b"")
+                return
+            token = secrets.token_urlsafe(32)
+            tokens.add(token)
+            self._reply(200, token.encode())
+
+        def do_GET(self) -> None:
+            if self.headers.get(TOKEN_HEADER) not in tokens:
+                self._reply(HTTPStatus.UNAUTHORIZED, b"")  # IMDSv1 is off, as on the platform's VMs
+                return
+            self._reply(*metadata.answer(self.path.split("?", 1)[0]))
+
+        def log_message(self, *args) -> None:
+            pass
+
+    return Handler
 
 
-class MetadataService:
-    def __init__(self, listener: socket.socket, metadata: InstanceMetadata):
-        self._server = _MetadataServer(listener, metadata)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sim-imds", daemon=True)
+class MetadataServer:
+    def __init__(self, listener: socket.socket, metadata: InstanceMetadata) -> None:
+        self.server = ThreadingHTTPServer(("169.254.169.254", 80), _handler(metadata, set()),
+                                          bind_and_activate=False)
+        self.server.socket.close()
+        self.server.socket = listener
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="sim-imds")
 
-    def start(self) -> MetadataService:
+    def start(self) -> MetadataServer:
         self._thread.start()
         return self
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def stop(self) -> None:
+        self.server.shutdown()
+        with contextlib.suppress(OSError):
+            self.server.socket.close()
+        self._thread.join(timeout=5)
+
+
+def fallback_credentials() -> dict:
+    """Credentials of the shape IMDS returns; moto accepts any key."""
+    expires = datetime.now(UTC) + timedelta(hours=6)
+    return {"Code": "Success", "LastUpdated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Type": "AWS-HMAC", "AccessKeyId": "ASIASIMULATEDINSTANCE", "SecretAccessKey": "simulated",
+            "Token": "simulated", "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -1,66 +1,78 @@
-"""The sandboxes' shared Debian root: made once with debootstrap, cached, never written to.
+"""The instances' Debian root filesystem: made once with debootstrap, cached, shared read-only.
 
-Every sandbox mounts it read-only as the lower layer of an overlay, so one debootstrap
-serves all instances and all later test runs.
+The cache lives under $GRATICULE_SIM_ROOTFS (default ~/.cache/graticule/sim). Its name
+carries the release and the package list, so a change of either makes a new root. A lock
+file keeps two test processes from building it at once; a build goes to a temporary
+directory renamed into place only when complete, so a half-made root is never used.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
+import hashlib
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
-CACHE_ENV = "GRATICULE_SIM_ROOTFS"
-DEFAULT_CACHE = Path.home() / ".cache" / "graticule" / "sim"
-SUITE = "bookworm"  # the release the AWS stack's Debian image selects
-# python3 runs the tests' user data and tiny servers; python3-boto3 lets user data call the
-# AWS API with the role credentials the metadata stand-in hands out.
-PACKAGES = ("python3", "python3-boto3")
-VERSION = "v1"  # bump when PACKAGES change so old caches are not reused
-FALLBACK_MIRROR = "http://deb.debian.org/debian"
+RELEASE = "bookworm"  # the release the AWS stack's image selects (Debian 12)
+# python3 + boto3 so user data can run Python and talk to the API as on a VM with the
+# Debian packages installed; curl for IMDS calls from shell user data.
+PACKAGES = ("python3", "python3-boto3", "ca-certificates", "curl", "procps")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+    configured = os.environ.get("GRATICULE_SIM_ROOTFS")
+    return Path(configured) if configured else Path.home() / ".cache" / "graticule" / "sim"
 
 
-def apt_mirror() -> str:
-    """The Debian mirror apt is configured with (so proxies and local mirrors keep working)."""
-    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
-    for source in sources:
-        with contextlib.suppress(OSError):
-            text = source.read_text()
-            for match in re.finditer(r"(?:^deb\s+(?:\[[^\]]*\]\s+)?|^URIs:\s*)(\S+)", text, re.MULTILINE):
-                uri = match.group(1)
-                if "security" not in uri:
-                    return uri
-    return FALLBACK_MIRROR
+def apt_sources() -> list[Path]:
+    return [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+
+
+def apt_mirror(sources: list[Path] | None = None) -> str:
+    """The Debian mirror apt is configured with here (proxies and mirrors work through it)."""
+    for source in apt_sources() if sources is None else sources:
+        if not source.is_file():
+            continue
+        for line in source.read_text().splitlines():
+            words = line.split()
+            if line.startswith("URIs:") and len(words) > 1 and "security" not in words[1]:
+                return words[1]
+            if words[:1] == ["deb"] and "security" not in line:
+                url = next((w for w in words[1:] if "://" in w), None)
+                if url:
+                    return url
+    return DEFAULT_MIRROR
+
+
+def root_name() -> str:
+    digest = hashlib.sha256(" ".join((RELEASE, *PACKAGES)).encode()).hexdigest()[:10]
+    return f"{RELEASE}-minbase-{digest}"
 
 
 def ensure_rootfs() -> Path:
-    """The cached root, debootstrapped first if missing (one builder at a time, atomic rename)."""
+    """The cached root, built with debootstrap when missing (about 30 s here)."""
     base = cache_dir()
     base.mkdir(parents=True, exist_ok=True)
-    root = base / f"{SUITE}-minbase-{VERSION}"
-    if (root / "usr" / "bin" / "python3").exists():
+    root = base / root_name()
+    if (root / "usr/bin/python3").exists():
         return root
-    with open(base / ".lock", "w") as lock:
+    with open(base / f"{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (root / "usr" / "bin" / "python3").exists():
+        if (root / "usr/bin/python3").exists():
             return root
-        partial = base / f"{root.name}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        log = base / f"{root.name}.debootstrap.log"
-        command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(partial),
-                   apt_mirror()]
-        with open(log, "wb") as sink:
-            result = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, check=False)
+        building = base / f"{root.name}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+                   RELEASE, str(building), apt_mirror()]
+        result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise RuntimeError(f"debootstrap failed ({result.returncode}); see {log}")
-        partial.rename(root)
+            shutil.rmtree(building, ignore_errors=True)
+            raise RuntimeError(f"debootstrap failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr}")
+        # Nothing from the build's apt caches is needed at run time.
+        shutil.rmtree(building / "var/cache/apt/archives", ignore_errors=True)
+        (building / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+        building.rename(root)
     return root

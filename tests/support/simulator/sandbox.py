@@ -1,149 +1,157 @@
-"""One simulated machine: a network namespace on the VPC bridge, an overlay root, a PID 1.
+"""One simulated instance: an overlay of the cached root, its own network, mount and PID namespaces.
 
-Layout of an instance directory (on the host):
-    guest/     what boot.sh copies into the root (user data, environment, init, simctl)
-    root/ rw/  mount points, used only inside the sandbox's own mount namespace
-    console.log  stdout and stderr of init, the user data and simctl
+The process tree is `ip netns exec NS unshare --mount --pid --fork ... chroot MERGED
+/sbin/sim-init`: PID 1 of the instance's PID namespace is sim-init, so killing it ends
+every process of the instance at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import re
+import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from tests.support.procs import kill_tree
-from tests.support.simulator import netns
-from tests.support.simulator.imds import ADDRESS as IMDS_ADDRESS
-from tests.support.simulator.imds import InstanceMetadata, MetadataService
+
+from . import netns
 
 GUEST = Path(__file__).parent / "guest"
+IMDS_ADDRESS = "169.254.169.254"
 
-
-@dataclass(frozen=True)
-class Wiring:
-    """Where a sandbox plugs in: the VPC namespace and bridge, its subnet's gateway."""
-
-    vpc_netns: str
-    bridge: str
-    subnet: ipaddress.IPv4Network
-    endpoint_url: str  # moto as seen from inside the VPC
+# Run inside the new mount namespace before the chroot; these mounts vanish with it.
+_ENTER = """set -e
+root="$1"
+hostname "$2"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
+mount -t tmpfs -o mode=755 tmpfs "$root/run"
+exec chroot "$root" /sbin/sim-init
+"""
 
 
 @dataclass
 class Sandbox:
     instance_id: str
-    private_ip: str
-    netns: str
+    ip: str
+    cidr: str
+    ns: str
     directory: Path
-    security_groups: tuple[str, ...]
-    process: subprocess.Popen | None = None
-    metadata_service: MetadataService | None = None
-    firewall: str = ""
-    detected_at: float = 0.0  # wall clock: when the simulator saw the instance running
-    veth: str = ""  # its peer's name in the VPC namespace
+    proc: subprocess.Popen | None = None
+    gateway: str = ""
+    overlay: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.directory / "merged"
+
+    @property
+    def hostname(self) -> str:
+        return f"ip-{self.ip.replace('.', '-')}"
 
     @property
     def console_log(self) -> Path:
+        """User data's and sim-init's stdout/stderr (cloud-init-output.log on a VM)."""
         return self.directory / "console.log"
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+    def prepare(self, rootfs: Path) -> None:
+        """The instance's root: an overlay on the shared cached root (a copy if overlay fails)."""
+        for part in ("upper", "work", "merged"):
+            (self.directory / part).mkdir(parents=True, exist_ok=True)
+        options = f"lowerdir={rootfs},upperdir={self.directory / 'upper'},workdir={self.directory / 'work'}"
+        mounted = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)],
+                                 capture_output=True)
+        self.overlay = mounted.returncode == 0
+        if not self.overlay:
+            shutil.rmtree(self.root)
+            shutil.copytree(rootfs, self.root, symlinks=True)
+        for name, target in (("sim-init", "sbin/sim-init"), ("sim-reap", "sbin/sim-reap"),
+                             ("systemctl", "usr/local/bin/systemctl")):
+            destination = self.root / target
+            shutil.copyfile(GUEST / name, destination)
+            destination.chmod(0o755)
+        with contextlib.suppress(FileExistsError):
+            (self.root / "usr/local/bin/simctl").symlink_to("systemctl")
 
-    def pids(self) -> set[int]:
-        """The sandbox's whole process tree as the host sees it."""
+    def write_guest_config(self, user_data: bytes, environment: dict[str, str]) -> None:
+        hostname = self.hostname
+        cloud = self.root / "var/lib/cloud/instance"
+        cloud.mkdir(parents=True, exist_ok=True)
+        (cloud / "user-data").write_bytes(user_data)
+        (self.root / "etc/sim").mkdir(parents=True, exist_ok=True)
+        lines = "".join(f"{key}={value}\n" for key, value in sorted(environment.items()))
+        (self.root / "etc/sim/environment").write_text(lines)
+        (self.root / "etc/hostname").write_text(f"{hostname}\n")
+        hosts = f"127.0.0.1 localhost\n{self.ip} {hostname}\n"
+        (self.root / "etc/hosts").write_text(hosts)
+        aws = self.root / "root/.aws"
+        aws.mkdir(parents=True, exist_ok=True)
+        region = environment.get("AWS_DEFAULT_REGION", "us-east-1")
+        (aws / "config").write_text(f"[default]\nregion = {region}\n"
+                                    f"endpoint_url = {environment.get('AWS_ENDPOINT_URL', '')}\n")
+
+    def start(self) -> None:
+        with open(self.console_log, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork",
+                 "--propagation", "private", "sh", "-c", _ENTER, "sim-enter", str(self.root), self.hostname],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def init_pid(self, timeout: float = 10.0) -> int:
+        """Host PID of the instance's PID 1 (sim-init)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for child in psutil.Process(self.proc.pid).children():
+                    if Path(f"/proc/{child.pid}/root").resolve() == self.root.resolve():
+                        return child.pid
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.instance_id} exited: {self.console_log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.instance_id}: sim-init did not start")
+
+    def pids(self) -> list[int]:
+        """Host PIDs of every process of the instance, the launcher included."""
+        if self.proc is None:
+            return []
         try:
-            top = psutil.Process(self.pid)
-            return {top.pid, *(p.pid for p in top.children(recursive=True))}
+            parent = psutil.Process(self.proc.pid)
+            return [parent.pid, *(p.pid for p in parent.children(recursive=True))]
         except psutil.NoSuchProcess:
-            return set()
+            return []
 
-    def init_pid(self) -> int:
-        """PID (on the host) of the sandbox's PID 1: unshare's only child."""
-        children = psutil.Process(self.pid).children()
-        if not children:
-            raise RuntimeError(f"{self.instance_id}: sandbox init is not running")
-        return children[0].pid
+    def exec(self, args: list[str], timeout: float = 60.0, **kwargs) -> subprocess.CompletedProcess:
+        """Run a command inside the instance (its root, network, mounts and PIDs), as root."""
+        pid = self.init_pid()
+        command = ["nsenter", "-t", str(pid), "-m", "-n", "-p", "-r", "-w", "--", *args]
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+        # What sim-init gives user data: the endpoint and region.
+        for line in (self.root / "etc/sim/environment").read_text().splitlines():
+            key, _, value = line.partition("=")
+            env[key] = value
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
 
-    def user_data_started_at(self) -> float | None:
-        """Wall-clock time at which init began the user data (the sandbox shares the host's clock)."""
-        found = re.search(r"sim-init: running user data at ([\d.]+)", self.console_log.read_text(errors="replace"))
-        return float(found.group(1)) if found else None
-
-    def boot_finished(self) -> bool:
-        return "sim-init: boot finished" in self.console_log.read_text(errors="replace")
-
-    def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """Run a command inside the sandbox (its root, network, mounts, PIDs and hostname)."""
-        command = ["nsenter", "-t", str(self.init_pid()), "-m", "-n", "-p", "-u", "-r", "-w", *argv]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _gateway(subnet: ipaddress.IPv4Network) -> str:
-    return str(subnet.network_address + 1)  # the VPC router's address, as on AWS
-
-
-def boot(sandbox: Sandbox, wiring: Wiring, rootfs: Path, metadata: InstanceMetadata, region: str) -> None:
-    """Plug the sandbox into the VPC, start its metadata service and its init."""
-    suffix = sandbox.instance_id.removeprefix("i-")[-8:]
-    sandbox.veth = f"sv{suffix}"
-    if sandbox.netns not in netns.names():
-        netns.add(sandbox.netns)
-    netns.ip("link", "add", "eth0", "netns", sandbox.netns, "type", "veth",
-             "peer", "name", sandbox.veth, "netns", wiring.vpc_netns)
-    gateway = _gateway(wiring.subnet)
-    host = ["-n", wiring.vpc_netns]
-    if gateway not in netns.ip(*host, "-4", "addr", "show", "dev", wiring.bridge).stdout:
-        netns.ip(*host, "addr", "add", f"{gateway}/{wiring.subnet.prefixlen}", "dev", wiring.bridge)
-    netns.ip(*host, "link", "set", sandbox.veth, "master", wiring.bridge, "up")
-    inside = ["-n", sandbox.netns]
-    netns.ip(*inside, "addr", "add", f"{sandbox.private_ip}/{wiring.subnet.prefixlen}", "dev", "eth0")
-    netns.ip(*inside, "link", "set", "eth0", "up")
-    netns.ip(*inside, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo")
-    netns.ip(*inside, "route", "add", "default", "via", gateway, "dev", "eth0", "onlink")
-
-    listener = netns.listener_in(sandbox.netns, IMDS_ADDRESS, 80)
-    sandbox.metadata_service = MetadataService(listener, metadata).start()
-
-    guest = sandbox.directory / "guest"
-    for name in ("root", "rw", "copy", "guest"):
-        (sandbox.directory / name).mkdir(parents=True, exist_ok=True)
-    (guest / "user-data").write_bytes(metadata.user_data or b"#!/bin/sh\n")
-    hostname = f"ip-{sandbox.private_ip.replace('.', '-')}"
-    (guest / "hostname").write_text(f"{hostname}\n")
-    (guest / "hosts").write_text(f"127.0.0.1 localhost\n::1 localhost\n{sandbox.private_ip} {hostname}\n")
-    # What every process of the instance sees: region and the VPC's AWS endpoint.
-    (guest / "environment").write_text(
-        f"AWS_DEFAULT_REGION={region}\nAWS_REGION={region}\nAWS_ENDPOINT_URL={wiring.endpoint_url}\n"
-        f"AWS_EC2_METADATA_SERVICE_ENDPOINT=http://{IMDS_ADDRESS}/\n")
-    for name in ("sim-init.sh", "simctl.sh"):
-        shutil.copy(GUEST / name, guest / name)
-    with open(sandbox.console_log, "ab") as console:
-        sandbox.process = subprocess.Popen(
-            ["ip", "netns", "exec", sandbox.netns, "unshare", "--mount", "--pid", "--uts", "--fork", "--propagation",
-             "private", "/bin/sh", str(GUEST / "boot.sh"), str(sandbox.directory), str(rootfs)],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-
-
-def stop(sandbox: Sandbox, vpc_netns: str) -> None:
-    """Stop every process (by PID), then the metadata service, then unplug and delete the namespace."""
-    if sandbox.process is not None:
-        kill_tree(sandbox.process.pid)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            sandbox.process.wait(timeout=10)
-    if sandbox.metadata_service is not None:
-        sandbox.metadata_service.close()
-        sandbox.metadata_service = None
-    if sandbox.veth and vpc_netns in netns.names():
-        netns.ip("-n", vpc_netns, "link", "delete", sandbox.veth, check=False)
-    netns.delete(sandbox.netns)
-    shutil.rmtree(sandbox.directory / "copy", ignore_errors=True)
+    def stop(self) -> None:
+        """Kill every process of the instance, unmount its root, remove its namespace."""
+        if self.proc is not None:
+            kill_tree(self.proc.pid, timeout=5)
+            self.proc.wait(timeout=10)
+        if self.overlay:
+            for attempt in range(20):
+                result = subprocess.run(["umount", str(self.root)], capture_output=True)
+                if result.returncode == 0 or not os.path.ismount(self.root):
+                    break
+                time.sleep(0.1 * (attempt + 1))
+            else:
+                subprocess.run(["umount", "-l", str(self.root)], capture_output=True)
+        netns.delete_ns(self.ns)
+        for part in ("upper", "work", "merged"):
+            shutil.rmtree(self.directory / part, ignore_errors=True)

@@ -1,224 +1,251 @@
-"""The machine simulator: every instance moto reports running boots in a sandbox.
+"""The machine simulator: every instance moto reports running is booted in a sandbox.
 
     with Simulator(moto_server, tmp_path) as sim:
-        ec2.run_instances(...)
-        box = sim.wait_booted(instance_id)
+        ec2.run_instances(..., UserData=script)
+        box = sim.wait_running(instance_id)   # its own netns with moto's private IP
+        box.exec(["curl", ...])               # runs inside the instance
+        ec2.terminate_instances(...)
+        sim.wait_stopped(instance_id)         # processes killed, namespace removed
 
-A background thread polls describe_instances: a `running` instance gets a sandbox, a
-stopped or terminated one loses it, and every sandbox's security-group rules are rebuilt
-from moto (so a group rule naming another group follows that group's members). Leaving
-the block stops every process by PID and deletes every namespace, even after a failure.
+A watcher thread polls moto (describe_instances) and keeps the sandboxes in step with
+it: boots new running instances, stops terminated or stopped ones, and re-applies each
+instance's security groups when instances or groups change. Leaving the `with` block
+stops everything, also when the test failed.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ipaddress
+import itertools
 import os
-import secrets
-import shutil
+import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlparse
 
-from tests.support.moto_server import MotoServer
-from tests.support.simulator import firewall, netns, sandbox
-from tests.support.simulator.forwarder import Forwarder
-from tests.support.simulator.imds import InstanceMetadata
-from tests.support.simulator.rootfs import ensure_rootfs
+from . import netns
+from .cloud import GONE, CloudView, Instance
+from .forwarder import Forwarder
+from .imds import InstanceMetadata, MetadataServer
+from .load_balancer import LoadBalancers
+from .rootfs import ensure_rootfs
+from .sandbox import IMDS_ADDRESS, Sandbox
+from .security_groups import ruleset
 
-ENDPOINT_PORT = 4566  # moto's port as seen from the VPC (any port: the VPC has its own namespace)
-BRIDGE = "vpcbr0"
+ENDPOINT_PORT = 80  # the moto forwarder on every subnet's router address, like a VPC endpoint
+_counter = itertools.count()
 
-
-class SimulatorError(RuntimeError):
-    pass
-
-
-def missing_prerequisites() -> str | None:
-    """Why the simulator cannot run here, or None (tests skip with this reason)."""
-    if os.geteuid() != 0:
-        return "the machine simulator needs root (network namespaces, mounts, chroot)"
-    for tool in ("ip", "unshare", "nsenter", "nft", "debootstrap", "chroot"):
-        if shutil.which(tool) is None:
-            return f"the machine simulator needs `{tool}` on PATH"
-    return None
+# The VPC namespace forwards between its own subnets and nothing else: explicit, though
+# it has no other interface to forward to.
+_VPC_FILTER = """table inet sim_vpc {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    iifname "br0" oifname "br0" accept
+  }
+}
+"""
 
 
 class Simulator:
-    def __init__(self, moto: MotoServer, workdir: Path, poll_seconds: float = 0.5):
+    def __init__(self, moto, workdir: Path, poll_interval: float = 0.25, api_url: str | None = None) -> None:
+        """`api_url`: what instances reach as their endpoint (a loopback URL; default moto's own,
+        e.g. a CapacityProxy's url so that launches from inside an instance meet its refusals)."""
         self.moto = moto
+        self.api_url = api_url or moto.url
         self.workdir = Path(workdir)
-        self.poll_seconds = poll_seconds
-        self.prefix = f"gsim{secrets.token_hex(3)}"
-        self.vpc_netns = f"{self.prefix}-vpc"
-        self.sandboxes: dict[str, sandbox.Sandbox] = {}
-        self.errors: dict[str, BaseException] = {}
-        self._ec2 = moto.client("ec2")
-        self._iam = moto.client("iam")
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.poll_interval = poll_interval
+        self.prefix = f"gsim{os.getpid()}-{next(_counter)}"
+        self.cloud = CloudView(moto)
+        self.vpc = netns.Vpc(f"{self.prefix}-vpc")
+        self.sandboxes: dict[str, Sandbox] = {}
+        self.stopped: set[str] = set()
+        self.errors: list[BaseException] = []
+        self._servers: dict[str, MetadataServer] = {}
         self._forwarder: Forwarder | None = None
-        self._rootfs: Path | None = None
+        self._lock = threading.RLock()
+        self._halt = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name="sim-watcher")
+        self._veths = itertools.count()
+        self.load_balancers = LoadBalancers(moto, self.vpc, self.prefix, self._address_of)
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> Simulator:
-        reason = missing_prerequisites()
-        if reason:
-            raise SimulatorError(reason)
         try:
-            self._rootfs = ensure_rootfs()
-            self._create_vpc()
-            self._thread = threading.Thread(target=self._poll_loop, name="sim-poll", daemon=True)
-            self._thread.start()
+            self.rootfs = ensure_rootfs()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.vpc.create()
+            netns.run("ip", "netns", "exec", self.vpc.name, "nft", "-f", "-", input=_VPC_FILTER)
+            api = urlparse(self.api_url)
+            if api.hostname not in ("127.0.0.1", "localhost"):
+                raise ValueError(f"the instances' API endpoint must be on this machine's loopback: {self.api_url}")
+            listener = netns.listen_in_ns(self.vpc.name, "0.0.0.0", ENDPOINT_PORT)
+            target = ("127.0.0.1", api.port or 80)
+            self._forwarder = Forwarder(listener, lambda: socket.create_connection(target, timeout=10)).start()
+            self._watcher.start()
         except BaseException:
             self.close()
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        problems = self.close()
+        if problems and exc is None:  # never hide the test's own failure behind a teardown one
+            raise RuntimeError(f"simulator teardown failed: {problems[0]!r}") from problems[0]
 
-    def close(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+    def close(self) -> list[Exception]:
+        """Stop everything; every step is tried even when one fails. Returns what failed."""
+        self._halt.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=30)
+        problems: list[Exception] = []
         with self._lock:
             for instance_id in list(self.sandboxes):
-                self._stop(instance_id)
-        if self._forwarder is not None:
-            self._forwarder.close()
-        netns.delete(self.vpc_netns)
+                try:
+                    self._stop(instance_id)
+                except Exception as error:
+                    problems.append(error)
+            if self._forwarder:
+                self._forwarder.stop()
+            self.load_balancers.close()
+            self.vpc.delete()
+            # Whatever a crash mid-boot left behind under our prefix.
+            for line in netns.run("ip", "netns", "list").splitlines():
+                name = line.split()[0] if line.split() else ""
+                if name.startswith(f"{self.prefix}-"):
+                    netns.delete_ns(name)
+        return problems
 
-    def _create_vpc(self) -> None:
-        """The VPC: a namespace with one bridge, forwarding only between its own subnets."""
-        netns.add(self.vpc_netns)
-        netns.ip("-n", self.vpc_netns, "link", "add", BRIDGE, "type", "bridge")
-        netns.ip("-n", self.vpc_netns, "link", "set", BRIDGE, "up")
-        netns.in_netns(self.vpc_netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        # Where br_netfilter is loaded, bridged frames would also meet the forward chain.
-        netns.in_netns(self.vpc_netns, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0", check=False)
-        # No default route exists in the new namespace; the rules make "nowhere else" explicit:
-        # routed traffic must enter and leave by the bridge, and nothing is NATed.
-        netns.in_netns(self.vpc_netns, "nft", "-f", "-", input=(
-            "table inet vpc {\n  chain forward {\n    type filter hook forward priority filter; policy drop;\n"
-            f"    iifname \"{BRIDGE}\" oifname \"{BRIDGE}\" accept\n"
-            "    iifname \"sv*\" oifname \"sv*\" accept\n  }\n}\n"))
-        moto = urlsplit(self.moto.url)
-        listener = netns.listener_in(self.vpc_netns, "0.0.0.0", ENDPOINT_PORT)
-        self._forwarder = Forwarder(listener, (moto.hostname, moto.port)).start()
-
-    # -- what tests call ---------------------------------------------------------------
-    def wait_booted(self, instance_id: str, timeout: float = 300) -> sandbox.Sandbox:
-        """The instance's sandbox once its init has run the user data and started its units."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if instance_id in self.errors:
-                    raise SimulatorError(f"{instance_id} failed to boot") from self.errors[instance_id]
-                box = self.sandboxes.get(instance_id)
-            if box is not None and box.console_log.exists() and box.boot_finished():
-                return box
-            if box is not None and box.process is not None and box.process.poll() is not None:
-                raise SimulatorError(f"{instance_id}: sandbox exited\n{box.console_log.read_text()}")
-            time.sleep(0.2)
-        raise SimulatorError(f"{instance_id} did not boot within {timeout}s")
-
-    def wait_gone(self, instance_id: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if instance_id not in self.sandboxes:
-                    return
-            time.sleep(0.2)
-        raise SimulatorError(f"{instance_id}'s sandbox still exists after {timeout}s")
+    # watching moto -------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self.sync()
+            except Exception as error:  # surfaced by wait_* in the test's thread
+                self.errors.append(error)
+            self._halt.wait(self.poll_interval)
 
     def sync(self) -> None:
-        """Make the sandboxes match moto's instances once (the poll thread does this too)."""
+        """Bring the sandboxes in line with moto once."""
         with self._lock:
-            instances = {i["InstanceId"]: i for r in self._describe() for i in r["Instances"]}
-            running = {iid: i for iid, i in instances.items() if i["State"]["Name"] == "running"}
-            for instance_id in list(self.sandboxes):
-                if instance_id not in running:
-                    self._stop(instance_id)
-            for instance_id, instance in running.items():
-                if instance_id not in self.sandboxes and instance_id not in self.errors:
-                    try:
-                        self._boot(instance)
-                    except Exception as error:  # reported by wait_booted; the sandbox is undone
-                        self.errors[instance_id] = error
-                        self._stop(instance_id)
-            self._sync_firewalls()
+            instances = self.cloud.instances()
+            for instance in instances:
+                if self._halt.is_set():
+                    return
+                known = instance.instance_id in self.sandboxes or instance.instance_id in self.stopped
+                if instance.state == "running" and not known:
+                    self._boot(instance)
+                elif instance.state in GONE and instance.instance_id in self.sandboxes:
+                    self._stop(instance.instance_id)
+            self.load_balancers.sync(taken={i.ip for i in instances})
+            self._apply_security_groups(instances)
 
-    # -- internals ---------------------------------------------------------------------
-    def _poll_loop(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(Exception):  # moto hiccups: try again next round
-                self.sync()
-            self._stopping.wait(self.poll_seconds)
+    def _boot(self, instance: Instance) -> None:
+        started = time.monotonic()
+        box = Sandbox(instance_id=instance.instance_id, ip=instance.ip, cidr=self._network_of(instance),
+                      ns=f"{self.prefix}-{instance.instance_id}", directory=self.workdir / instance.instance_id)
+        self.sandboxes[instance.instance_id] = box  # registered first: a failed boot is still torn down
+        netns.add_ns(box.ns)
+        box.gateway = self.vpc.attach(box.ns, f"sim{next(self._veths)}", box.ip, box.cidr)
+        box.extra["security_groups"] = instance.group_ids
+        self._apply_security_groups(self.cloud.instances())
+        user_data = self.cloud.user_data(instance.instance_id)
+        self._start_imds(instance, box, user_data)
+        box.prepare(self.rootfs)
+        environment = {"AWS_ENDPOINT_URL": f"http://{box.gateway}:{ENDPOINT_PORT}",
+                       "AWS_DEFAULT_REGION": self.moto.region, "AWS_REGION": self.moto.region}
+        box.write_guest_config(user_data, environment)
+        box.start()
+        box.extra["started_at"] = time.monotonic()  # from here on, the instance's own processes
+        box.extra["detected_at"] = started
+        box.extra["setup_seconds"] = box.extra["started_at"] - started
+        box.init_pid()
+        box.extra["booted"] = True
 
-    def _describe(self) -> list[dict]:
-        pages = self._ec2.get_paginator("describe_instances").paginate()
-        return [r for page in pages for r in page["Reservations"]]
+    def _network_of(self, instance: Instance) -> str:
+        cidr = self.cloud.subnet_cidr(instance.subnet_id)
+        if ipaddress.ip_address(instance.ip) in ipaddress.ip_network(cidr):
+            return cidr
+        # moto gives an instance launched without SubnetId a random 10.x address outside
+        # the default subnet; such an instance gets a network of its own around it.
+        return str(ipaddress.ip_network(f"{instance.ip}/16", strict=False))
 
-    def _boot(self, instance: dict) -> None:
-        instance_id = instance["InstanceId"]
-        subnet = self._ec2.describe_subnets(SubnetIds=[instance["SubnetId"]])["Subnets"][0]
-        box = sandbox.Sandbox(
-            instance_id=instance_id, private_ip=instance["PrivateIpAddress"],
-            netns=f"{self.prefix}-{instance_id}", directory=self.workdir / instance_id,
-            security_groups=tuple(g["GroupId"] for g in instance.get("SecurityGroups", [])), detected_at=time.time())
-        self.sandboxes[instance_id] = box
-        network = ipaddress.ip_network(subnet["CidrBlock"])
-        if ipaddress.ip_address(box.private_ip) not in network:
-            # moto picks a random 10.x address when run_instances names no subnet: give that
-            # address a network of the subnet's size (the VPC namespace routes between them).
-            network = ipaddress.ip_network(f"{box.private_ip}/{network.prefixlen}", strict=False)
-        wiring = sandbox.Wiring(vpc_netns=self.vpc_netns, bridge=BRIDGE, subnet=network,
-                                endpoint_url=f"http://{network.network_address + 1}:{ENDPOINT_PORT}")
-        # Rules first: the instance's ports are filtered before anything in it listens.
-        netns.add(box.netns)
-        self._sync_firewalls(only=instance_id)
-        sandbox.boot(box, wiring, self._rootfs, self._metadata(instance), self.moto.region)
+    def _start_imds(self, instance: Instance, box: Sandbox, user_data: bytes) -> None:
+        netns.run("ip", "-n", box.ns, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo")
+        role = self.cloud.role_of(instance.profile_arn)
+        fields = {"instance-id": instance.instance_id, "local-ipv4": box.ip, "instance-type": instance.instance_type,
+                  "ami-id": instance.image_id, "placement/availability-zone": instance.zone,
+                  "placement/region": self.moto.region, "local-hostname": box.hostname}
+        identity = {"instanceId": instance.instance_id, "region": self.moto.region, "availabilityZone": instance.zone,
+                    "privateIp": box.ip, "instanceType": instance.instance_type, "imageId": instance.image_id,
+                    "accountId": self.moto.account_id, "profileArn": instance.profile_arn or ""}
+        metadata = InstanceMetadata(fields, user_data, identity, role[0] if role else None,
+                                    lambda: self.cloud.role_credentials(role[1], instance.instance_id))
+        listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
+        self._servers[instance.instance_id] = MetadataServer(listener, metadata).start()
 
-    def _metadata(self, instance: dict) -> InstanceMetadata:
-        attribute = self._ec2.describe_instance_attribute(InstanceId=instance["InstanceId"], Attribute="userData")
-        encoded = attribute.get("UserData", {}).get("Value")
-        role = None
-        profile_arn = instance.get("IamInstanceProfile", {}).get("Arn")
-        if profile_arn:
-            name = profile_arn.rsplit("/", 1)[-1]
-            with contextlib.suppress(self._iam.exceptions.NoSuchEntityException):
-                roles = self._iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
-                role = roles[0]["RoleName"] if roles else None
-        return InstanceMetadata(
-            instance_id=instance["InstanceId"], local_ipv4=instance["PrivateIpAddress"],
-            availability_zone=instance["Placement"]["AvailabilityZone"], region=self.moto.region,
-            instance_type=instance["InstanceType"], role=role,
-            user_data=base64.b64decode(encoded) if encoded else b"")
-
-    def _sync_firewalls(self, only: str | None = None) -> None:
-        """Rebuild the rules of every sandbox (or one) from moto's groups and their members."""
-        members: dict[str, list[str]] = {}
-        for box in self.sandboxes.values():
-            for group_id in box.security_groups:
-                members.setdefault(group_id, []).append(box.private_ip)
-        group_ids = sorted(members)
-        found = self._ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"] if group_ids else []
-        groups = {g["GroupId"]: g for g in found}
-        for instance_id, box in self.sandboxes.items():
-            if only is not None and instance_id != only:
-                continue
-            rules = firewall.ruleset([groups[g] for g in box.security_groups if g in groups], members)
-            if rules != box.firewall:
-                firewall.apply(box.netns, rules)
-                box.firewall = rules
+    def _apply_security_groups(self, instances: list[Instance]) -> None:
+        running = [i for i in instances if i.state == "running"]
+        ips_by_group = self.load_balancers.memberships()
+        for instance in running:
+            for group_id in instance.group_ids:
+                ips_by_group.setdefault(group_id, []).append(instance.ip)
+        boxes = [b for b in self.sandboxes.values() if "security_groups" in b.extra and netns.ns_exists(b.ns)]
+        groups = self.cloud.security_groups({g for b in boxes for g in b.extra["security_groups"]})
+        for box in boxes:
+            script = ruleset([groups[g] for g in box.extra["security_groups"] if g in groups], ips_by_group)
+            if box.extra.get("ruleset") != script:
+                netns.run("ip", "netns", "exec", box.ns, "nft", "-f", "-", input=script)
+                box.extra["ruleset"] = script
 
     def _stop(self, instance_id: str) -> None:
-        box = self.sandboxes.pop(instance_id, None)
-        if box is not None:
-            sandbox.stop(box, self.vpc_netns)
+        box = self.sandboxes.pop(instance_id)
+        self.stopped.add(instance_id)
+        server = self._servers.pop(instance_id, None)
+        with contextlib.suppress(Exception):
+            if server:
+                server.stop()
+        box.stop()
 
+    def _address_of(self, instance_id: str) -> str | None:
+        box = self.sandboxes.get(instance_id)
+        return box.ip if box is not None and box.extra.get("booted") else None
+
+    # for tests -----------------------------------------------------------------------
+    def wait_load_balancer(self, name: str, port: int, timeout: float = 60.0) -> str:
+        """The URL on this machine's loopback where load balancer `name`'s listener on `port` answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._raise_errors()
+            with self._lock:
+                url = self.load_balancers.url(name, port)
+            if url:
+                return url
+            time.sleep(0.05)
+        raise TimeoutError(f"no listener on port {port} of load balancer {name} within {timeout} s")
+
+    def _raise_errors(self) -> None:
+        if self.errors:
+            raise RuntimeError(f"simulator failed: {self.errors[0]!r}") from self.errors[0]
+
+    def wait_running(self, instance_id: str, timeout: float = 120.0) -> Sandbox:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._raise_errors()
+            with self._lock:
+                box = self.sandboxes.get(instance_id)
+                if box is not None and box.extra.get("booted"):
+                    return box
+            time.sleep(0.05)
+        raise TimeoutError(f"{instance_id} was not booted within {timeout} s")
+
+    def wait_stopped(self, instance_id: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._raise_errors()
+            with self._lock:
+                if instance_id in self.stopped and instance_id not in self.sandboxes:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{instance_id} was not stopped within {timeout} s")
