@@ -24,6 +24,9 @@ SPAWNER = "deploy.hub.spawner.ProfileSpawner"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 GATEWAY_PATH = f"/services/{GATEWAY_SERVICE}"  # the gateway behind the hub's proxy
 DISCOVERY_SERVICE = "platform"  # serves /services/platform/discovery.json
+PAGES_SERVICE = "usage"  # the usage pages at /services/usage/ (deploy/hub/pages)
+# Whoever holds it unfiltered (the hub's admins) sees every user on the usage pages.
+PAGES_ALL_USERS_SCOPE = "read:users"
 
 
 def render_hub(platform: Platform, target: str | None = None) -> dict[str, bytes]:
@@ -84,6 +87,9 @@ def hub_data(platform: Platform, target: str) -> dict:
             "gateway_access_scope": GATEWAY_ACCESS_SCOPE,
             "gateway_path": GATEWAY_PATH,
             "discovery": DISCOVERY_SERVICE,
+            "pages": PAGES_SERVICE,
+            "pages_access_scope": f"access:services!service={PAGES_SERVICE}",
+            "pages_all_users_scope": PAGES_ALL_USERS_SCOPE,
         },
     }
 

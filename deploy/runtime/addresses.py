@@ -20,7 +20,7 @@ from deploy.runtime.state import Layout, secret, write_private
 from render.hub_config import GATEWAY_PATH
 
 DEFAULT_HUB_PORT = 8000
-PORT_NAMES = ("public", "proxy_api", "hub", "gateway", "gateway_web", "discovery")
+PORT_NAMES = ("public", "proxy_api", "hub", "gateway", "gateway_web", "discovery", "pages")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class Runtime:
     @property
     def discovery_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['discovery']}"
+
+    @property
+    def pages_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['pages']}"
 
     def secret(self, name: str) -> str:
         return secret(self.layout.secrets / name)

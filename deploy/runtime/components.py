@@ -112,13 +112,15 @@ HUB = Component(
     package="jupyterhub",
     command=lambda runtime: [sys.executable, "-m", "jupyterhub", "-f", str(runtime.layout.build / HUB_CONFIG)],
     address=lambda runtime: runtime.hub_url,
-    ports=lambda runtime: [runtime.ports["hub"], runtime.ports["discovery"]],  # discovery goes with the hub
+    # its services (discovery, usage pages) go with the hub
+    ports=lambda runtime: [runtime.ports["hub"], runtime.ports["discovery"], runtime.ports["pages"]],
     # the hub itself, not through the proxy (which has its own probe)
     probe=lambda runtime: http_ok(f"{runtime.hub_bind_url}/hub/api/"),
     workdir=lambda layout: layout.hub,
     extra_environment=lambda runtime: {
         env.GATEWAY_SERVICE_URL: runtime.gateway_service_url,
         env.DISCOVERY_URL: runtime.discovery_url,
+        env.PAGES_URL: runtime.pages_url,
     },
     inputs=lambda files: [path for path in files if path.startswith("hub/")],
     reported_version=lambda runtime, probe: (probe or {}).get("version"),
