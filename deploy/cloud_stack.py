@@ -60,7 +60,7 @@ class CloudStack:
         backend_config = os.environ.get(BACKEND_CONFIG_ENV)
         if backend_config and self.remote_backend:
             args.append(f"-backend-config={Path(backend_config).absolute()}")
-        self.tf.run("init", *args)
+        self.tf.run("init", *args, stream=True)
 
     def plan(self, *, destroy: bool = False) -> tuple[PlanResult, dict]:
         """A saved plan and Terraform's JSON view of it (for the summary of every change)."""
@@ -72,7 +72,7 @@ class CloudStack:
         much as the plan itself with a big provider schema."""
         path = self.root / "plan.tfplan"
         args = ["-input=false", "-no-color", "-detailed-exitcode", f"-out={path}"]
-        proc = self.tf.run("plan", *args, *(["-destroy"] if destroy else []), ok_codes=(0, 2))
+        proc = self.tf.run("plan", *args, *(["-destroy"] if destroy else []), ok_codes=(0, 2), stream=True)
         return PlanResult(changes=proc.returncode == 2, plan_file=path), _plan_text(proc.stdout)
 
     def apply(self, plan: PlanResult) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import console
 from deploy.errors import RuntimeFailure
 from deploy.files import write_atomic
 from deploy.runtime import env as contract
@@ -160,13 +161,24 @@ class Terraform:
         self._count = len(list(self.logs.glob("*.log")))  # keep earlier runs' logs
         self.last_log: Path | None = None
 
-    def run(self, command: str, *args: str, ok_codes: Sequence[int] = (0,), timeout: float | None = None
-            ) -> subprocess.CompletedProcess[str]:
-        """`terraform <command> <args>`; raises TerraformError unless the exit code is in ok_codes."""
+    def run(self, command: str, *args: str, ok_codes: Sequence[int] = (0,), timeout: float | None = None,
+            stream: bool = False) -> subprocess.CompletedProcess[str]:
+        """`terraform <command> <args>`; raises TerraformError unless the exit code is in ok_codes.
+
+        stream: show Terraform's output line by line while it runs, under a step with elapsed
+        time (init, plan, apply, destroy take minutes); machine-read commands stay quiet."""
         argv = [self.binary, f"-chdir={self.workdir}", command, *args]
         started = time.monotonic()
         try:
-            proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+            if stream:
+                with console.step(f"terraform {command}"):
+                    finished = console.run_streamed(argv, env=self.env, timeout=timeout)
+                if finished.returncode is None:
+                    raise subprocess.TimeoutExpired(argv, timeout or 0, output=finished.stdout)
+                proc = subprocess.CompletedProcess(argv, finished.returncode, finished.stdout, finished.stderr)
+            else:
+                proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout,
+                                      check=False)
         except FileNotFoundError:
             raise TerraformError(command, f"{self.binary!r} not found: install Terraform >= 1.10", None) from None
         except subprocess.TimeoutExpired as exc:
@@ -190,7 +202,7 @@ class Terraform:
         args = ["-input=false", "-no-color"]
         if not backend:
             args.append("-backend=false")
-        self.run("init", *args, timeout=timeout)
+        self.run("init", *args, timeout=timeout, stream=True)
 
     def validate(self) -> dict:
         """`terraform validate -json`: the diagnostics document; raises when not valid."""
@@ -211,7 +223,7 @@ class Terraform:
         path = self.state_dir / plan_file
         extra = ["-destroy"] if destroy else []
         proc = self.run("plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={path}", *extra, *args,
-                        ok_codes=(0, 2), timeout=timeout)
+                        ok_codes=(0, 2), timeout=timeout, stream=True)
         return PlanResult(changes=proc.returncode == 2, plan_file=path)
 
     def show_plan(self, plan: PlanResult) -> dict:
@@ -220,10 +232,10 @@ class Terraform:
 
     def apply(self, plan: PlanResult | None = None, *args: str, timeout: float | None = None) -> None:
         target = [str(plan.plan_file)] if plan else ["-auto-approve", *args]
-        self.run("apply", "-input=false", "-no-color", *target, timeout=timeout)
+        self.run("apply", "-input=false", "-no-color", *target, timeout=timeout, stream=True)
 
     def destroy(self, *args: str, timeout: float | None = None) -> None:
-        self.run("destroy", "-input=false", "-no-color", "-auto-approve", *args, timeout=timeout)
+        self.run("destroy", "-input=false", "-no-color", "-auto-approve", *args, timeout=timeout, stream=True)
 
     def output(self) -> dict[str, object]:
         """Every output's value."""

@@ -8,6 +8,7 @@
 Light on purpose: it needs only `distributed` and `dask-gateway`.
 """
 
+from graticule._version import __version__
 from graticule.account import clusters, profiles, usage
 from graticule.cluster import Cluster
 from graticule.errors import (
@@ -28,6 +29,7 @@ __all__ = [
     "GraticuleError",
     "NotAllowed",
     "SyncError",
+    "__version__",
     "clusters",
     "login",
     "logout",

@@ -24,6 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from packaging.utils import canonicalize_name
+
 from graticule import http, wheels
 from graticule.errors import ClusterNotFound, GraticuleError, SyncError
 
@@ -41,7 +43,8 @@ class PackageMismatchWarning(UserWarning):
 
 
 def canonical(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
+    # packaging's rule (PEP 503), the same the build side uses, so names compare equal there and here.
+    return canonicalize_name(name)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import base64
 import csv
 import hashlib
 import io
-import re
 import shutil
 import subprocess
 import sys
@@ -19,13 +18,15 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 
 def _digest(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 def wheel_name(dist: metadata.Distribution) -> str:
-    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"])
+    name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")  # the wheel filename's escaping
     tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
             if line.startswith("Tag:")] or ["py3-none-any"]
     parts = [sorted({tag.split("-")[i] for tag in tags}) for i in range(3)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import PurePosixPath
 
+from render.errors import MissingPrerequisite
 from render.schema import Platform, Target
 
 MANIFEST = "manifest.json"
@@ -125,7 +126,7 @@ def _load(step: Step) -> Callable[..., dict[str, bytes]]:
 def _run(step: Step, function: Callable[..., dict[str, bytes]], *arguments: object) -> dict[str, bytes]:
     try:
         return function(*arguments)
-    except RenderError:
+    except (RenderError, MissingPrerequisite):
         raise
     except Exception as exc:
         raise RenderError(f"{step.module}.{step.function} failed: {type(exc).__name__}: {exc}") from exc

@@ -57,3 +57,7 @@ def dotted(path: tuple[object, ...]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text or "(root)"
+
+
+class MissingPrerequisite(Exception):
+    """A program the render needs is not installed (e.g. Node.js for cdktf); says what to install."""

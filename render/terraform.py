@@ -7,14 +7,29 @@ synthesized with cdktf core.
 
 from __future__ import annotations
 
+import shutil
+
 from render.cloud_spec import checked_cloud, grants_by_user, shared_fields
+from render.errors import MissingPrerequisite
 from render.schema import Platform
+
+NODE_HELP = (
+    "Node.js is not on PATH: rendering the {target} target runs terraform-cdk, which needs Node.js 20 or "
+    "newer (e.g. `apt-get install nodejs`, `brew install node`, or https://nodejs.org)"
+)
+
+
+def require_node(target: str) -> None:
+    # Checked before cdktf is imported: without node, jsii fails with a traceback at exit.
+    if shutil.which("node") is None:
+        raise MissingPrerequisite(NODE_HELP.format(target=target))
 
 
 def synthesize_target(platform: Platform, target: str | None = None) -> dict[str, bytes]:
     target = target or platform.target
     if target == "local":
         return {}
+    require_node(target)
     from modules import tf
 
     if target == "aws":

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python -m pip install --quiet --disable-pip-version-check -e '.[test]'  # test = platform + aws + gcp + test tools
 
 # Debian packages: Chromium for the browser tests (driven by Playwright), shellcheck so
 # actionlint also checks the workflows' run: scripts.
@@ -21,4 +21,5 @@ if [ -n "$missing" ]; then
 fi
 
 ruff check .
+deptry .  # every imported package is declared (the SDK's in the base install; tests/test_installs.py checks that one alone)
 python -m pytest "$@"

@@ -85,6 +85,9 @@ def test_lock_is_deterministic_and_pins_everything(locked, tmp_path):
     assert "distributed==2026.8.0" in ml and "dask==2026.8.0" in ml
     assert all("==" in line for line in ml)
     assert "mlextra==1.0" not in document["environments"]["default"]["packages"]
+    hashed = document["environments"]["ml"]["machines"]["x86_64"]  # no Arm profile: x86_64 only
+    assert list(document["environments"]["ml"]["machines"]) == ["x86_64"]
+    assert [line.split(" --hash=")[0] for line in hashed] == ml and all("--hash=sha256:" in line for line in hashed)
     again = tmp_path / "platform.yaml"
     again.write_text(support.PLATFORM_YAML)
     assert platform_main(["lock", str(again)]) == 0

@@ -187,6 +187,7 @@ def test_gcp_config_uses_oidc_with_discovery(example_text, runtime, tmp_path):
     try:
         config.PlatformOIDCAuthenticator.issuer = f"http://127.0.0.1:{server.server_port}"
         auth = PlatformOIDCAuthenticator(config=config)
+        asyncio.run(auth.discover())  # at the first login, on the hub's loop
         assert auth.authorize_url.endswith("/auth")
         assert auth.token_url.endswith("/token")
         assert auth.userdata_url.endswith("/userinfo")

@@ -6,6 +6,7 @@ import argparse
 
 from deploy.cli.common import add_config_argument, print_json
 from deploy.cli.local_target import add_state_argument, state_dir
+from deploy.cli.terminal import print_table
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -27,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"state_dir": str(directory), "up": all_up, "components": [c.as_dict() for c in report]})
     else:
-        print(f"{'COMPONENT':<10} {'STATE':<6} {'PID':<8} {'VERSION':<10} ADDRESS")
-        for c in report:
-            state = "up" if c.up else "down"
-            print(f"{c.name:<10} {state:<6} {c.pid or '-'!s:<8} {c.version or '-':<10} {c.address or '-'}")
+        rows = [[c.name, "up" if c.up else "down", str(c.pid or "-"), c.version or "-", c.address or "-"]
+                for c in report]
+        print_table(["COMPONENT", "STATE", "PID", "VERSION", "ADDRESS"], rows, ["bold"])
     return 0 if all_up else 1

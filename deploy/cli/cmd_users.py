@@ -106,10 +106,14 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'NAME':<16} {'GROUPS':<24} {'BUDGET':<14} PROFILES")
-    for row in rows:
-        groups = ",".join(row["groups"]) + (" (admin)" if row["admin"] else "")
-        print(f"{row['name']:<16} {groups:<24} {row['budget'] or '-':<14} {','.join(row['profiles']) or '-'}")
+    from deploy.cli.terminal import print_table
+
+    table = [
+        [row["name"], ",".join(row["groups"]) + (" (admin)" if row["admin"] else ""), row["budget"] or "-",
+         ",".join(row["profiles"]) or "-"]
+        for row in rows
+    ]
+    print_table(["NAME", "GROUPS", "BUDGET", "PROFILES"], table, ["bold"])
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import sys
@@ -22,7 +23,8 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from deploy import cli
 from deploy.errors import PlatformError
 from deploy.runtime import env
-from render.errors import ConfigErrors
+from graticule._version import __version__
+from render.errors import ConfigErrors, MissingPrerequisite
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
 
@@ -34,6 +36,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="platform",
         description="Validate, render and apply a graticule platform.yaml.",
     )
+    parser.add_argument("--version", action="version", version=f"platform (graticule) {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     names = sorted(module.name for module in pkgutil.iter_modules(cli.__path__) if module.name.startswith("cmd_"))
     if command is not None and f"cmd_{command}" in names:
@@ -43,14 +46,38 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+PLATFORM_MISSING = (
+    "platform: this is the SDK-only install of graticule ({error}); the `platform` command needs the "
+    "platform install: pip install 'graticule[platform]'"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    try:
+        args = build_parser(argv[0] if argv else None).parse_args(argv)
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        if not _sdk_only():
+            raise  # the platform is installed: a real bug, not a missing extra
+        print(PLATFORM_MISSING.format(error=exc), file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _sdk_only() -> bool:
+    """`pip install graticule` is the SDK; the CLI's own needs come with the [platform] extra."""
+    return importlib.util.find_spec("pydantic") is None
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except ConfigErrors as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
+        return EXIT_INVALID
+    except MissingPrerequisite as exc:
+        print(f"platform {args.command}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except PlatformError as exc:  # deploy.errors: UserError exits 2, RuntimeFailure 1
         print(f"platform {args.command}: {exc}", file=sys.stderr)
@@ -61,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # the last line of defence: a message, never a traceback
+        if isinstance(exc, ModuleNotFoundError) and _sdk_only():
+            raise
         if os.environ.get(env.DEBUG):
             raise
         print(f"platform {args.command}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

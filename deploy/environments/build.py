@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy import console
 from deploy.environments import uv
 
 
@@ -29,12 +30,14 @@ def build(
     wheels: list[Path] = (),
     *,
     exact: bool = True,
+    require_hashes: bool = False,
     finish: Callable[[Path], None] | None = None,
 ) -> Path:
     """The environment's Python, building `target` first unless it already exists.
 
     exact: install exactly `requirements` (a lock: `uv pip sync`; no wheels); otherwise
     install them and `wheels` without dependencies (a sync capture lists everything).
+    require_hashes: every requirement carries hashes and every file installed must match one.
     finish(tmp_dir): runs inside the temporary environment before the rename."""
     if python_of(target).exists():
         return python_of(target)
@@ -48,8 +51,9 @@ def build(
         requirement_file.write_text("".join(f"{line}\n" for line in requirements))
         interpreter = str(python_of(tmp / "env"))
         if exact:
-            uv.run("pip", "sync", "--quiet", "--python", interpreter,
-                   str(requirement_file))
+            hashes = ("--require-hashes",) if require_hashes else ()
+            with console.step(f"installing {len(requirements)} packages into environment {target.name}"):
+                uv.run("pip", "sync", *hashes, "--python", interpreter, str(requirement_file), stream=True)
         else:
             uv.run("pip", "install", "--quiet", "--no-deps", "--python",
                    interpreter, "-r", str(requirement_file), *map(str, wheels))

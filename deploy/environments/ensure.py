@@ -37,7 +37,8 @@ def ensure_environments(platform: Platform, lock: dict[str, Entry] | None, state
             pythons[name] = sys.executable
             continue
         target = root / "locked" / entry.build_key
-        pythons[name] = str(build.build(target, entry.python, list(entry.packages)))
+        lines, hashed = entry.install_lines()
+        pythons[name] = str(build.build(target, entry.python, list(lines), require_hashes=hashed))
     write_atomic(root / INDEX, json.dumps(pythons, indent=2, sort_keys=True) + "\n", mode=0o600)
     return pythons
 

@@ -25,8 +25,18 @@ def binary() -> str:
         return found
 
 
-def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
-    """uv's stdout; UvError with the tail of stderr when it fails."""
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, stream: bool = False) -> str:
+    """uv's stdout; UvError with the tail of stderr when it fails.
+
+    stream: show uv's output line by line while it runs (installs take a while)."""
+    if stream:
+        from deploy import console
+
+        finished = console.run_streamed([binary(), *args], stdin=stdin, env={**os.environ, **(env or {})})
+        if finished.returncode != 0:
+            lines = [line for line in finished.stderr.strip().splitlines() if line.strip()]
+            raise UvError("\n".join(lines[-12:]) or f"uv {args[0]} exited {finished.returncode}")
+        return finished.stdout
     result = subprocess.run(
         [binary(), *args],
         input=stdin,

@@ -68,6 +68,8 @@ def workflow_files(platform_or_target: Platform | str, *, project: bool = False)
     values = {
         "target": target,
         "cloud": target in ("aws", "gcp"),
+        # `graticule` alone is the SDK; CI runs the `platform` command (and a cloud's SDK).
+        "extras": f"platform,{target}" if target in ("aws", "gcp") else "platform",
         "self_hosted": self_hosted,
         "runner_group": runner_group(name) if self_hosted and name else None,
         "restricted_workflows": restricted_workflows(repository) if self_hosted and repository else (),

@@ -7,12 +7,9 @@ in platform.yaml (who has groups, profiles and a budget) *and* vouched for by th
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from functools import cache
-
 from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.github import GitHubOAuthenticator
+from oauthenticator.oauth2 import OAuthLoginHandler
 from traitlets import Unicode, default
 
 
@@ -33,30 +30,46 @@ class PlatformGitHubOAuthenticator(GitHubOAuthenticator):
         return False
 
 
-@cache
-def _discovery(issuer: str) -> dict:
-    """The issuer's OpenID configuration (fetched at first login, not at render time)."""
-    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
+class DiscoveringLoginHandler(OAuthLoginHandler):
+    """The login redirect, after the issuer's endpoints are known (fetched without blocking the hub)."""
+
+    async def get(self) -> None:
+        await self.authenticator.discover()
+        super().get()
 
 
 class PlatformOIDCAuthenticator(GenericOAuthenticator):
-    """GenericOAuthenticator whose endpoints come from the issuer's discovery document."""
+    """GenericOAuthenticator whose endpoints come from the issuer's discovery document.
+
+    The document is fetched at the first login with tornado's AsyncHTTPClient (a blocking call
+    would stall every request the hub serves for up to the timeout), then kept.
+    """
 
     issuer = Unicode(config=True, help="The OpenID Connect issuer URL (https://...).")
+    login_handler = DiscoveringLoginHandler
+    _ENDPOINTS = {
+        "authorize_url": "authorization_endpoint",
+        "token_url": "token_endpoint",
+        "userdata_url": "userinfo_endpoint",
+    }
 
-    @default("authorize_url")
-    def _authorize_url(self) -> str:
-        return _discovery(self.issuer)["authorization_endpoint"]
+    async def discover(self) -> None:
+        """Fill the endpoints not configured explicitly from the issuer's OpenID configuration."""
+        if all(getattr(self, trait) for trait in self._ENDPOINTS):
+            return
+        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        document = await self.httpfetch(url, label="fetching the OpenID configuration", request_timeout=10)
+        for trait, key in self._ENDPOINTS.items():
+            if not getattr(self, trait):
+                setattr(self, trait, document[key])
 
-    @default("token_url")
-    def _token_url(self) -> str:
-        return _discovery(self.issuer)["token_endpoint"]
+    async def authenticate(self, handler, data=None, **kwargs):
+        await self.discover()
+        return await super().authenticate(handler, data, **kwargs)
 
-    @default("userdata_url")
-    def _userdata_url(self) -> str:
-        return _discovery(self.issuer)["userinfo_endpoint"]
+    async def refresh_user(self, user, handler=None, **kwargs):
+        await self.discover()
+        return await super().refresh_user(user, handler, **kwargs)
 
     @default("scope")
     def _scope(self) -> list[str]:

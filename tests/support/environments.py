@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,16 +69,23 @@ def shared_wheelhouse(base: Path) -> Wheelhouse:
     return house
 
 
+# The SDK install's own requirements (pyproject's base dependencies), in every SDK venv.
+SDK_REQUIREMENTS = tuple(
+    tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+)
+
+
 @functools.cache
 def shared_venv(base: Path, name: str, packages: tuple[str, ...]) -> Path:
-    """A virtual environment holding `packages` from the wheelhouse, with the `graticule`
-    SDK (and nothing else of ours) importable through a .pth file."""
+    """A virtual environment holding the SDK install's requirements and `packages` from the
+    wheelhouse, with the `graticule` SDK (and nothing else of ours) importable through a .pth file."""
     house = shared_wheelhouse(base)
     env = {**os.environ, **house.env}
     venv = base / f"venv-{name}"
     run = functools.partial(subprocess.run, check=True, env=env, capture_output=True)
     run([uv.binary(), "venv", "--quiet", "--python", "3.11", str(venv)])
-    run([uv.binary(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *packages])
+    python = str(venv / "bin" / "python")
+    run([uv.binary(), "pip", "install", "--quiet", "--python", python, *SDK_REQUIREMENTS, *packages])
     sdk_only = base / f"sdk-{name}"
     sdk_only.mkdir()
     source = Path(__file__).resolve().parents[2] / "graticule"
