@@ -14,8 +14,9 @@ import re
 from deploy.environments import uv
 from render.schema import Platform
 
-# uv's names of the target platforms (glibc 2.28: the VMs' images and manylinux's baseline).
-UV_PLATFORMS = {"x86_64": "x86_64-manylinux_2_28", "aarch64": "aarch64-manylinux_2_28"}
+# uv's names of the target platforms: the VMs boot Debian 12 (modules/*/templates.py), whose
+# glibc is 2.36, so any wheel up to manylinux_2_36 installs there (debugpy ships 2_34 only).
+UV_PLATFORMS = {"x86_64": "x86_64-manylinux_2_36", "aarch64": "aarch64-manylinux_2_36"}
 DEFAULT_MACHINE = "x86_64"
 
 # Arm (Graviton) families on AWS: a1, and a `g` after the generation (m7g, c7gn, t4g, g5g).

@@ -1,10 +1,11 @@
 """A local wheelhouse for tests that build environments without any network.
 
 It holds wheels repacked from what this interpreter has installed (the closure of the
-given roots: distributed, dask-gateway, ipykernel, setuptools as a build backend) and
-small pure-Python packages made on the fly and built with `uv build`. `uv_env()` gives
+given roots: distributed, dask-gateway, ipykernel, setuptools and wheel as a build backend)
+and small pure-Python packages made on the fly and built with `uv build`. `uv_env()` gives
 the variables that make every uv call (lock, builds, the gateway's sync builder)
-resolve from that directory only: --find-links, --no-index, no Python downloads.
+resolve from that directory only: --find-links and offline (uv reads no UV_NO_INDEX, so
+offline is what keeps it from asking PyPI), no Python downloads.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from packaging.utils import canonicalize_name
 from deploy.environments import uv
 from graticule.wheels import repack
 
-ROOTS = ("distributed", "dask-gateway", "ipykernel", "setuptools")
+ROOTS = ("distributed", "dask-gateway", "ipykernel", "setuptools", "wheel")
 
 
 def closure(roots: tuple[str, ...]) -> dict[str, metadata.Distribution]:
@@ -81,6 +82,7 @@ def uv_env(wheelhouse: Path, cache: Path) -> dict[str, str]:
     return {
         "UV_FIND_LINKS": str(wheelhouse),
         "UV_NO_INDEX": "1",
+        "UV_OFFLINE": "1",
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_CACHE_DIR": str(cache),
         "UV_NO_PROGRESS": "1",
