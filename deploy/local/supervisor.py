@@ -33,7 +33,17 @@ from deploy.local import processes
 from deploy.local.results import ComponentStatus, DownResult, UpResult, UserLogin
 from deploy.ports import is_free as port_free
 from deploy.runtime.addresses import Runtime, choose_ports, load_runtime
-from deploy.runtime.components import BY_NAME, COMPONENTS, GATEWAY, GATEWAY_CONFIG, HUB, NAMES, PROXY, Component
+from deploy.runtime.components import (
+    BY_NAME,
+    COMPONENTS,
+    GATEWAY,
+    GATEWAY_CONFIG,
+    HUB,
+    NAMES,
+    PROXY,
+    Component,
+    unrouted_services,
+)
 from deploy.runtime.hub_api import HubAPI, HubAPIError
 from deploy.runtime.liveness import live_process
 from deploy.runtime.state import Layout, secret, state_dir_for
@@ -177,6 +187,19 @@ def _wait_all(launched: Mapping[Component, processes.Record | None], runtime: Ru
             time.sleep(0.2)
 
 
+def _wait_routed(runtime: Runtime, has_gateway: bool, timeout: float) -> None:
+    """`up` returns only once the proxy routes the hub's services (see unrouted_services)."""
+    deadline = time.monotonic() + timeout
+    while missing := unrouted_services(runtime, has_gateway):
+        if time.monotonic() > deadline:
+            log = _log(HUB, runtime.layout)
+            raise SupervisorError(
+                f"the hub did not route its services {sorted(missing)} within {timeout:.0f} s; see {log}:\n"
+                f"{_tail(log, 15)}"
+            )
+        time.sleep(0.2)
+
+
 def _hub_api(runtime: Runtime) -> HubAPI:
     return HubAPI(runtime.hub_api_url, runtime.secret("admin_api_token"))
 
@@ -276,6 +299,7 @@ def _up(
     proxy_is_new = "proxy" in result.started or "proxy" in result.restarted
     launched[HUB] = _launch(HUB, runtime, files, result, force=proxy_is_new)
     _wait_all(launched, runtime, timeout)
+    _wait_routed(runtime, has_gateway, timeout)
     _prune_users(runtime, platform)
     for names in (result.started, result.restarted, result.unchanged):
         names.sort(key=NAMES.index)

@@ -23,7 +23,7 @@ from deploy.runtime.addresses import Runtime
 from deploy.runtime.hub_api import http_ok
 from deploy.runtime.state import Layout
 from render.build import MANIFEST
-from render.hub_config import GATEWAY_PATH
+from render.hub_config import DISCOVERY_SERVICE, GATEWAY_PATH, GATEWAY_SERVICE, PAGES_SERVICE
 
 HUB_CONFIG = "hub/jupyterhub_config.py"
 GATEWAY_CONFIG = "gateway/dask_gateway_config.py"
@@ -89,6 +89,15 @@ def _proxy_command(runtime: Runtime) -> list[str]:
 def _proxy_probe(runtime: Runtime) -> dict | None:
     token = runtime.secret("proxy_auth_token")
     return http_ok(f"{runtime.proxy_api_url}/api/routes", {"Authorization": f"token {token}"})
+
+
+def unrouted_services(runtime: Runtime, with_gateway: bool) -> set[str]:
+    """The hub's services the proxy does not route yet. The hub answers before it has told
+    the proxy about them, and until then `/services/...` reaches the hub itself: a laptop's
+    first cluster would get the hub's 403, its discovery document a 404."""
+    names = [DISCOVERY_SERVICE, PAGES_SERVICE, *([GATEWAY_SERVICE] if with_gateway else [])]
+    routed = {path.rstrip("/") for path in _proxy_probe(runtime) or {}}
+    return {name for name in names if f"/services/{name}" not in routed}
 
 
 def _gateway_version(runtime: Runtime, probe: dict | None) -> str | None:
