@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,17 @@ SHARED_EXAMPLE = REPO.parent / "shared" / "platform.example.yaml"
 # The tests' own copy of the schema contract, so they run in any clone; a test checks
 # that it matches ../shared's when that exists (tests/test_validate_cli.py).
 EXAMPLE_COPY = REPO / "tests" / "data" / "platform.example.yaml"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `timeout`, `kill` and CI runners end a run with SIGTERM, which by default kills pytest
+    # before any fixture's finally: the hubs, gateways and PostgreSQL servers that tests
+    # started would outlive it. As an interrupt, pytest tears every fixture down first.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture
