@@ -38,28 +38,52 @@ def emit(text: str) -> None:
         print(f"  {text}", file=sys.stderr, flush=True)
 
 
+class Shown:
+    """A step on screen; `fail()` when it ended badly without raising (a failed command)."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def fail(self) -> None:
+        self.failed = True
+
+
 @contextlib.contextmanager
-def step(title: str) -> Iterator[None]:
-    """Show `title` while the block runs: a spinner and elapsed time, then how long it took."""
+def step(title: str) -> Iterator[Shown]:
+    """Show `title` while the block runs: a spinner and elapsed time, then how long it took,
+    or that it failed (an exception out of the block, or `fail()`)."""
     started = time.monotonic()
+    shown = Shown()
     if is_plain():
         print(f"==> {title}", file=sys.stderr, flush=True)
-        yield
-        print(f"    done in {time.monotonic() - started:.1f} s: {title}", file=sys.stderr, flush=True)
+        try:
+            yield shown
+        except BaseException:
+            shown.fail()
+            raise
+        finally:
+            outcome = "failed after" if shown.failed else "done in"
+            print(f"    {outcome} {time.monotonic() - started:.1f} s: {title}", file=sys.stderr, flush=True)
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        progress.add_task(title, total=None)
-        _active.append(progress)
-        try:
-            yield
-        finally:
-            _active.pop()
-    console.print(f"[green]✓[/green] {title} [dim]({time.monotonic() - started:.1f} s)[/dim]")
+    try:
+        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            progress.add_task(title, total=None)
+            _active.append(progress)
+            try:
+                yield shown
+            finally:
+                _active.pop()
+    except BaseException:
+        shown.fail()
+        raise
+    finally:
+        mark = "[red]✗[/red]" if shown.failed else "[green]✓[/green]"
+        console.print(f"{mark} {title} [dim]({time.monotonic() - started:.1f} s)[/dim]")
 
 
 @dataclass(frozen=True)

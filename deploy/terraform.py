@@ -171,8 +171,10 @@ class Terraform:
         started = time.monotonic()
         try:
             if stream:
-                with console.step(f"terraform {command}"):
+                with console.step(f"terraform {command}") as shown:
                     finished = console.run_streamed(argv, env=self.env, timeout=timeout)
+                    if finished.returncode not in ok_codes:
+                        shown.fail()
                 if finished.returncode is None:
                     raise subprocess.TimeoutExpired(argv, timeout or 0, output=finished.stdout)
                 proc = subprocess.CompletedProcess(argv, finished.returncode, finished.stdout, finished.stderr)

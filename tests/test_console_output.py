@@ -133,3 +133,30 @@ def test_users_is_a_table_on_a_terminal_and_plain_columns_under_ci():
     plain = _pty_output(argv, {"CI": "true"}).decode().replace("\r\n", "\n")
     assert "\x1b" not in plain and "┏" not in plain
     assert plain.splitlines()[0].split() == ["NAME", "GROUPS", "BUDGET", "PROFILES"]
+
+
+def test_a_failed_step_says_failed_not_done(tmp_path, monkeypatch, capsys):
+    """A streamed command that exits non-zero ends its step with "failed after", as does an
+    exception out of the block; a good one with "done in"."""
+    from pathlib import Path
+
+    from deploy.terraform import Terraform, TerraformError
+
+    monkeypatch.setenv("CI", "true")
+    script = tmp_path / "terraform"
+    script.write_text(f"#!{sys.executable}\nimport sys\nprint('Error: no', flush=True)\nsys.exit(1)\n")
+    script.chmod(0o755)
+    tf = Terraform(Path(tmp_path), state_dir=tmp_path / "state", mirror=tmp_path, binary=str(script))
+    with pytest.raises(TerraformError):
+        tf.init(backend=False)
+    failed = capsys.readouterr().err
+    assert "failed after " in failed and "done in " not in failed
+
+    from deploy import console
+
+    with pytest.raises(ValueError), console.step("boom"):
+        raise ValueError("x")
+    with console.step("fine"):
+        pass
+    text = capsys.readouterr().err
+    assert "failed after" in text.split("==> fine")[0] and "done in " in text.split("==> fine")[1]

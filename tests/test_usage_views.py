@@ -9,6 +9,7 @@ import math
 import pytest
 from sqlalchemy import insert
 
+from deploy.budgets.daily import daily_spend
 from deploy.budgets.policy import Policy
 from deploy.budgets.report import usage_report
 from deploy.hub.pages import views
@@ -85,7 +86,7 @@ def test_a_users_view_is_their_budget_with_their_row_only(ledger, clock, policy)
 def test_daily_spend_adds_up_to_the_months_spend(ledger, clock, policy):
     _scene(ledger, clock)
     month = month_of(clock())
-    daily = views.daily_spend(ledger, month, ["team", "solo"])
+    daily = daily_spend(ledger, month, ["team", "solo"])
     report = {b["name"]: b for b in usage_report(ledger, policy, month)["budgets"]}
     assert daily["team"]["days"][0] == month.name + "-01"
     assert len(daily["team"]["days"]) == 15  # 1st to the 15th (MID_NOVEMBER is the 15th, noon)
@@ -94,7 +95,7 @@ def test_daily_spend_adds_up_to_the_months_spend(ledger, clock, policy):
         assert math.isclose(total, report[budget]["spent_usd"], abs_tol=1e-5)
     # c1 ran yesterday (the 14th) for 2 h at 7.2 USD/h for two processes: 14.4 USD that day.
     assert daily["team"]["users"]["alice"][13] == pytest.approx(14.4)
-    assert views.daily_spend(ledger, month, ["team", "solo"], user="bob")["team"]["users"] == {}
+    assert daily_spend(ledger, month, ["team", "solo"], user="bob")["team"]["users"] == {}
 
 
 def test_running_clusters_with_their_cost_so_far_and_owner(ledger, clock):

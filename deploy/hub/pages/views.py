@@ -1,9 +1,9 @@
 """What the usage pages show, read from the usage ledger.
 
 Budget and user figures come from `usage_report`, the very function behind `platform
-usage`, so the page and `platform usage --json` agree to the cent. Running clusters,
-daily spend and alerts are read here with the ledger's own charge arithmetic
-(`queries.charge`), never a second formula.
+usage`, so the page and `platform usage --json` agree to the cent; daily spend from
+`deploy.budgets.daily`, the same as `platform usage`'s chart. Running clusters and alerts
+are read here with the ledger's own charge arithmetic, never a second formula.
 """
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from deploy.budgets.daily import daily_spend
 from deploy.budgets.policy import Policy
 from deploy.budgets.report import usage_report
-from deploy.ledger import Ledger, Month, month_of, queries
+from deploy.ledger import Ledger, Month, month_of
 from deploy.ledger.models import ROLE_WORKER, AlertSent
 from deploy.ledger.models import UsageInterval as U
-
-DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -81,38 +80,6 @@ def owner_of(ledger: Ledger, cluster: str) -> str | None:
     with ledger.reading() as conn:
         query = select(U.user).where(U.cluster == cluster, U.ended_at.is_(None)).limit(1)
         return conn.scalars(query).first()
-
-
-def days_of(month: Month, now: float) -> list[Month]:
-    """The month's days up to now, each as a period `queries.charge` can sum over."""
-    days = []
-    start = month.starts_at
-    while start < min(month.ends_at, now):
-        name = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
-        days.append(Month(name, start, min(start + DAY_S, month.ends_at)))
-        start += DAY_S
-    return days
-
-
-def daily_spend(ledger: Ledger, month: Month, budgets: list[str], user: str | None = None) -> dict:
-    """Per budget: {"days": [...], "users": {user: [usd per day]}}; only `user`'s if given.
-
-    One pass over the month's intervals: a SUM of `queries.charge` per day, side by side."""
-    now = ledger.clock()
-    days = days_of(month, now)
-    series: dict[str, dict[str, list[float]]] = {b: {} for b in budgets}
-    if days and budgets:
-        query = (
-            select(U.budget, U.user, *(func.sum(queries.charge(day, now)) for day in days))
-            .where(queries.in_month(month, now), U.budget.in_(budgets))
-            .group_by(U.budget, U.user)
-        )
-        if user is not None:
-            query = query.where(U.user == user)
-        with ledger.reading() as conn:
-            for budget, who, *per_day in conn.execute(query):
-                series[budget][who] = [round(float(usd or 0.0), 6) for usd in per_day]
-    return {b: {"days": [d.name for d in days], "users": dict(sorted(s.items()))} for b, s in series.items()}
 
 
 def alerts_sent(ledger: Ledger, month: Month) -> list[dict]:
