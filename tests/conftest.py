@@ -32,3 +32,23 @@ def pytest_configure(config: pytest.Config) -> None:
 def example_text() -> str:
     """The schema contract (the tests' copy of ../shared/platform.example.yaml)."""
     return EXAMPLE_COPY.read_text()
+
+
+@pytest.fixture
+def clock():
+    """A ledger clock stopped in mid-November (tests move it by hand)."""
+    from deploy.ledger import ManualClock
+    from tests.support.ledger import MID_NOVEMBER
+
+    return ManualClock(MID_NOVEMBER)
+
+
+@pytest.fixture
+def ledger(ledger_url, clock):
+    """An open ledger at `ledger_url` (the test module imports that fixture from
+    tests/support/ledger.py: SQLite, and PostgreSQL where it is parametrised) on `clock`."""
+    from deploy.ledger import Ledger
+
+    opened = Ledger.open(ledger_url, clock=clock)
+    yield opened
+    opened.close()

@@ -9,7 +9,7 @@ import stat
 import pytest
 from sqlalchemy import inspect, select
 
-from deploy.ledger import Ledger, ManualClock, Process, month_named, month_of, queries
+from deploy.ledger import Ledger, Process, month_named, month_of, queries
 from deploy.ledger.engine import SQLITE_FILENAME, VERSION_TABLE
 from deploy.ledger.models import UsageInterval
 from tests.support.ledger import DECEMBER_1, MID_NOVEMBER, ledger_url  # noqa: F401
@@ -31,18 +31,6 @@ def spent(ledger: Ledger, budget: str = "team", month: str | None = None) -> flo
     now = ledger.clock()
     with ledger.reading() as conn:
         return queries.spent(conn, budget, month_named(month) if month else month_of(now), now)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(MID_NOVEMBER)
-
-
-@pytest.fixture
-def ledger(ledger_url, clock):  # noqa: F811
-    ledger = Ledger.open(ledger_url, clock=clock)
-    yield ledger
-    ledger.close()
 
 
 def test_migrations_create_tables_once_under_their_own_version_table(ledger_url, clock):  # noqa: F811

@@ -28,18 +28,6 @@ HOUR = 3600.0
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(MID_NOVEMBER)
-
-
-@pytest.fixture
-def ledger(ledger_url, clock):  # noqa: F811
-    ledger = Ledger.open(ledger_url, clock=clock)
-    yield ledger
-    ledger.close()
-
-
-@pytest.fixture
 def policy() -> Policy:
     # alice pays with `team`, bob with his own `solo`, carol has no budget.
     return Policy.from_platform(make_platform(BUDGETS))

@@ -11,6 +11,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -122,11 +123,16 @@ def _run(label: str, url: str) -> None:
     ledger.close()
 
 
-def main() -> None:
+def on_sqlite_and_postgresql(run: Callable[[str, str], None]) -> None:
+    """`run(label, url)` on a fresh SQLite file, then on a real PostgreSQL server's fresh database."""
     with tempfile.TemporaryDirectory() as tmp:
-        _run("sqlite", f"sqlite:///{Path(tmp) / 'ledger.sqlite'}")
+        run("sqlite", f"sqlite:///{Path(tmp) / 'ledger.sqlite'}")
     with running_postgres() as server:
-        _run("postgresql", server.fresh_database())
+        run("postgresql", server.fresh_database())
+
+
+def main() -> None:
+    on_sqlite_and_postgresql(_run)
 
 
 if __name__ == "__main__":

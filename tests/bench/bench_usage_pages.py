@@ -9,15 +9,12 @@ expect a multiple of the baseline; the figures say how many.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from deploy.budgets.report import usage_report
 from deploy.hub.pages import views
 from deploy.ledger import Ledger, ManualClock
-from tests.bench.bench_ledger import NOW, _fill, _policy
-from tests.support.postgres import running_postgres
+from tests.bench.bench_ledger import NOW, _fill, _policy, on_sqlite_and_postgresql
 
 SAMPLES = 15
 
@@ -45,10 +42,7 @@ def _run(label: str, url: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        _run("sqlite", f"sqlite:///{Path(tmp) / 'ledger.sqlite'}")
-    with running_postgres() as server:
-        _run("postgresql", server.fresh_database())
+    on_sqlite_and_postgresql(_run)
 
 
 if __name__ == "__main__":

@@ -83,3 +83,4 @@ def peak_cores(rows) -> float:
         held += delta
         peak = max(peak, held)
     return peak
+
