@@ -48,62 +48,71 @@ def lp(house, tmp_path_factory):
         yield handle
 
 
-def _blocking_sdist(out_dir: Path, release: Path) -> Path:
-    """syncgate 1.0 as an sdist whose build waits until `release` exists."""
+def _sdist(out_dir: Path, name: str, setup_py: str) -> Path:
+    """`name` 1.0 as an sdist (only) whose setup.py is `setup_py`."""
     files = {
-        "PKG-INFO": "Metadata-Version: 2.1\nName: syncgate\nVersion: 1.0\n",
-        "pyproject.toml": textwrap.dedent("""\
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        "pyproject.toml": textwrap.dedent(f"""\
             [build-system]
             requires = ["setuptools>=61"]
             build-backend = "setuptools.build_meta"
             [project]
-            name = "syncgate"
+            name = "{name}"
             version = "1.0"
             [tool.setuptools]
-            packages = ["syncgate"]
+            packages = ["{name}"]
         """),
-        "setup.py": textwrap.dedent(f"""\
-            import os, sys, time
-            from setuptools import setup
-
-            deadline = time.monotonic() + 900  # never hang a broken test run for ever
-            while not os.path.exists({str(release)!r}):
-                if time.monotonic() > deadline:
-                    sys.exit("the test never released this build")
-                time.sleep(0.05)
-            setup()
-        """),
-        "syncgate/__init__.py": "WHERE = 'built on the gateway'\n",
+        "setup.py": setup_py,
+        f"{name}/__init__.py": "WHERE = 'built on the gateway'\n",
     }
-    path = out_dir / "syncgate-1.0.tar.gz"
+    path = out_dir / f"{name}-1.0.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
-        for name, text in files.items():
+        for member, text in files.items():
             data = text.encode()
-            info = tarfile.TarInfo(f"syncgate-1.0/{name}")
+            info = tarfile.TarInfo(f"{name}-1.0/{member}")
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return path
 
 
-@pytest.fixture(scope="module")
-def laptop(lp, house, tmp_path_factory):
-    """A venv with the SDK and syncgate 1.0 installed from a wheel only it sees (the gateway's
-    wheelhouse holds the blocking sdist), and the file that releases the gateway's build."""
-    base = tmp_path_factory.getbasetemp()
-    work = tmp_path_factory.mktemp("laptop")
-    release = work / "release-the-build"
-    _blocking_sdist(house.path, release)
-    laptop_only = work / "laptop-wheels"
+def _waits_for(release: Path) -> str:
+    return textwrap.dedent(f"""\
+        import os, sys, time
+        from setuptools import setup
+
+        deadline = time.monotonic() + 900  # never hang a broken test run for ever
+        while not os.path.exists({str(release)!r}):
+            if time.monotonic() > deadline:
+                sys.exit("the test never released this build")
+            time.sleep(0.05)
+        setup()
+    """)
+
+
+def _laptop_venv(house, base: Path, work: Path, name: str) -> Path:
+    """A venv with the SDK and `name` 1.0 installed from a wheel that only it sees (the
+    gateway's wheelhouse holds the package's sdist)."""
+    laptop_only = work / f"laptop-wheels-{name}"
     laptop_only.mkdir()
-    project = wheelhouse.make_project(work / "projects", "syncgate", "1.0", "WHERE = 'laptop'")
+    project = wheelhouse.make_project(work / "projects", name, "1.0", "WHERE = 'laptop'")
     env = {**os.environ, **house.env}
     wheelhouse.build_wheel(project, laptop_only, env)
-    venv = support.shared_venv(base, "sync-progress", ("distributed", "dask-gateway"))
+    venv = support.shared_venv(base, f"laptop-{name}", ("distributed", "dask-gateway"))
     subprocess.run(
         [wheelhouse.uv.binary(), "pip", "install", "--quiet", "--no-deps", "--python", str(venv / "bin" / "python"),
-         "--find-links", str(laptop_only), "syncgate==1.0"], check=True, capture_output=True, env=env,
+         "--find-links", str(laptop_only), f"{name}==1.0"], check=True, capture_output=True, env=env,
     )
-    return venv, release
+    return venv
+
+
+@pytest.fixture(scope="module")
+def laptop(lp, house, tmp_path_factory):
+    """A laptop venv whose syncgate the gateway must build from an sdist that waits for
+    the release file."""
+    work = tmp_path_factory.mktemp("laptop")
+    release = work / "release-the-build"
+    _sdist(house.path, "syncgate", _waits_for(release))
+    return _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncgate"), release
 
 
 def _get(url: str, token: str) -> tuple[int, dict]:
@@ -185,3 +194,37 @@ def test_the_laptop_sees_the_build_while_it_runs_and_only_its_owner_reads_the_lo
     assert not any("Activate with" in line for line in seen)
     status, page = _get(f"{lp.gateway_url}{SYNC_API}/{key}/log", alice)
     assert status == 200 and page["state"] == "built" and page["report"]["installed"]["syncgate"] == "1.0"
+
+
+FAILING = textwrap.dedent("""
+    import sys
+    import graticule
+
+    try:
+        graticule.Cluster(sync=True)
+    except graticule.SyncError as exc:
+        print("SYNC-ERROR", exc, file=sys.stderr, flush=True)
+        sys.exit(3)
+""")
+
+
+def test_a_build_that_fails_on_the_gateway_is_a_sync_error_after_its_log(lp, house, tmp_path_factory, tmp_path):
+    work = tmp_path_factory.mktemp("laptop-broken")
+    _sdist(house.path, "syncbroken", "raise SystemExit('syncbroken does not build on this machine')\n")
+    venv = _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncbroken")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GRATICULE_", "JUPYTERHUB_"))}
+    env.update(house.env, CI="true", GRATICULE_TOKEN=lp.token("alice"), GRATICULE_GATEWAY_URL=lp.gateway_url,
+               GRATICULE_GATEWAY_SCHEDULER_URL=lp.scheduler_address, GRATICULE_CONFIG_DIR=str(tmp_path / "conf"))
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", FAILING], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.splitlines()
+    at = next(index for index, line in enumerate(lines) if line.startswith("SYNC-ERROR "))
+    error = "\n".join(lines[at:])
+    assert lines[at].startswith("SYNC-ERROR the gateway could not build this environment: uv could not build")
+    assert "Failed to build `syncbroken==1.0`" in error, error
+    # The log came first: the install step and uv's own account of the failure.
+    shown = lines[:at]
+    assert any(line.startswith("==> [") and "installing" in line for line in shown), shown
+    assert any("syncbroken does not build on this machine" in line for line in shown), shown
+    assert "Traceback" not in done.stderr

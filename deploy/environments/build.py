@@ -73,7 +73,8 @@ def build(
         else:
             if progress is not None:
                 local = f" and {len(wheels)} local wheel{'s' if len(wheels) != 1 else ''}" if wheels else ""
-                progress.step(f"installing {len(requirements)} packages{local}")
+                packages = f"{len(requirements)} package{'s' if len(requirements) != 1 else ''}"
+                progress.step(f"installing {packages}{local}")
             uv.run("pip", "install", *quiet, "--no-deps", "--python",
                    interpreter, "-r", str(requirement_file), *map(str, wheels), on_line=on_line)
         if finish is not None:

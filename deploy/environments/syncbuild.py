@@ -127,7 +127,7 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
             except uv.UvError as exc:
                 match = _OFFENDER.search(str(exc))
                 if not match:
-                    raise SyncBuildError(f"uv could not build the environment: {exc}") from None
+                    raise SyncBuildError(f"uv could not build the environment: {_from_error(str(exc))}") from None
                 offender = canonicalize_name(match.group(1) or match.group(2))
                 pending, what = _relax(pending, offender, critical_names)
                 relaxed.append(what)
@@ -138,6 +138,13 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
     if progress is not None:
         progress.step(f"environment ready in {time.monotonic() - started:.1f} s")
     return report(user, key, state) or {}
+
+
+def _from_error(text: str) -> str:
+    """uv's message from its `error:` line on (what came before was in the build's log)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+    return "\n".join(lines[start:])
 
 
 def _write_report(env: Path, relaxed: list[str], progress: build.Progress | None) -> None:
