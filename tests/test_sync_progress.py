@@ -115,8 +115,11 @@ def laptop(lp, house, tmp_path_factory):
     return _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncgate"), release
 
 
-def _get(url: str, token: str) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers={"Authorization": f"jupyterhub {token}"})
+def _get(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    """GET `url` (POST `body` when given) as the token's user: the status and the JSON answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Authorization": f"jupyterhub {token}",
+                                                              "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -228,3 +231,7 @@ def test_a_build_that_fails_on_the_gateway_is_a_sync_error_after_its_log(lp, hou
     assert any(line.startswith("==> [") and "installing" in line for line in shown), shown
     assert any("syncbroken does not build on this machine" in line for line in shown), shown
     assert "Traceback" not in done.stderr
+    # An SDK that does not ask for a background build gets the answer when the build ended.
+    status, answer = _get(f"{lp.gateway_url}{SYNC_API}", lp.token("alice"),
+                          {"key": "f" * 32, "python": "3.11", "requirements": ["syncbroken==1.0"], "critical": []})
+    assert status == 422 and "Failed to build `syncbroken==1.0`" in answer["error"], answer
