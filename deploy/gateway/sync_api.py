@@ -30,6 +30,7 @@ from deploy.environments import runtime, syncbuild
 
 MAX_ENTRIES = 5000  # per build: a runaway log is cut, not kept in the gateway's memory
 MAX_WAIT = 30.0
+MAX_FINISHED = 200  # finished builds whose logs are kept (the oldest go first)
 log = logging.getLogger("graticule.gateway.sync")
 
 
@@ -117,8 +118,15 @@ class SyncBuilds:
             return current
         build = Build(BuildLog(asyncio.get_running_loop()))
         build.task = asyncio.create_task(self._run(build, user, key, arguments))
-        self._builds[(user, key)] = build
+        self._builds.pop((user, key), None)
+        self._builds[(user, key)] = build  # the newest last
+        self._forget_old()
         return build
+
+    def _forget_old(self) -> None:
+        finished = [name for name, build in self._builds.items() if build.log.state != "building"]
+        for name in finished[: max(0, len(finished) - MAX_FINISHED)]:
+            del self._builds[name]
 
     @staticmethod
     async def _run(build: Build, user: str, key: str, arguments: tuple) -> None:
