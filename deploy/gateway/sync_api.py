@@ -133,11 +133,13 @@ class SyncBuilds:
         try:
             report = await asyncio.to_thread(syncbuild.build_synced, user, key, *arguments, progress=build.log)
         except syncbuild.SyncBuildError as exc:
+            log.warning("the synced environment %s of %s could not be built: %s", key, user, exc)
             build.log.finish(error=str(exc))
         except Exception as exc:  # the SDK gets a message, the gateway's log the traceback
             log.exception("building the synced environment %s of %s failed", key, user)
             build.log.finish(error=f"the gateway failed while building: {exc}")
         else:
+            log.info("built the synced environment %s of %s", key, user)
             build.log.finish(report=report)
 
 
