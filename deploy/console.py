@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,8 +94,12 @@ class Finished:
 
 
 def run_streamed(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                 timeout: float | None = None, stdin: str | None = None) -> Finished:
-    """Run `argv`, showing each line of its stdout and stderr as it comes, and keep both."""
+                 timeout: float | None = None, stdin: str | None = None,
+                 on_line: Callable[[str], None] = emit) -> Finished:
+    """Run `argv`, showing each line of its stdout and stderr as it comes, and keep both.
+
+    on_line: where each line goes (the terminal by default; the gateway's sync builds send
+    them to the build's log, which the SDK follows)."""
     proc = subprocess.Popen(
         list(argv), env=dict(env) if env is not None else None, cwd=cwd, text=True, bufsize=1,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -106,7 +110,7 @@ def run_streamed(argv: Sequence[str], *, env: Mapping[str, str] | None = None, c
     def pump(stream, name: str) -> None:
         for line in stream:
             captured[name].append(line)
-            emit(line.rstrip("\n"))
+            on_line(line.rstrip("\n"))
 
     readers = [threading.Thread(target=pump, args=(proc.stdout, "stdout"), daemon=True),
                threading.Thread(target=pump, args=(proc.stderr, "stderr"), daemon=True)]

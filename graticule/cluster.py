@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 from dask_gateway import Gateway, GatewayCluster, JupyterHubAuth
 
 from graticule import settings as settings_
 from graticule.errors import translated
+from graticule.progress import BuildLine
 
 # Cluster option names agreed with the gateway (deploy/gateway/options.py).
 PROFILE, ENVIRONMENT, SYNC = "profile", "environment", "sync_environment"
@@ -33,6 +35,9 @@ class Cluster(GatewayCluster):
     n_workers or adaptive=(minimum, maximum): initial scaling.
     name: reconnect to an existing cluster of yours instead of starting one.
     sync: run the cluster in a copy of this Python environment (package sync).
+    progress: while the gateway builds that copy, show its steps and uv's output on stderr
+    (True; rich on a terminal, plain lines otherwise or when CI is set), nothing (False),
+    or pass each graticule.progress.BuildLine to this callable.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class Cluster(GatewayCluster):
         name: str | None = None,
         shutdown_on_close: bool = True,
         sync: bool = False,
+        progress: bool | Callable[[BuildLine], None] = True,
         **options,
     ):
         if n_workers is not None and adaptive:
@@ -65,7 +71,7 @@ class Cluster(GatewayCluster):
             if sync:
                 from graticule.sync import prepare
 
-                options[SYNC] = prepare(config)
+                options[SYNC] = prepare(config, progress)
             chosen = {PROFILE: profile, ENVIRONMENT: environment, **options}
             chosen = {key: value for key, value in chosen.items() if value is not None}
             self._start(config, lambda: super(Cluster, self).__init__(

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -27,9 +28,11 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import canonicalize_name
 
 from graticule import http, wheels
+from graticule import progress as progress_
 from graticule.errors import ClusterNotFound, GraticuleError, SyncError
 
 API = "/api/graticule/v1/environments/sync"
+LOG_WAIT = 10  # seconds the gateway holds a log request open when nothing new came
 CRITICAL = ("dask", "distributed", "cloudpickle", "msgpack")
 # Not needed on workers and not installable from an index as the SDK's own project.
 SKIPPED = {"graticule"}
@@ -170,8 +173,10 @@ def mismatches(captured: Capture, python: str, installed: dict[str, str]) -> tup
     return critical, other
 
 
-def prepare(config) -> str:
-    """Make sure the gateway has this environment; returns its key for the cluster options."""
+def prepare(config, progress: progress_.Setting = True) -> str:
+    """Make sure the gateway has this environment; returns its key for the cluster options.
+
+    progress: how to show the gateway's build while it runs (graticule.progress.shown)."""
     captured = capture()
     key = captured.key
     base = config.gateway_url + API
@@ -180,21 +185,8 @@ def prepare(config) -> str:
     except ClusterNotFound:
         answer = None
     if answer is None:
-        with tempfile.TemporaryDirectory(prefix="graticule-sync-") as tmp:
-            body = {
-                "key": key,
-                "python": captured.python,
-                "requirements": sorted(captured.pinned.values()),
-                "wheels": {
-                    path.name: base64.b64encode(path.read_bytes()).decode()
-                    for path in local_wheels(captured, Path(tmp))
-                },
-                "critical": list(CRITICAL),
-            }
-            try:
-                answer = http.call("POST", base, token=config.token, body=body)
-            except GraticuleError as exc:
-                raise SyncError(f"the gateway could not build this environment: {exc}") from None
+        with progress_.shown(progress, "building this environment on the gateway") as show:
+            answer = _build(config, base, captured, show)
     critical, other = mismatches(captured, answer.get("python", ""), answer.get("installed", {}))
     if critical:
         raise SyncError("the cluster cannot run this environment: " + "; ".join(critical))
@@ -205,3 +197,50 @@ def prepare(config) -> str:
             stacklevel=3,
         )
     return key
+
+
+def _build(config, base: str, captured: Capture, show: progress_.Show) -> dict:
+    """Send the environment, then follow the gateway's build log until it ends; its report."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="graticule-sync-") as tmp:
+        if captured.locals:
+            show(progress_.BuildLine(f"building wheels of {len(captured.locals)} local packages here",
+                                     time.monotonic() - started, step=True))
+        body = {
+            "key": captured.key,
+            "python": captured.python,
+            "requirements": sorted(captured.pinned.values()),
+            "wheels": {
+                path.name: base64.b64encode(path.read_bytes()).decode()
+                for path in local_wheels(captured, Path(tmp))
+            },
+            "critical": list(CRITICAL),
+            "background": True,  # answer at once; the build's log says how it goes
+        }
+        try:
+            answer = http.call("POST", base, token=config.token, body=body)
+        except GraticuleError as exc:
+            raise SyncError(f"the gateway could not build this environment: {exc}") from None
+    if answer.get("state") == "built":
+        return answer["report"]
+    return follow(config, base, captured.key, show)
+
+
+def follow(config, base: str, key: str, show: progress_.Show) -> dict:
+    """Show the build's log entries as the gateway writes them (long polls); its report."""
+    offset = 0
+    while True:
+        try:
+            page = http.call("GET", f"{base}/{key}/log?offset={offset}&wait={LOG_WAIT}",
+                             token=config.token, timeout=LOG_WAIT + 60)
+        except ClusterNotFound:
+            raise SyncError("the gateway no longer knows this build (did it restart?); try again") from None
+        except GraticuleError as exc:
+            raise SyncError(f"cannot follow the build of this environment: {exc}") from None
+        for entry in page.get("entries", []):
+            show(progress_.BuildLine(str(entry["text"]), float(entry["elapsed"]), bool(entry["step"])))
+        offset = int(page.get("next", offset))
+        if page.get("state") == "built":
+            return page.get("report") or {}
+        if page.get("state") == "failed":
+            raise SyncError(f"the gateway could not build this environment: {page.get('error')}")

@@ -4,7 +4,8 @@ A local find-links directory (no network) holds hand-made wheels tagged for Linu
 and aarch64, one dependency that only aarch64 needs (a `platform_machine` marker), and a
 pure one. Resolving for aarch64 on this x86_64 host must pick the aarch64 wheel and its
 extra dependency, with hashes; the x86_64 resolution installs into a clean venv here with
-hashes required, and a lock whose hash does not match the file is refused.
+hashes required, the aarch64 one into a clean directory for aarch64 (uv --python-platform),
+and a lock whose hash does not match the file is refused.
 """
 
 from __future__ import annotations
@@ -115,3 +116,17 @@ def test_a_hash_that_does_not_match_is_refused(index, tmp_path):
     with pytest.raises(uv.UvError):
         build.build(tmp_path / "env", "3.11", tampered, require_hashes=True)
     assert not (tmp_path / "env").exists()
+
+
+def test_the_aarch64_resolution_installs_for_aarch64_from_this_host_with_hashes_required(index, tmp_path):
+    """A lock made here for the other machine is whole: uv installs it for aarch64 (its
+    files, not run here) into a clean directory, every file checked against its hash."""
+    lines = machines.compile_for(["fastcore", "plainlib"], "3.11", "aarch64")
+    requirements = tmp_path / "aarch64.txt"
+    requirements.write_text("".join(f"{line}\n" for line in lines))
+    target = tmp_path / "aarch64-site"
+    uv.run("pip", "install", "--require-hashes", "--target", str(target), "--python-version", "3.11",
+           "--python-platform", machines.UV_PLATFORMS["aarch64"], "-r", str(requirements))
+    assert (target / "fastcore" / "__init__.py").read_text() == "MACHINE = 'aarch64'\n"
+    assert "Tag: py3-none-manylinux_2_28_aarch64" in (target / "fastcore-2.0.dist-info" / "WHEEL").read_text()
+    assert (target / "armhelper" / "__init__.py").exists() and (target / "plainlib" / "__init__.py").exists()

@@ -14,9 +14,18 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from deploy import console
 from deploy.environments import uv
+
+
+class Progress(Protocol):
+    """Where a build reports what it does: its steps, and uv's lines as they come."""
+
+    def step(self, title: str) -> None: ...
+
+    def line(self, text: str) -> None: ...
 
 
 def python_of(env_dir: Path) -> Path:
@@ -32,13 +41,15 @@ def build(
     exact: bool = True,
     require_hashes: bool = False,
     finish: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """The environment's Python, building `target` first unless it already exists.
 
     exact: install exactly `requirements` (a lock: `uv pip sync`; no wheels); otherwise
     install them and `wheels` without dependencies (a sync capture lists everything).
     require_hashes: every requirement carries hashes and every file installed must match one.
-    finish(tmp_dir): runs inside the temporary environment before the rename."""
+    finish(tmp_dir): runs inside the temporary environment before the rename.
+    progress: gets the steps and uv's output of a non-exact build (instead of --quiet)."""
     if python_of(target).exists():
         return python_of(target)
     if exact and wheels:
@@ -46,7 +57,12 @@ def build(
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".build-{target.name}-", dir=target.parent))
     try:
-        uv.run("venv", "--quiet", "--relocatable", "--no-project", "--python", python, str(tmp / "env"))
+        quiet, on_line = ("--quiet",), None
+        if progress is not None and not exact:
+            quiet, on_line = (), progress.line
+            progress.step(f"creating a Python {python} environment")
+        uv.run("venv", *quiet, "--relocatable", "--no-project", "--python", python, str(tmp / "env"),
+               on_line=on_line)
         requirement_file = tmp / "requirements.txt"
         requirement_file.write_text("".join(f"{line}\n" for line in requirements))
         interpreter = str(python_of(tmp / "env"))
@@ -55,8 +71,12 @@ def build(
             with console.step(f"installing {len(requirements)} packages into environment {target.name}"):
                 uv.run("pip", "sync", *hashes, "--python", interpreter, str(requirement_file), stream=True)
         else:
-            uv.run("pip", "install", "--quiet", "--no-deps", "--python",
-                   interpreter, "-r", str(requirement_file), *map(str, wheels))
+            if progress is not None:
+                local = f" and {len(wheels)} local wheel{'s' if len(wheels) != 1 else ''}" if wheels else ""
+                packages = f"{len(requirements)} package{'s' if len(requirements) != 1 else ''}"
+                progress.step(f"installing {packages}{local}")
+            uv.run("pip", "install", *quiet, "--no-deps", "--python",
+                   interpreter, "-r", str(requirement_file), *map(str, wheels), on_line=on_line)
         if finish is not None:
             finish(tmp / "env")
         try:

@@ -6,6 +6,8 @@ index cannot satisfy is relaxed (pinned -> any version -> left out), never a cri
 one (the SDK then reports the difference: critical ones fail, others warn). A Python
 minor the machine does not have falls back to the gateway's own (the SDK fails on it).
 Built environments are per user and key, so nobody can plant packages in another's.
+A `progress` (the gateway's build log, which the SDK follows) gets the build's steps and
+uv's output while it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -75,12 +78,30 @@ def _relax(requirements: list[str], offender: str, critical: set[str]) -> tuple[
     raise SyncBuildError(f"uv could not install {offender}")
 
 
+class _UvHintsDropped:
+    """uv's lines minus its hints for a local shell ("Activate with: source ..."), which
+    mean nothing to the user following the build from a laptop."""
+
+    def __init__(self, progress: build.Progress):
+        self.progress = progress
+
+    def step(self, title: str) -> None:
+        self.progress.step(title)
+
+    def line(self, text: str) -> None:
+        if text.strip() and not text.startswith("Activate with:"):
+            self.progress.line(text)
+
+
 def build_synced(user: str, key: str, python: str, requirements: list[str],
-                 wheels: dict[str, bytes], critical: list[str], state: Path | None = None) -> dict:
+                 wheels: dict[str, bytes], critical: list[str], state: Path | None = None,
+                 progress: build.Progress | None = None) -> dict:
     """Build the environment (unless built) and return its report."""
     existing = report(user, key, state)
     if existing is not None:
         return existing
+    started = time.monotonic()
+    progress = _UvHintsDropped(progress) if progress is not None else None
     for line in requirements:
         if _name(line) is None:
             raise SyncBuildError(f"not a requirement: {line!r}")
@@ -101,21 +122,34 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
         for _ in range(len(pending) + 1):
             try:
                 build.build(runtime.sync_dir(user, key, state), chosen, pending, paths, exact=False,
-                            finish=lambda env: _write_report(env, relaxed))
+                            finish=lambda env: _write_report(env, relaxed, progress), progress=progress)
                 break
             except uv.UvError as exc:
                 match = _OFFENDER.search(str(exc))
                 if not match:
-                    raise SyncBuildError(f"uv could not build the environment: {exc}") from None
+                    raise SyncBuildError(f"uv could not build the environment: {_from_error(str(exc))}") from None
                 offender = canonicalize_name(match.group(1) or match.group(2))
                 pending, what = _relax(pending, offender, critical_names)
                 relaxed.append(what)
+                if progress is not None:
+                    progress.step(f"uv could not install {offender}; trying again with {what}")
         else:
             raise SyncBuildError("uv could not build the environment")
+    if progress is not None:
+        progress.step(f"environment ready in {time.monotonic() - started:.1f} s")
     return report(user, key, state) or {}
 
 
-def _write_report(env: Path, relaxed: list[str]) -> None:
+def _from_error(text: str) -> str:
+    """uv's message from its `error:` line on (what came before was in the build's log)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), 0)
+    return "\n".join(lines[start:])
+
+
+def _write_report(env: Path, relaxed: list[str], progress: build.Progress | None) -> None:
+    if progress is not None:
+        progress.step("recording the installed versions")
     listing = json.loads(uv.run("pip", "list", "--format", "json", "--python", str(build.python_of(env))))
     version = subprocess.run(
         [str(build.python_of(env)), "-c", "import platform; print(platform.python_version())"],

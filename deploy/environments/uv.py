@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 
 from deploy.errors import RuntimeFailure
 
@@ -25,14 +26,17 @@ def binary() -> str:
         return found
 
 
-def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, stream: bool = False) -> str:
+def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, stream: bool = False,
+        on_line: Callable[[str], None] | None = None) -> str:
     """uv's stdout; UvError with the tail of stderr when it fails.
 
-    stream: show uv's output line by line while it runs (installs take a while)."""
-    if stream:
+    stream: show uv's output line by line while it runs (installs take a while);
+    on_line: send each line there instead, as it comes (the gateway's sync build log)."""
+    if stream or on_line is not None:
         from deploy import console
 
-        finished = console.run_streamed([binary(), *args], stdin=stdin, env={**os.environ, **(env or {})})
+        finished = console.run_streamed([binary(), *args], stdin=stdin, env={**os.environ, **(env or {})},
+                                        on_line=on_line or console.emit)
         if finished.returncode != 0:
             lines = [line for line in finished.stderr.strip().splitlines() if line.strip()]
             raise UvError("\n".join(lines[-12:]) or f"uv {args[0]} exited {finished.returncode}")

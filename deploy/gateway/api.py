@@ -2,9 +2,8 @@
 
 - GET  /api/graticule/v1/me: my profiles (cpu, memory, gpu, price per hour) and environments;
 - GET  /api/graticule/v1/usage: my budget this month (spent, limit, cores in use);
-- GET  /api/graticule/v1/environments/sync/KEY: my synced environment, 404 if not built;
-- POST /api/graticule/v1/environments/sync: build it (body: key, python, requirements,
-  wheels as base64, critical), answering when it is ready.
+- /api/graticule/v1/environments/sync...: package sync, its builds and their logs
+  (deploy.gateway.sync_api).
 Authenticated like the rest of the gateway (JupyterHub tokens). A backend adds these in
 its `setup(app)` with `add_routes(app, backend)`.
 """
@@ -12,8 +11,6 @@ its `setup(app)` with `add_routes(app, backend)`.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from dataclasses import asdict
 
@@ -21,12 +18,11 @@ from aiohttp import web
 from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
-from deploy.environments import runtime, syncbuild
+from deploy.gateway.sync_api import add_sync_routes
 from render.gateway_spec import Grants
 
 PREFIX = "/api/graticule/v1"
 MAX_UPLOAD = 256 * 1024 * 1024
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
 
 def add_routes(app: web.Application, backend) -> None:
@@ -56,37 +52,7 @@ def add_routes(app: web.Application, backend) -> None:
         budget = grants.budget if grants else None
         return web.json_response(await asyncio.to_thread(_usage_of, backend, user, budget))
 
-    @routes.get(PREFIX + "/environments/sync/{key}")
-    @api_handler(user_authenticated=True)
-    async def synced(request: web.Request) -> web.Response:
-        try:
-            found = syncbuild.report(request["user"].name, request.match_info["key"])
-        except ValueError as exc:
-            raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
-        if found is None:
-            raise web.HTTPNotFound(reason="this environment is not built yet")
-        return web.json_response(found)
-
-    @routes.post(PREFIX + "/environments/sync")
-    @api_handler(user_authenticated=True)
-    async def sync(request: web.Request) -> web.Response:
-        user = request["user"].name
-        body = await _read_json(request)
-        try:
-            key = str(body["key"])
-            runtime.sync_dir(user, key)
-            wheels = {name: base64.b64decode(data, validate=True) for name, data in body.get("wheels", {}).items()}
-            arguments = (user, key, str(body["python"]), list(body["requirements"]), wheels,
-                         list(body.get("critical", [])))
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise web.HTTPUnprocessableEntity(reason=f"malformed sync request: {exc}") from None
-        lock = _locks.setdefault((user, key), asyncio.Lock())
-        async with lock:  # one build per environment; the others wait and reuse it
-            try:
-                built = await asyncio.to_thread(syncbuild.build_synced, *arguments)
-            except syncbuild.SyncBuildError as exc:
-                raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
-        return web.json_response(built)
+    add_sync_routes(routes, PREFIX, _read_json)  # package sync and its build log
 
     app.router.add_routes(routes)
 
