@@ -310,7 +310,8 @@ def _check_front_door(moto_server, out: dict) -> None:  # noqa: F811
     assert out["gateway_scheduler_address"] == f"tls://{nlb['DNSName']}:8786"
 
     def listeners(balancer: dict) -> dict[int, dict]:
-        return {li["Port"]: li for li in elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]}
+        found = elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+        return {listener["Port"]: listener for listener in found}
 
     front, dask = listeners(alb), listeners(nlb)
     assert set(front) == {80, 443} and set(dask) == {8786}
