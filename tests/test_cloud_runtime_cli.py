@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -254,9 +256,24 @@ def test_logs_print_what_logship_shipped_once_across_restarts(site, moto_server,
         hub_log.rename(ship.log_dir / "hub.log.1")
         hub_log.write_text("after rotation\n")
         assert shipped(moto_server, "hub/hub", 5)[-1] == "after rotation"
+
+        # --follow prints the last lines, then each line as it is shipped.
+        follower = subprocess.Popen([sys.executable, "-m", "deploy.cli.main", "logs", "hub", "--lines", "1",
+                                     "--follow"], cwd=site["dir"], env=cli_env(moto_server, hub.hub_url),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            printed: queue.Queue[str] = queue.Queue()
+            threading.Thread(target=lambda: [printed.put(line) for line in follower.stdout], daemon=True).start()
+            assert printed.get(timeout=60) == "after rotation\n"
+            with hub_log.open("a") as handle:
+                handle.write("followed\n")
+            assert printed.get(timeout=60) == "followed\n"
+        finally:
+            kill_tree(follower.pid)
+            follower.wait(timeout=30)
         ship.stop()
         offsets = json.loads(ship.state_file.read_text())
-        assert offsets["hub.log"] == {"inode": hub_log.stat().st_ino, "offset": len("after rotation\n")}
+        assert offsets["hub.log"] == {"inode": hub_log.stat().st_ino, "offset": len("after rotation\nfollowed\n")}
     finally:
         ship.kill()
 

@@ -49,22 +49,25 @@ class CloudWatchSink:
             self._client = boto3.client("logs", region_name=self.region)
         return self._client
 
-    def put(self, stream: str, events: Sequence[tuple[int, str]]) -> None:
+    def put(self, stream: str, events: Sequence[tuple[int, str]]) -> dict:
         """Put `(timestamp ms, message)` events, within one call's limits, creating the
-        stream when it is missing."""
+        stream when it is missing. Returns CloudWatch's `rejectedLogEventsInfo` (events too
+        old or too new, which no retry would change), {} when all were taken."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         if stream not in self._streams:
             self._create_stream(stream)
         try:
-            self.logs.put_log_events(logGroupName=self.group, logStreamName=stream,
-                                     logEvents=[{"timestamp": ts, "message": message} for ts, message in events])
+            answer = self.logs.put_log_events(
+                logGroupName=self.group, logStreamName=stream,
+                logEvents=[{"timestamp": ts, "message": message} for ts, message in events])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 self._streams.discard(stream)  # deleted behind our back: made again next time
             raise SinkError(f"put_log_events to {self.group}/{stream} failed: {exc}") from None
         except BotoCoreError as exc:
             raise SinkError(f"put_log_events to {self.group}/{stream} failed: {exc}") from None
+        return answer.get("rejectedLogEventsInfo") or {}
 
     def _create_stream(self, stream: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -127,7 +127,9 @@ class Shipper:
             lines, end = complete_lines(handle.read(READ_AT_MOST), start)
         stamp = int(self.clock() * 1000)
         for batch in batches(lines):
-            self.sink.put(STREAM_PREFIX + path.stem, [(stamp, message) for message in batch.messages])
+            rejected = self.sink.put(STREAM_PREFIX + path.stem, [(stamp, message) for message in batch.messages])
+            if rejected:  # the clock is far off: retrying would not help
+                print(f"logship: CloudWatch rejected events of {path.name}: {rejected}", file=sys.stderr)
             self.offsets.advance(path.name, status.st_ino, batch.end)
         if end != self.offsets.where(path.name, status.st_ino, status.st_size):
             self.offsets.advance(path.name, status.st_ino, end)  # trailing blank lines
