@@ -103,7 +103,9 @@ class LoadBalancer(Construct):
             "internal": False,
             "subnets": subnet_ids,
             # NLBs take security groups (only when created): the same group as the ALB, so
-            # the hub's SCHEDULER_PORT admits the load balancers and nothing else.
+            # the hub's SCHEDULER_PORT admits the load balancers and nothing else. A target
+            # rule naming the NLB's group admits its traffic even with client IP
+            # preservation (on by default for instance targets), as AWS documents.
             "security_groups": [security_group_id],
             "enable_cross_zone_load_balancing": True,
             "tags": name_tag(f"{spec.name}-dask"),
