@@ -117,3 +117,17 @@ def test_events_cloudwatch_rejects_for_their_time_are_reported_not_retried(moto_
     shipper.ship_once()
     assert "CloudWatch rejected events of hub.log" in capsys.readouterr().err
     assert offsets.files["hub.log"]["offset"] == len("from the future\n")
+
+
+def test_a_line_longer_than_a_read_is_shipped_cut_and_not_stuck(moto_server, tmp_path):  # noqa: F811
+    from deploy.vm.logship import READ_AT_MOST
+
+    logs = moto_server.client("logs")
+    group = "/graticule/long"
+    logs.create_log_group(logGroupName=group)
+    (tmp_path / "hub.log").write_text("z" * (READ_AT_MOST + 10) + "\nnext\n")
+    offsets = Offsets(tmp_path / "offsets.json")
+    shipper = Shipper(tmp_path, offsets, CloudWatchSink(group, client=logs))
+    assert shipper.ship_once() == 1 and shipper.ship_once() == 2  # the cut line, its tail, then "next"
+    events = logs.get_log_events(logGroupName=group, logStreamName="hub/hub", startFromHead=True)["events"]
+    assert [len(e["message"]) for e in events] == [MAX_MESSAGE_BYTES, 10, 4]

@@ -124,7 +124,10 @@ class Shipper:
             if start == status.st_size:
                 return 0
             handle.seek(start)
-            lines, end = complete_lines(handle.read(READ_AT_MOST), start)
+            chunk = handle.read(READ_AT_MOST)
+        lines, end = complete_lines(chunk, start)
+        if end == start and len(chunk) == READ_AT_MOST:  # a line longer than a read: it goes, cut
+            lines, end = [Line(chunk.decode(errors="replace"), start + len(chunk))], start + len(chunk)
         stamp = int(self.clock() * 1000)
         for batch in batches(lines):
             rejected = self.sink.put(STREAM_PREFIX + path.stem, [(stamp, message) for message in batch.messages])
