@@ -58,7 +58,9 @@ dask:
 environments:
   default: {{python: "3.11", packages: ["dask[distributed]==2026.8.0"]}}
 """
-AWS = LOCAL.replace("target: local", "target: aws")
+# carol is in the operator's new platform.yaml, not yet on the running hub.
+AWS = LOCAL.replace("target: local", "target: aws").replace(
+    "  - {name: bob, groups: [ocean]}\n", "  - {name: bob, groups: [ocean]}\n  - {name: carol, groups: [ocean]}\n")
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +170,9 @@ def test_token_comes_from_the_hub_with_the_admin_token_in_secrets_manager(site, 
     refused = platform(site, moto_server, hub.hub_url, "token", "mallory")
     assert refused.returncode == 2
     assert "no user 'mallory'" in refused.stderr and "Traceback" not in refused.stderr
+
+    not_yet = platform(site, moto_server, hub.hub_url, "token", "carol")
+    assert not_yet.returncode == 1 and "the hub does not know 'carol' yet" in not_yet.stderr
 
     secrets.put_secret_value(SecretId=name, SecretString="not-the-admin-token")
     wrong = platform(site, moto_server, hub.hub_url, "token", "bob")

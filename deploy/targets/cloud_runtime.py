@@ -101,10 +101,12 @@ class AwsRuntime:
         if not admin_token:
             raise RuntimeFailure(f"the secret {name} has no value yet: the hub VM puts it there on its first "
                                  f"boot (see `platform status`)")
+        hub = HubAPI(f"{self.hub_url}/hub/api", admin_token)
         try:
-            return HubAPI(f"{self.hub_url}/hub/api", admin_token).new_token(username, note)
+            return hub.new_token(username, note)
         except HubAPIError as exc:
-            if exc.status == 404:
+            # The hub answers 403 (not 404) for a user it does not have: ask which it is.
+            if exc.status in (403, 404) and hub.call("GET", f"/users/{username}")[0] == 404:
                 raise RuntimeFailure(f"the hub does not know {username!r} yet: users reach the hub when "
                                      f"the re-applied configuration does (see `platform status`)") from None
             raise
