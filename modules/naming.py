@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+# The hub VM's public ports, named here too so the runtime and the stacks share one import.
+from modules.spec import HUB_PORT, SCHEDULER_PORT  # noqa: F401  (re-exported)
+
 _MAX_TEMPLATE_NAME = 63  # GCP resource names: [a-z]([-a-z0-9]*[a-z0-9])?, at most 63 chars
 
 
@@ -34,3 +37,8 @@ def launch_template_id_output(profile: str) -> str:
 def instance_template_output(profile: str) -> str:
     """Terraform output holding the GCP instance template self link of a profile's workers."""
     return f"instance_template_{profile}"
+
+
+def secret_name(platform_name: str, key: str) -> str:
+    """The Secrets Manager name of one of the platform's secrets (the hub VM's, the operator's)."""
+    return f"graticule/{platform_name}/{key}"

@@ -15,6 +15,9 @@ Access = Literal["read", "read-write"]
 # The JupyterHub proxy's port on the hub VM: the load balancer forwards 443 here, and
 # notebook servers and Dask schedulers call the hub and gateway APIs through it.
 HUB_PORT = 8000
+# The gateway's scheduler TLS proxy on the hub VM (dask-gateway routes it by SNI): the
+# network load balancer forwards this port to it, untouched.
+SCHEDULER_PORT = 8786
 
 
 @dataclass(frozen=True)

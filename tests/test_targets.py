@@ -1,5 +1,6 @@
 """`target_for` picks the target from platform.yaml; every target offers the whole
-`Target` protocol, and what a target cannot do yet is a located user error (exit 2)."""
+`Target` protocol, and what a target cannot do (yet) is a user error (exit 2) that says
+what to do instead."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def test_the_target_comes_from_the_file_and_offers_every_operation(example_text,
     platform = validate_text(example_text.replace("target: local ", f"target: {target:<6}"))
     chosen = target_for(platform, Path("platform.yaml"), state="/tmp/somewhere")
     assert type(chosen) is kind and chosen.name == target
-    assert set(OPERATIONS) == {"plan", "preview", "apply", "destroy", "up", "down", "status", "log_path", "token"}
+    assert set(OPERATIONS) == {"plan", "preview", "apply", "destroy", "up", "down", "status", "log_path", "logs",
+                               "token"}
     for operation in OPERATIONS:
         ours = inspect.signature(getattr(chosen, operation)).parameters
         assert list(ours) == [p for p in inspect.signature(getattr(Target, operation)).parameters if p != "self"]
@@ -35,9 +37,31 @@ def test_the_local_target_has_nothing_to_plan_and_needs_no_confirmation(example_
     assert local.state_dir == tmp_path
 
 
-@pytest.mark.parametrize("operation", ["up", "down", "status", "token", "log_path"])
-def test_the_cloud_runtime_commands_say_they_run_the_local_target(example_text, operation):
-    cloud = target_for(validate_text(example_text.replace("target: local ", "target: aws   ")), Path("p.yaml"))
-    arguments = {"token": ("alice",), "log_path": ("hub",)}.get(operation, ())
-    with pytest.raises(UserError, match="runs the local target"):
-        getattr(cloud, operation)(*arguments)
+@pytest.mark.parametrize(("operation", "instead"), [("up", "platform apply"), ("down", "platform destroy")])
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_up_and_down_on_a_cloud_target_say_what_to_run_instead(example_text, cloud, operation, instead):
+    target = target_for(validate_text(example_text.replace("target: local ", f"target: {cloud:<6}")), Path("p.yaml"))
+    with pytest.raises(UserError, match=f"targets {cloud}: `{instead}`"):
+        getattr(target, operation)()
+
+
+@pytest.mark.parametrize("operation", ["status", "token", "logs"])
+def test_the_runtime_commands_of_gcp_say_it_has_none_yet(example_text, operation):
+    gcp = target_for(validate_text(example_text.replace("target: local ", "target: gcp   ")), Path("p.yaml"))
+    with pytest.raises(UserError, match="target gcp has no hub runtime yet"):
+        _run(gcp, operation)
+
+
+@pytest.mark.parametrize("operation", ["status", "token", "logs"])
+def test_the_runtime_commands_of_aws_need_the_outputs_of_apply(example_text, operation, tmp_path):
+    aws = target_for(validate_text(example_text.replace("target: local ", "target: aws   ")), Path("p.yaml"),
+                     out=str(tmp_path / "build"))
+    with pytest.raises(UserError, match=r"outputs\.json: run `platform apply` first"):
+        _run(aws, operation)
+
+
+def _run(target, operation: str) -> None:
+    if operation == "logs":
+        list(target.logs("hub", lines=10, follow=False))
+    else:
+        getattr(target, operation)(*(("alice",) if operation == "token" else ()))

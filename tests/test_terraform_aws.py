@@ -82,13 +82,61 @@ def test_only_the_load_balancer_takes_traffic_from_anywhere(stacks):
             for name, rule in stack["resource"]["aws_vpc_security_group_ingress_rule"].items()
             if rule.get("cidr_ipv4") or rule.get("cidr_ipv6")
         ]
-        assert open_rules == [("lb_https", 443, 443)]
+        assert sorted(open_rules) == [("lb_http", 80, 80), ("lb_https", 443, 443), ("lb_scheduler", 8786, 8786)]
+        assert {stack["resource"]["aws_vpc_security_group_ingress_rule"][name]["security_group_id"]
+                for name, _, _ in open_rules} == {"${aws_security_group.lb.id}"}
         hub_ingress = {
-            rule["referenced_security_group_id"]
+            (rule["referenced_security_group_id"], rule["from_port"], rule["to_port"])
             for rule in stack["resource"]["aws_vpc_security_group_ingress_rule"].values()
             if rule["security_group_id"] == "${aws_security_group.hub.id}"
         }
-        assert hub_ingress == {"${aws_security_group.lb.id}", "${aws_security_group.workers.id}"}
+        lb, workers = "${aws_security_group.lb.id}", "${aws_security_group.workers.id}"
+        # The scheduler proxy's port only from the load balancers; the hub proxy also from inside.
+        assert hub_ingress == {(lb, 8000, 8000), (lb, 8786, 8786), (workers, 8000, 8000)}
+        lb_egress = {
+            (rule["referenced_security_group_id"], rule["from_port"], rule["to_port"])
+            for rule in stack["resource"]["aws_vpc_security_group_egress_rule"].values()
+            if rule["security_group_id"] == lb
+        }
+        assert lb_egress == {("${aws_security_group.hub.id}", 8000, 8000), ("${aws_security_group.hub.id}", 8786, 8786)}
+
+
+def test_front_door_listeners(stacks):
+    resources, outputs = stacks["nat"]["resource"], stacks["nat"]["output"]
+    listeners = resources["aws_lb_listener"]
+    assert set(listeners) == {"https", "http", "scheduler"}
+    https, http, scheduler = listeners["https"], listeners["http"], listeners["scheduler"]
+    assert (https["port"], https["protocol"], https["load_balancer_arn"]) == (443, "HTTPS", "${aws_lb.hub.arn}")
+    assert https["certificate_arn"] == "${aws_acm_certificate_validation.hub.certificate_arn}"
+    assert https["default_action"] == [{"type": "forward", "target_group_arn": "${aws_lb_target_group.hub.arn}"}]
+    # Plain HTTP is never forwarded: a permanent redirect to HTTPS, same host, path and query.
+    assert (http["port"], http["protocol"], http["load_balancer_arn"]) == (80, "HTTP", "${aws_lb.hub.arn}")
+    assert http["default_action"] == [
+        {"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}}]
+    # Dask's TLS through a network load balancer, untouched (TCP, not TLS: no termination).
+    nlb = resources["aws_lb"]["scheduler"]
+    assert nlb["load_balancer_type"] == "network" and nlb["internal"] is False
+    assert nlb["subnets"] == ["${aws_subnet.public_0.id}", "${aws_subnet.public_1.id}"]
+    assert nlb["security_groups"] == ["${aws_security_group.lb.id}"]
+    assert (scheduler["port"], scheduler["protocol"], scheduler["load_balancer_arn"]) == (
+        8786, "TCP", "${aws_lb.scheduler.arn}")
+    group = resources["aws_lb_target_group"]["scheduler"]
+    assert (group["port"], group["protocol"], group["target_type"]) == (8786, "TCP", "instance")
+    assert scheduler["default_action"] == [
+        {"type": "forward", "target_group_arn": "${aws_lb_target_group.scheduler.arn}"}]
+    attachments = resources["aws_lb_target_group_attachment"]
+    assert {(a["target_group_arn"], a["target_id"], a["port"]) for a in attachments.values()} == {
+        ("${aws_lb_target_group.hub.arn}", "${aws_instance.hub.id}", 8000),
+        ("${aws_lb_target_group.scheduler.arn}", "${aws_instance.hub.id}", 8786),
+    }
+    assert outputs["gateway_scheduler_address"]["value"] == "tls://${aws_lb.scheduler.dns_name}:8786"
+    assert outputs["hub_url"]["value"] == "https://${aws_acm_certificate.hub.domain_name}"
+    # The records the operator must create for ACM's DNS validation.
+    assert outputs["certificate_validation_records"]["value"] == "${aws_acm_certificate.hub.domain_validation_options}"
+    certificate = resources["aws_acm_certificate"]["hub"]
+    assert (certificate["domain_name"], certificate["validation_method"]) == ("hub.oceanlab.org", "DNS")
+    validation = resources["aws_acm_certificate_validation"]["hub"]
+    assert validation["certificate_arn"] == "${aws_acm_certificate.hub.arn}"
 
 
 def test_launch_templates_per_profile(stacks):
@@ -194,6 +242,9 @@ def test_outputs_name_what_the_gateway_needs(applied):
         "carol": f"{NAME}-worker-archive-ro-shared-data-rw",
     }
     assert out["hub_url"] == "https://hub.oceanlab.org"
+    assert out["gateway_scheduler_address"].startswith("tls://") and out["gateway_scheduler_address"].endswith(":8786")
+    (record,) = out["certificate_validation_records"]
+    assert record["domain_name"] == "hub.oceanlab.org" and record["resource_record_type"] == "CNAME"
 
 
 def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
@@ -236,6 +287,8 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
     assert policy["Statement"][0]["Effect"] == "Deny"
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
+    _check_front_door(moto_server, out)
+
     logs = moto_server.client("logs")
     (group,) = logs.describe_log_groups(logGroupNamePrefix=out["log_group_name"], limit=1)["logGroups"][:1]
     assert group["retentionInDays"] == 30
@@ -246,6 +299,40 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
     template_arns = launch["Condition"]["ArnLike"]["ec2:LaunchTemplate"]
     template_ids = sorted(t["id"] for t in out["launch_templates"].values())
     assert sorted(arn.rsplit("/", 1)[-1] for arn in template_arns) == template_ids
+
+
+def _check_front_door(moto_server, out: dict) -> None:  # noqa: F811
+    elb = moto_server.client("elbv2")
+    balancers = {b["LoadBalancerName"]: b for b in elb.describe_load_balancers()["LoadBalancers"]}
+    alb, nlb = balancers[f"{NAME}-hub"], balancers[f"{NAME}-dask"]
+    assert (alb["Type"], nlb["Type"]) == ("application", "network")  # (moto does not report the scheme)
+    assert nlb["SecurityGroups"] == [out["security_group_ids"]["load_balancer"]]
+    assert out["gateway_scheduler_address"] == f"tls://{nlb['DNSName']}:8786"
+
+    def listeners(balancer: dict) -> dict[int, dict]:
+        found = elb.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+        return {listener["Port"]: listener for listener in found}
+
+    front, dask = listeners(alb), listeners(nlb)
+    assert set(front) == {80, 443} and set(dask) == {8786}
+    (redirect,) = front[80]["DefaultActions"]
+    assert redirect["Type"] == "redirect"
+    assert {k: redirect["RedirectConfig"][k] for k in ("Protocol", "Port", "StatusCode")} == {
+        "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+    assert dask[8786]["Protocol"] == "TCP"
+    (forward,) = dask[8786]["DefaultActions"]
+    (group,) = elb.describe_target_groups(TargetGroupArns=[forward["TargetGroupArn"]])["TargetGroups"]
+    assert (group["Protocol"], group["Port"]) == ("TCP", 8786)
+    targets = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
+    assert [(t["Target"]["Id"], t["Target"]["Port"]) for t in targets] == [(out["hub_instance_id"], 8786)]
+
+    # The hub's group, as moto holds it: its scheduler port from the load balancers' group only.
+    ec2 = moto_server.client("ec2")
+    (hub_group,) = ec2.describe_security_groups(GroupIds=[out["security_group_ids"]["hub"]])["SecurityGroups"]
+    scheduler_sources = [pair["GroupId"] for rule in hub_group["IpPermissions"] if rule.get("FromPort") == 8786
+                         for pair in rule.get("UserIdGroupPairs", [])]
+    assert scheduler_sources == [out["security_group_ids"]["load_balancer"]]
+    assert not [rule for rule in hub_group["IpPermissions"] if rule.get("IpRanges")]
 
 
 def test_destroy_leaves_nothing_of_the_platform(applied, moto_server):  # noqa: F811
@@ -306,5 +393,8 @@ def test_one_zone_no_domain_and_graviton():
     assert "aws_acm_certificate" not in stack["resource"]
     assert stack["resource"]["aws_lb_listener"]["https"]["certificate_arn"] == "${var.certificate_arn}"
     assert stack["output"]["hub_url"]["value"] == "https://${aws_lb.hub.dns_name}"
+    assert "certificate_validation_records" not in stack["output"] and "certificate_arn" in stack["variable"]
+    assert stack["resource"]["aws_lb_listener"]["http"]["default_action"][0]["type"] == "redirect"
+    assert stack["output"]["gateway_scheduler_address"]["value"] == "tls://${aws_lb.scheduler.dns_name}:8786"
     assert stack["resource"]["aws_launch_template"]["small"]["image_id"] == "${data.aws_ami.debian_arm64.id}"
     assert stack["data"]["aws_ami"]["debian_arm64"]["filter"][0]["values"] == ["debian-12-arm64-*"]

@@ -1,11 +1,13 @@
-"""`platform down [--state DIR]`: stop everything `platform up` started, by PID."""
+"""`platform down [--state DIR]`: stop everything `platform up` started, by PID.
+
+A cloud target's platform.yaml is refused, saying to use `platform destroy`."""
 
 from __future__ import annotations
 
 import argparse
 
 from deploy.cli.common import add_config_argument
-from deploy.cli.local_target import add_state_argument, state_dir
+from deploy.cli.local_target import add_state_argument, runtime_target
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -16,10 +18,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from deploy.targets.local import describe_down
 
-    from deploy.targets import LocalTarget
-
-    target = LocalTarget(Path(args.path), state_dir(args))
-    print(target.destroy(target.preview(lambda _: None, destroy=True), lambda _: None).message)
+    target = runtime_target(args)
+    print(describe_down(target.state_dir, target.down()))
     return 0

@@ -1,13 +1,14 @@
-"""`platform logs [hub|gateway|proxy|CLUSTER_NAME] [--follow]`: the local platform's logs."""
+"""`platform logs [hub|gateway|proxy|CLUSTER_NAME] [--follow]`: a component's log.
+
+Local: the files under the state directory. aws: the hub VM's CloudWatch stream
+`hub/<component>` (what the VM's log shipper put there)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from deploy.cli.common import UsageError
-from deploy.cli.local_target import add_optional_config, add_state_argument, state_dir
+from deploy.cli.local_target import add_optional_config, add_out_argument, add_state_argument, runtime_target
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -17,26 +18,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--lines", "-n", type=int, default=200, help="how many last lines to show first")
     add_optional_config(parser)
     add_state_argument(parser)
+    add_out_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from deploy.targets import LocalTarget
-
-    path = LocalTarget(Path(args.path), state_dir(args)).log_path(args.which)
-    if path is None or not path.exists():
-        raise UsageError(f"no log for {args.which!r} (hub, gateway, proxy, or the name of a Dask cluster)")
-    with open(path, "rb") as handle:
-        lines = handle.read().decode(errors="replace").splitlines()[-args.lines :]
-        sys.stdout.write("".join(line + "\n" for line in lines))
+    for text in runtime_target(args).logs(args.which, lines=args.lines, follow=args.follow):
+        sys.stdout.write(text)
         sys.stdout.flush()
-        while args.follow:
-            chunk = handle.read()
-            if chunk:
-                sys.stdout.write(chunk.decode(errors="replace"))
-                sys.stdout.flush()
-            else:
-                time.sleep(0.5)
     return 0

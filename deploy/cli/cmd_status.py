@@ -1,29 +1,29 @@
-"""`platform status [--state DIR] [--json]`: each component up or down; exit 1 if any is down."""
+"""`platform status [--state DIR] [--json]`: each component up or down; exit 1 if any is down.
+
+On aws: the hub instance (EC2), then the hub and the gateway through the hub's URL."""
 
 from __future__ import annotations
 
 import argparse
 
 from deploy.cli.common import add_config_argument, print_json
-from deploy.cli.local_target import add_state_argument, state_dir
+from deploy.cli.local_target import add_out_argument, add_state_argument, runtime_target
 from deploy.cli.terminal import print_table
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    parser = subcommands.add_parser("status", help="is the local platform running? (exit 1 if not all up)")
+    parser = subcommands.add_parser("status", help="is the platform running? (exit 1 if not all up)")
     add_config_argument(parser)
     add_state_argument(parser)
+    add_out_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from deploy.targets import LocalTarget
-
-    directory = state_dir(args)
-    report = LocalTarget(Path(args.path), directory).status()
+    target = runtime_target(args)
+    directory = target.state_dir
+    report = target.status()
     all_up = all(component.up for component in report)
     if args.json:
         print_json({"state_dir": str(directory), "up": all_up, "components": [c.as_dict() for c in report]})

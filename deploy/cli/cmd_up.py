@@ -3,7 +3,7 @@
 Renders platform.yaml for the local target into <state>/build, starts (or updates) the
 real JupyterHub and dask-gateway, waits until they answer, and says how to log in.
 Running it again applies a changed platform.yaml; running notebook servers and Dask
-clusters are kept.
+clusters are kept. A cloud target's platform.yaml is refused, saying to use `platform apply`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deploy.cli.common import add_config_argument, print_json
+from deploy.cli.common import add_config_argument, load, print_json
 from deploy.cli.local_target import add_state_argument, instructions
 
 
@@ -29,9 +29,12 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from deploy.targets import LocalTarget
+    from deploy.targets import LocalTarget, target_for
 
-    target = LocalTarget(Path(args.path), Path(args.state) if args.state else None)
+    path = Path(args.path)
+    # Without the file, the supervisor says so (and how to make one), as it always has.
+    target = target_for(load(args), path, state=args.state) if path.exists() else LocalTarget(
+        path, Path(args.state) if args.state else None)
     result = target.up(hub_port=args.port, gateway_port=args.gateway_port, timeout=args.timeout)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

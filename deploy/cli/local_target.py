@@ -1,4 +1,5 @@
-"""What `platform up/down/status/logs/token` share: the state directory, and what `up` says."""
+"""What `platform up/down/status/logs/token` share: the target and its state directory, and
+what `up` says."""
 
 from __future__ import annotations
 
@@ -17,6 +18,21 @@ def add_optional_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--file", "-f", dest="path", default=DEFAULT_CONFIG, help="platform.yaml (default: ./platform.yaml)"
     )
+
+
+def add_out_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="build", metavar="DIR",
+                        help="aws: the build directory `platform apply` wrote outputs.json to (default build)")
+
+
+def runtime_target(args: argparse.Namespace):
+    """The target whose hub these commands act on: platform.yaml's own (local, aws...) when
+    the file is there; else the local platform of --state."""
+    from deploy.targets import LocalTarget, target_for
+
+    if not Path(args.path).exists():
+        return LocalTarget(Path(args.path), state_dir(args))
+    return target_for(load(args), Path(args.path), out=getattr(args, "out", "build"), state=args.state)
 
 
 def state_dir(args: argparse.Namespace) -> Path:

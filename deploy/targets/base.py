@@ -1,14 +1,15 @@
 """The `Target` protocol: what every place a platform can run offers the CLI.
 
 `plan` summarizes what `apply` would change; `preview` + `apply` / `destroy` are the
-two steps the CLI puts a confirmation between; `up`, `down`, `status`, `log_path` and
-`token` run and inspect the platform's hub and gateway. Nothing here prints: progress
+two steps the CLI puts a confirmation between; `up`, `down`, `status`, `logs` (and
+`log_path` where logs are files here) and `token` run and inspect the platform's hub and
+gateway. Nothing here prints: progress
 goes to the `progress` callable the CLI passes, results come back as data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,5 +55,7 @@ class Target(Protocol):
     def status(self) -> list[ComponentStatus]: ...
 
     def log_path(self, which: str) -> Path | None: ...
+
+    def logs(self, which: str, *, lines: int, follow: bool) -> Iterator[str]: ...
 
     def token(self, username: str) -> str: ...

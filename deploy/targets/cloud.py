@@ -1,17 +1,20 @@
 """Target aws / gcp: Terraform from the rendered stack (see `deploy.cloud_ops`).
 
-The hub VM that will run the platform's hub and gateway there is not built yet, so the
-runtime commands (`up`, `down`, `status`, `logs`, `token`) say so.
+On aws, `status`, `logs` and `token` ask the cloud's APIs and the hub's
+(`deploy.targets.cloud_runtime`); gcp has no hub runtime yet. `up` and `down` belong to
+the local target: they say to use `apply` and `destroy` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from deploy import cloud_ops
 from deploy.errors import UserError
 from deploy.local.results import ComponentStatus, DownResult, UpResult
 from deploy.targets.base import Outcome, Preview, Progress
+from deploy.targets.cloud_runtime import AwsRuntime
 from render.schema import Platform
 
 
@@ -19,6 +22,10 @@ class CloudTarget:
     def __init__(self, platform: Platform, *, out: str = "build", state: str | None = None) -> None:
         self.platform, self.out, self.state = platform, out, state
         self.name = platform.target
+
+    @property
+    def state_dir(self) -> Path:
+        return cloud_ops.state_dir_of(self.platform, self.state)
 
     def plan(self, progress: Progress) -> dict:
         prepared = cloud_ops.prepare(self.platform, self.out, self.state, progress)
@@ -51,20 +58,28 @@ class CloudTarget:
         (prepared.build / cloud_ops.OUTPUTS).unlink(missing_ok=True)
         return Outcome(f"destroyed: every resource of {self.platform.name}; the state bucket is kept")
 
-    def _runtime_not_here(self, command: str):
-        return UserError(f"`platform {command}` runs the local target; target {self.name} has no hub runtime here yet")
-
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
-        raise self._runtime_not_here("up")
+        raise UserError(f"`platform up` runs a platform on this machine; {self.platform.name} targets {self.name}: "
+                        f"`platform apply` creates or updates it there (`platform status` then shows it)")
 
     def down(self) -> DownResult:
-        raise self._runtime_not_here("down")
+        raise UserError(f"`platform down` stops a platform on this machine; {self.platform.name} targets "
+                        f"{self.name}: `platform destroy` removes it there")
+
+    def _runtime(self) -> AwsRuntime:
+        if self.name != "aws":
+            raise UserError(f"target {self.name} has no hub runtime yet: `platform status`, `logs` and `token` "
+                            f"work for aws and local")
+        return AwsRuntime(self.platform, Path(self.out).absolute())
 
     def status(self) -> list[ComponentStatus]:
-        raise self._runtime_not_here("status")
+        return self._runtime().status()
 
     def log_path(self, which: str) -> Path | None:
-        raise self._runtime_not_here("logs")
+        return None  # the logs are in the cloud: see `logs`
+
+    def logs(self, which: str, *, lines: int, follow: bool) -> Iterator[str]:
+        return self._runtime().logs(which, lines=lines, follow=follow)
 
     def token(self, username: str) -> str:
-        raise self._runtime_not_here("token")
+        return self._runtime().token(username)

@@ -5,9 +5,11 @@ There is nothing to plan: `apply` is `up`, `destroy` is `down`.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from deploy.errors import RuntimeFailure
+from deploy.errors import RuntimeFailure, UserError
 from deploy.gitops.plan_summary import empty
 from deploy.local import supervisor
 from deploy.local.results import ComponentStatus, DownResult, UpResult
@@ -47,12 +49,7 @@ class LocalTarget:
         return Outcome("", warnings + [f"warning: {warning}" for warning in result.warnings], up=result)
 
     def destroy(self, preview: Preview, progress: Progress) -> Outcome:
-        directory = self.state_dir
-        result = self.down()
-        if result.survivors:
-            raise RuntimeFailure(f"could not stop pids {result.survivors}")
-        stopped = f"stopped {len(result.stopped)} process(es) of {directory}"
-        return Outcome(stopped if result.stopped else "nothing was running")
+        return Outcome(describe_down(self.state_dir, self.down()))
 
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
         return supervisor.up(self.config_path, self.state, hub_port=hub_port, gateway_port=gateway_port,
@@ -67,5 +64,27 @@ class LocalTarget:
     def log_path(self, which: str) -> Path | None:
         return supervisor.log_path(self.state_dir, which)
 
+    def logs(self, which: str, *, lines: int, follow: bool) -> Iterator[str]:
+        """The log's last `lines` lines, then (with `follow`) whatever is appended."""
+        path = self.log_path(which)
+        if path is None or not path.exists():
+            raise UserError(f"no log for {which!r} (hub, gateway, proxy, or the name of a Dask cluster)")
+        with open(path, "rb") as handle:
+            tail = handle.read().decode(errors="replace").splitlines()[-lines:]
+            yield "".join(line + "\n" for line in tail)
+            while follow:
+                chunk = handle.read()
+                if chunk:
+                    yield chunk.decode(errors="replace")
+                else:
+                    time.sleep(0.5)
+
     def token(self, username: str) -> str:
         return supervisor.user_token(self.state_dir, username)
+
+
+def describe_down(directory: Path, result: DownResult) -> str:
+    """What `down` did, in a line; fails when something would not stop."""
+    if result.survivors:
+        raise RuntimeFailure(f"could not stop pids {result.survivors}")
+    return f"stopped {len(result.stopped)} process(es) of {directory}" if result.stopped else "nothing was running"

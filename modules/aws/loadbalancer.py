@@ -1,4 +1,14 @@
-"""The internet-facing HTTPS load balancer in front of the hub proxy.
+"""The front door: the only things on the internet are two load balancers.
+
+- An application load balancer for the hub: HTTPS 443 to the hub proxy's HUB_PORT, and
+  HTTP 80 answered with a 301 to HTTPS (it never forwards plain HTTP).
+- A network load balancer for Dask: TCP SCHEDULER_PORT to the same port on the hub VM,
+  where dask-gateway's scheduler proxy routes each TLS connection by its SNI. Dask's TLS
+  is end to end (client to scheduler, with the cluster's own certificate), so it cannot
+  go through an ALB or be terminated at the load balancer: the bytes pass untouched.
+  Its address is the NLB's DNS name, also with a domain: `hub.domain` names the ALB, one
+  name cannot point at both, and Dask's TLS checks the cluster's certificate, not the
+  host name.
 
 With `hub.domain` the certificate comes from ACM (DNS validation: apply waits until the
 records in the `certificate_validation_records` output exist); without one, the operator
@@ -12,6 +22,7 @@ from constructs import Construct
 
 from modules.aws.base import name_tag, ref, res
 from modules.aws.spec import HUB_PORT, AwsSpec
+from modules.spec import SCHEDULER_PORT
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
@@ -71,3 +82,53 @@ class LoadBalancer(Construct):
             "default_action": [{"type": "forward", "target_group_arn": ref(target, "arn")}],
             "tags": name_tag(f"{spec.name}-https"),
         })
+        res(self, "aws_lb_listener", "http", {
+            "load_balancer_arn": ref(self.lb, "arn"),
+            "port": 80,
+            "protocol": "HTTP",
+            "default_action": [{"type": "redirect", "redirect": {
+                "port": "443", "protocol": "HTTPS", "status_code": "HTTP_301",
+            }}],
+            "tags": name_tag(f"{spec.name}-http"),
+        })
+        self.scheduler = self._scheduler(spec, subnet_ids, security_group_id, vpc_id, hub_instance_id)
+
+    def _scheduler(self, spec: AwsSpec, subnet_ids: list[str], security_group_id: str, vpc_id: str,
+                   hub_instance_id: str):
+        """The NLB passing Dask's TLS through to the gateway's scheduler proxy."""
+        short = f"{spec.name[:26]}-dask"
+        balancer = res(self, "aws_lb", "scheduler", {
+            "name": short,
+            "load_balancer_type": "network",
+            "internal": False,
+            "subnets": subnet_ids,
+            # NLBs take security groups (only when created): the same group as the ALB, so
+            # the hub's SCHEDULER_PORT admits the load balancers and nothing else. A target
+            # rule naming the NLB's group admits its traffic even with client IP
+            # preservation (on by default for instance targets), as AWS documents.
+            "security_groups": [security_group_id],
+            "enable_cross_zone_load_balancing": True,
+            "tags": name_tag(f"{spec.name}-dask"),
+        })
+        target = res(self, "aws_lb_target_group", "scheduler", {
+            "name": short,
+            "port": SCHEDULER_PORT,
+            "protocol": "TCP",
+            "vpc_id": vpc_id,
+            "target_type": "instance",
+            "health_check": {"protocol": "TCP", "port": "traffic-port", "interval": 30},
+            "tags": name_tag(f"{spec.name}-dask"),
+        })
+        res(self, "aws_lb_target_group_attachment", "scheduler", {
+            "target_group_arn": ref(target, "arn"),
+            "target_id": hub_instance_id,
+            "port": SCHEDULER_PORT,
+        })
+        res(self, "aws_lb_listener", "scheduler", {
+            "load_balancer_arn": ref(balancer, "arn"),
+            "port": SCHEDULER_PORT,
+            "protocol": "TCP",
+            "default_action": [{"type": "forward", "target_group_arn": ref(target, "arn")}],
+            "tags": name_tag(f"{spec.name}-dask"),
+        })
+        return balancer

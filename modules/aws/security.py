@@ -1,4 +1,5 @@
-"""Security groups: the load balancer takes 443 from anywhere; the hub only what it must;
+"""Security groups: the load balancers take 80, 443 and the scheduler port from anywhere and
+reach only the hub's HUB_PORT and SCHEDULER_PORT; the hub takes only what it must;
 schedulers and workers only the hub and each other. Rules are separate resources so the
 groups can reference each other without a cycle."""
 
@@ -8,6 +9,7 @@ from constructs import Construct
 
 from modules.aws.base import name_tag, ref, res
 from modules.aws.spec import HUB_PORT, AwsSpec
+from modules.spec import SCHEDULER_PORT
 
 ANYWHERE = "0.0.0.0/0"
 # Dask's ports: scheduler 8786, dashboard 8787, then the random high ports of workers and
@@ -28,15 +30,22 @@ class SecurityGroups(Construct):
                 "tags": name_tag(f"{spec.name}-{key}"),
             })
 
+        # (A group's description cannot change without replacing it: the first wording stays.)
         self.lb = group("lb", "graticule load balancer: HTTPS from the internet to the hub")
         self.hub = group("hub", "graticule hub: JupyterHub, dask-gateway, usage ledger")
         self.workers = group("workers", "graticule notebook servers, Dask schedulers and workers")
         lb, hub, workers = (ref(g, "id") for g in (self.lb, self.hub, self.workers))
 
+        self._ingress("lb_http", lb, "HTTP from the internet (answered with a redirect to HTTPS)", 80,
+                      cidr=ANYWHERE)
         self._ingress("lb_https", lb, "HTTPS from the internet", 443, cidr=ANYWHERE)
+        self._ingress("lb_scheduler", lb, "Dask TLS from the internet", SCHEDULER_PORT, cidr=ANYWHERE)
         self._egress("lb_to_hub", lb, "to the hub proxy", HUB_PORT, group=hub)
+        self._egress("lb_to_scheduler_proxy", lb, "to the gateway's scheduler proxy", SCHEDULER_PORT, group=hub)
 
         self._ingress("hub_from_lb", hub, "hub proxy from the load balancer", HUB_PORT, group=lb)
+        self._ingress("hub_scheduler_from_lb", hub, "gateway scheduler proxy from the load balancer",
+                      SCHEDULER_PORT, group=lb)
         # Notebook servers call the hub API and Dask schedulers heartbeat to the gateway
         # API, both through the hub proxy: the one port the hub opens inside the VPC.
         self._ingress("hub_from_workers", hub, "hub and gateway APIs from notebooks and schedulers",

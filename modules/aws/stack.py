@@ -22,6 +22,7 @@ from modules.aws.spec import AwsSpec
 from modules.aws.storage import Storage
 from modules.aws.templates import Images, LaunchTemplates
 from modules.ci import STATE_KEY
+from modules.spec import SCHEDULER_PORT
 
 PROVIDER_VERSION = ">= 5.60, < 6.0"
 TERRAFORM_VERSION = ">= 1.10"  # the S3 backend's native lockfile
@@ -61,6 +62,8 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
         # References, not literals: outputs then follow the resources they describe.
         "hub_url": f"https://{ref(lb.certificate, 'domain_name') if lb.certificate else ref(lb.lb, 'dns_name')}",
         "load_balancer_dns_name": ref(lb.lb, "dns_name"),
+        # Always the NLB's name (see modules/aws/loadbalancer.py): hub.domain names the ALB.
+        "gateway_scheduler_address": f"tls://{ref(lb.scheduler, 'dns_name')}:{SCHEDULER_PORT}",
         "hub_instance_id": ref(hub.instance, "id"),
         "hub_private_ip": ref(hub.instance, "private_ip"),
         "region": spec.region,

@@ -5,8 +5,11 @@ subnet, so target security groups that admit "the load balancer's group" see it 
 source. Each listener listens on the host's 127.0.0.1 (a free port: the host plays the
 internet) and carries out its default action: `forward` relays the connection, from the
 load balancer's namespace, to a registered target (round robin); `redirect` answers with
-the redirect. TLS is not terminated (an HTTPS listener speaks plain HTTP here), listener
-rules other than the default action and health checks are not modelled.
+the redirect. Listener kinds: an ALB's HTTP/HTTPS listener and an NLB's TCP listener both
+relay the connection's bytes untouched, so a TLS handshake through a TCP listener reaches
+the target as it would through an NLB (tests/test_simulator_front_door.py). TLS is not
+terminated (an HTTPS listener speaks plain HTTP here; NLB TLS listeners are not modelled),
+listener rules other than the default action and health checks are not modelled.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""What runs on the hub VM itself (started by its systemd units)."""
