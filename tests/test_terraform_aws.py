@@ -102,8 +102,10 @@ def test_launch_templates_per_profile(stacks):
         assert "network_interfaces" not in template and "iam_instance_profile" not in template
         tagged = {spec["resource_type"]: spec["tags"] for spec in template["tag_specifications"]}
         assert tagged["instance"]["profile"] == name and tagged["instance"]["platform"] == NAME
-    assert templates["large"]["instance_market_options"]["market_type"] == "spot"
-    assert "instance_market_options" not in templates["small"]
+        # A power-off from inside (the dead-man switch) terminates; spot is asked per request
+        # by the machines layer, which can then fall back to on-demand.
+        assert template["instance_initiated_shutdown_behavior"] == "terminate"
+        assert "instance_market_options" not in template
     assert templates["gpu"]["instance_type"] == "g4dn.2xlarge"
     assert templates["gpu"]["image_id"] == "${data.aws_ami.gpu_x86_64.id}"
     assert templates["gpu"]["tags"]["gpu"] == "1xnvidia-t4"
@@ -223,8 +225,8 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
         data = version["LaunchTemplateData"]
         assert data["MetadataOptions"]["HttpTokens"] == "required", name
         assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True, name
-    large = ec2.describe_launch_template_versions(LaunchTemplateId=out["launch_templates"]["large"]["id"])
-    assert large["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceMarketOptions"]["MarketType"] == "spot"
+        assert data["InstanceInitiatedShutdownBehavior"] == "terminate", name
+        assert "InstanceMarketOptions" not in data, name  # spot: per request (deploy/cloud/placement.py)
 
     s3 = moto_server.client("s3")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["oceanlab-data"]  # not the existing one
