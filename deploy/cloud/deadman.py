@@ -78,7 +78,7 @@ def with_deadman(user_data: str, deadman: DeadMan) -> str:
         "#!/bin/sh",
         "# graticule: the dead-man switch first, then the machine's own user data.",
         "set -eu",
-        f"mkdir -p {shlex.quote(PROGRAM.rsplit('/', 1)[0])} {shlex.quote(MACHINE_USER_DATA.rsplit('/', 1)[0])}",
+        f"mkdir -p {PROGRAM.rsplit('/', 1)[0]} {MACHINE_USER_DATA.rsplit('/', 1)[0]} /etc/systemd/system",
         f"cat > {PROGRAM} <<'GRATICULE_DEADMAN'\n{WATCHDOG}GRATICULE_DEADMAN",
         f"cat > /etc/systemd/system/{UNIT} <<'GRATICULE_UNIT'\n{unit}GRATICULE_UNIT",
         "systemctl daemon-reload",
