@@ -22,6 +22,8 @@ import shutil
 
 import pytest
 
+from deploy.cloud.aws import AWSMachines
+from deploy.cloud.machines import HUB_ROLE, TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, MachineSpec
 from deploy.terraform import Terraform
 from render.terraform import synthesize_target
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
@@ -109,6 +111,16 @@ def test_launch_templates_per_profile(stacks):
     assert templates["gpu"]["instance_type"] == "g4dn.2xlarge"
     assert templates["gpu"]["image_id"] == "${data.aws_ami.gpu_x86_64.id}"
     assert templates["gpu"]["tags"]["gpu"] == "1xnvidia-t4"
+
+
+def test_the_hub_policy_and_the_machines_layer_use_the_same_tag_keys(stacks):
+    (hub_policy,) = [d for k, d in stacks["none"]["data"]["aws_iam_policy_document"].items() if k == "hub"]
+    conditions = {s["sid"]: s["condition"][0]["variable"] for s in hub_policy["statement"] if s.get("condition")}
+    assert conditions["TagLaunchesForThisPlatform"] == f"aws:RequestTag/{TAG_PLATFORM}"
+    assert conditions["TagLaunchesWithABudget"] == f"aws:RequestTag/{TAG_BUDGET}"
+    assert conditions["StopOnlyThisPlatform"] == f"aws:ResourceTag/{TAG_PLATFORM}"
+    # The reaper never touches the hub: it knows it by this tag.
+    assert stacks["none"]["resource"]["aws_instance"]["hub"]["tags"][TAG_ROLE] == HUB_ROLE
 
 
 def test_budgets_alert_the_configured_addresses(stacks):
@@ -248,6 +260,36 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
     template_arns = launch["Condition"]["ArnLike"]["ec2:LaunchTemplate"]
     template_ids = sorted(t["id"] for t in out["launch_templates"].values())
     assert sorted(arn.rsplit("/", 1)[-1] for arn in template_arns) == template_ids
+
+
+def test_the_machines_layer_launches_into_the_applied_stack(applied, moto_server, monkeypatch):  # noqa: F811
+    tf, _, _, _ = applied
+    out = tf.output()
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    machines = AWSMachines(region=moto_server.region, endpoint_url=moto_server.url, platform=NAME)
+    subnets = machines.subnets()  # found by the tags the stack gives its private subnets
+    assert sorted(subnets.values()) == sorted(out["private_subnet_ids"])
+    spec = MachineSpec(name=f"{NAME}-c1-w", template=out["launch_templates"]["large"]["name"], count=2, spot=True,
+                       tags={"platform": NAME, "role": "worker", "user": "alice", "cluster": "c1", "budget": "ocean"},
+                       instance_profile=out["worker_instance_profile_by_user"]["alice"])
+    batch = machines.launch_batch(spec)
+    try:
+        ec2 = moto_server.client("ec2")
+        raws = [i for r in ec2.describe_instances(InstanceIds=[m.id for m in batch])["Reservations"]
+                for i in r["Instances"]]
+        first_zone = min(subnets)
+        assert {r["SubnetId"] for r in raws} == {subnets[first_zone]} and all(m.spot for m in batch)
+        assert {g["GroupId"] for r in raws for g in r["SecurityGroups"]} == {out["security_group_ids"]["workers"]}
+        assert {r["InstanceType"] for r in raws} == {"m6i.4xlarge"}  # the template's
+        # moto associates a request's instance profile with the first instance of a batch only.
+        first = min(raws, key=lambda r: r["AmiLaunchIndex"])
+        assert first["IamInstanceProfile"]["Arn"].endswith(f"/{spec.instance_profile}")
+        assert "PublicIpAddress" not in raws[0]
+        assert [m.id for m in machines.list({"platform": NAME, "cluster": "c1"})] == [m.id for m in batch]
+    finally:
+        machines.terminate([m.id for m in batch])
+    assert machines.list({"platform": NAME, "cluster": "c1"}) == []
 
 
 def test_destroy_leaves_nothing_of_the_platform(applied, moto_server):  # noqa: F811

@@ -42,6 +42,7 @@ class MachineSpec:
     count: int = 1  # identical machines (same tags and user data), in one request where the cloud allows
     spot: bool = False  # the profile allows spot: tried first, on-demand after a capacity error
     deadman: DeadMan | None = None  # shut the machine down when its hub stops answering
+    instance_profile: str | None = None  # the cloud identity it runs as (AWS: an instance profile's name)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ def run_instances_request(spec: MachineSpec, attempt: Attempt, user_data: str) -
     }
     if attempt.subnet_id:
         request["SubnetId"] = attempt.subnet_id
+    if spec.instance_profile:
+        request["IamInstanceProfile"] = {"Name": spec.instance_profile}
     if attempt.market == SPOT:
         request["InstanceMarketOptions"] = SPOT_OPTIONS
     if user_data:
