@@ -4,6 +4,7 @@ entry point runs as the hub VM would run it, in a process of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -138,3 +139,54 @@ def test_a_missing_file_and_missing_options_are_bad_input(fleet, tmp_path):
     no_zone = subprocess.run([sys.executable, "-m", "deploy.cloud.reaper", "--platform", PLATFORM, "--cloud", "gcp",
                               "--project", "p", "--known", "-"], capture_output=True, text=True, timeout=60)
     assert no_zone.returncode == 2 and "--zone" in no_zone.stderr
+
+
+def _gateway_database(path, ids: dict[str, str]) -> str:
+    """A real dask-gateway database: a running cluster whose scheduler and worker run on the
+    known machines, and a stopped cluster whose scheduler's machine is the orphan."""
+    from cryptography.fernet import Fernet
+    from dask_gateway_server.backends.base import ClusterConfig
+    from dask_gateway_server.backends.db_base import DataManager, JobStatus
+
+    url = f"sqlite:///{path}"
+
+    async def record() -> None:  # dask-gateway's records need a running event loop
+        db = DataManager(url=url, encrypt_keys=[Fernet.generate_key()])
+        running = db.create_cluster("alice", {}, ClusterConfig().to_dict())
+        db.update_cluster(running, status=JobStatus.RUNNING, state={"machine_id": ids["known"]})
+        worker = db.create_worker(running)
+        db.update_worker(worker, status=JobStatus.RUNNING, state={"machine_id": ids["known2"]})
+        stopped = db.create_cluster("alice", {}, ClusterConfig().to_dict())
+        db.update_cluster(stopped, status=JobStatus.STOPPED, state={"machine_id": ids["orphan"]})
+        db.db.dispose()
+
+    asyncio.run(record())
+    return url
+
+
+def test_the_gateway_database_feeds_the_reaper(fleet, tmp_path):
+    from deploy.gateway.machines_in_use import machine_ids
+
+    moto, _, ids = fleet
+    url = _gateway_database(tmp_path / "gateway.sqlite", ids)
+    assert machine_ids(url) == {ids["known"], ids["known2"]}
+
+    producer = subprocess.run([sys.executable, "-m", "deploy.gateway.machines_in_use", "--db", url],
+                              capture_output=True, text=True, timeout=120)
+    assert producer.returncode == 0, producer.stderr
+    done = _reaper(moto, "--known", "-", "--grace", "0", stdin=producer.stdout)
+    assert done.returncode == 0, done.stderr
+    states = _states(moto, ids)
+    assert states.pop("orphan") in ("shutting-down", "terminated") and set(states.values()) == {"running"}
+
+
+def test_an_unreadable_gateway_database_gives_the_reaper_nothing_to_act_on(fleet, tmp_path):
+    moto, _, ids = fleet
+    missing = f"sqlite:///{tmp_path / 'nope.sqlite'}"
+    producer = subprocess.run([sys.executable, "-m", "deploy.gateway.machines_in_use", "--db", missing],
+                              capture_output=True, text=True, timeout=120)
+    assert producer.returncode == 2 and producer.stdout == "" and "nope.sqlite" in producer.stderr
+    assert not (tmp_path / "nope.sqlite").exists()
+    result = _reaper(moto, "--known", "-", "--grace", "0", stdin=producer.stdout)
+    assert result.returncode == 2 and "nothing terminated" in result.stderr
+    assert set(_states(moto, ids).values()) == {"running"}
