@@ -4,12 +4,19 @@ with EC2's capacity errors injected at the API boundary by `CapacityProxy`.
 Real parts: moto's EC2 API, boto3, the layer itself. moto ignores spot and the shutdown
 behaviour set inside a launch template and does not honour `ClientToken` (a second
 request with the same token launches again; see the first test): the layer passes both
-in each request and looks for its own earlier launch before launching.
+in each request and looks for its own earlier launch before launching, and before sending
+a launch again whose answer was lost (an endpoint in front of moto loses or throttles
+answers: `_unreliable`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -205,3 +212,67 @@ def test_subnets_given_or_missing(cloud):
     nowhere = AWSMachines(region=moto.region, endpoint_url=moto.url, platform="no-such-platform")
     with pytest.raises(MachinesError, match="no private subnets tagged platform=no-such-platform"):
         nowhere.launch(_spec())
+
+
+@contextlib.contextmanager
+def _unreliable(moto, plan: list[str]):
+    """An endpoint in front of moto that spoils the next RunInstances per `plan`: "lost" reaches
+    moto (which launches) but its answer becomes EC2's 503 ServiceUnavailable; "throttled" is
+    answered 503 RequestLimitExceeded without reaching moto. Yields (url, ClientTokens seen)."""
+    target, tokens = urlparse(moto.url), []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            spoil = plan.pop(0) if form.get("Action") == "RunInstances" and plan else None
+            if form.get("Action") == "RunInstances":
+                tokens.append(form.get("ClientToken"))
+            if spoil != "throttled":
+                connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                connection.request("POST", self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                status, payload = response.status, response.read()
+                connection.close()
+            if spoil:
+                code = "RequestLimitExceeded" if spoil == "throttled" else "ServiceUnavailable"
+                status = 503
+                payload = (f"<Response><Errors><Error><Code>{code}</Code><Message>try again</Message></Error>"
+                           "</Errors><RequestID>x</RequestID></Response>").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", tokens
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_launch_whose_answer_was_lost_is_found_not_repeated(cloud):
+    moto, ec2, _ = cloud
+    with _unreliable(moto, ["lost"]) as (url, tokens):
+        machine = AWSMachines(region=moto.region, endpoint_url=url, platform=PLATFORM).launch(_spec())
+    assert len(tokens) == 1  # not sent again: the launch had happened
+    assert [i["InstanceId"] for i in _instances(ec2, **{"tag:Name": [_spec().name]})] == [machine.id]
+
+
+def test_a_throttled_launch_is_sent_again_with_the_same_client_token(cloud):
+    moto, ec2, _ = cloud
+    with _unreliable(moto, ["throttled", "throttled"]) as (url, tokens):
+        machine = AWSMachines(region=moto.region, endpoint_url=url, platform=PLATFORM).launch(_spec())
+    assert len(tokens) == 3 and len(set(tokens)) == 1
+    assert [i["InstanceId"] for i in _instances(ec2, **{"tag:Name": [_spec().name]})] == [machine.id]
+    with _unreliable(moto, ["throttled"] * 3) as (url, tokens), pytest.raises(MachinesError, match="RequestLimit"):
+        AWSMachines(region=moto.region, endpoint_url=url, platform=PLATFORM).launch(_spec(name="w-9"))
+    assert len(tokens) == 3

@@ -17,7 +17,7 @@ zone and market, or none (why: `placement.py`).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from deploy.cloud import placement
@@ -56,10 +56,16 @@ class AWSMachines:
             self._client = boto3.client("ec2", region_name=self.region, endpoint_url=self.endpoint_url, config=config)
         return self._client
 
-    def _call(self, operation: str, **arguments) -> dict:
+    def _call(self, operation: str, settled: Callable[[], dict | None] | None = None, **arguments) -> dict:
+        """One EC2 call, tried again (same arguments, so the same ClientToken) after throttling or a
+        lost connection. `settled`, asked before each new try, says whether the failed try took
+        effect after all; its answer then stands (EC2 would answer a repeated token with the
+        first launch, moto launches again)."""
         from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
         for attempt in range(_ATTEMPTS):
+            if attempt and settled is not None and (answer := settled()) is not None:
+                return answer
             try:
                 return getattr(self.ec2, operation)(**arguments)
             except ClientError as exc:
@@ -106,14 +112,12 @@ class AWSMachines:
 
     def _run(self, spec: MachineSpec, attempt: placement.Attempt, user_data: str) -> dict:
         request = placement.run_instances_request(spec, attempt, user_data)
-        try:
-            return self._call("run_instances", **request)
-        except MachinesError:
-            # The request may have launched before its answer was lost: EC2 honours the
-            # ClientToken on a retry, moto does not, so look before failing.
-            if self._launched_by(spec, [attempt]):
-                return {"Instances": self._launched_raw(spec, [attempt])}
-            raise
+
+        def settled() -> dict | None:
+            launched = self._launched_raw(spec, [attempt])
+            return {"Instances": launched} if launched else None
+
+        return self._call("run_instances", settled=settled, **request)
 
     def _launched_raw(self, spec: MachineSpec, attempts: Sequence[placement.Attempt]) -> list[dict]:
         tokens = {attempt.client_token for attempt in attempts}
