@@ -165,3 +165,28 @@ def test_machines_describe_leaves_out_unknown_ids_and_launch_refusals_are_errors
     assert machines.describe(["i-0123456789abcdef0"]) == {}
     with pytest.raises(MachinesError, match="run_instances"):
         machines.launch(MachineSpec(name="x", template="no-such-template"))
+
+
+def test_each_machine_spec_asks_spot_as_its_profile_allows_with_the_budget_and_a_dead_man_switch(
+        tmp_path, monkeypatch, aws, platform_text):
+    backend = _backend(tmp_path, monkeypatch, aws, platform_text)
+    try:
+        user = next(name for name, grants in backend.spec.users.items()
+                    if grants.budget and {"small", "large"} <= set(grants.profiles))
+
+        async def machine_specs() -> dict:  # dask-gateway's records need a running event loop
+            specs = {}
+            for profile in ("small", "large"):
+                cluster = backend.db.create_cluster(user, {"profile": profile}, ClusterConfig().to_dict())
+                specs[profile] = backend._machine_spec(cluster, "worker", "w", ["dask-worker"], {})
+            return specs
+
+        specs = asyncio.run(machine_specs())
+        assert (specs["small"].spot, specs["large"].spot) == (False, True)  # `spot: true` on large only
+        assert specs["large"].template == backend.worker_template("large")["launch_template_name"]
+        for spec in specs.values():
+            assert spec.tags["budget"] == backend.spec.users[user].budget and spec.tags["platform"] == "oceanlab"
+            assert spec.deadman is not None and spec.deadman.hub_url == "https://hub.example/api/health"
+            assert spec.deadman.after_seconds == 15 * 60
+    finally:
+        backend.budgets.close()
