@@ -133,16 +133,17 @@ class AWSMachines:
     def subnets(self) -> dict[str, str]:
         """{zone: private subnet id} the launches try, in zone order."""
         if self._subnets is None:
-            self._subnets = {}
+            found: dict[str, str] = {}
             if self.platform:
                 answer = self._call("describe_subnets", Filters=[
                     {"Name": f"tag:{TAG_PLATFORM}", "Values": [self.platform]},
                     {"Name": "tag:tier", "Values": ["private"]},
                 ])
-                self._subnets = {s["AvailabilityZone"]: s["SubnetId"] for s in answer.get("Subnets", [])}
-                if not self._subnets:
+                found = {s["AvailabilityZone"]: s["SubnetId"] for s in answer.get("Subnets", [])}
+                if not found:  # asked again next time: never fall back to the template's placement
                     raise MachinesError(f"aws ec2: no private subnets tagged platform={self.platform} "
                                         f"tier=private in {self.region}")
+            self._subnets = found
         return dict(sorted(self._subnets.items()))
 
     # -- the rest of the protocol ------------------------------------------------------------
