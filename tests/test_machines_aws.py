@@ -191,6 +191,19 @@ def test_list_by_tags_and_terminate(cloud):
     machines.terminate([])  # nothing to do, no request
 
 
+def test_describe_asks_for_at_most_200_ids_at_a_time(cloud):
+    moto, _, _ = cloud
+    machines = AWSMachines(region=moto.region, endpoint_url=moto.url, platform=PLATFORM)
+    batch = machines.launch_batch(_spec(count=201))
+    sizes = []
+    machines.ec2.meta.events.register(
+        "before-parameter-build.ec2.DescribeInstances",
+        lambda params, **_: sizes.append(len(params["Filters"][0]["Values"])))
+    found = machines.describe([m.id for m in batch] + ["i-0123456789abcdef0"])
+    assert set(found) == {m.id for m in batch} and sizes == [200, 2]
+    assert machines.describe([]) == {} and sizes == [200, 2]
+
+
 def test_the_dead_man_switch_goes_in_front_of_the_machine_user_data(cloud):
     moto, ec2, _ = cloud
     machines = AWSMachines(region=moto.region, endpoint_url=moto.url, platform=PLATFORM)

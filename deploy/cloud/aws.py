@@ -29,6 +29,7 @@ _STATES = {"shutting-down": "stopping"}  # EC2's words that differ from ours
 _TRANSIENT = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError", "InternalFailure",
               "ServiceUnavailable", "Unavailable"}
 _ATTEMPTS = 3
+_FILTER_VALUES = 200
 
 
 class AWSMachines:
@@ -149,11 +150,13 @@ class AWSMachines:
     # -- the rest of the protocol ------------------------------------------------------------
 
     def describe(self, ids: Sequence[str]) -> dict[str, Machine]:
-        if not ids:
-            return {}
         # A filter, not InstanceIds=: an unknown id is then left out instead of failing the call.
-        found = self._instances(Filters=[{"Name": "instance-id", "Values": list(ids)}])
-        return {machine.id: machine for machine in found}
+        # EC2 takes at most 200 values per filter.
+        ids, found = list(ids), {}
+        for start in range(0, len(ids), _FILTER_VALUES):
+            chunk = ids[start:start + _FILTER_VALUES]
+            found |= {m.id: m for m in self._instances(Filters=[{"Name": "instance-id", "Values": chunk}])}
+        return found
 
     def terminate(self, ids: Sequence[str]) -> None:
         ids = list(ids)
