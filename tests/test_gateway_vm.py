@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, select
 
 from deploy.budgets import Request
 from deploy.cloud.aws import AWSMachines
+from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
 from deploy.cloud.machines import MachineSpec
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.budgets import GatewayBudgets
@@ -82,9 +83,12 @@ async def _start(job, starting, update) -> None:
     update(job, status=JobStatus.RUNNING)
 
 
-def _user_data(aws, instance_id: str) -> str:
+def _user_data(aws, instance_id: str) -> tuple[str, str]:
+    """(the whole user data, the machine's own script inside the dead-man switch's wrapper)."""
     answer = aws.client("ec2").describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    return base64.b64decode(answer["UserData"]["Value"]).decode()
+    whole = base64.b64decode(answer["UserData"]["Value"]).decode()
+    (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
+    return whole, base64.b64decode(carried).decode()
 
 
 def test_the_backend_reads_the_rendered_worker_template(tmp_path, monkeypatch, aws, platform_text):
@@ -120,10 +124,13 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
 
         scheduler_id, worker_id = cluster.state["machine_id"], worker.state["machine_id"]
         assert scheduler_id != worker_id
-        found = {m.id: m for m in backend.machines.list({"graticule-cluster": cluster.name})}
+        found = {m.id: m for m in backend.machines.list({"cluster": cluster.name})}
         assert set(found) == {scheduler_id, worker_id}
-        assert found[worker_id].tags["graticule-role"] == "worker"
-        script = _user_data(aws, worker_id)
+        tags = found[worker_id].tags
+        assert (tags["role"], tags["platform"], tags["user"]) == ("worker", backend.spec.name, user)
+        assert tags["budget"] == backend.spec.users[user].budget  # the hub's IAM policy requires it
+        whole, script = _user_data(aws, worker_id)
+        assert f"systemctl enable --now {UNIT}" in whole and "https://hub.example/api/health" in whole
         assert "distributed.cli.dask_worker" in script and "tls://10.0.0.5:8786" in script
         assert "BEGIN CERTIFICATE" in script and f"DASK_GATEWAY_CLUSTER_NAME={cluster.name}" in script
         assert await backend.do_check_workers([worker]) == [True]
@@ -137,7 +144,7 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
 
         await backend.do_stop_cluster(cluster)
         assert await backend.do_check_clusters([cluster]) == [False]
-        assert backend.machines.list({"graticule-cluster": cluster.name}) == []
+        assert backend.machines.list({"cluster": cluster.name}) == []
         return worker.name
 
     try:
@@ -158,3 +165,28 @@ def test_machines_describe_leaves_out_unknown_ids_and_launch_refusals_are_errors
     assert machines.describe(["i-0123456789abcdef0"]) == {}
     with pytest.raises(MachinesError, match="run_instances"):
         machines.launch(MachineSpec(name="x", template="no-such-template"))
+
+
+def test_each_machine_spec_asks_spot_as_its_profile_allows_with_the_budget_and_a_dead_man_switch(
+        tmp_path, monkeypatch, aws, platform_text):
+    backend = _backend(tmp_path, monkeypatch, aws, platform_text)
+    try:
+        user = next(name for name, grants in backend.spec.users.items()
+                    if grants.budget and {"small", "large"} <= set(grants.profiles))
+
+        async def machine_specs() -> dict:  # dask-gateway's records need a running event loop
+            specs = {}
+            for profile in ("small", "large"):
+                cluster = backend.db.create_cluster(user, {"profile": profile}, ClusterConfig().to_dict())
+                specs[profile] = backend._machine_spec(cluster, "worker", "w", ["dask-worker"], {})
+            return specs
+
+        specs = asyncio.run(machine_specs())
+        assert (specs["small"].spot, specs["large"].spot) == (False, True)  # `spot: true` on large only
+        assert specs["large"].template == backend.worker_template("large")["launch_template_name"]
+        for spec in specs.values():
+            assert spec.tags["budget"] == backend.spec.users[user].budget and spec.tags["platform"] == "oceanlab"
+            assert spec.deadman is not None and spec.deadman.hub_url == "https://hub.example/api/health"
+            assert spec.deadman.after_seconds == 15 * 60
+    finally:
+        backend.budgets.close()

@@ -22,6 +22,8 @@ import shutil
 
 import pytest
 
+from deploy.cloud.aws import AWSMachines
+from deploy.cloud.machines import HUB_ROLE, TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, MachineSpec
 from deploy.terraform import Terraform
 from render.terraform import synthesize_target
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
@@ -150,11 +152,23 @@ def test_launch_templates_per_profile(stacks):
         assert "network_interfaces" not in template and "iam_instance_profile" not in template
         tagged = {spec["resource_type"]: spec["tags"] for spec in template["tag_specifications"]}
         assert tagged["instance"]["profile"] == name and tagged["instance"]["platform"] == NAME
-    assert templates["large"]["instance_market_options"]["market_type"] == "spot"
-    assert "instance_market_options" not in templates["small"]
+        # A power-off from inside (the dead-man switch) terminates; spot is asked per request
+        # by the machines layer, which can then fall back to on-demand.
+        assert template["instance_initiated_shutdown_behavior"] == "terminate"
+        assert "instance_market_options" not in template
     assert templates["gpu"]["instance_type"] == "g4dn.2xlarge"
     assert templates["gpu"]["image_id"] == "${data.aws_ami.gpu_x86_64.id}"
     assert templates["gpu"]["tags"]["gpu"] == "1xnvidia-t4"
+
+
+def test_the_hub_policy_and_the_machines_layer_use_the_same_tag_keys(stacks):
+    (hub_policy,) = [d for k, d in stacks["none"]["data"]["aws_iam_policy_document"].items() if k == "hub"]
+    conditions = {s["sid"]: s["condition"][0]["variable"] for s in hub_policy["statement"] if s.get("condition")}
+    assert conditions["TagLaunchesForThisPlatform"] == f"aws:RequestTag/{TAG_PLATFORM}"
+    assert conditions["TagLaunchesWithABudget"] == f"aws:RequestTag/{TAG_BUDGET}"
+    assert conditions["StopOnlyThisPlatform"] == f"aws:ResourceTag/{TAG_PLATFORM}"
+    # The reaper never touches the hub: it knows it by this tag.
+    assert stacks["none"]["resource"]["aws_instance"]["hub"]["tags"][TAG_ROLE] == HUB_ROLE
 
 
 def test_budgets_alert_the_configured_addresses(stacks):
@@ -274,8 +288,8 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
         data = version["LaunchTemplateData"]
         assert data["MetadataOptions"]["HttpTokens"] == "required", name
         assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True, name
-    large = ec2.describe_launch_template_versions(LaunchTemplateId=out["launch_templates"]["large"]["id"])
-    assert large["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceMarketOptions"]["MarketType"] == "spot"
+        assert data["InstanceInitiatedShutdownBehavior"] == "terminate", name
+        assert "InstanceMarketOptions" not in data, name  # spot: per request (deploy/cloud/placement.py)
 
     s3 = moto_server.client("s3")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["oceanlab-data"]  # not the existing one
@@ -333,6 +347,36 @@ def _check_front_door(moto_server, out: dict) -> None:  # noqa: F811
                          for pair in rule.get("UserIdGroupPairs", [])]
     assert scheduler_sources == [out["security_group_ids"]["load_balancer"]]
     assert not [rule for rule in hub_group["IpPermissions"] if rule.get("IpRanges")]
+
+
+def test_the_machines_layer_launches_into_the_applied_stack(applied, moto_server, monkeypatch):  # noqa: F811
+    tf, _, _, _ = applied
+    out = tf.output()
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    machines = AWSMachines(region=moto_server.region, endpoint_url=moto_server.url, platform=NAME)
+    subnets = machines.subnets()  # found by the tags the stack gives its private subnets
+    assert sorted(subnets.values()) == sorted(out["private_subnet_ids"])
+    spec = MachineSpec(name=f"{NAME}-c1-w", template=out["launch_templates"]["large"]["name"], count=2, spot=True,
+                       tags={"platform": NAME, "role": "worker", "user": "alice", "cluster": "c1", "budget": "ocean"},
+                       instance_profile=out["worker_instance_profile_by_user"]["alice"])
+    batch = machines.launch_batch(spec)
+    try:
+        ec2 = moto_server.client("ec2")
+        raws = [i for r in ec2.describe_instances(InstanceIds=[m.id for m in batch])["Reservations"]
+                for i in r["Instances"]]
+        first_zone = min(subnets)
+        assert {r["SubnetId"] for r in raws} == {subnets[first_zone]} and all(m.spot for m in batch)
+        assert {g["GroupId"] for r in raws for g in r["SecurityGroups"]} == {out["security_group_ids"]["workers"]}
+        assert {r["InstanceType"] for r in raws} == {"m6i.4xlarge"}  # the template's
+        # moto associates a request's instance profile with the first instance of a batch only.
+        first = min(raws, key=lambda r: r["AmiLaunchIndex"])
+        assert first["IamInstanceProfile"]["Arn"].endswith(f"/{spec.instance_profile}")
+        assert "PublicIpAddress" not in raws[0]
+        assert [m.id for m in machines.list({"platform": NAME, "cluster": "c1"})] == [m.id for m in batch]
+    finally:
+        machines.terminate([m.id for m in batch])
+    assert machines.list({"platform": NAME, "cluster": "c1"}) == []
 
 
 def test_destroy_leaves_nothing_of_the_platform(applied, moto_server):  # noqa: F811

@@ -9,6 +9,8 @@ so `list` finds a platform's machines by label after a restart.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from deploy.cloud.machines import PENDING, RUNNING, STOPPED, STOPPING, Machine, MachinesError, MachineSpec
@@ -54,6 +56,12 @@ class GCPMachines:
         if spec.name not in found:
             raise MachinesError(f"gcp compute insert {spec.name}: the instance does not exist after its insert")
         return found[spec.name]
+
+    def launch_batch(self, spec: MachineSpec) -> list[Machine]:
+        """One insert per machine (GCE's bulk insert is issue 15's): `<name>-<i>` when count > 1."""
+        if spec.count == 1:
+            return [self.launch(spec)]
+        return [self.launch(replace(spec, name=f"{spec.name}-{i}", count=1)) for i in range(spec.count)]
 
     def describe(self, ids: Sequence[str]) -> dict[str, Machine]:
         from google.api_core.exceptions import NotFound
@@ -101,4 +109,6 @@ def _machine(instance) -> Machine:
         state=_STATES.get(instance.status, PENDING),
         private_ip=(interfaces[0].network_i_p or None) if interfaces else None,
         tags=dict(instance.labels),
+        launched_at=datetime.fromisoformat(instance.creation_timestamp) if instance.creation_timestamp else None,
+        zone=str(instance.zone).rsplit("/", 1)[-1] or None,
     )

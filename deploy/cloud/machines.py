@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
+from deploy.cloud.deadman import DeadMan
 from deploy.errors import RuntimeFailure
 
 # Lifecycle states, the same words for every cloud.
 PENDING, RUNNING, STOPPING, STOPPED, TERMINATED = "pending", "running", "stopping", "stopped", "terminated"
 ALIVE = (PENDING, RUNNING)
+
+# Tag keys of every machine the layer launches. The hub's IAM policy (modules/aws/identity.py)
+# refuses a launch without `platform` and `budget` request tags and lets the hub stop only
+# instances tagged `platform`; Terraform's hub instance carries `role = hub`.
+TAG_PLATFORM, TAG_ROLE, TAG_USER, TAG_BUDGET = "platform", "role", "user", "budget"
+TAG_CLUSTER, TAG_SERVER = "cluster", "server"
+HUB_ROLE = "hub"
 
 
 class MachinesError(RuntimeFailure):
@@ -30,6 +39,10 @@ class MachineSpec:
     template: str  # the rendered launch/instance template to start from
     tags: Mapping[str, str] = field(default_factory=dict)
     user_data: str = ""
+    count: int = 1  # identical machines (same tags and user data), in one request where the cloud allows
+    spot: bool = False  # the profile allows spot: tried first, on-demand after a capacity error
+    deadman: DeadMan | None = None  # shut the machine down when its hub stops answering
+    instance_profile: str | None = None  # the cloud identity it runs as (AWS: an instance profile's name)
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,9 @@ class Machine:
     state: str
     private_ip: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    launched_at: datetime | None = None  # timezone-aware; None when the cloud does not say
+    zone: str | None = None
+    spot: bool = False
 
     @property
     def alive(self) -> bool:
@@ -45,7 +61,13 @@ class Machine:
 
 
 class Machines(Protocol):
-    def launch(self, spec: MachineSpec) -> Machine: ...
+    def launch(self, spec: MachineSpec) -> Machine:
+        """One machine (`spec.count` is taken as 1)."""
+        ...
+
+    def launch_batch(self, spec: MachineSpec) -> list[Machine]:
+        """`spec.count` identical machines, all or none."""
+        ...
 
     def describe(self, ids: Sequence[str]) -> dict[str, Machine]:
         """{id: machine} for the ids that still exist (gone ones are left out)."""

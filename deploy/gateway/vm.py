@@ -17,9 +17,20 @@ import os
 import shlex
 from pathlib import Path
 
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 
-from deploy.cloud.machines import Machine, Machines, MachineSpec, alive
+from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
+from deploy.cloud.machines import (
+    TAG_BUDGET,
+    TAG_CLUSTER,
+    TAG_PLATFORM,
+    TAG_ROLE,
+    TAG_USER,
+    Machine,
+    Machines,
+    MachineSpec,
+    alive,
+)
 from deploy.gateway.base import GraticuleBackend
 from deploy.runtime import env
 
@@ -29,6 +40,14 @@ WORKDIR = "/var/lib/graticule/dask"
 class VMBackend(GraticuleBackend):
     templates_dir = Unicode(help="Directory of the rendered workers/<profile>.json", config=True)
     vm_python = Unicode("python3", help="The Python on the machines' image that runs Dask", config=True)
+    deadman_url = Unicode(help="What each machine's dead-man switch asks (default: the gateway's API health, "
+                               "the same address the schedulers and workers talk to)", config=True)
+    deadman_after = Float(DEFAULT_AFTER_SECONDS, help="Seconds without an answer from deadman_url before a "
+                                                      "machine powers itself off (and is terminated)", config=True)
+
+    @default("deadman_url")
+    def _deadman_url_default(self) -> str:
+        return f"{self.api_url.rstrip('/')}/health"
 
     @default("templates_dir")
     def _templates_dir_default(self) -> str:
@@ -63,16 +82,18 @@ class VMBackend(GraticuleBackend):
 
     def _machine_spec(self, cluster, role: str, name: str, command: list[str], environment: dict) -> MachineSpec:
         profile = (cluster.options or {}).get("profile") or self.spec.dask.default_profile
+        template = self.worker_template(profile)
+        tags = {TAG_PLATFORM: self.spec.name, TAG_CLUSTER: cluster.name, TAG_ROLE: role, TAG_USER: cluster.username}
+        grants = self.spec.users.get(cluster.username)
+        if grants is not None and grants.budget:
+            tags[TAG_BUDGET] = grants.budget  # the hub's IAM policy refuses a launch without it
         return MachineSpec(
             name=f"{self.spec.name}-{name}"[:63],
-            template=self.template_of(self.worker_template(profile)),
-            tags={
-                "graticule-platform": self.spec.name,
-                "graticule-cluster": cluster.name,
-                "graticule-role": role,
-                "graticule-user": cluster.username,
-            },
+            template=self.template_of(template),
+            tags=tags,
             user_data=user_data(command, environment, cluster.tls_cert, cluster.tls_key),
+            spot=bool(template.get("spot")),
+            deadman=DeadMan(self.deadman_url, after_seconds=self.deadman_after) if self.deadman_url else None,
         )
 
     async def _launch(self, spec: MachineSpec) -> Machine:

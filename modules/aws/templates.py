@@ -4,6 +4,11 @@ The gateway launches notebook servers, schedulers and workers from these templat
 `RunInstances(LaunchTemplate=..., SubnetId=<a private subnet>, IamInstanceProfile=<the
 user's worker profile>, TagSpecifications=[platform, budget, user])`; the hub's IAM role
 allows nothing else (see identity.py).
+
+A machine that powers itself off is terminated (its dead-man switch, deploy/cloud/deadman.py).
+Spot is not set here: the machines layer asks for it per request when the profile allows
+it (`spot` in workers/<profile>.json), so that it can fall back to on-demand, which a
+request cannot ask for against a spot template.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class LaunchTemplates(Construct):
             "image_id": ref(image, "id"),
             "instance_type": profile.instance_type,
             "ebs_optimized": True,
+            "instance_initiated_shutdown_behavior": "terminate",
             "update_default_version": True,
             "vpc_security_group_ids": [security_group_id],
             "metadata_options": metadata_options(),
@@ -97,9 +103,4 @@ class LaunchTemplates(Construct):
             ],
             "tags": name_tag(f"{spec.name}-{profile.name}", **tags),
         }
-        if profile.spot:
-            attributes["instance_market_options"] = {
-                "market_type": "spot",
-                "spot_options": {"spot_instance_type": "one-time", "instance_interruption_behavior": "terminate"},
-            }
         return res(self, "aws_launch_template", profile.name, attributes)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from . import netns
+from . import netns, shutdown
 from .cloud import GONE, CloudView, Instance
 from .forwarder import Forwarder
 from .imds import InstanceMetadata, MetadataServer
@@ -61,6 +61,7 @@ class Simulator:
         self.vpc = netns.Vpc(f"{self.prefix}-vpc")
         self.sandboxes: dict[str, Sandbox] = {}
         self.stopped: set[str] = set()
+        self.shutdowns: dict[str, str] = {}  # instance id -> the shutdown behaviour its power-off met
         self.errors: list[BaseException] = []
         self._servers: dict[str, MetadataServer] = {}
         self._forwarder: Forwarder | None = None
@@ -140,6 +141,7 @@ class Simulator:
                     self._stop(instance.instance_id)
             self.load_balancers.sync(taken={i.ip for i in instances})
             self._apply_security_groups(instances)
+            shutdown.carry_out(self.cloud.ec2, self.sandboxes, self.shutdowns)
 
     def _boot(self, instance: Instance) -> None:
         started = time.monotonic()
@@ -153,6 +155,7 @@ class Simulator:
         user_data = self.cloud.user_data(instance.instance_id)
         self._start_imds(instance, box, user_data)
         box.prepare(self.rootfs)
+        shutdown.install(box.root)
         environment = {"AWS_ENDPOINT_URL": f"http://{box.gateway}:{ENDPOINT_PORT}",
                        "AWS_DEFAULT_REGION": self.moto.region, "AWS_REGION": self.moto.region}
         box.write_guest_config(user_data, environment)
