@@ -79,8 +79,8 @@ def with_deadman(user_data: str, deadman: DeadMan) -> str:
         "# graticule: the dead-man switch first, then the machine's own user data.",
         "set -eu",
         f"mkdir -p {PROGRAM.rsplit('/', 1)[0]} {MACHINE_USER_DATA.rsplit('/', 1)[0]} /etc/systemd/system",
-        f"cat > {PROGRAM} <<'GRATICULE_DEADMAN'\n{WATCHDOG}GRATICULE_DEADMAN",
-        f"cat > /etc/systemd/system/{UNIT} <<'GRATICULE_UNIT'\n{unit}GRATICULE_UNIT",
+        f"cat > {PROGRAM} <<'DEADMAN_EOF'\n{WATCHDOG}DEADMAN_EOF",
+        f"cat > /etc/systemd/system/{UNIT} <<'UNIT_EOF'\n{unit}UNIT_EOF",
         "systemctl daemon-reload",
         f"systemctl enable --now {UNIT}",
     ]
