@@ -1,0 +1,208 @@
+"""The jobs scheduler with a manual clock: slots on time, restarts, missed slots, retries,
+timeouts, cancels, budgets and notices; real driver processes, real SQLite, real SMTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from deploy.jobs import store
+from deploy.ledger import ManualClock, Process
+from deploy.ledger.models import JobRun, UsageInterval
+from tests.support.jobs import T0, every_minute, hourly, make_scheduler, spec, wait_drivers, write
+from tests.support.procs import free_port
+from tests.test_budget_alerts import Inbox
+
+SLOT = T0 + 30  # 12:01:00 UTC
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def state(tmp_path):
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def home(state):
+    return state / "users" / "alice"
+
+
+@pytest.fixture
+def inbox(monkeypatch):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("GRATICULE_SMTP_HOST", controller.hostname)
+    monkeypatch.setenv("GRATICULE_SMTP_PORT", str(controller.port))
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def _rows(scheduler):
+    with scheduler.ledger.reading() as conn:
+        return conn.execute(select(JobRun.__table__).order_by(JobRun.id)).all()
+
+
+def test_an_every_minute_job_runs_at_its_slot_once(state, home, clock):
+    write(home, "count.py", "import sys\nopen('ran.txt', 'a').write(sys.argv[1] + '\\n')\nprint('counted')\n")
+    jobs = {"count": every_minute(spec("count", "count.py", parameters={"region": "pacific"}))}
+    scheduler = make_scheduler(state, clock, jobs)
+    assert scheduler.tick().created == []  # first look: from now on, nothing before
+    clock.set(SLOT - 1)
+    assert scheduler.tick().created == []
+    clock.set(SLOT + 2)
+    started = scheduler.tick()
+    assert started.created == started.started == [1]
+    wait_drivers(scheduler)
+    clock.set(SLOT + 12)
+    assert scheduler.tick().ended == [1]
+    (run,) = _rows(scheduler)
+    assert (run.status, run.slot, run.attempt, run.exit_code) == ("succeeded", SLOT, 1, 0)
+    assert (home / "ran.txt").read_text() == "--region=pacific\n"
+    assert "counted" in run.log
+    assert run.cost_usd == pytest.approx(0.10)  # 10 s of driver at $36/h
+    with scheduler.ledger.reading() as conn:
+        charged = conn.execute(select(UsageInterval.budget, UsageInterval.role, UsageInterval.user)).all()
+    assert charged == [("team", "driver", "alice")]
+
+
+def test_a_restarted_scheduler_never_runs_a_slot_twice(state, home, clock):
+    write(home, "count.py", "open('ran.txt', 'a').write('x')\n")
+    jobs = {"count": every_minute(spec("count", "count.py"))}
+    first = make_scheduler(state, clock, jobs)
+    first.tick()
+    clock.set(SLOT + 1)
+    assert first.tick().started == [1]
+    # the hub restarts within the same minute: a new scheduler on the same database
+    second = make_scheduler(state, clock, jobs)
+    clock.set(SLOT + 5)
+    assert second.tick().created == []
+    # and even a scheduler that lost its cursor cannot insert the slot again
+    with second.ledger.writing() as conn:
+        assert store.insert_slot(second.ledger, conn, jobs["count"].spec, SLOT, store.QUEUED, clock()) is None
+    wait_drivers(second)
+    clock.set(SLOT + 20)
+    assert second.tick().ended == [1]  # the new scheduler picks up the old one's driver
+    assert [row.status for row in _rows(second)] == ["succeeded"]
+    assert (home / "ran.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize(("missed", "runs", "skipped"), [("run_once", 1, 9), ("skip", 0, 10)])
+def test_missed_slots_run_once_or_are_skipped(state, home, clock, missed, runs, skipped):
+    write(home, "count.py", "pass\n")
+    jobs = {"count": hourly(spec("count", "count.py"), missed=missed)}
+    make_scheduler(state, clock, jobs).tick()
+    clock.set(T0 + 10.5 * 3600)  # down from 12:00:30 to 22:30:30: ten slots, the last 30 min ago
+    after = make_scheduler(state, clock, jobs)
+    result = after.tick()
+    rows = _rows(after)
+    assert len(result.started) == runs
+    assert [row.status for row in rows].count("skipped") == skipped
+    if runs:
+        ran = next(row for row in rows if row.status == "running")
+        assert ran.slot == max(row.slot for row in rows)  # the newest missed slot
+    wait_drivers(after)
+
+
+def test_a_failing_job_is_retried_with_backoff_then_reported_by_mail(state, home, clock, inbox):
+    write(home, "flaky.py", "print('about to fail')\nraise SystemExit(3)\n")
+    run = spec("flaky", "flaky.py", retries=2, retry_backoff_s=60, notify=["alice@example.org"])
+    scheduler = make_scheduler(state, clock, {})
+    store.enqueue(scheduler.ledger, run, "manual", clock())
+    assert scheduler.tick().started == [1]
+    backoffs = []
+    for attempt in (1, 2):
+        wait_drivers(scheduler)
+        assert scheduler.tick().retried == [1]
+        (row,) = _rows(scheduler)
+        assert row.status == "queued" and f"attempt {attempt} failed" in row.message
+        backoffs.append(row.next_attempt_at - clock())
+        clock.set(row.next_attempt_at - 1)
+        assert scheduler.tick().started == []  # not before its backoff
+        clock.set(row.next_attempt_at)
+        assert scheduler.tick().started == [1]
+    assert backoffs == [60, 120]
+    wait_drivers(scheduler)
+    assert scheduler.tick().ended == [1]
+    (row,) = _rows(scheduler)
+    assert (row.status, row.attempt, row.exit_code) == ("failed", 3, 3)
+    assert inbox.subjects == ["[jobtest] job 'flaky' run 1 failed after 3 attempt(s)"]
+    assert "about to fail" in inbox.bodies[0] and "exited with status 3" in inbox.bodies[0]
+
+
+def test_a_job_whose_budget_is_exhausted_is_refused_and_its_owner_told(state, home, clock, inbox):
+    write(home, "count.py", "open('ran.txt', 'w').write('x')\n")
+    scheduler = make_scheduler(state, clock, {}, monthly_usd=1.0)
+    spent = Process("alice", "team", "old", "old", "small", "scheduler", 1, 0, PRICE_PER_HOUR)
+    with scheduler.ledger.writing() as conn:  # $1 spent: the whole budget
+        interval = scheduler.ledger.open_interval(conn, spent, clock() - 100)
+    scheduler.ledger.close_cluster("old", "done", at=clock())
+    assert interval
+    run_id = store.enqueue(scheduler.ledger, spec("count", "count.py", notify=["alice@example.org"]), "manual", clock())
+    assert scheduler.tick().refused == [run_id]
+    (row,) = _rows(scheduler)
+    assert row.status == "refused" and "exhausted" in row.message and "budget 'team'" in row.message
+    assert not (home / "ran.txt").exists()
+    assert inbox.subjects == ["[jobtest] job 'count' run 1 not started: budget"]
+
+
+PRICE_PER_HOUR = 36.0
+
+
+def test_a_run_past_its_timeout_is_stopped(state, home, clock):
+    write(home, "slow.py", "import time\nprint('sleeping', flush=True)\ntime.sleep(600)\n")
+    scheduler = make_scheduler(state, clock, {})
+    store.enqueue(scheduler.ledger, spec("slow", "slow.py", timeout_s=5), "manual", clock())
+    assert scheduler.tick().started == [1]
+    handle = json.loads(_rows(scheduler)[0].driver)
+    clock.advance(6)
+    assert scheduler.tick().ended == [1]
+    (row,) = _rows(scheduler)
+    assert row.status == "timed_out" and "timed out after 5 s" in row.message
+    assert scheduler.host.poll(handle) is not None  # the process is gone
+
+
+def test_a_cancelled_run_is_stopped_and_not_retried(state, home, clock):
+    write(home, "slow.py", "import time\ntime.sleep(600)\n")
+    scheduler = make_scheduler(state, clock, {})
+    store.enqueue(scheduler.ledger, spec("slow", "slow.py", retries=3), "manual", clock())
+    queued = store.enqueue(scheduler.ledger, spec("later", "slow.py"), "manual", clock() + 60)
+    store.change(scheduler.ledger, queued, next_attempt_at=clock() + 60)
+    assert scheduler.tick().started == [1]
+    assert store.request_cancel(scheduler.ledger, 1) and store.request_cancel(scheduler.ledger, queued)
+    assert sorted(scheduler.tick().ended) == [1, queued]
+    assert [row.status for row in _rows(scheduler)] == ["cancelled", "cancelled"]
+    assert not store.request_cancel(scheduler.ledger, 1)  # over already
+
+
+def test_a_notebook_run_keeps_the_executed_notebook(state, home, clock):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("days = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print('total', days * 24)"),
+    ]
+    home.mkdir(parents=True)
+    nbformat.write(notebook, home / "report.ipynb")
+    scheduler = make_scheduler(state, clock, {})
+    store.enqueue(scheduler.ledger, spec("report", "report.ipynb", kind="notebook", parameters={"days": 7}),
+                  "manual", clock())
+    scheduler.tick()
+    wait_drivers(scheduler, timeout=180)
+    assert scheduler.tick().ended == [1]
+    (row,) = _rows(scheduler)
+    assert row.status == "succeeded", row.log
+    executed = nbformat.reads(row.result.decode(), as_version=4)
+    assert row.result_name == "result.ipynb"
+    assert executed.cells[1].source == "days = 7"  # injected after the parameters cell
+    assert executed.cells[2].outputs[0]["text"] == "total 168\n"
