@@ -40,6 +40,7 @@ class RunSpec:
     retries: int = 0
     retry_backoff_s: int = 60
     notify: list[str] = field(default_factory=list)
+    uploaded: bool = False  # submitted from the SDK: the file or callable came with the run
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:

@@ -86,7 +86,7 @@ def test_status_reports_every_component_up(lp):
     report = lp.status()
     assert report["up"] is True
     components = {c["name"]: c for c in report["components"]}
-    assert set(components) == {"proxy", "hub", "gateway"}
+    assert set(components) == {"proxy", "hub", "gateway", "jobs"}
     assert components["hub"]["version"] == jupyterhub.__version__
     assert components["hub"]["address"] == lp.hub_url
     assert components["gateway"]["address"] == lp.gateway_url

@@ -4,7 +4,8 @@
 - GET  /api/graticule/v1/usage: my budget this month (spent, limit, cores in use);
 - GET  /api/graticule/v1/environments/sync/KEY: my synced environment, 404 if not built;
 - POST /api/graticule/v1/environments/sync: build it (body: key, python, requirements,
-  wheels as base64, critical), answering when it is ready.
+  wheels as base64, critical), answering when it is ready;
+- /api/graticule/v1/jobs...: my batch job runs (deploy.gateway.jobs_api).
 Authenticated like the rest of the gateway (JupyterHub tokens). A backend adds these in
 its `setup(app)` with `add_routes(app, backend)`.
 """
@@ -22,6 +23,7 @@ from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
 from deploy.environments import runtime, syncbuild
+from deploy.gateway.jobs_api import add_job_routes
 from render.gateway_spec import Grants
 
 PREFIX = "/api/graticule/v1"
@@ -88,6 +90,7 @@ def add_routes(app: web.Application, backend) -> None:
                 raise web.HTTPUnprocessableEntity(reason=str(exc)) from None
         return web.json_response(built)
 
+    add_job_routes(routes, PREFIX, backend, _read_json)
     app.router.add_routes(routes)
 
 

@@ -26,7 +26,7 @@ def main(run_dir: Path) -> int:
     status: dict = {"exit_code": 1, "error": "", "result": None}
     cluster = None
     try:
-        base = _checkout(spec, run_dir) if spec.get("repository") else Path.cwd()
+        base = run_dir if spec.get("uploaded") else _checkout(spec, run_dir) if spec.get("repository") else Path.cwd()
         cluster = _cluster(spec, run_dir)
         kind = spec["kind"]
         if kind == "script":

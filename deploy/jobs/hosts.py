@@ -69,8 +69,8 @@ class LocalDriverHost:
         run_dir = private_dir(self.run_dir(run_id, attempt))
         home = private_dir(self.home(spec.owner))
         write_private(run_dir / SPEC, spec.to_json())
-        if payload is not None:
-            write_private(run_dir / PAYLOAD, payload)
+        if payload is not None:  # a submitted script or notebook keeps its own file name
+            write_private(run_dir / (spec.path if spec.uploaded and spec.path else PAYLOAD), payload)
         fd = os.open(run_dir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             proc = subprocess.Popen(
