@@ -76,7 +76,9 @@ def test_an_every_minute_job_runs_at_its_slot_once(state, home, clock):
 
 
 def test_a_restarted_scheduler_never_runs_a_slot_twice(state, home, clock):
-    write(home, "count.py", "open('ran.txt', 'a').write('x')\n")
+    # the driver runs until the test lets it go: the restart happens while it runs
+    write(home, "count.py", "import os, time\nwhile not os.path.exists('go'): time.sleep(0.05)\n"
+          "open('ran.txt', 'a').write('x')\n")
     jobs = {"count": every_minute(spec("count", "count.py"))}
     first = make_scheduler(state, clock, jobs)
     first.tick()
@@ -89,6 +91,7 @@ def test_a_restarted_scheduler_never_runs_a_slot_twice(state, home, clock):
     # and even a scheduler that lost its cursor cannot insert the slot again
     with second.ledger.writing() as conn:
         assert store.insert_slot(second.ledger, conn, jobs["count"].spec, SLOT, store.QUEUED, clock()) is None
+    (home / "go").write_text("")
     wait_drivers(second)
     clock.set(SLOT + 20)
     assert second.tick().ended == [1]  # the new scheduler picks up the old one's driver

@@ -43,10 +43,11 @@ def hourly(run: RunSpec, missed: str = "run_once") -> DeclaredJob:
 
 
 def make_scheduler(state: Path, clock: ManualClock, jobs: dict[str, DeclaredJob], monthly_usd: float = 10.0,
-                   on_exhausted: str = "block_new") -> Scheduler:
-    """A new scheduler on the database under `state`: a second one on the same directory is
-    what a restarted hub would run."""
-    ledger = Ledger.open(f"sqlite:///{state / 'ledger.sqlite'}", clock=clock)
+                   on_exhausted: str = "block_new", url: str | None = None) -> Scheduler:
+    """A new scheduler on the database under `state` (or at `url`): a second one on the same
+    database is what a restarted hub would run."""
+    state.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(url or f"sqlite:///{state / 'ledger.sqlite'}", clock=clock)
     policy = Policy(
         budgets={"team": BudgetRule("team", monthly_usd, None, (), on_exhausted)},
         payers={"alice": "team", "bob": "team"},
