@@ -65,8 +65,9 @@ jobs:
     notify: [ops@example.org]
   nightly:
     owner: alice
-    run: {script: cluster_sum.py}
+    run: {script: cluster_sum.py, parameters: {count: 100}}
     schedule: {cron: "0 3 1 1 *", timezone: Europe/Paris}
+    cluster: {workers: 2}
 """
 
 CLUSTER_SUM = """\
@@ -248,3 +249,64 @@ def test_a_restart_of_the_scheduler_neither_loses_nor_doubles_a_running_run(lp, 
     run = wait_ended(lp, run_id)
     assert (run["status"], run["attempt"]) == ("succeeded", 1)
     assert "went" in api(lp, "GET", f"/{run_id}/logs", tokens["alice"]).json()["log"]
+
+
+def test_a_declared_schedule_runs_once_at_its_slot_across_a_restart(lp, tokens):
+    """The `nightly` job (01-01 03:00 Paris) with the scheduler the component runs, built by
+    the same function, on a test clock: the real database, hub, gateway and cluster."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from deploy.jobs.service import build_scheduler
+    from deploy.ledger import ManualClock
+    from deploy.runtime.addresses import load_runtime
+    from deploy.runtime.components import JOBS
+
+    record = json.loads((lp.state_dir / "run" / "jobs.json").read_text())
+    os.kill(record["pid"], 15)  # the component stands aside: this test drives the clock
+    deadline = time.monotonic() + 30
+    while (lp.state_dir / "run" / "jobs.json").exists() and _alive(record["pid"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    slot = datetime(2027, 1, 1, 3, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    clock = ManualClock(slot - 40)
+    environ = JOBS.environment(load_runtime(lp.state_dir))
+    before = build_scheduler(lp.state_dir, environ, clock)
+    (lp.state_dir / "users" / "alice" / "result.txt").unlink(missing_ok=True)
+    try:
+        assert before.tick().created == []  # first look, 40 s before the slot
+        clock.set(slot - 1)
+        assert before.tick().created == []
+    finally:
+        before.ledger.close()
+    clock.set(slot + 30)  # the hub was restarted across the slot
+    after = build_scheduler(lp.state_dir, environ, clock)
+    try:
+        started = after.tick()
+        assert started.created == started.started and len(started.started) == 1
+        run_id = started.started[0]
+        again = build_scheduler(lp.state_dir, environ, clock)  # and once more, within the minute
+        clock.set(slot + 40)
+        assert again.tick().created == []
+        again.ledger.close()
+        deadline = time.monotonic() + 300
+        while next(r for r in runs(lp) if r["id"] == run_id)["status"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(1)
+            after.tick()
+        run = next(r for r in runs(lp) if r["id"] == run_id)
+        assert (run["status"], run["kind"], run["slot"]) == ("succeeded", "scheduled", slot), run
+        assert [r["slot"] for r in runs(lp) if r["job"] == "nightly"] == [slot]  # once
+        assert (lp.state_dir / "users" / "alice" / "result.txt").read_text() == "2 4950"
+    finally:
+        after.ledger.close()
+        lp.up()  # the component comes back
+    assert {c["name"]: c["up"] for c in lp.status()["components"]}["jobs"] is True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -11,6 +11,7 @@ cancel only their own runs, through the SDK (`graticule.jobs()`) and the gateway
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -81,8 +82,6 @@ def _ledger(args: argparse.Namespace):
 
     platform = load_platform(args)
     state = state_dir_for(platform.name, args.state)
-    import os
-
     if not args.db and not os.environ.get(LEDGER_URL_ENV) and not (state / SQLITE_FILENAME).exists():
         raise CommandError(f"no usage database at {state / SQLITE_FILENAME}: has the platform run (`platform up`)?")
     return platform, Ledger.open(args.db, Path(state))

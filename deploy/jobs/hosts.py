@@ -18,14 +18,13 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import psutil
 
-from deploy.runtime.liveness import is_alive, live_process
+from deploy.runtime.liveness import live_process
 from deploy.runtime.state import private_dir, write_private
 from render.job_spec import RunSpec
 
@@ -103,6 +102,7 @@ class LocalDriverHost:
         return Outcome(int(status["exit_code"]), str(status.get("error") or ""), status.get("result"))
 
     def stop(self, handle: dict) -> None:
+        """SIGTERM the driver and what it started in its session, SIGKILL what is left after 10 s."""
         proc = live_process(handle["pid"], handle["started"])
         if proc is None:
             return
@@ -110,15 +110,14 @@ class LocalDriverHost:
         for member in family:
             with contextlib.suppress(psutil.Error):
                 member.terminate()
-        _gone, alive = psutil.wait_procs(family, timeout=10)
+        _, alive = psutil.wait_procs(family, timeout=10)
         for member in alive:
             with contextlib.suppress(psutil.Error):
                 member.kill()
+        psutil.wait_procs(alive, timeout=5)
         child = self._children.get(handle["pid"])
-        if child is not None:
+        if child is not None:  # ours: reap it
             child.wait(timeout=10)
-        elif any(is_alive(member) for member in alive):
-            psutil.wait_procs(alive, timeout=5)
 
     def log(self, handle: dict, limit: int) -> str:
         path = Path(handle["run_dir"]) / LOG
@@ -136,7 +135,3 @@ class LocalDriverHost:
             return path.read_bytes()
         except OSError:
             return None
-
-
-def platform_python() -> str:
-    return sys.executable

@@ -146,18 +146,26 @@ class Scheduler:
             result.ended.append(row.id)
             return
         message = outcome.error or f"exited with status {outcome.exit_code}"
-        if not cancelled and row.attempt <= spec.retries:
-            delay = spec.retry_backoff_s * 2 ** (row.attempt - 1)
-            store.change(self.ledger, row.id, status=store.QUEUED, next_attempt_at=now + delay,
-                         message=f"attempt {row.attempt} failed: {message}; retrying in {delay} s", **values)
+        if cancelled:
+            store.change(self.ledger, row.id, status=store.CANCELLED, ended_at=now, message=message, **values)
+            result.ended.append(row.id)
+            return
+        self._attempt_failed(row, spec, row.attempt, store.TIMED_OUT if timed_out else store.FAILED, message, now,
+                             result, values)
+
+    def _attempt_failed(self, row: Row, spec: RunSpec, attempt: int, status: str, message: str, now: float,
+                        result: TickResult, values: dict) -> None:
+        """Queue the run again after its backoff, or, with its retries used up, end it and tell."""
+        if attempt <= spec.retries:
+            delay = spec.retry_backoff_s * 2 ** (attempt - 1)
+            store.change(self.ledger, row.id, status=store.QUEUED, next_attempt_at=now + delay, attempt=attempt,
+                         message=f"attempt {attempt} failed: {message}; retrying in {delay} s", **values)
             result.retried.append(row.id)
             return
-        status = store.CANCELLED if cancelled else store.TIMED_OUT if timed_out else store.FAILED
-        store.change(self.ledger, row.id, status=status, ended_at=now, message=message, **values)
+        store.change(self.ledger, row.id, status=status, ended_at=now, message=message, attempt=attempt, **values)
         result.ended.append(row.id)
-        if not cancelled:
-            notice = notify.failed(row.job, row.id, row.attempt, status, message, values["log"])
-            notify.send(spec.notify, notice, self.policy.platform_name)
+        notice = notify.failed(row.job, row.id, attempt, status, message, values.get("log", row.log))
+        notify.send(spec.notify, notice, self.policy.platform_name)
 
     def _cluster_of(self, handle: dict) -> str | None:
         data = self.host.result(handle, "cluster.json")
@@ -183,11 +191,10 @@ class Scheduler:
                 continue
             try:
                 self._start(row, spec, now)
-            except Exception as exc:  # the hub refused a token, a file could not be written...
+            except Exception as exc:  # the hub refused a token, a file could not be written: an attempt
                 log.exception("could not start run %s", row.id)
-                store.change(self.ledger, row.id, status=store.FAILED, ended_at=now,
-                             message=f"could not start: {exc}"[:2000])
-                result.ended.append(row.id)
+                self._attempt_failed(row, spec, row.attempt + 1, store.FAILED, f"could not start: {exc}"[:2000],
+                                     now, result, {})
                 continue
             result.started.append(row.id)
 

@@ -24,7 +24,7 @@ from deploy.environments.runtime import python_for_environment
 from deploy.jobs.charging import Size
 from deploy.jobs.hosts import LocalDriverHost
 from deploy.jobs.scheduler import Scheduler
-from deploy.ledger import Ledger
+from deploy.ledger import Clock, Ledger, system_clock
 from deploy.runtime import env
 from deploy.runtime.hub_api import HubAPI, HubAPIError
 from deploy.runtime.state import write_private
@@ -65,7 +65,8 @@ def driver_environment(base: dict[str, str], spec: RunSpec, token: str | None) -
     return environment
 
 
-def build_scheduler(state: Path, environ: dict[str, str]) -> Scheduler:
+def build_scheduler(state: Path, environ: dict[str, str], clock: Clock = system_clock) -> Scheduler:
+    """The scheduler of the platform at `state`; `environ` is the component's environment."""
     build = state / "build"
     spec = GatewaySpec.from_json(json.loads((build / "gateway" / "platform.json").read_text()))
     jobs_path = build / JOBS_FILE
@@ -73,7 +74,7 @@ def build_scheduler(state: Path, environ: dict[str, str]) -> Scheduler:
     sizes = {name: Size(p.cpu, p.memory, p.price_per_hour_usd) for name, p in spec.profiles.items()}
     credentials = HubCredentials(HubAPI(environ[env.HUB_API_URL], environ[env.ADMIN_API_TOKEN]))
     return Scheduler(
-        ledger=Ledger.open(None, state),
+        ledger=Ledger.open(None, state, clock),
         policy=Policy.from_gateway_spec(spec),
         jobs=jobs,
         host=LocalDriverHost(state),
