@@ -12,7 +12,7 @@ from sqlalchemy import select
 from deploy.jobs import store
 from deploy.ledger import ManualClock, Process
 from deploy.ledger.models import JobRun, UsageInterval
-from tests.support.jobs import T0, every_minute, hourly, make_scheduler, spec, wait_drivers, write
+from tests.support.jobs import PRICE, T0, every_minute, hourly, make_scheduler, spec, wait_drivers, write
 from tests.support.procs import free_port
 from tests.test_budget_alerts import Inbox
 
@@ -145,7 +145,7 @@ def test_a_failing_job_is_retried_with_backoff_then_reported_by_mail(state, home
 def test_a_job_whose_budget_is_exhausted_is_refused_and_its_owner_told(state, home, clock, inbox):
     write(home, "count.py", "open('ran.txt', 'w').write('x')\n")
     scheduler = make_scheduler(state, clock, {}, monthly_usd=1.0)
-    spent = Process("alice", "team", "old", "old", "small", "scheduler", 1, 0, PRICE_PER_HOUR)
+    spent = Process("alice", "team", "old", "old", "small", "scheduler", 1, 0, PRICE)
     with scheduler.ledger.writing() as conn:  # $1 spent: the whole budget
         interval = scheduler.ledger.open_interval(conn, spent, clock() - 100)
     scheduler.ledger.close_cluster("old", "done", at=clock())
@@ -156,9 +156,6 @@ def test_a_job_whose_budget_is_exhausted_is_refused_and_its_owner_told(state, ho
     assert row.status == "refused" and "exhausted" in row.message and "budget 'team'" in row.message
     assert not (home / "ran.txt").exists()
     assert inbox.subjects == ["[jobtest] job 'count' run 1 not started: budget"]
-
-
-PRICE_PER_HOUR = 36.0
 
 
 def test_a_run_past_its_timeout_is_stopped(state, home, clock):
@@ -209,3 +206,28 @@ def test_a_notebook_run_keeps_the_executed_notebook(state, home, clock):
     assert row.result_name == "result.ipynb"
     assert executed.cells[1].source == "days = 7"  # injected after the parameters cell
     assert executed.cells[2].outputs[0]["text"] == "total 168\n"
+
+
+class RefusingHub:
+    """Stands in for a hub that will not issue the owner a token (no hub runs in these
+    tests; the real one is in tests/test_jobs_e2e.py)."""
+
+    def issue(self, owner: str, lifetime_s: int) -> tuple[str, str]:
+        raise RuntimeError(f"the hub refused a token for {owner!r}: HTTP 404")
+
+    def revoke(self, owner: str, token_id: str) -> None:
+        raise AssertionError("nothing was issued")
+
+
+def test_a_run_that_cannot_start_is_a_failed_attempt(state, home, clock, inbox):
+    write(home, "count.py", "pass\n")
+    scheduler = make_scheduler(state, clock, {})
+    scheduler.credentials = RefusingHub()
+    store.enqueue(scheduler.ledger, spec("count", "count.py", retries=1, retry_backoff_s=10,
+                                         notify=["alice@example.org"]), "manual", clock())
+    assert scheduler.tick().retried == [1]
+    clock.advance(10)
+    assert scheduler.tick().ended == [1]
+    (row,) = _rows(scheduler)
+    assert (row.status, row.attempt) == ("failed", 2) and "could not start" in row.message
+    assert inbox.subjects == ["[jobtest] job 'count' run 1 failed after 2 attempt(s)"]
