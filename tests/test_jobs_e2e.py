@@ -38,9 +38,10 @@ groups:
   ocean: {budget: team, profiles: [small], environments: [default]}
 users:
   - {name: alice, email: alice@example.org, groups: [ocean]}
-  - {name: bob, groups: [ocean]}
+  - {name: bob, email: bob@example.org, groups: [ocean], budget: tiny}
 budgets:
   team: {monthly_usd: 100, on_exhausted: block_new}
+  tiny: {monthly_usd: 0.01, on_exhausted: block_new}
 profiles:
   small: {cpu: 1, memory: 1GiB, price_per_hour_usd: 3.6}
 dask:
@@ -63,6 +64,9 @@ jobs:
     retries: 1
     retry_backoff: 1s
     notify: [ops@example.org]
+  bob-report:
+    owner: bob
+    run: {script: report.py}
   nightly:
     owner: alice
     run: {script: cluster_sum.py, parameters: {count: 100}}
@@ -191,6 +195,17 @@ def test_a_failing_job_is_retried_then_its_people_are_mailed(lp, inbox):
     while not any("flaky" in subject for subject in mail.subjects) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert f"[jobstest] job 'flaky' run {run['id']} failed after 2 attempt(s)" in mail.subjects
+
+
+def test_a_job_whose_budget_cannot_pay_is_refused_and_its_owner_mailed(lp, inbox):
+    mail, _ = inbox
+    run = wait_ended(lp, queue(lp, "bob-report"))  # $0.01 cannot keep a $3.60/h driver for 10 min
+    assert run["status"] == "refused" and "budget 'tiny' refused" in run["message"], run
+    deadline = time.monotonic() + 30
+    subject = f"[jobstest] job 'bob-report' run {run['id']} not started: budget"
+    while subject not in mail.subjects and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert subject in mail.subjects
 
 
 def test_a_submission_from_a_laptop_process_outlives_it(lp, tokens, tmp_path):
