@@ -225,18 +225,29 @@ def test_a_submission_from_a_laptop_process_outlives_it(lp, tokens, tmp_path):
     assert "hello from ['--region=pacific']" in logs
 
 
-def test_bob_can_neither_see_nor_run_nor_cancel_alices_jobs(lp, tokens):
+def test_bob_can_neither_see_nor_run_nor_cancel_alices_jobs_and_a_cancel_stops_the_cluster(lp, tokens):
+    script = b"import time\nopen('long-started', 'w')\ntime.sleep(600)\n"
     long = api(lp, "POST", "", tokens["alice"], {
-        "kind": "script", "name": "long", "filename": "long.py",
-        "payload": base64.b64encode(b"import time\ntime.sleep(600)\n").decode()})
+        "kind": "script", "name": "long", "filename": "long.py", "cluster": {"workers": 1},
+        "payload": base64.b64encode(script).decode()})
     assert long.status == 201, long
     run_id = long.json()["id"]
+    started = lp.state_dir / "users" / "alice" / "long-started"  # its cluster is up, it runs
+    deadline = time.monotonic() + 300
+    while not started.exists():
+        assert time.monotonic() < deadline, lp.log_tail("jobs")
+        time.sleep(0.5)
     assert all(run["owner"] == "bob" for run in api(lp, "GET", "", tokens["bob"]).json())
     for method, path in (("GET", f"/{run_id}"), ("GET", f"/{run_id}/logs"), ("POST", f"/{run_id}/cancel"),
                          ("POST", "/declared/cluster-sum/run")):
         assert api(lp, method, path, tokens["bob"]).status == 404, (method, path)
     assert api(lp, "POST", f"/{run_id}/cancel", tokens["alice"]).json()["cancel_requested"] is True
     assert wait_ended(lp, run_id)["status"] == "cancelled"
+    gateway = lp.gateway("alice", tokens["alice"])
+    try:
+        assert gateway.list_clusters() == []  # a stopped driver shuts its cluster down too
+    finally:
+        gateway.close()
 
 
 def test_a_submission_asking_for_a_profile_not_granted_is_refused(lp, tokens):

@@ -4,6 +4,7 @@ timeouts, cancels, budgets and notices; real driver processes, real SQLite, real
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -159,12 +160,20 @@ def test_a_job_whose_budget_is_exhausted_is_refused_and_its_owner_told(state, ho
 
 
 def test_a_run_past_its_timeout_is_stopped(state, home, clock):
-    write(home, "slow.py", "import time\nprint('sleeping', flush=True)\ntime.sleep(600)\n")
+    write(home, "slow.py", "import time\nprint('sleeping', flush=True)\nopen('ready', 'w')\ntime.sleep(600)\n")
     scheduler = make_scheduler(state, clock, {})
     store.enqueue(scheduler.ledger, spec("slow", "slow.py", timeout_s=5), "manual", clock())
     assert scheduler.tick().started == [1]
     handle = json.loads(_rows(scheduler)[0].driver)
-    clock.advance(6)
+    deadline = time.monotonic() + 60
+    while not (home / "ready").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    clock.advance(4)
+    scheduler.tick()
+    (row,) = _rows(scheduler)
+    assert row.status == "running" and "sleeping" in row.log  # readable while it runs
+    clock.advance(2)
     assert scheduler.tick().ended == [1]
     (row,) = _rows(scheduler)
     assert row.status == "timed_out" and "timed out after 5 s" in row.message

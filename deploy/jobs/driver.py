@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import traceback
@@ -22,6 +23,8 @@ NOTEBOOK_RESULT, CALLABLE_RESULT = "result.ipynb", "result.pickle"
 
 
 def main(run_dir: Path) -> int:
+    # stopped (cancel, timeout): unwind, so that `finally` shuts the job's cluster down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     spec = json.loads((run_dir / "spec.json").read_text())
     status: dict = {"exit_code": 1, "error": "", "result": None}
     cluster = None

@@ -75,7 +75,7 @@ class LocalDriverHost:
             proc = subprocess.Popen(
                 [python, str(DRIVER), str(run_dir)],
                 cwd=home,
-                env={**environment, "HOME": str(home)},
+                env={**environment, "HOME": str(home), "PYTHONUNBUFFERED": "1"},  # its log as it happens
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
                 stderr=subprocess.STDOUT,

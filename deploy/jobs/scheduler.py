@@ -63,6 +63,7 @@ class Scheduler:
     python_for: Callable[[str | None], str]  # environment name -> its Python
     credentials: Credentials | None = None
     on_time_s: float = slots.ON_TIME_S
+    _log_sizes: dict[int, int] = field(default_factory=dict, repr=False)  # run -> log length stored
 
     def tick(self, now: float | None = None) -> TickResult:
         now = self.ledger.clock() if now is None else now
@@ -104,12 +105,19 @@ class Scheduler:
             if outcome is None:
                 stop_reason = self._stop_reason(row, now)
                 if stop_reason is None:
-                    store.change(self.ledger, row.id, log=self.host.log(handle, LOG_LIMIT))
+                    self._keep_log(row.id, handle)
                     continue
                 self.host.stop(handle)
                 outcome = self.host.poll(handle) or Outcome(-15, "")
                 outcome = Outcome(outcome.exit_code, stop_reason, outcome.result_name)
             self._ended(row, handle, outcome, now, result)
+
+    def _keep_log(self, run_id: int, handle: dict) -> None:
+        """A running driver's log into the database, when it has grown (users read it there)."""
+        text = self.host.log(handle, LOG_LIMIT)
+        if len(text) != self._log_sizes.get(run_id):
+            store.change(self.ledger, run_id, log=text)
+            self._log_sizes[run_id] = len(text)
 
     def _stop_reason(self, row: Row, now: float) -> str | None:
         if row.cancel_requested:
