@@ -210,7 +210,8 @@ def test_a_job_whose_budget_cannot_pay_is_refused_and_its_owner_mailed(lp, inbox
 
 def test_a_submission_from_a_laptop_process_outlives_it(lp, tokens, tmp_path):
     script = tmp_path / "hello.py"
-    script.write_text("import sys\nprint('hello from', sys.argv[1:])\n")
+    script.write_text("import os, sys\nprint('hello from', sys.argv[1:])\n"
+                      "print('env', sorted(k for k in os.environ if k.startswith('GRATICULE_')))\n")
     laptop = {k: v for k, v in os.environ.items() if not k.startswith(("GRATICULE_", "JUPYTERHUB_"))}
     laptop |= {"GRATICULE_TOKEN": tokens["alice"], "GRATICULE_GATEWAY_URL": lp.gateway_url,
                "GRATICULE_CONFIG_DIR": str(tmp_path / "config"), "PYTHONPATH": str(REPO)}
@@ -223,6 +224,8 @@ def test_a_submission_from_a_laptop_process_outlives_it(lp, tokens, tmp_path):
     assert run["status"] == "succeeded" and run["kind"] == "submitted"
     logs = api(lp, "GET", f"/{run['id']}/logs", tokens["alice"]).json()["log"]
     assert "hello from ['--region=pacific']" in logs
+    assert "'GRATICULE_TOKEN'" in logs  # the owner's token; none of the platform's own secrets
+    assert "ADMIN_API_TOKEN" not in logs and "GATEWAY_API_TOKEN" not in logs
 
 
 def test_bob_can_neither_see_nor_run_nor_cancel_alices_jobs_and_a_cancel_stops_the_cluster(lp, tokens):
