@@ -103,8 +103,15 @@ def render_jobs(platform: Platform) -> dict[str, bytes]:
             "spec": asdict(declared_spec(platform, name, job)),
             "schedule": asdict(Schedule(schedule.cron, schedule.timezone, schedule.missed)) if schedule else None,
         }
-    return {JOBS_FILE: (json.dumps({"jobs": jobs}, indent=2, sort_keys=True) + "\n").encode()}
+    # whom to tell about the runs users submit from the SDK, which name no one to notify
+    emails = {user.name: user.email for user in platform.users if user.email}
+    document = {"jobs": jobs, "owner_emails": emails}
+    return {JOBS_FILE: (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()}
 
 
 def load_jobs(text: str) -> dict[str, DeclaredJob]:
     return {name: DeclaredJob.from_dict(data) for name, data in json.loads(text)["jobs"].items()}
+
+
+def load_owner_emails(text: str) -> dict[str, str]:
+    return dict(json.loads(text).get("owner_emails", {}))

@@ -151,7 +151,8 @@ def test_a_job_whose_budget_is_exhausted_is_refused_and_its_owner_told(state, ho
         interval = scheduler.ledger.open_interval(conn, spent, clock() - 100)
     scheduler.ledger.close_cluster("old", "done", at=clock())
     assert interval
-    run_id = store.enqueue(scheduler.ledger, spec("count", "count.py", notify=["alice@example.org"]), "manual", clock())
+    scheduler.owner_emails = {"alice": "alice@example.org"}  # a submission names no one: the owner is told
+    run_id = store.enqueue(scheduler.ledger, spec("count", "count.py"), "submitted", clock())
     assert scheduler.tick().refused == [run_id]
     (row,) = _rows(scheduler)
     assert row.status == "refused" and "exhausted" in row.message and "budget 'team'" in row.message

@@ -12,7 +12,7 @@ from deploy.cli.main import main
 from deploy.jobs import slots
 from render import cron
 from render.build import render
-from render.job_spec import JOBS_FILE, Schedule, load_jobs
+from render.job_spec import JOBS_FILE, Schedule, load_jobs, load_owner_emails
 from render.validate import validate_text
 
 JOBS = """
@@ -49,6 +49,8 @@ def test_render_resolves_each_jobs_defaults(v2_text):
     assert (sst.spec.timeout_s, sst.spec.retries, sst.spec.retry_backoff_s) == (7200, 2, 300)
     assert sst.spec.notify == ["ops@oceanlab.org", "alice@oceanlab.org"]  # the owner is told too
     assert thesis.schedule is None and thesis.spec.kind == "script"
+    emails = load_owner_emails(render(platform, "local")[JOBS_FILE].decode())
+    assert emails == {"alice": "alice@oceanlab.org", "bob": "bob@oceanlab.org"}  # carol has none
     assert (thesis.spec.repository, thesis.spec.ref) == ("https://github.com/oceanlab/thesis.git", "main")
 
 

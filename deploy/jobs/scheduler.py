@@ -62,6 +62,7 @@ class Scheduler:
     environment: Callable[[RunSpec, str | None], dict[str, str]]  # the driver's, given its token
     python_for: Callable[[str | None], str]  # environment name -> its Python
     credentials: Credentials | None = None
+    owner_emails: Mapping[str, str] = field(default_factory=dict)  # the owner is told too
     on_time_s: float = slots.ON_TIME_S
     _log_sizes: dict[int, int] = field(default_factory=dict, repr=False)  # run -> log length stored
 
@@ -173,7 +174,10 @@ class Scheduler:
         store.change(self.ledger, row.id, status=status, ended_at=now, message=message, attempt=attempt, **values)
         result.ended.append(row.id)
         notice = notify.failed(row.job, row.id, attempt, status, message, values.get("log", row.log))
-        notify.send(spec.notify, notice, self.policy.platform_name)
+        notify.send(self._recipients(spec), notice, self.policy.platform_name)
+
+    def _recipients(self, spec: RunSpec) -> list[str]:
+        return list(dict.fromkeys([*spec.notify, *filter(None, [self.owner_emails.get(spec.owner)])]))
 
     def _cluster_of(self, handle: dict) -> str | None:
         data = self.host.result(handle, "cluster.json")
@@ -194,7 +198,8 @@ class Scheduler:
                 charging.check_affordable(self.ledger, self.policy, spec.owner, size)
             except BudgetExceeded as exc:
                 store.change(self.ledger, row.id, status=store.REFUSED, ended_at=now, message=exc.message)
-                notify.send(spec.notify, notify.refused(row.job, row.id, exc.message), self.policy.platform_name)
+                notice = notify.refused(row.job, row.id, exc.message)
+                notify.send(self._recipients(spec), notice, self.policy.platform_name)
                 result.refused.append(row.id)
                 continue
             try:

@@ -29,7 +29,7 @@ from deploy.runtime import env
 from deploy.runtime.hub_api import HubAPI, HubAPIError
 from deploy.runtime.state import write_private
 from render.gateway_spec import GatewaySpec
-from render.job_spec import JOBS_FILE, RunSpec, load_jobs
+from render.job_spec import JOBS_FILE, RunSpec, load_jobs, load_owner_emails
 
 log = logging.getLogger("graticule.jobs")
 HEARTBEAT = "jobs-heartbeat.json"  # under <state>/run/, read by the component's probe
@@ -70,7 +70,8 @@ def build_scheduler(state: Path, environ: dict[str, str], clock: Clock = system_
     build = state / "build"
     spec = GatewaySpec.from_json(json.loads((build / "gateway" / "platform.json").read_text()))
     jobs_path = build / JOBS_FILE
-    jobs = load_jobs(jobs_path.read_text()) if jobs_path.exists() else {}
+    text = jobs_path.read_text() if jobs_path.exists() else '{"jobs": {}}'
+    jobs, emails = load_jobs(text), load_owner_emails(text)
     sizes = {name: Size(p.cpu, p.memory, p.price_per_hour_usd) for name, p in spec.profiles.items()}
     credentials = HubCredentials(HubAPI(environ[env.HUB_API_URL], environ[env.ADMIN_API_TOKEN]))
     return Scheduler(
@@ -82,6 +83,7 @@ def build_scheduler(state: Path, environ: dict[str, str], clock: Clock = system_
         environment=lambda run, token: driver_environment(environ, run, token),
         python_for=lambda name: python_for_environment(name, state),
         credentials=credentials,
+        owner_emails=emails,
     )
 
 
