@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from deploy.jobs import store
+from deploy.jobs.scheduler import HubUnavailable
 from deploy.ledger import ManualClock, Process
 from deploy.ledger.models import JobRun, UsageInterval
 from tests.support.jobs import PRICE, T0, every_minute, hourly, make_scheduler, spec, wait_drivers, write
@@ -241,3 +242,45 @@ def test_a_run_that_cannot_start_is_a_failed_attempt(state, home, clock, inbox):
     (row,) = _rows(scheduler)
     assert (row.status, row.attempt) == ("failed", 2) and "could not start" in row.message
     assert inbox.subjects == ["[jobtest] job 'count' run 1 failed after 2 attempt(s)"]
+
+
+class RestartingHub:
+    """Stands in for a hub that is down for a while (its restart), then issues tokens."""
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def issue(self, owner: str, lifetime_s: int) -> tuple[str, str]:
+        if self.down:
+            raise HubUnavailable("connection refused")
+        return "a-token", "a1"
+
+    def revoke(self, owner: str, token_id: str) -> None:
+        pass
+
+
+def test_a_slot_that_comes_while_the_hub_restarts_starts_when_it_is_back(state, home, clock):
+    write(home, "count.py", "open('ran.txt', 'a').write('x')\n")
+    scheduler = make_scheduler(state, clock, {"count": every_minute(spec("count", "count.py"))})
+    hub = scheduler.credentials = RestartingHub()
+    scheduler.tick()
+    clock.set(SLOT + 1)
+    assert scheduler.tick().started == []
+    (row,) = _rows(scheduler)
+    assert (row.status, row.attempt) == ("queued", 0) and "waiting for the hub" in row.message
+    hub.down = False
+    clock.set(SLOT + 6)
+    assert scheduler.tick().started == [1]  # no attempt spent, no second run for the slot
+    wait_drivers(scheduler)
+    scheduler.tick()
+    assert [(row.status, row.attempt) for row in _rows(scheduler)] == [("succeeded", 1)]
+    assert (home / "ran.txt").read_text() == "x"
+
+
+def test_a_hub_that_does_not_answer_is_unavailable_not_a_refusal():
+    from deploy.jobs.service import HubCredentials
+    from deploy.runtime.hub_api import HubAPI
+
+    nobody = HubCredentials(HubAPI(f"http://127.0.0.1:{free_port()}/hub/api", "no-token", timeout=5))
+    with pytest.raises(HubUnavailable, match="does not answer"):
+        nobody.issue("alice", 60)

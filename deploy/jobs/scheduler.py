@@ -35,8 +35,16 @@ LOG_LIMIT = 1 << 20  # the last MiB of a driver's log is kept in the database
 RESULT_LIMIT = 64 << 20
 
 
+START_RETRY_S = 5.0  # a start that waits for the hub is tried again this soon
+
+
+class HubUnavailable(Exception):
+    """The hub did not answer (restarting, say): the run waits, its attempt is not spent."""
+
+
 class Credentials(Protocol):
-    """Short-lived hub tokens of a job's owner, for the driver's Dask cluster."""
+    """Short-lived hub tokens of a job's owner, for the driver's Dask cluster; `issue`
+    raises HubUnavailable when the hub cannot be reached."""
 
     def issue(self, owner: str, lifetime_s: int) -> tuple[str, str]: ...  # (token, token id)
 
@@ -204,6 +212,10 @@ class Scheduler:
                 continue
             try:
                 self._start(row, spec, now)
+            except HubUnavailable as exc:  # e.g. the hub restarts across the slot: start when it is back
+                store.change(self.ledger, row.id, status=store.QUEUED, next_attempt_at=now + START_RETRY_S,
+                             message=f"waiting for the hub: {exc}"[:2000])
+                continue
             except Exception as exc:  # the hub refused a token, a file could not be written: an attempt
                 log.exception("could not start run %s", row.id)
                 self._attempt_failed(row, spec, row.attempt + 1, store.FAILED, f"could not start: {exc}"[:2000],

@@ -23,7 +23,7 @@ from deploy.budgets.policy import Policy
 from deploy.environments.runtime import python_for_environment
 from deploy.jobs.charging import Size
 from deploy.jobs.hosts import LocalDriverHost
-from deploy.jobs.scheduler import Scheduler
+from deploy.jobs.scheduler import HubUnavailable, Scheduler
 from deploy.ledger import Clock, Ledger, system_clock
 from deploy.runtime import env
 from deploy.runtime.hub_api import HubAPI, HubAPIError
@@ -45,7 +45,12 @@ class HubCredentials:
 
     def issue(self, owner: str, lifetime_s: int) -> tuple[str, str]:
         body = {"note": "graticule job run", "expires_in": int(lifetime_s)}
-        status, answer = self.api.call("POST", f"/users/{owner}/tokens", body)
+        try:
+            status, answer = self.api.call("POST", f"/users/{owner}/tokens", body)
+        except OSError as exc:
+            raise HubUnavailable(f"the hub at {self.api.api_url} does not answer: {exc}") from None
+        if status >= 500 or status == 424:
+            raise HubUnavailable(f"the hub answered HTTP {status}")
         if status >= 300 or not isinstance(answer, dict):
             raise HubAPIError(f"the hub refused a token for {owner!r}: HTTP {status}", status)
         return answer["token"], answer["id"]
