@@ -284,3 +284,15 @@ def test_a_hub_that_does_not_answer_is_unavailable_not_a_refusal():
     nobody = HubCredentials(HubAPI(f"http://127.0.0.1:{free_port()}/hub/api", "no-token", timeout=5))
     with pytest.raises(HubUnavailable, match="does not answer"):
         nobody.issue("alice", 60)
+
+
+def test_a_run_claimed_by_a_scheduler_that_stopped_is_started_by_the_next(state, home, clock):
+    write(home, "count.py", "pass\n")
+    scheduler = make_scheduler(state, clock, {})
+    run_id = store.enqueue(scheduler.ledger, spec("count", "count.py"), "manual", clock())
+    assert store.claim(scheduler.ledger, run_id, clock())  # ...and the scheduler died right there
+    after = make_scheduler(state, clock, {})
+    assert after.tick().started == []  # it may still be starting elsewhere
+    clock.advance(121)
+    assert after.tick().started == [run_id]  # given up on: queued again and started
+    wait_drivers(after)

@@ -60,7 +60,7 @@ def test_racing_schedulers_make_one_run_per_slot(ledger_url):  # noqa: F811
         queued = [store.enqueue(ledgers[0], run, "manual", T0) for _ in range(2)]  # no slot: as many as asked
         with ledgers[0].reading() as conn:
             assert conn.execute(select(func.count()).select_from(JobRun)).scalar() == 3
-        winners = _race(lambda index: store.claim(ledgers[index % len(ledgers)], queued[0]))
+        winners = _race(lambda index: store.claim(ledgers[index % len(ledgers)], queued[0], T0))
         assert winners.count(True) == 1  # one claimer starts a queued run
         assert [run.owner for run in store.runs(ledgers[0], owner="alice")] == ["alice"] * 3
         assert store.runs(ledgers[0], owner="bob") == []

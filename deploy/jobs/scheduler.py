@@ -36,6 +36,7 @@ RESULT_LIMIT = 64 << 20
 
 
 START_RETRY_S = 5.0  # a start that waits for the hub is tried again this soon
+CLAIM_TIMEOUT_S = 120.0  # a run claimed but not started for this long: its scheduler stopped
 
 
 class HubUnavailable(Exception):
@@ -106,8 +107,9 @@ class Scheduler:
                          message="cancelled before it started")
             result.ended.append(row.id)
         for row in store.in_flight(self.ledger):
-            if row.driver is None:  # claimed by a scheduler that stopped before starting it
-                store.change(self.ledger, row.id, status=store.QUEUED)
+            if row.driver is None:  # being started, or claimed by a scheduler that stopped before it could
+                if now - (row.attempt_started_at or 0.0) > CLAIM_TIMEOUT_S:
+                    store.change(self.ledger, row.id, status=store.QUEUED)
                 continue
             handle = json.loads(row.driver)
             outcome = self.host.poll(handle)
@@ -198,7 +200,7 @@ class Scheduler:
 
     def _start_due(self, now: float, result: TickResult) -> None:
         for row in store.due_queued(self.ledger, now):
-            if row.cancel_requested or not store.claim(self.ledger, row.id):
+            if row.cancel_requested or not store.claim(self.ledger, row.id, now):
                 continue
             spec = RunSpec.from_dict(json.loads(row.spec))
             try:

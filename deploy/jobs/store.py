@@ -87,10 +87,11 @@ def _new(spec: RunSpec, kind: str, status: str, now: float) -> dict:
     )
 
 
-def claim(ledger: Ledger, run_id: int) -> bool:
+def claim(ledger: Ledger, run_id: int, now: float) -> bool:
     """Take a queued run to start it; False if another scheduler took it first."""
     with ledger.writing() as conn:
-        taken = update(JobRun).where(JobRun.id == run_id, JobRun.status == QUEUED).values(status=STARTING)
+        taken = (update(JobRun).where(JobRun.id == run_id, JobRun.status == QUEUED)
+                 .values(status=STARTING, attempt_started_at=now))
         return conn.execute(taken).rowcount == 1
 
 
