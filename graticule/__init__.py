@@ -19,6 +19,7 @@ from graticule.errors import (
     NotAllowed,
     SyncError,
 )
+from graticule.jobs import cancel_job, job, job_logs, job_result, jobs, run_job, submit, wait_job
 from graticule.login import login, logout
 
 __all__ = [
@@ -30,9 +31,17 @@ __all__ = [
     "NotAllowed",
     "SyncError",
     "__version__",
+    "cancel_job",
     "clusters",
+    "job",
+    "job_logs",
+    "job_result",
+    "jobs",
     "login",
     "logout",
     "profiles",
+    "run_job",
+    "submit",
     "usage",
+    "wait_job",
 ]

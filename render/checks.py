@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from render import machine_checks, prices
+from render import job_checks, machine_checks, prices
 from render.environments import check_packages
 from render.findings import Finding, suggest
 from render.schema import CLOUD_TARGETS
@@ -59,6 +59,7 @@ def check(data: object) -> list[Finding]:
         *_check_storage(root),
         *_check_environments(root),
         *_check_ci(root),
+        *job_checks.check(root),
     ]
 
 

@@ -21,9 +21,10 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from render import units
+from render import cron, units
 
-API_VERSION = "graticule/v1"
+API_VERSION = "graticule/v2"  # v2 adds `jobs:`; v1 files stay valid (render/upgrade.py)
+SUPPORTED_VERSIONS = ("graticule/v1", API_VERSION)
 Target = Literal["local", "aws", "gcp"]
 CLOUD_TARGETS: tuple[str, ...] = ("aws", "gcp")
 
@@ -209,10 +210,49 @@ class Integrations(Strict):
     alerts: Alerts = Alerts()
 
 
+class JobRun(Strict):
+    """What a job runs: exactly one of `script` or `notebook`, a path in the owner's home
+    or, with `repository`, in that git repository at `ref`."""
+
+    script: str | None = Field(default=None, min_length=1)
+    notebook: str | None = Field(default=None, min_length=1, pattern=r"\.ipynb$")
+    repository: str | None = Field(default=None, pattern=r"^(https://|ssh://|git@|file://)\S+$")
+    ref: str | None = Field(default=None, min_length=1)
+    parameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str | int | float | bool] = {}
+
+
+class JobSchedule(Strict):
+    cron: Annotated[str, AfterValidator(cron.check_expression)]
+    timezone: Annotated[str, AfterValidator(cron.check_timezone)] = "UTC"
+    # a slot missed while the platform was down: run it once (the latest), or skip it
+    missed: Literal["run_once", "skip"] = "run_once"
+
+
+class JobCluster(Strict):
+    profile: Name | None = None  # default: dask.default_profile
+    workers: int | None = Field(default=None, ge=0, le=10_000)
+    adaptive: list[Annotated[int, Field(ge=0, le=10_000)]] | None = Field(
+        default=None, min_length=2, max_length=2, description="[minimum, maximum] workers"
+    )
+
+
+class Job(Strict):
+    owner: Name  # a platform user; their budget pays
+    run: JobRun
+    schedule: JobSchedule | None = None  # none: run on demand only (`platform jobs run`)
+    environment: Name | None = None  # default: the owner's first granted environment
+    profile: Name | None = None  # the driver's; default: hub.default_profile
+    cluster: JobCluster | None = None
+    timeout: Duration = 3600
+    retries: int = Field(default=0, ge=0, le=10)
+    retry_backoff: Duration = 60  # doubled at each further retry
+    notify: list[Email] = []  # told when a run fails for good (the owner's e-mail too)
+
+
 class Platform(Strict):
     """A whole platform, as declared in platform.yaml."""
 
-    api_version: Literal["graticule/v1"] = Field(alias="apiVersion")
+    api_version: Literal["graticule/v1", "graticule/v2"] = Field(alias="apiVersion")
     name: DnsName
     target: Target = "local"
     cloud: Cloud = Cloud()
@@ -225,6 +265,7 @@ class Platform(Strict):
     environments: dict[Name, Environment] = Field(min_length=1)
     ci: Ci | None = None
     integrations: Integrations = Integrations()
+    jobs: dict[Name, Job] = {}
 
     def user(self, name: str) -> User | None:
         return next((user for user in self.users if user.name == name), None)

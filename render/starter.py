@@ -7,7 +7,7 @@ _HEADER = """\
 # Edit it, open a pull request, and CI validates, renders and plans it; merging applies it.
 # `platform validate` checks it locally; `platform schema` gives editors its JSON Schema.
 
-apiVersion: graticule/v1
+apiVersion: graticule/v2
 name: {name}                    # DNS-safe: lower-case letters, digits and '-', 2..31 chars
 target: {target}                # local | aws | gcp: where `platform apply` puts the platform
 """

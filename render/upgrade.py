@@ -1,8 +1,9 @@
 """Schema versions and the chain of in-place upgrades between them.
 
 Each migration takes the ruamel round-trip tree of one version and edits it in place
-into the next version's shape, so comments and key order survive. v1 is the only
-version today; the chain is where v1 -> v2 will go.
+into the next version's shape, so comments and key order survive. v2 added `jobs:`;
+a v1 file is still valid as written (nothing in it changed meaning), and `platform
+upgrade` rewrites it as v2 so that it may declare jobs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from render.schema import API_VERSION
 
 Migration = Callable[[dict], None]
 
-# from-version -> (to-version, migration). Empty while graticule/v1 is the only version.
-MIGRATIONS: dict[str, tuple[str, Migration]] = {}
+
+def _v1_to_v2(tree: dict) -> None:
+    """v2 only added the optional `jobs:` section: a v1 tree is already a v2 tree."""
+
+
+# from-version -> (to-version, migration).
+MIGRATIONS: dict[str, tuple[str, Migration]] = {"graticule/v1": ("graticule/v2", _v1_to_v2)}
 
 
 def upgrade_path(version: str) -> list[tuple[str, str, Migration]]:

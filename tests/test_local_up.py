@@ -86,7 +86,7 @@ def test_status_reports_every_component_up(lp):
     report = lp.status()
     assert report["up"] is True
     components = {c["name"]: c for c in report["components"]}
-    assert set(components) == {"proxy", "hub", "gateway"}
+    assert set(components) == {"proxy", "hub", "gateway", "jobs"}
     assert components["hub"]["version"] == jupyterhub.__version__
     assert components["hub"]["address"] == lp.hub_url
     assert components["gateway"]["address"] == lp.gateway_url
@@ -213,7 +213,8 @@ def test_re_up_repairs_a_crashed_component_and_keeps_alices_server(lp):
     psutil.Process(proxy["pid"]).wait(10) if psutil.pid_exists(proxy["pid"]) else None
     report = lp.status()
     assert report["up"] is False
-    assert {c["name"]: c["up"] for c in report["components"]} == {"proxy": False, "hub": True, "gateway": True}
+    states = {c["name"]: c["up"] for c in report["components"]}
+    assert states == {"proxy": False, "hub": True, "gateway": True, "jobs": True}
     done = lp.up()
     assert "started: proxy" in done.stdout and "restarted: hub" in done.stdout, done.stdout
     assert lp.status()["up"] is True

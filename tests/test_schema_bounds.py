@@ -165,7 +165,7 @@ def test_api_version_is_spelled_as_in_the_json_schema():
     assert problems(edit) == {
         "apiVersion": "required key 'apiVersion' is missing",
         "api_version": "unknown key 'api_version' (did you mean 'apiVersion'?); allowed here: apiVersion, budgets, "
-        "ci, cloud, dask, environments, groups, hub, integrations, name, profiles, target, users",
+        "ci, cloud, dask, environments, groups, hub, integrations, jobs, name, profiles, target, users",
     }
 
 

@@ -39,7 +39,7 @@ def test_schema_accepts_the_example(schema, example_text):
         ("memory: 8GiB", "memory: 8 gigs"),
         ("idle_timeout: 20m", "idle_timout: 20m"),
         ("on_exhausted: stop ", "on_exhausted: pause "),
-        ("apiVersion: graticule/v1", "apiVersion: graticule/v2"),
+        ("apiVersion: graticule/v1", "apiVersion: graticule/v9"),
         ("cpu: 2", "cpu: two"),
     ],
 )

@@ -9,11 +9,25 @@ from render import upgrade
 
 
 def test_current_version_is_left_alone(tmp_path, example_text, capsys):
+    current = example_text.replace("apiVersion: graticule/v1", "apiVersion: graticule/v2")
+    path = tmp_path / "platform.yaml"
+    path.write_text(current)
+    assert main(["upgrade", str(path)]) == 0
+    assert "already graticule/v2" in capsys.readouterr().out
+    assert path.read_text() == current
+
+
+def test_v1_is_still_valid_and_upgrades_to_v2_which_may_declare_jobs(tmp_path, example_text, capsys):
     path = tmp_path / "platform.yaml"
     path.write_text(example_text)
+    assert main(["validate", str(path)]) == 0  # the v1 contract validates as written
     assert main(["upgrade", str(path)]) == 0
-    assert "already graticule/v1" in capsys.readouterr().out
-    assert path.read_text() == example_text
+    upgraded = path.read_text()
+    assert "apiVersion: graticule/v2" in upgraded and "graticule/v1" not in upgraded
+    assert "# a personal budget wins over the group's" in upgraded  # comments kept
+    assert (tmp_path / "platform.yaml.graticule-v1.bak").read_text() == example_text
+    path.write_text(upgraded + "jobs:\n  daily:\n    owner: alice\n    run: {script: daily.py}\n")
+    assert main(["validate", str(path)]) == 0
 
 
 def test_unknown_version_is_a_located_error(tmp_path, example_text, capsys):
@@ -46,7 +60,7 @@ def test_older_version_is_upgraded_in_place_with_backup(tmp_path, example_text, 
     assert "run `platform upgrade`" in capsys.readouterr().err
     assert main(["upgrade", str(path)]) == 0
     upgraded = path.read_text()
-    assert "apiVersion: graticule/v1" in upgraded and "worker_limit" not in upgraded
+    assert "apiVersion: graticule/v2" in upgraded and "worker_limit" not in upgraded
     assert "max_workers: 100" in upgraded
     assert "# a cluster with no client and no work is stopped after this" in upgraded  # comments kept
     assert (tmp_path / "platform.yaml.graticule-v0.bak").read_text() == old

@@ -19,6 +19,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     parser.add_argument("--strict", action="store_true", help="warnings fail too (exit 2), as in CI")
+    parser.add_argument("--explain", action="store_true", help="also show the next three run times of each job")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +54,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     details = ", ".join(f"{count} {what}" for what, count in summary(platform).items())
     print(f"OK: {platform.name} ({details})", file=sys.stdout)
+    if args.explain and platform.jobs:
+        import time
+
+        from deploy.cli.cmd_jobs import schedule_lines
+
+        print("\n".join(["jobs:", *(f"  {line}" for line in schedule_lines(platform.jobs, time.time()))]))
     return 0
 
 

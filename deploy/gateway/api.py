@@ -3,7 +3,8 @@
 - GET  /api/graticule/v1/me: my profiles (cpu, memory, gpu, price per hour) and environments;
 - GET  /api/graticule/v1/usage: my budget this month (spent, limit, cores in use);
 - /api/graticule/v1/environments/sync...: package sync, its builds and their logs
-  (deploy.gateway.sync_api).
+  (deploy.gateway.sync_api);
+- /api/graticule/v1/jobs...: my batch job runs (deploy.gateway.jobs_api).
 Authenticated like the rest of the gateway (JupyterHub tokens). A backend adds these in
 its `setup(app)` with `add_routes(app, backend)`.
 """
@@ -18,6 +19,7 @@ from aiohttp import web
 from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
+from deploy.gateway.jobs_api import add_job_routes
 from deploy.gateway.sync_api import add_sync_routes
 from render.gateway_spec import Grants
 
@@ -54,6 +56,7 @@ def add_routes(app: web.Application, backend) -> None:
 
     add_sync_routes(routes, PREFIX, _read_json)  # package sync and its build log
 
+    add_job_routes(routes, PREFIX, backend, _read_json)
     app.router.add_routes(routes)
 
 

@@ -12,7 +12,9 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -104,3 +106,50 @@ class AlertSent(Base):
     mailed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (UniqueConstraint("budget", "month", "threshold", name="uq_alert_once"),)
+
+
+class JobRun(Base):
+    """One run of a batch job (deploy/jobs): a declared job's scheduled slot, an on-demand
+    run, or an SDK submission. Its history: when, how it ended, its cost, log and result."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(128))  # the declared job, or the submission's name
+    owner: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # scheduled | manual | submitted
+    slot: Mapped[float | None] = mapped_column(Double, nullable=True)  # scheduled runs only
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # attempts started so far
+    spec: Mapped[str] = mapped_column(Text)  # deploy.jobs.spec.RunSpec as JSON
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # a submitted file or callable
+    created_at: Mapped[float] = mapped_column(Double)
+    next_attempt_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    started_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    attempt_started_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
+    driver: Mapped[str | None] = mapped_column(Text, nullable=True)  # the host's handle, JSON
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    cost_usd: Mapped[float] = mapped_column(Double, default=0.0)  # the drivers' (clusters: usage_intervals)
+    log: Mapped[str] = mapped_column(Text, default="")
+    result_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        # One run per slot of a job, whoever inserts it (a restarted or second scheduler).
+        Index("uq_job_slot", "job", "slot", unique=True, sqlite_where=text("slot IS NOT NULL"),
+              postgresql_where=text("slot IS NOT NULL")),
+        Index("ix_job_runs_owner", "owner", "id"),
+        Index("ix_job_runs_status", "status", "next_attempt_at"),
+    )
+
+
+class JobCursor(Base):
+    """How far the scheduler has looked at a declared job's schedule (UTC seconds)."""
+
+    __tablename__ = "job_cursors"
+
+    job: Mapped[str] = mapped_column(String(128), primary_key=True)
+    checked_through: Mapped[float] = mapped_column(Double)

@@ -1,12 +1,13 @@
 """`platform up/down/status` for the local target: the real hub and gateway on this machine.
 
-Three supervised components (one `Component` record each, in deploy.runtime.components),
+Four supervised components (one `Component` record each, in deploy.runtime.components),
 each a detached process with a record under `<state>/run/` and a log under `<state>/logs/`:
 
 - proxy: configurable-http-proxy, long-lived, so that restarting the hub keeps the routes
   to running notebook servers;
 - hub: JupyterHub from `<state>/build/hub/jupyterhub_config.py`;
-- gateway: dask-gateway-server from `<state>/build/gateway/dask_gateway_config.py`.
+- gateway: dask-gateway-server from `<state>/build/gateway/dask_gateway_config.py`;
+- jobs: the batch jobs scheduler (deploy.jobs.service), whose drivers run detached.
 
 `up` is idempotent: a component whose inputs (rendered files, command, runtime values)
 did not change is left alone; one that changed is restarted by itself. Notebook servers
@@ -39,6 +40,7 @@ from deploy.runtime.components import (
     GATEWAY,
     GATEWAY_CONFIG,
     HUB,
+    JOBS,
     NAMES,
     PROXY,
     Component,
@@ -107,11 +109,7 @@ def _hub_services(hub: psutil.Process | None) -> list[psutil.Process]:
 
 
 def _launch(
-    component: Component,
-    runtime: Runtime,
-    files: Mapping[str, bytes],
-    result: UpResult,
-    force: bool = False,
+    component: Component, runtime: Runtime, files: Mapping[str, bytes], result: UpResult, force: bool = False
 ) -> processes.Record | None:
     """Start `component` if it is not running or its inputs changed (then it is restarted);
     returns the new process's record, or None when the running one is kept."""
@@ -291,8 +289,10 @@ def _up(
     launched = {PROXY: _launch(PROXY, runtime, files, result)}
     if has_gateway:
         launched[GATEWAY] = _launch(GATEWAY, runtime, files, result)
+        launched[JOBS] = _launch(JOBS, runtime, files, result)  # the jobs scheduler: its drivers need the gateway
     else:
-        _stop(GATEWAY, runtime)
+        for component in (GATEWAY, JOBS):
+            _stop(component, runtime)
         result.warnings.append("no gateway configuration was rendered: the dask-gateway server is not started")
     _wait_all({PROXY: launched[PROXY]}, runtime, timeout)
     # A new proxy starts with no routes: a (re)started hub puts back those of running servers.
@@ -368,7 +368,7 @@ def status(state_dir: Path) -> list[ComponentStatus]:
     configured = (layout.build / GATEWAY_CONFIG).exists()
     report = []
     for component in COMPONENTS:
-        if component is GATEWAY and not configured:
+        if component in (GATEWAY, JOBS) and not configured:
             continue
         proc = processes.process_of(processes.load_record(layout.run, component.name))
         probe = component.probe(runtime) if proc is not None and runtime else None

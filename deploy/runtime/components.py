@@ -147,7 +147,7 @@ GATEWAY = Component(
     probe=lambda runtime: http_ok(f"{runtime.gateway_service_url}{GATEWAY_PATH}/api/health"),
     workdir=lambda layout: layout.gateway,
     inputs=lambda files: [
-        path for path in files if not path.startswith(("hub/", "terraform/")) and path != MANIFEST
+        path for path in files if not path.startswith(("hub/", "terraform/", "jobs/")) and path != MANIFEST
     ],
     withheld=(env.ADMIN_API_TOKEN, env.PROXY_AUTH_TOKEN),
     # its own HTTP listens where the hub's proxy reaches it
@@ -155,6 +155,37 @@ GATEWAY = Component(
     reported_version=_gateway_version,
 )
 
-COMPONENTS: tuple[Component, ...] = (PROXY, HUB, GATEWAY)  # start order; stopped in reverse
+JOBS_HEARTBEAT = "jobs-heartbeat.json"  # written by deploy.jobs.service each pass
+
+
+def _jobs_probe(runtime: Runtime) -> dict | None:
+    """The scheduler's last heartbeat, if the process that wrote it still runs."""
+    try:
+        beat = json.loads((runtime.layout.run / JOBS_HEARTBEAT).read_text())
+    except (OSError, ValueError):
+        return None
+    record = runtime.layout.run / "jobs.json"  # the supervisor's record of the component
+    try:
+        pid = json.loads(record.read_text())["pid"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return beat if beat.get("pid") == pid else None
+
+
+JOBS = Component(
+    name="jobs",
+    package="graticule",
+    command=lambda runtime: [sys.executable, "-m", "deploy.jobs.service"],
+    address=lambda runtime: "",
+    ports=lambda runtime: [],
+    probe=_jobs_probe,
+    workdir=lambda layout: layout.run,
+    # its jobs, and what it knows of budgets and profiles
+    inputs=lambda files: [path for path in files if path.startswith("jobs/") or path == "gateway/platform.json"],
+    # it issues hub tokens of jobs' owners with the supervisor's service token
+    withheld=(env.GATEWAY_API_TOKEN, env.PROXY_AUTH_TOKEN),
+)
+
+COMPONENTS: tuple[Component, ...] = (PROXY, HUB, GATEWAY, JOBS)  # start order; stopped in reverse
 BY_NAME: dict[str, Component] = {component.name: component for component in COMPONENTS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)

@@ -49,6 +49,7 @@ SMTP_PORT = "GRATICULE_SMTP_PORT"
 ALERTS_FROM = "GRATICULE_ALERTS_FROM"
 BUDGET_MIN_WINDOW = "GRATICULE_BUDGET_MIN_WINDOW"  # e.g. "10m", a duration like platform.yaml's
 METER_INTERVAL = "GRATICULE_METER_INTERVAL"
+JOBS_INTERVAL = "GRATICULE_JOBS_INTERVAL"  # seconds between the jobs scheduler's passes
 DEBUG = "GRATICULE_DEBUG"  # the CLI prints tracebacks
 TF_PLUGIN_DIR = "GRATICULE_TF_PLUGIN_DIR"  # a Terraform provider mirror (deploy.terraform)
 TF_OVERRIDES = "GRATICULE_TF_OVERRIDES"  # Terraform override files (deploy.cloud_stack)
@@ -57,7 +58,9 @@ TF_BACKEND_CONFIG = "GRATICULE_TF_BACKEND_CONFIG"  # a -backend-config file (dep
 CLOUD_HUB_URL = "GRATICULE_CLOUD_HUB_URL"
 # A GitHub Actions variable of the operator's repository (gitops workflow templates).
 CI_WORKLOAD_IDENTITY_PROVIDER = "GRATICULE_WORKLOAD_IDENTITY_PROVIDER"
-OPERATOR_SETTINGS = (LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL)
+OPERATOR_SETTINGS = (
+    LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL, JOBS_INTERVAL
+)
 
 # Variables of another hub or gateway that a component must not inherit from the caller.
 FOREIGN_PREFIXES = ("GRATICULE_", "JUPYTERHUB_", "JPY_", "DASK_GATEWAY", "CONFIGPROXY_")

@@ -60,12 +60,14 @@ class LocalPlatform:
     timeout: float = 240
     outputs: list[str] = field(default_factory=list)
     seen: dict[int, float] = field(default_factory=dict)  # pid -> start time
+    operator_env: dict[str, str] = field(default_factory=dict)  # operator settings (SMTP...) for `platform`
 
     # -- the CLI --------------------------------------------------------------------------
 
     def platform(self, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
         """Run `platform ARGS...` in the platform's working directory."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GRATICULE_", "JUPYTERHUB_"))}
+        env.update(self.operator_env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         done = subprocess.run(
             [sys.executable, "-m", "deploy.cli.main", *args],
@@ -259,7 +261,9 @@ def http(method: str, url: str, token: str | None = None, body: dict | None = No
 
 
 @contextlib.contextmanager
-def local_platform(config_text: str, workdir: Path, *, timeout: float = 240) -> Iterator[LocalPlatform]:
+def local_platform(
+    config_text: str, workdir: Path, *, timeout: float = 240, operator_env: dict[str, str] | None = None
+) -> Iterator[LocalPlatform]:
     """`platform up` on `config_text` in `workdir`; always `platform down` + PID checks."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -272,6 +276,7 @@ def local_platform(config_text: str, workdir: Path, *, timeout: float = 240) -> 
         hub_port=free_port(),
         gateway_port=free_port(),
         timeout=timeout,
+        operator_env=dict(operator_env or {}),
     )
     failed = False
     try:
