@@ -38,7 +38,8 @@ def cost_of(target: str, edit=None, terraform: dict | None = None) -> dict:
 AWS_US_WEST_2 = {  # label: (count, unit USD a month by hand)
     "hub instance": (1, round(0.0832 * HOURS, 2)),  # t3.large $0.0832/h: $60.74
     "NAT gateway": (1, round(0.045 * HOURS, 2)),  # $0.045/h: $32.85
-    "load balancer": (1, 16.43),  # ALB $0.0225/h x 730 h = $16.425
+    # The ALB (HTTPS to the hub) and the NLB (Dask's TLS to the gateway): $0.0225/h x 730 h each
+    "load balancer": (2, 16.43),
     "public IPv4 address": (1, round(0.005 * HOURS, 2)),  # $0.005/h: $3.65 (the NAT gateway's EIP)
     "KMS key": (1, 1.00),  # $1 per customer-managed key a month
 }
@@ -62,7 +63,7 @@ def test_every_fixed_item_of_the_example_matches_the_published_price(target, exp
 
 
 def test_the_aws_example_costs_what_the_readme_says():
-    assert cost_of("aws")["fixed_monthly"]["total_usd"] == 114.67  # 60.74 + 32.85 + 16.43 + 3.65 + 1.00
+    assert cost_of("aws")["fixed_monthly"]["total_usd"] == 131.10  # 60.74 + 32.85 + 2 x 16.43 + 3.65 + 1.00
 
 
 def test_aws_egress_none_pays_interface_endpoints_per_zone_instead_of_nat():
@@ -184,7 +185,7 @@ def test_a_hub_outside_the_price_table_is_listed_as_unpriced():
     hub = document["fixed_monthly"]["items"]["hub instance"]
     assert (hub["detail"], hub["monthly_usd"], hub["unit_monthly_usd"]) == ("m7a.large", None, None)
     assert document["unpriced"] == ["hub instance m7a.large (not in the price table for us-west-2)"]
-    assert document["fixed_monthly"]["total_usd"] == round(32.85 + 16.43 + 3.65 + 1.0, 2)
+    assert document["fixed_monthly"]["total_usd"] == round(32.85 + 2 * 16.43 + 3.65 + 1.0, 2)
 
 
 def test_spot_prices_are_rounded_to_a_hundredth_of_a_cent():
