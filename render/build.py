@@ -40,6 +40,7 @@ STEPS: tuple[Step, ...] = (
     Step("render.gateway_config", "render_gateway", "gateway/"),
     Step("render.workers", "render_workers", "workers/"),
     Step("render.environments", "render_environments", "environments/", takes_target=False),
+    Step("render.hub_vm", "render_hub_vm", "hub-vm/"),
 )
 
 
