@@ -53,6 +53,9 @@ DEBUG = "GRATICULE_DEBUG"  # the CLI prints tracebacks
 TF_PLUGIN_DIR = "GRATICULE_TF_PLUGIN_DIR"  # a Terraform provider mirror (deploy.terraform)
 TF_OVERRIDES = "GRATICULE_TF_OVERRIDES"  # Terraform override files (deploy.cloud_stack)
 TF_BACKEND_CONFIG = "GRATICULE_TF_BACKEND_CONFIG"  # a -backend-config file (deploy.cloud_stack)
+# Wheels for the hub VM's wheelhouse from this directory or URL, no index (deploy.vm.wheelhouse).
+WHEELHOUSE_FIND_LINKS = "GRATICULE_WHEELHOUSE_FIND_LINKS"
+CONFIG_SYNC_INTERVAL = "GRATICULE_CONFIG_SYNC_INTERVAL"  # seconds between the hub VM's config checks
 # A GitHub Actions variable of the operator's repository (gitops workflow templates).
 CI_WORKLOAD_IDENTITY_PROVIDER = "GRATICULE_WORKLOAD_IDENTITY_PROVIDER"
 OPERATOR_SETTINGS = (LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL)
