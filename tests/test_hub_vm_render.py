@@ -48,7 +48,7 @@ def test_user_data_is_in_build_and_is_what_the_instance_gets(built, stack):
     assert settings == {"platform": NAME, "region": "us-west-2", "bucket": BUCKET, "log_group": f"/graticule/{NAME}",
                         "state_dir": "/var/lib/graticule", "state_device": "/dev/xvdf"}
     assert stack["resource"]["aws_cloudwatch_log_group"]["platform"]["name"] == settings["log_group"]
-    for step in ("--aws-sigv4", "--require-hashes", "--offline", "--no-index", f"exec \"$VENV/bin/python\" -m "
+    for step in ("--aws-sigv4", "--require-hashes", "--offline", "--no-index", "exec \"$VENV/bin/python\" -m "
                  "deploy.vm.boot /etc/graticule/vm.json", "config/current.json"):
         assert step in script
     assert f"VENV={VENV}" in script
@@ -69,7 +69,8 @@ def test_no_user_data_for_other_targets():
     assert render_hub_vm(example_platform("aws", egress="nat"), "local") == {}
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed (scripts/test.sh installs it)")
+@pytest.mark.skipif(shutil.which("shellcheck") is None,
+                    reason="shellcheck is not installed (scripts/test.sh installs it)")
 def test_user_data_passes_shellcheck(built, tmp_path):
     path = tmp_path / "user-data.sh"
     path.write_bytes(built["hub-vm/user-data.sh"])
@@ -86,6 +87,9 @@ def test_artifacts_bucket_is_private_encrypted_versioned_and_destroyable(stack):
     assert rule["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
     assert all(resources["aws_s3_bucket_public_access_block"]["artifacts"][k] is True
                for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    policy = stack["data"]["aws_iam_policy_document"]["artifacts"]["statement"][0]
+    assert policy["effect"] == "Deny" and policy["condition"][0]["variable"] == "aws:SecureTransport"
+    assert resources["aws_s3_bucket_policy"]["artifacts"]["policy"] == "${data.aws_iam_policy_document.artifacts.json}"
     assert stack["output"]["artifacts_bucket"]["value"] == "${aws_s3_bucket.artifacts.bucket}"
 
 
