@@ -33,6 +33,7 @@ from .load_balancer import LoadBalancers
 from .rootfs import ensure_rootfs
 from .sandbox import IMDS_ADDRESS, Sandbox
 from .security_groups import ruleset
+from .volumes import Volumes
 
 ENDPOINT_PORT = 80  # the moto forwarder on every subnet's router address, like a VPC endpoint
 _counter = itertools.count()
@@ -69,6 +70,7 @@ class Simulator:
         self._watcher = threading.Thread(target=self._watch, daemon=True, name="sim-watcher")
         self._veths = itertools.count()
         self.load_balancers = LoadBalancers(moto, self.vpc, self.prefix, self._address_of)
+        self.volumes = Volumes(moto, self.workdir)
 
     # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> Simulator:
@@ -140,6 +142,7 @@ class Simulator:
                     self._stop(instance.instance_id)
             self.load_balancers.sync(taken={i.ip for i in instances})
             self._apply_security_groups(instances)
+            self.volumes.sync(self.sandboxes)
 
     def _boot(self, instance: Instance) -> None:
         started = time.monotonic()
@@ -202,6 +205,7 @@ class Simulator:
     def _stop(self, instance_id: str) -> None:
         box = self.sandboxes.pop(instance_id)
         self.stopped.add(instance_id)
+        self.volumes.forget(instance_id)
         server = self._servers.pop(instance_id, None)
         with contextlib.suppress(Exception):
             if server:
