@@ -43,26 +43,32 @@ else
 fi
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 credentials() {
-    token=$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 3600" http://169.254.169.254/latest/api/token)
+    token=$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 3600" \
+        http://169.254.169.254/latest/api/token) || return 1
     imds=http://169.254.169.254/latest/meta-data/iam/security-credentials
-    role=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/" | head -n 1)
-    curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/$role" > /run/graticule-credentials.json
+    role=$(curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/") || return 1
+    role=$(echo "$role" | head -n 1)
+    curl -fsS -H "X-aws-ec2-metadata-token: $token" "$imds/$role" > /run/graticule-credentials.json || return 1
     KEY_ID=$(field /run/graticule-credentials.json AccessKeyId)
     SECRET=$(field /run/graticule-credentials.json SecretAccessKey)
     SESSION=$(field /run/graticule-credentials.json Token)
     rm -f /run/graticule-credentials.json
 }
-# get KEY FILE: one object of the artifacts bucket, signed with the role's credentials.
-get() {
-    curl -fsS --retry 5 --retry-all-errors -o "$2" --aws-sigv4 "aws:amz:$REGION:s3" --user "$KEY_ID:$SECRET" \
-        -H "x-amz-security-token: $SESSION" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$(s3_url "$1")"
+# fetch KEY FILE [CURL OPTIONS]: one object of the artifacts bucket, signed with the role's credentials.
+fetch() {
+    key=$1 file=$2
+    shift 2
+    curl -fsS "$@" -o "$file" --aws-sigv4 "aws:amz:$REGION:s3" --user "$KEY_ID:$SECRET" \
+        -H "x-amz-security-token: $SESSION" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$(s3_url "$key")"
 }
+get() { fetch "$1" "$2" --retry 5 --retry-all-errors; }
+# the instance's role: the metadata service may lag its instance profile by a few seconds
 until credentials 2>/dev/null; do echo "graticule: waiting for the instance role"; sleep 2; done
 # `platform apply` publishes the configuration after Terraform made this instance.
-until get config/current.json /run/graticule-current.json 2>/dev/null; do
+until fetch config/current.json /run/graticule-current.json 2>/dev/null; do
     echo "graticule: waiting for config/current.json in s3://$BUCKET"
     sleep 3
-    credentials
+    until credentials 2>/dev/null; do sleep 2; done
 done
 wheelhouse=$(field /run/graticule-current.json wheelhouse)
 phase wheelhouse-download

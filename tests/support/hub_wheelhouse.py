@@ -1,8 +1,9 @@
 """An offline wheel source for the hub VM's wheelhouse (deploy.vm.wheelhouse): every
 distribution graticule[platform,aws] needs, repacked from what this interpreter has
 installed (this host is Debian 12 with CPython 3.11, like the VM's image), plus setuptools
-and wheel to build graticule's own wheel, and uv repacked with its binary (the VM takes
-uv out of that wheel). Set GRATICULE_WHEELHOUSE_FIND_LINKS to the directory.
+and wheel to build graticule's own wheel. Files a distribution installed outside
+site-packages go back into its wheel's `.data/` (JupyterHub's templates, JupyterLab's
+assets, uv's binary, which the VM takes out of that wheel). Set GRATICULE_WHEELHOUSE_FIND_LINKS to the directory.
 
 Built once per set of installed versions under ~/.cache/graticule/hub-wheels (several
 hundred MB of wheels take a minute to repack).
@@ -16,6 +17,7 @@ import fcntl
 import hashlib
 import io
 import shutil
+import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -61,14 +63,42 @@ def _digest(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def repack_uv(out_dir: Path) -> Path:
-    """uv's wheel with its binary as `uv-X.data/scripts/uv` (repack() leaves out files
-    installed outside site-packages)."""
-    dist = metadata.distribution("uv")
+def _outside(dist: metadata.Distribution) -> list[tuple[str, Path]]:
+    """Files `dist` installed outside site-packages (RECORD paths starting with '..'), as
+    (their path under the environment's prefix, where they are now)."""
+    site = Path(dist.locate_file(""))
+    prefix = Path(sys.prefix)
+    found = []
+    for item in dist.files or []:
+        if not str(item).startswith(".."):
+            continue
+        path = (site / item).resolve()
+        if path.is_file() and path.is_relative_to(prefix):
+            found.append((path.relative_to(prefix).as_posix(), path))
+    return found
+
+
+def _data_members(dist: metadata.Distribution) -> list[tuple[str, bytes, int]]:
+    """What a wheel carries in `.data/`: data files (JupyterHub's templates and static files,
+    JupyterLab's assets and server config under share/ and etc/), and for uv its binary.
+    Other bin/ files are entry-point scripts, which installers write from entry_points.txt."""
+    data_dir = f"{dist.metadata['Name'].replace('-', '_')}-{dist.version}.data"
+    members = []
+    for relative, path in _outside(dist):
+        if relative.startswith("bin/"):
+            if dist.metadata["Name"] == "uv" and path.name == "uv":
+                members.append((f"{data_dir}/scripts/uv", path.read_bytes(), 0o755))
+            continue
+        members.append((f"{data_dir}/data/{relative}", path.read_bytes(), 0o644))
+    return members
+
+
+def repack_with_data(dist: metadata.Distribution, out_dir: Path) -> Path:
+    """repack() plus the `.data/` members it leaves out (files installed outside site-packages)."""
     plain = repack(dist, out_dir)
-    binary = Path(dist.locate_file("")) / next(f for f in dist.files if str(f).endswith("bin/uv"))
-    data = binary.read_bytes()
-    member = f"uv-{dist.version}.data/scripts/uv"
+    members = _data_members(dist)
+    if not members:
+        return plain
     staging = plain.with_suffix(".tmp")
     with zipfile.ZipFile(plain) as source, zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as target:
         record_name = next(n for n in source.namelist() if n.endswith(".dist-info/RECORD"))
@@ -76,11 +106,12 @@ def repack_uv(out_dir: Path) -> Path:
         for item in source.infolist():
             if item.filename != record_name:
                 target.writestr(item, source.read(item.filename))
-        info = zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o755 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        target.writestr(info, data)
-        rows.insert(-1, [member, _digest(data), str(len(data))])
+        for name, data, mode in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, data)
+            rows.insert(-1, [name, _digest(data), str(len(data))])
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(rows)
         target.writestr(zipfile.ZipInfo(record_name, date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue())
@@ -120,7 +151,7 @@ def hub_wheels() -> Path:
     """The directory of wheels (built once per set of installed versions)."""
     dists = _distributions()
     key = hashlib.sha256("\n".join(sorted(f"{n}=={d.version}" for n, d in dists.items())).encode()).hexdigest()[:16]
-    directory = CACHE / f"{key}-v2"
+    directory = CACHE / f"{key}-v3"
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # other test processes build the same directory
@@ -130,14 +161,11 @@ def hub_wheels() -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         for name, dist in sorted(dists.items()):
-            if name == "uv":
-                repack_uv(staging)
-            else:
-                wheel = repack(dist, staging)
-                if name in RELABELLED:
-                    _rewrite(wheel, lambda text, name=name: "\n".join(
-                        f"Requires-Python: {RELABELLED[name]}" if line.startswith("Requires-Python:") else line
-                        for line in text.split("\n")))
+            wheel = repack_with_data(dist, staging)
+            if name in RELABELLED:
+                _rewrite(wheel, lambda text, name=name: "\n".join(
+                    f"Requires-Python: {RELABELLED[name]}" if line.startswith("Requires-Python:") else line
+                    for line in text.split("\n")))
         (staging / "COMPLETE").write_text("\n".join(sorted(wheel_name(d) for d in dists.values())) + "\n")
         shutil.rmtree(directory, ignore_errors=True)
         staging.rename(directory)

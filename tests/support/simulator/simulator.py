@@ -184,7 +184,10 @@ class Simulator:
                     "privateIp": box.ip, "instanceType": instance.instance_type, "imageId": instance.image_id,
                     "accountId": self.moto.account_id, "profileArn": instance.profile_arn or ""}
         metadata = InstanceMetadata(fields, user_data, identity, role[0] if role else None,
-                                    lambda: self.cloud.role_credentials(role[1], instance.instance_id))
+                                    lambda: self.cloud.role_credentials(metadata.role_arn, instance.instance_id))
+        metadata.role_arn = role[1] if role else ""
+        if role is None:  # a profile associated after launch, or its role added late: asked again
+            metadata.resolve_role = lambda: self.cloud.role_of(self.cloud.profile_of(instance.instance_id))
         listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
         self._servers[instance.instance_id] = MetadataServer(listener, metadata).start()
 
