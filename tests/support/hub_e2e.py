@@ -69,7 +69,10 @@ class Session:
         return self.http.cookies.get("_xsrf", "")
 
     def login(self, password: str | None = None) -> requests.Response:
-        self.http.get(f"{self.front}/hub/login", timeout=30).raise_for_status()
+        """The login form's answer: 302 logged in, 403 refused (anything else: not answering yet)."""
+        page = self.http.get(f"{self.front}/hub/login", timeout=30)
+        if page.status_code != 200:
+            return page
         answer = self.http.post(f"{self.front}/hub/login?next=%2Fhub%2Fhome", timeout=60,
                                 data={"username": self.user, "password": password or PASSWORDS[self.user],
                                       "_xsrf": self.xsrf}, allow_redirects=False)
@@ -90,10 +93,11 @@ class Session:
             time.sleep(2)
         raise AssertionError(f"{self.user}'s server was not ready within {timeout:.0f} s")
 
-    def server_status(self) -> dict:
-        """The notebook server's own status, through the load balancer and the hub's proxy."""
-        answer = self.http.get(f"{self.front}/user/{self.user}/api/status", timeout=30,
-                               headers={"X-XSRFToken": self.xsrf})
+    def server_status(self, token: str) -> dict:
+        """The notebook server's own status, through the load balancer and the hub's proxy
+        (with an API token of the user: the session cookie is the hub's, not the server's)."""
+        answer = requests.get(f"{self.front}/user/{self.user}/api/status", timeout=30,
+                              headers={"Authorization": f"token {token}"})
         answer.raise_for_status()
         return answer.json()
 
