@@ -131,6 +131,12 @@ def test_each_component_gets_only_its_secrets(tmp_path):
     assert envs["hub"]["GRATICULE_OAUTH_CLIENT_SECRET"] == "o" * 20
     assert envs["hub"]["GRATICULE_GATEWAY_SCHEDULER_URL"] == "tls://0.0.0.0:8786"
     assert not any(v in json.dumps(envs[units.CONFIG_SYNC]) for v in values.values())
+    # the load balancer's addresses, from Terraform's outputs, for OAuth callbacks and laptops
+    outputs = {"hub_url": "https://hub.example.org", "gateway_scheduler_address": "tls://front.example.org:8786"}
+    public = boot.environments(runtime, settings, values, outputs)["hub"]
+    assert public["GRATICULE_PUBLIC_HUB_URL"] == "https://hub.example.org"
+    assert public["GRATICULE_PUBLIC_SCHEDULER_URL"] == "tls://front.example.org:8786"
+    assert public["GRATICULE_HUB_URL"] == "http://127.0.0.1:8000"  # notebooks on the hub VM stay inside
     text = units.env_file_text({"A": 'quote " and \\ back'})
     assert text == 'A="quote \\" and \\\\ back"\n'
 
@@ -143,6 +149,7 @@ def test_config_sync_restarts_only_what_a_change_touches(cloud, tmp_path, monkey
     settings = VmSettings(PLATFORM, "us-west-2", BUCKET, "/graticule/lab", runtime.layout.root, "/dev/xvdf")
     values = {key: "x" * 32 for key in naming.SECRET_KEYS_GENERATED}
     monkeypatch.setattr(config_sync, "RUN_DIR", tmp_path / "run")
+    monkeypatch.setattr(units, "RUN_DIR", tmp_path / "run")
     secrets.write(values, tmp_path / "run" / "secrets")
     runtime.layout.root.mkdir(parents=True)
     secrets.link_state_secrets(runtime.layout.secrets, tmp_path / "run" / "secrets")

@@ -142,3 +142,30 @@ def test_hub_role_reads_its_bucket_and_its_secrets_only(stack):
     s3_writes = [a for s in statements.values() for a in s["actions"] if a.startswith("s3:") and "Get" not in a
                  and "List" not in a]
     assert s3_writes == []
+
+
+def test_behind_a_load_balancer_the_hub_gives_out_its_addresses(monkeypatch, tmp_path):
+    """On the hub VM, GRATICULE_PUBLIC_* (from Terraform's outputs, deploy.vm.boot) are what the
+    identity provider calls back at and what the discovery document gives laptops."""
+    from jupyterhub.app import JupyterHub
+
+    from render.hub_config import render_hub
+
+    environment = {
+        "GRATICULE_STATE_DIR": str(tmp_path / "state"), "GRATICULE_HUB_URL": "http://127.0.0.1:8000",
+        "GRATICULE_GATEWAY_SCHEDULER_URL": "tls://0.0.0.0:8786", "GRATICULE_DISCOVERY_URL": "http://127.0.0.1:8003",
+        "GRATICULE_GATEWAY_API_TOKEN": "g", "GRATICULE_ADMIN_API_TOKEN": "a",
+        "GRATICULE_PUBLIC_HUB_URL": "https://hub.oceanlab.org",
+        "GRATICULE_PUBLIC_SCHEDULER_URL": "tls://front.example.org:8786",
+    }
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    for relative, data in render_hub(example_platform("aws", egress="nat"), "aws").items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(data)
+    app = JupyterHub()
+    app.load_config_file(str(tmp_path / "hub" / "jupyterhub_config.py"))
+    assert app.config.OAuthenticator.oauth_callback_url == "https://hub.oceanlab.org/hub/oauth_callback"
+    discovery = next(s for s in app.config.JupyterHub.services if s["name"] == "platform")
+    assert json.loads(discovery["environment"]["GRATICULE_DISCOVERY"])["scheduler_proxy"] == \
+        "tls://front.example.org:8786"

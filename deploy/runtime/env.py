@@ -23,6 +23,9 @@ HUB_BIND_URL = "GRATICULE_HUB_BIND_URL"  # where the hub itself listens, behind 
 PROXY_API_URL = "GRATICULE_PROXY_API_URL"
 GATEWAY_URL = "GRATICULE_GATEWAY_URL"
 GATEWAY_SCHEDULER_URL = "GRATICULE_GATEWAY_SCHEDULER_URL"  # TLS, SNI-routed to schedulers
+# (hub VM) the load balancer's addresses, for browsers and laptops: OAuth callbacks, discovery
+PUBLIC_HUB_URL = "GRATICULE_PUBLIC_HUB_URL"
+PUBLIC_SCHEDULER_URL = "GRATICULE_PUBLIC_SCHEDULER_URL"
 GATEWAY_SERVICE_URL = "GRATICULE_GATEWAY_SERVICE_URL"  # (hub) where its proxy reaches the gateway's HTTP
 DISCOVERY_URL = "GRATICULE_DISCOVERY_URL"  # (hub) the SDK's discovery service
 PAGES_URL = "GRATICULE_PAGES_URL"  # (hub) the usage pages service (deploy/hub/pages)

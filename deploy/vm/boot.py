@@ -18,10 +18,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from deploy.runtime import env
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.components import COMPONENTS, HUB, PROXY, Component
 from deploy.runtime.state import Layout, write_private
-from deploy.vm import config, secrets, units, volume
+from deploy.vm import config, publish, secrets, units, volume
 from deploy.vm.settings import LOG_DIR, RUN_DIR, UNIT_DIR, VmSettings, phase
 from modules.spec import HUB_PORT, SCHEDULER_PORT
 
@@ -48,9 +49,28 @@ def read_secrets(runtime_secrets: Path) -> dict[str, str]:
     return {path.name.replace("_", "-"): path.read_text().strip() for path in runtime_secrets.iterdir()}
 
 
-def environments(runtime: Runtime, settings: VmSettings, values: Mapping[str, str]) -> dict[str, dict[str, str]]:
+def public_addresses(outputs: Mapping[str, object]) -> dict[str, str]:
+    """The load balancer's addresses from Terraform's outputs, for the hub (OAuth, discovery)."""
+    found = {}
+    if isinstance(outputs.get("hub_url"), str):
+        found[env.PUBLIC_HUB_URL] = outputs["hub_url"]
+    if isinstance(outputs.get("gateway_scheduler_address"), str):
+        found[env.PUBLIC_SCHEDULER_URL] = outputs["gateway_scheduler_address"]
+    return found
+
+
+def outputs_of(files: Mapping[str, bytes]) -> dict[str, object]:
+    try:
+        return json.loads(files.get(publish.OUTPUTS, b"{}"))
+    except ValueError:
+        return {}
+
+
+def environments(runtime: Runtime, settings: VmSettings, values: Mapping[str, str],
+                 outputs: Mapping[str, object] | None = None) -> dict[str, dict[str, str]]:
     base = base_environment(settings)
     found = {c.name: units.component_environment(c, runtime, base, values) for c in COMPONENTS}
+    found[HUB.name].update(public_addresses(outputs or {}))
     found[units.CONFIG_SYNC] = dict(base)
     found[units.LOGSHIP] = dict(base)
     return found
@@ -102,7 +122,7 @@ def boot(settings_path: Path) -> None:
     files = config.fetch(s3, settings.bucket, version)
     config.install(layout, files, version)
     write_private(layout.run / "runtime.json", json.dumps({"ports": dict(PORTS)}, indent=2, sort_keys=True) + "\n")
-    envs = environments(runtime, settings, read_secrets(RUN_DIR / "secrets"))
+    envs = environments(runtime, settings, read_secrets(RUN_DIR / "secrets"), outputs_of(files))
     unit_files = {**units.component_units(runtime), **units.agent_units(Path(settings_path), layout.root)}
     for name, text in unit_files.items():
         (UNIT_DIR / name).write_text(text)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deploy.runtime import env
 from deploy.runtime.components import BY_NAME, NAMES
+from deploy.runtime.state import write_private
 from deploy.vm import boot, config, units
 from deploy.vm.settings import RUN_DIR, VmSettings
 
@@ -32,13 +33,14 @@ def sync_once(settings: VmSettings, s3) -> list[str]:
     if version == config.installed_version(runtime.layout):
         return []
     files = config.fetch(s3, settings.bucket, version)
-    envs = boot.environments(runtime, settings, boot.read_secrets(RUN_DIR / "secrets"))
+    envs = boot.environments(runtime, settings, boot.read_secrets(RUN_DIR / "secrets"), boot.outputs_of(files))
     new = boot.fingerprints(runtime, envs, files)
     old = boot.read_fingerprints(runtime)
     changed = [name for name in NAMES if new.get(name) != old.get(name)]
     config.install(runtime.layout, files, version)
     boot.write_fingerprints(runtime, new)
     for name in changed:
+        write_private(units.env_file(name), units.env_file_text(envs[name]))  # e.g. a new load balancer address
         boot.systemctl("restart", units.unit_name(name))
     boot.wait_healthy(runtime, tuple(BY_NAME[name] for name in changed if name in ("proxy", "hub")))
     print(f"graticule: configuration {version[:12]} applied; restarted {changed or 'nothing'}", flush=True)
