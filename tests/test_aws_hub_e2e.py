@@ -137,6 +137,8 @@ def test_hub_boots_serves_follows_changes_survives_replacement_and_is_destroyed(
                 assert _server_pid(sim, hub, "alice") == server_pid
 
                 # the hub replaced: users, passwords and tokens come back from the state volume
+                users = _user_names(alice)
+                assert {"alice", "dave"} <= users
                 _taint(tmp_path, env, "aws_instance.hub")
                 cli(tmp_path, env, "apply", "--auto-approve")
                 replaced = _hub_instance(tmp_path)
@@ -149,11 +151,18 @@ def test_hub_boots_serves_follows_changes_survives_replacement_and_is_destroyed(
                 assert Session(front, "alice").login("a-wrong-password").status_code != 302
                 assert token_user(front, token) == "alice"
                 assert Session(front, "dave").login().status_code == 302
+                assert _user_names(again) == users  # the hub database, as it was
             except BaseException:
                 print(_diagnose(sim, _hub_instance(tmp_path))())  # the instance's logs, before its sandbox goes
                 raise
             cli(tmp_path, env, "destroy", "--yes")
         _assert_nothing_left(server)
+
+
+def _user_names(admin: Session) -> set[str]:
+    answer = admin.api("GET", "/users")
+    assert answer.status_code == 200, answer.text
+    return {user["name"] for user in answer.json()}
 
 
 def _eventually(check, timeout: float, message: str) -> None:
