@@ -172,3 +172,21 @@ def test_config_sync_restarts_only_what_a_change_touches(cloud, tmp_path, monkey
     assert (runtime.layout.build / "hub" / "platform.json").read_bytes() == b"{\"users\": [\"alice\", \"dave\"]}"
     changed = apply({**build, "gateway/platform.json": b"{\"budgets\": 1}", "manifest.json": b"3"})
     assert changed == ["gateway"]
+
+
+def test_the_state_device_is_found_by_name_or_as_the_one_other_ebs_disk(tmp_path, monkeypatch):
+    from deploy.vm import volume
+
+    sys_block = tmp_path / "block"
+    for name, serial in (("nvme0n1", "vol0aaa"), ("nvme1n1", "vol0bbb"), ("nvme2n1", "AWS1234")):
+        (sys_block / name / "device").mkdir(parents=True)
+        (sys_block / name / "device" / "serial").write_text(serial + "\n")
+    monkeypatch.setattr(volume, "_root_disk", lambda: "nvme0n1")
+    existing = tmp_path / "xvdf"
+    existing.write_text("")
+    assert volume.find_device(str(existing), sys_block) == str(existing)  # a udev link: taken as it is
+    # Nitro without the link: the EBS disk (serial vol...) that is not the root disk; not instance storage
+    assert volume.find_device("/dev/xvdf-missing", sys_block) == "/dev/nvme1n1"
+    (sys_block / "nvme3n1" / "device").mkdir(parents=True)
+    (sys_block / "nvme3n1" / "device" / "serial").write_text("vol0ccc\n")
+    assert volume.find_device("/dev/xvdf-missing", sys_block) is None  # two candidates: wait for the name
