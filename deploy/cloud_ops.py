@@ -84,6 +84,23 @@ def write_outputs(prepared: Prepared) -> dict[str, Any]:
     return outputs
 
 
+def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[[str], None] = lambda _: None):
+    """aws: the hub VM's wheelhouse and this build's configuration to the artifacts bucket
+    (deploy.vm.publish); the running hub picks the new version up (deploy.vm.config_sync)."""
+    bucket = outputs.get("artifacts_bucket")
+    if prepared.platform.target != "aws" or not bucket:
+        return None
+    from deploy.vm import publish, wheelhouse
+
+    house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress)
+    build = {
+        path.relative_to(prepared.build).as_posix(): path.read_bytes()
+        for path in sorted(prepared.build.rglob("*")) if path.is_file()
+    }
+    region = outputs.get("region") or prepared.platform.cloud.aws.region
+    return publish.publish(bucket, region, house, publish.config_files(build, outputs), progress)
+
+
 def describe_plan(summary: dict[str, Any]) -> str:
     lines = [headline(summary)]
     for change in summary["changes"]:

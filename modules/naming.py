@@ -39,6 +39,21 @@ def instance_template_output(profile: str) -> str:
     return f"instance_template_{profile}"
 
 
+# -- the hub VM on AWS (issue 13) ----------------------------------------------------------
+
+HUB_STATE_DIR = "/var/lib/graticule"  # the runtime's state directory on the hub VM: the state volume
+HUB_STATE_DEVICE = "/dev/xvdf"  # where the state volume is attached
+VM_SETTINGS = "/etc/graticule/vm.json"  # written by the hub's user data, read by deploy.vm.boot
+SECRET_KEYS_GENERATED = ("cookie-secret", "proxy-auth-token", "gateway-api-token", "admin-api-token",
+                         "gateway-encrypt-keys")  # by the hub VM on first boot
+OAUTH_CLIENT_SECRET_KEY = "oauth-client-secret"  # set by the operator, when the hub's auth needs one
+
+
+def artifacts_bucket(platform_name: str, account_id: str) -> str:
+    """The private bucket `platform apply` publishes the hub's wheelhouse and config to."""
+    return f"{platform_name}-artifacts-{account_id}"
+
+
 def secret_name(platform_name: str, key: str) -> str:
-    """The Secrets Manager name of one of the platform's secrets (the hub VM's, the operator's)."""
+    """The Secrets Manager name of one of the platform's secrets."""
     return f"graticule/{platform_name}/{key}"

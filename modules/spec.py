@@ -70,3 +70,4 @@ class CloudSpec:
     def platform_labels(self) -> dict[str, str]:
         """Tags (AWS) or labels (GCP) that every taggable resource of the platform carries."""
         return {"platform": self.name, "managed-by": "graticule"}
+SCHEDULER_PORT = 8786  # the gateway's scheduler TLS proxy on the hub VM; the scheduler load balancer forwards here

@@ -41,6 +41,7 @@ STEPS: tuple[Step, ...] = (
     Step("render.workers", "render_workers", "workers/"),
     Step("render.environments", "render_environments", "environments/", takes_target=False),
     Step("render.job_spec", "render_jobs", "jobs/", takes_target=False),
+    Step("render.hub_vm", "render_hub_vm", "hub-vm/"),
 )
 
 

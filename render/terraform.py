@@ -71,4 +71,5 @@ def aws_spec(platform: Platform):
         ci_runner_repository=(
             platform.ci.repository if platform.ci and platform.ci.runner == "self-hosted" else None
         ),
+        oauth_client_secret=platform.hub.auth.provider != "local",
     )

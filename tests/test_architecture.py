@@ -4,7 +4,7 @@
   `graticule` only itself; nothing outside `deploy/cli/` imports `deploy.cli`;
 - no import cycle between the packages (and top-level modules) of `deploy/`;
 - only `deploy/gateway/` imports `dask_gateway_server`; only `deploy/cloud/` calls a
-  cloud SDK at run time (boto3, google.cloud);
+  cloud SDK at run time (boto3, google.cloud), and `deploy/vm/` boto3 (publishing, the hub VM);
 - no source file over 400 lines: the product, its scripts, the rendered configs'
   templates and the tests.
 
@@ -140,14 +140,17 @@ def test_the_cycle_finder_finds_a_cycle():
 
 @pytest.mark.parametrize(
     ("library", "home"),
-    [("dask_gateway_server", "deploy.gateway"), ("boto3", "deploy.cloud"), ("google.cloud", "deploy.cloud")],
+    [("dask_gateway_server", ("deploy.gateway",)), ("boto3", ("deploy.cloud", "deploy.vm")),
+     ("google.cloud", ("deploy.cloud",))],
 )
 def test_a_third_party_runtime_is_imported_from_one_package_only(library, home):
+    """boto3 also in deploy.vm: `platform apply`'s publishing to S3 and the hub VM's own
+    calls (S3, Secrets Manager) are not the machines layer."""
     bad = [
         f"{module} imports {name}"
         for package in OURS
         for module, imported in _graph(package).items()
-        if not (module == home or module.startswith(home + "."))
+        if not any(module == h or module.startswith(h + ".") for h in home)
         for name in imported
         if name == library or name.startswith(library + ".")
     ]

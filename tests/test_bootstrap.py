@@ -62,9 +62,9 @@ STATE_OBJECTS = f"${{aws_s3_bucket.state.arn}}/graticule/{NAME}/"
 # The IAM prefix whose reads refresh each resource type of the platform stack.
 SERVICE_OF_TYPE = {
     "acm": "acm", "budgets": "budgets", "cloudwatch": "logs", "iam": "iam", "kms": "kms",
-    "lb": "elasticloadbalancing", "s3": "s3",
-    **{kind: "ec2" for kind in ("default", "eip", "flow", "instance", "internet", "launch", "nat", "route",
-                                "security", "subnet", "vpc")},
+    "lb": "elasticloadbalancing", "s3": "s3", "secretsmanager": "secretsmanager",
+    **{kind: "ec2" for kind in ("default", "ebs", "eip", "flow", "instance", "internet", "launch", "nat", "route",
+                                "security", "subnet", "volume", "vpc")},
 }
 
 

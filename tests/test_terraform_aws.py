@@ -185,7 +185,9 @@ def test_budgets_alert_the_configured_addresses(stacks):
 def test_storage_and_worker_grants(stacks):
     resources, data = stacks["nat"]["resource"], stacks["nat"]["data"]
     # The platform creates oceanlab-data; oceanlab-archive exists already and is only granted.
-    assert [b["bucket"] for b in resources["aws_s3_bucket"].values()] == ["oceanlab-data"]
+    # (The hub's artifacts bucket is the platform's own: tests/test_hub_vm_render.py.)
+    storage = [b["bucket"] for key, b in resources["aws_s3_bucket"].items() if key.startswith("storage_")]
+    assert storage == ["oceanlab-data"]
     assert set(resources["aws_iam_role"]) == {
         "flow_logs", "hub", "worker_shared-data-ro", "worker_archive-ro-shared-data-rw",
     }
@@ -292,7 +294,9 @@ def test_moto_holds_what_the_stack_promises(applied, moto_server):  # noqa: F811
         assert "InstanceMarketOptions" not in data, name  # spot: per request (deploy/cloud/placement.py)
 
     s3 = moto_server.client("s3")
-    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["oceanlab-data"]  # not the existing one
+    # the data bucket (not the existing one) and the hub's artifacts bucket
+    names = sorted(b["Name"] for b in s3.list_buckets()["Buckets"])
+    assert names == ["oceanlab-artifacts-123456789012", "oceanlab-data"]
     assert s3.get_bucket_versioning(Bucket="oceanlab-data")["Status"] == "Enabled"
     rule = s3.get_bucket_encryption(Bucket="oceanlab-data")["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"

@@ -27,6 +27,9 @@ PORT_NAMES = ("public", "proxy_api", "hub", "gateway", "gateway_web", "discovery
 class Runtime:
     layout: Layout
     ports: Mapping[str, int]
+    # Where the two published ports (the proxy's public port, the gateway's scheduler TLS
+    # proxy) bind: loopback on a laptop; every interface on a hub VM behind a load balancer.
+    public_host: str = "127.0.0.1"
 
     @property
     def hub_url(self) -> str:
@@ -57,7 +60,7 @@ class Runtime:
     @property
     def gateway_scheduler_url(self) -> str:
         """The gateway's TLS proxy to Dask schedulers (SNI-routed): the one other published port."""
-        return f"tls://127.0.0.1:{self.ports['gateway']}"
+        return f"tls://{self.public_host}:{self.ports['gateway']}"
 
     @property
     def discovery_url(self) -> str:

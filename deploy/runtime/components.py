@@ -77,7 +77,7 @@ def _proxy_command(runtime: Runtime) -> list[str]:
         sys.executable,
         "-m",
         "deploy.local.http_proxy",
-        "--ip=127.0.0.1",
+        f"--ip={runtime.public_host}",
         f"--port={runtime.ports['public']}",
         "--api-ip=127.0.0.1",
         f"--api-port={runtime.ports['proxy_api']}",

@@ -23,6 +23,9 @@ HUB_BIND_URL = "GRATICULE_HUB_BIND_URL"  # where the hub itself listens, behind 
 PROXY_API_URL = "GRATICULE_PROXY_API_URL"
 GATEWAY_URL = "GRATICULE_GATEWAY_URL"
 GATEWAY_SCHEDULER_URL = "GRATICULE_GATEWAY_SCHEDULER_URL"  # TLS, SNI-routed to schedulers
+# (hub VM) the load balancer's addresses, for browsers and laptops: OAuth callbacks, discovery
+PUBLIC_HUB_URL = "GRATICULE_PUBLIC_HUB_URL"
+PUBLIC_SCHEDULER_URL = "GRATICULE_PUBLIC_SCHEDULER_URL"
 GATEWAY_SERVICE_URL = "GRATICULE_GATEWAY_SERVICE_URL"  # (hub) where its proxy reaches the gateway's HTTP
 DISCOVERY_URL = "GRATICULE_DISCOVERY_URL"  # (hub) the SDK's discovery service
 PAGES_URL = "GRATICULE_PAGES_URL"  # (hub) the usage pages service (deploy/hub/pages)
@@ -56,6 +59,9 @@ TF_OVERRIDES = "GRATICULE_TF_OVERRIDES"  # Terraform override files (deploy.clou
 TF_BACKEND_CONFIG = "GRATICULE_TF_BACKEND_CONFIG"  # a -backend-config file (deploy.cloud_stack)
 # Where the CLI reaches a cloud target's hub instead of the `hub_url` output (a tunnel, a test).
 CLOUD_HUB_URL = "GRATICULE_CLOUD_HUB_URL"
+# Wheels for the hub VM's wheelhouse from this directory or URL, no index (deploy.vm.wheelhouse).
+WHEELHOUSE_FIND_LINKS = "GRATICULE_WHEELHOUSE_FIND_LINKS"
+CONFIG_SYNC_INTERVAL = "GRATICULE_CONFIG_SYNC_INTERVAL"  # seconds between the hub VM's config checks
 # A GitHub Actions variable of the operator's repository (gitops workflow templates).
 CI_WORKLOAD_IDENTITY_PROVIDER = "GRATICULE_WORKLOAD_IDENTITY_PROVIDER"
 OPERATOR_SETTINGS = (

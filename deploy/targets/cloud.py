@@ -45,8 +45,11 @@ class CloudTarget:
             prepared.stack.apply(plan)
         prepared.stack.forget_plans()
         outputs = cloud_ops.write_outputs(prepared)
+        published = cloud_ops.publish_hub(prepared, outputs, progress)
+        hub = f"; hub configuration {published.version[:12]} published" if published else ""
         return Outcome(
             f"applied: {self.platform.name} on {self.name}; {len(outputs)} output(s) in {self.out}/{cloud_ops.OUTPUTS}"
+            + hub
         )
 
     def destroy(self, preview: Preview, progress: Progress) -> Outcome:

@@ -61,6 +61,9 @@ PLAN_READ_ACTIONS = (
     "s3:GetLifecycleConfiguration",
     "s3:GetReplicationConfiguration",
     "s3:ListAllMyBuckets",
+    # the hub's secrets' configuration (name, key, tags, policy), never their values
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
     "sts:GetCallerIdentity",
 )
 

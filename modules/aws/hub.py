@@ -7,6 +7,7 @@ from constructs import Construct
 from modules.aws.base import name_tag, ref, res
 from modules.aws.spec import AwsSpec
 from modules.aws.templates import Images, architecture, metadata_options
+from modules.aws.user_data import hub_user_data, log_group_name, terraform_literal
 
 HUB_ROOT_GIB = 30
 
@@ -28,9 +29,15 @@ class Hub(Construct):
             "ebs_optimized": True,
             "monitoring": True,
             "metadata_options": metadata_options(),
-            "root_block_device": {"encrypted": True, "volume_type": "gp3", "volume_size": HUB_ROOT_GIB},
+            # The root disk's tags here, not `volume_tags`: those would also claim the state
+            # volume attached beside it (the provider then flip-flops its tags on every plan).
+            "root_block_device": {"encrypted": True, "volume_type": "gp3", "volume_size": HUB_ROOT_GIB,
+                                  "tags": {**spec.tags, "Name": f"{spec.name}-hub"}},
+            # No secret and nothing that changes with users or profiles: see modules.aws.user_data.
+            "user_data": terraform_literal(
+                hub_user_data(spec.name, spec.region, spec.account_id, log_group_name(spec.name))),
+            "user_data_replace_on_change": False,
             "tags": name_tag(f"{spec.name}-hub", role="hub"),
-            "volume_tags": {**spec.tags, "Name": f"{spec.name}-hub"},
             # A newer image must not replace the hub (and its ledger) on the next apply.
             "lifecycle": {"ignore_changes": ["ami"]},
         })

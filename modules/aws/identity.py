@@ -116,7 +116,8 @@ class Identity(Construct):
         return data(self, "aws_iam_policy_document", f"worker_{access.key}", {"statement": statements})
 
     def grant_hub(self, *, launch_template_arns: list[str], private_subnet_arns: list[str],
-                  worker_security_group_arn: str, log_group_arn: str) -> None:
+                  worker_security_group_arn: str, log_group_arn: str, artifacts_bucket_arn: str = "",
+                  key_arn: str = "") -> None:
         """The hub may launch instances only from this platform's templates, into its private
         subnets, tagged for this platform and one of its budgets, without a public IP; it may
         stop and terminate only instances tagged for this platform."""
@@ -183,13 +184,29 @@ class Identity(Construct):
                 "resources": [f"{log_group_arn}:*"],
             },
             {
-                # The OAuth client secret and the gateway token live in Secrets Manager.
+                # The hub's secrets live in Secrets Manager: it reads them, and puts the ones
+                # it generates on first boot (see modules.aws.hub_state).
                 "sid": "ReadPlatformSecrets",
-                "actions": ["secretsmanager:GetSecretValue"],
+                "actions": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                            "secretsmanager:DescribeSecret"],
                 "resources": [f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"
                               f":secret:graticule/{spec.name}/*"],
             },
         ]
+        if artifacts_bucket_arn:
+            statements += [
+                {"sid": "ListArtifacts", "actions": ["s3:ListBucket"], "resources": [artifacts_bucket_arn]},
+                {"sid": "ReadArtifacts", "actions": ["s3:GetObject"], "resources": [f"{artifacts_bucket_arn}/*"]},
+                {
+                    # Its bucket and secrets are encrypted with the platform's key, used only through them.
+                    "sid": "UsePlatformKeyThroughS3AndSecrets",
+                    "actions": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "resources": [key_arn],
+                    "condition": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                   "values": [f"s3.{spec.region}.amazonaws.com",
+                                              f"secretsmanager.{spec.region}.amazonaws.com"]}],
+                },
+            ]
         if spec.budgets:
             statements.insert(3, {
                 "sid": "TagLaunchesWithABudget",

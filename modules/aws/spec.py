@@ -32,6 +32,8 @@ class AwsSpec(CloudSpec):
     profiles: tuple[ProfileSpec, ...] = ()
     # `ci.repository` when `ci.runner: self-hosted` (a runner VM in the VPC), else None
     ci_runner_repository: str | None = None
+    # the hub's auth needs an OAuth client secret (github, oidc): its Secrets Manager secret exists
+    oauth_client_secret: bool = False
 
     @property
     def partition(self) -> str:

@@ -12,6 +12,7 @@ from modules.aws.base import ident, output, ref
 from modules.aws.budgets import Budgets
 from modules.aws.encryption import Encryption
 from modules.aws.hub import Hub
+from modules.aws.hub_state import HubState
 from modules.aws.identity import Identity
 from modules.aws.loadbalancer import LoadBalancer
 from modules.aws.logging import Logging
@@ -40,14 +41,19 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
     identity = Identity(stack, spec, log_group_arn=logging.group_arn, key_arn=encryption.key_arn)
     images = Images(stack)
     templates = LaunchTemplates(stack, spec, images, ref(security.workers, "id"))
+    hub_state = HubState(stack, spec, key_arn=encryption.key_arn,
+                         availability_zone=ref(network.private_subnets[0], "availability_zone"))
     identity.grant_hub(
         launch_template_arns=[ref(t, "arn") for t in templates.by_profile.values()],
         private_subnet_arns=[ref(s, "arn") for s in network.private_subnets],
         worker_security_group_arn=ref(security.workers, "arn"),
         log_group_arn=logging.group_arn,
+        artifacts_bucket_arn=ref(hub_state.artifacts, "arn"),
+        key_arn=encryption.key_arn,
     )
     hub = Hub(stack, spec, images=images, subnet_id=ref(network.private_subnets[0], "id"),
               security_group_id=ref(security.hub, "id"), instance_profile=ref(identity.hub_profile, "name"))
+    hub_state.attach(ref(hub.instance, "id"))
     lb = LoadBalancer(stack, spec, subnet_ids=[ref(s, "id") for s in network.public_subnets],
                       security_group_id=ref(security.lb, "id"), vpc_id=vpc_id,
                       hub_instance_id=ref(hub.instance, "id"))
@@ -86,6 +92,9 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
         },
         "log_group_name": ref(logging.group, "name"),
         "buckets": {name: ref(b, "bucket") for name, b in storage.buckets.items()},
+        "artifacts_bucket": ref(hub_state.artifacts, "bucket"),
+        "hub_state_volume_id": ref(hub_state.volume, "id"),
+        "secret_names": {key: ref(secret, "name") for key, secret in hub_state.secrets.items()},
     }
     if runner is not None:
         outputs["ci_runner_instance_id"] = ref(runner.instance, "id")

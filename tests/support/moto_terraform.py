@@ -2,7 +2,8 @@
 
 Writes a provider override file and a backend config file into a directory of the test's
 own and returns the environment that makes `deploy.cloud_stack` use them
-(GRATICULE_TF_OVERRIDES, GRATICULE_TF_BACKEND_CONFIG) plus moto's fake credentials.
+(GRATICULE_TF_OVERRIDES, GRATICULE_TF_BACKEND_CONFIG) plus moto's fake credentials, moto as
+every SDK's endpoint and the offline wheel source of the hub's wheelhouse.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ import json
 from pathlib import Path
 
 from deploy.cloud_stack import BACKEND_CONFIG_ENV, OVERRIDES_ENV
+from deploy.runtime.env import WHEELHOUSE_FIND_LINKS
+from tests.support.hub_wheelhouse import hub_wheels
 from tests.support.moto_server import CREDENTIALS, MotoServer
 from tests.support.terraform import UNSUPPORTED_BY_MOTO, moto_override
+
+# moto serves plain HTTP and enforces a bucket policy's Deny on object requests, so the hub's
+# artifacts bucket's TLS-only policy (aws:SecureTransport) would refuse `platform apply`'s
+# publishing and the hub's downloads: left out of applies against moto (its rendering is
+# checked in tests/test_hub_vm_render.py), as tests/test_bootstrap_apply.py lifts the state
+# bucket's.
+DENIED_OVER_PLAIN_HTTP = {("aws_s3_bucket_policy", "artifacts")}
 
 _SKIPS = {  # for the S3 backend
     "skip_credentials_validation": True,
@@ -56,6 +66,7 @@ def moto_terraform_env(server: MotoServer, directory: Path, mains: list[dict]) -
         for kind, named in main.get("resource", {}).items()
         if kind not in UNSUPPORTED_BY_MOTO
         for name in named
+        if (kind, name) not in DENIED_OVER_PLAIN_HTTP
     })
     return {
         OVERRIDES_ENV: str(overrides),
@@ -65,6 +76,10 @@ def moto_terraform_env(server: MotoServer, directory: Path, mains: list[dict]) -
         "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": server.region,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # `platform apply` publishes the hub's wheelhouse and config with boto3 (deploy.vm.publish):
+        # to moto, and from this machine's installed packages, never the internet
+        "AWS_ENDPOINT_URL": server.url,
+        WHEELHOUSE_FIND_LINKS: str(hub_wheels()),
     }
 
 

@@ -73,7 +73,7 @@ def tf_plugin_dir() -> Path:
 
 
 # AWS services the rendered stacks call, pointed at moto by `moto_override`.
-MOTO_SERVICES = ("acm", "budgets", "ec2", "elbv2", "iam", "kms", "logs", "s3", "ssm", "sts")
+MOTO_SERVICES = ("acm", "budgets", "ec2", "elbv2", "iam", "kms", "logs", "s3", "secretsmanager", "ssm", "sts")
 # moto's stock images (its amis.json): Amazon Linux 2 and AL2022 arm64, owned by "amazon".
 MOTO_IMAGES = {"x86_64": "amzn2-ami-hvm-*", "arm64": "al2022-ami-*-arm64"}
 MOTO_IMAGE_OWNER = "137112412989"

@@ -58,6 +58,11 @@ class CloudView:
         groups = self.ec2.describe_security_groups(GroupIds=sorted(group_ids))["SecurityGroups"]
         return {g["GroupId"]: g for g in groups}
 
+    def profile_of(self, instance_id: str) -> str | None:
+        """The instance profile associated with an instance now."""
+        raw = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        return raw.get("IamInstanceProfile", {}).get("Arn")
+
     def role_of(self, profile_arn: str | None) -> tuple[str, str] | None:
         """(role name, role ARN) of an instance profile, or None."""
         if not profile_arn:

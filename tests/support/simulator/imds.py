@@ -31,9 +31,20 @@ class InstanceMetadata:
         self.user_data = user_data
         self.identity = identity
         self.role = role
+        self.role_arn = ""
         self.credentials = credentials
+        self.resolve_role: Callable[[], tuple[str, str] | None] | None = None
+
+    def _current_role(self) -> None:
+        """Resolve a role not known at boot (once found, kept)."""
+        if self.role is None and self.resolve_role is not None:
+            found = self.resolve_role()
+            if found:
+                self.role, self.role_arn = found
 
     def answer(self, path: str) -> tuple[int, bytes]:
+        if "/iam" in path:
+            self._current_role()
         if path == "/latest/user-data":
             return (200, self.user_data) if self.user_data else (404, b"")
         if path == "/latest/dynamic/instance-identity/document":

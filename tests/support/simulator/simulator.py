@@ -33,6 +33,7 @@ from .load_balancer import LoadBalancers
 from .rootfs import ensure_rootfs
 from .sandbox import IMDS_ADDRESS, Sandbox
 from .security_groups import ruleset
+from .volumes import Volumes
 
 ENDPOINT_PORT = 80  # the moto forwarder on every subnet's router address, like a VPC endpoint
 _counter = itertools.count()
@@ -70,6 +71,7 @@ class Simulator:
         self._watcher = threading.Thread(target=self._watch, daemon=True, name="sim-watcher")
         self._veths = itertools.count()
         self.load_balancers = LoadBalancers(moto, self.vpc, self.prefix, self._address_of)
+        self.volumes = Volumes(moto, self.workdir)
 
     # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> Simulator:
@@ -142,6 +144,7 @@ class Simulator:
             self.load_balancers.sync(taken={i.ip for i in instances})
             self._apply_security_groups(instances)
             shutdown.carry_out(self.cloud.ec2, self.sandboxes, self.shutdowns)
+            self.volumes.sync(self.sandboxes)
 
     def _boot(self, instance: Instance) -> None:
         started = time.monotonic()
@@ -184,7 +187,10 @@ class Simulator:
                     "privateIp": box.ip, "instanceType": instance.instance_type, "imageId": instance.image_id,
                     "accountId": self.moto.account_id, "profileArn": instance.profile_arn or ""}
         metadata = InstanceMetadata(fields, user_data, identity, role[0] if role else None,
-                                    lambda: self.cloud.role_credentials(role[1], instance.instance_id))
+                                    lambda: self.cloud.role_credentials(metadata.role_arn, instance.instance_id))
+        metadata.role_arn = role[1] if role else ""
+        if role is None:  # a profile associated after launch, or its role added late: asked again
+            metadata.resolve_role = lambda: self.cloud.role_of(self.cloud.profile_of(instance.instance_id))
         listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
         self._servers[instance.instance_id] = MetadataServer(listener, metadata).start()
 
@@ -205,6 +211,7 @@ class Simulator:
     def _stop(self, instance_id: str) -> None:
         box = self.sandboxes.pop(instance_id)
         self.stopped.add(instance_id)
+        self.volumes.forget(instance_id)
         server = self._servers.pop(instance_id, None)
         with contextlib.suppress(Exception):
             if server:
