@@ -101,7 +101,8 @@ def _runtime(tmp_path: Path) -> Runtime:
 def test_units_are_hardened_and_the_hub_keeps_its_servers(tmp_path):
     runtime = _runtime(tmp_path)
     found = units.component_units(runtime)
-    assert list(found) == ["graticule-proxy.service", "graticule-hub.service", "graticule-gateway.service"]
+    assert list(found) == ["graticule-proxy.service", "graticule-hub.service", "graticule-gateway.service",
+                          "graticule-jobs.service"]
     for name, text in found.items():
         component = name.removeprefix("graticule-").removesuffix(".service")
         for line in ("Restart=always", "ProtectSystem=full", "PrivateTmp=yes", "RuntimeDirectory=graticule",
@@ -115,7 +116,9 @@ def test_units_are_hardened_and_the_hub_keeps_its_servers(tmp_path):
     proxy_start = next(line for line in found["graticule-proxy.service"].splitlines() if line.startswith("ExecStart="))
     assert "--ip=0.0.0.0" in proxy_start and "--port=8000" in proxy_start and "--api-ip=127.0.0.1" in proxy_start
     agents = units.agent_units(Path("/etc/graticule/vm.json"), runtime.layout.root)
-    assert "graticule-config-sync.service" in agents
+    assert set(agents) == {"graticule-config-sync.service", "graticule-logship.service"}
+    ship = next(line for line in agents["graticule-logship.service"].splitlines() if line.startswith("ExecStart="))
+    assert ship.endswith("-m deploy.vm.logship --settings /etc/graticule/vm.json")
 
 
 def test_each_component_gets_only_its_secrets(tmp_path):
@@ -171,7 +174,8 @@ def test_config_sync_restarts_only_what_a_change_touches(cloud, tmp_path, monkey
     assert changed == ["hub"] and restarted == ["restart graticule-hub.service"]
     assert (runtime.layout.build / "hub" / "platform.json").read_bytes() == b"{\"users\": [\"alice\", \"dave\"]}"
     changed = apply({**build, "gateway/platform.json": b"{\"budgets\": 1}", "manifest.json": b"3"})
-    assert changed == ["gateway"]
+    assert changed == ["gateway", "jobs"]  # the jobs scheduler reads the budgets too; the hub stays
+    assert "restart graticule-hub.service" not in restarted
 
 
 def test_the_state_device_is_found_by_name_or_as_the_one_other_ebs_disk(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
-"""systemd units of the hub VM: one per runtime component, plus config sync (and the log
-shipper when its module exists).
+"""systemd units of the hub VM: one per runtime component, plus config sync and the log
+shipper.
 
 Each unit runs the same command as the local target's supervisor, with its environment
 from a 0600 file in the RuntimeDirectory (/run/graticule, tmpfs: the secrets never touch
@@ -11,7 +11,6 @@ in sessions of their own and survive a hub restart, as cleanup_servers=False exp
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 import sys
 from collections.abc import Mapping
@@ -85,16 +84,17 @@ def component_units(runtime: Runtime) -> dict[str, str]:
 
 
 def agent_units(settings_path: Path, state_dir: Path) -> dict[str, str]:
-    """Config sync, and the log shipper once its module exists (deploy.vm.logship)."""
-    units = {unit_name(CONFIG_SYNC): unit_text(
-        CONFIG_SYNC, "configuration sync from the artifacts bucket",
-        [sys.executable, "-m", "deploy.vm.config_sync", str(settings_path)],
-        workdir=state_dir, state_dir=state_dir, after=(unit_name(HUB.name),))}
-    if importlib.util.find_spec("deploy.vm.logship") is not None:
-        units[unit_name(LOGSHIP)] = unit_text(
-            LOGSHIP, "log shipper to CloudWatch Logs", [sys.executable, "-m", "deploy.vm.logship", str(settings_path)],
-            workdir=state_dir, state_dir=state_dir)
-    return units
+    """Config sync, and the log shipper that feeds `platform logs` (deploy.vm.logship)."""
+    return {
+        unit_name(CONFIG_SYNC): unit_text(
+            CONFIG_SYNC, "configuration sync from the artifacts bucket",
+            [sys.executable, "-m", "deploy.vm.config_sync", str(settings_path)],
+            workdir=state_dir, state_dir=state_dir, after=(unit_name(HUB.name),)),
+        unit_name(LOGSHIP): unit_text(
+            LOGSHIP, "log shipper to CloudWatch Logs",
+            [sys.executable, "-m", "deploy.vm.logship", "--settings", str(settings_path)],
+            workdir=state_dir, state_dir=state_dir),
+    }
 
 
 def component_environment(component: Component, runtime: Runtime, base: Mapping[str, str],
