@@ -13,7 +13,9 @@ through the simulated load balancer's 443 listener only:
   (the same process: config sync restarted the hub only, which keeps its servers), and
   the hub instance is the same one;
 - the hub instance replaced (`terraform taint aws_instance.hub`, then `platform apply`)
-  comes back with every user, alice's password and her API token (the state volume);
+  comes back with every user, alice's password, her API token and the usage ledger's rows
+  (the state volume); the operator's `platform status`, `token` and `logs` reach it through
+  EC2, Secrets Manager, CloudWatch Logs (fed by the VM's log shipper) and the load balancer;
 - `platform destroy` leaves no instance, volume, secret or artifacts bucket in moto.
 
 The same with `egress: none`: the simulated instances reach nothing but the moto
@@ -136,9 +138,10 @@ def test_hub_boots_serves_follows_changes_survives_replacement_and_is_destroyed(
                 assert alice.server_status(token)["started"] == started
                 assert _server_pid(sim, hub, "alice") == server_pid
 
-                # the hub replaced: users, passwords and tokens come back from the state volume
+                # the hub replaced: users, passwords, tokens and usage come back from the state volume
                 users = _user_names(alice)
                 assert {"alice", "dave"} <= users
+                assert _ledger_processes(sim, hub, write=True) == [LEDGER_PROCESS]
                 _taint(tmp_path, env, "aws_instance.hub")
                 cli(tmp_path, env, "apply", "--auto-approve")
                 replaced = _hub_instance(tmp_path)
@@ -152,11 +155,55 @@ def test_hub_boots_serves_follows_changes_survives_replacement_and_is_destroyed(
                 assert token_user(front, token) == "alice"
                 assert Session(front, "dave").login().status_code == 302
                 assert _user_names(again) == users  # the hub database, as it was
+                assert _ledger_processes(sim, replaced) == [LEDGER_PROCESS]  # the usage ledger, as it was
+                _operator_commands(tmp_path, {**env, "GRATICULE_CLOUD_HUB_URL": front}, replaced, front)
             except BaseException:
                 print(_diagnose(sim, _hub_instance(tmp_path))())  # the instance's logs, before its sandbox goes
                 raise
             cli(tmp_path, env, "destroy", "--yes")
         _assert_nothing_left(server)
+
+
+LEDGER_PROCESS = "e2e-scheduler"
+# Run on the hub VM by its own Python: one usage interval written into the ledger that the
+# gateway keeps on the state volume (no cluster runs on AWS before issue 14), or read back.
+_LEDGER_PROBE = f"""
+import sys
+from sqlalchemy import select
+from deploy.ledger import Ledger, Process
+from deploy.ledger.models import UsageInterval
+ledger = Ledger.open(state_dir="/var/lib/graticule")
+if sys.argv[1] == "write":
+    with ledger.writing() as conn:
+        process = Process("alice", "ocean", "e2e", "{LEDGER_PROCESS}", "small", "scheduler", 1, 1 << 30, 0.1)
+        ledger.open_interval(conn, process, ledger.clock())
+with ledger.reading() as conn:
+    print(" ".join(sorted(conn.scalars(select(UsageInterval.process)))))
+"""
+
+
+def _ledger_processes(sim: Simulator, instance_id: str, write: bool = False) -> list[str]:
+    done = sim.sandboxes[instance_id].exec(
+        ["/opt/graticule/venv/bin/python", "-c", _LEDGER_PROBE, "write" if write else "read"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split()
+
+
+def _operator_commands(tmp_path: Path, env: dict[str, str], instance_id: str, front: str) -> None:
+    status = json.loads(cli(tmp_path, env, "status", "--json").stdout)
+    components = {c["name"]: c for c in status["components"]}
+    assert status["up"] is True, status
+    assert components["hub-vm"]["detail"] == "running" and components["hub-vm"]["address"].startswith(instance_id)
+    token = cli(tmp_path, env, "token", "dave").stdout.strip()
+    assert token_user(front, token) == "dave"
+
+    def hub_log_shipped() -> bool:
+        try:  # the stream appears with the shipper's first batch
+            return "JupyterHub" in cli(tmp_path, env, "logs", "hub", "-n", "500", timeout=120).stdout
+        except AssertionError:
+            return False
+
+    _eventually(hub_log_shipped, 180, "the hub's log never reached CloudWatch Logs")
 
 
 def _user_names(admin: Session) -> set[str]:

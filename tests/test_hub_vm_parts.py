@@ -116,7 +116,7 @@ def test_units_are_hardened_and_the_hub_keeps_its_servers(tmp_path):
     proxy_start = next(line for line in found["graticule-proxy.service"].splitlines() if line.startswith("ExecStart="))
     assert "--ip=0.0.0.0" in proxy_start and "--port=8000" in proxy_start and "--api-ip=127.0.0.1" in proxy_start
     agents = units.agent_units(Path("/etc/graticule/vm.json"), runtime.layout.root)
-    assert set(agents) == {"graticule-config-sync.service", "graticule-logship.service"}
+    assert set(agents) == {"graticule-config-sync.service", "graticule-logship.service", "graticule-reaper.service"}
     ship = next(line for line in agents["graticule-logship.service"].splitlines() if line.startswith("ExecStart="))
     assert ship.endswith("-m deploy.vm.logship --settings /etc/graticule/vm.json")
 

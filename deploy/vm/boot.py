@@ -73,6 +73,7 @@ def environments(runtime: Runtime, settings: VmSettings, values: Mapping[str, st
     found[HUB.name].update(public_addresses(outputs or {}))
     found[units.CONFIG_SYNC] = dict(base)
     found[units.LOGSHIP] = dict(base)
+    found[units.REAPER] = dict(base)
     return found
 
 

@@ -1,5 +1,5 @@
-"""systemd units of the hub VM: one per runtime component, plus config sync and the log
-shipper.
+"""systemd units of the hub VM: one per runtime component, plus config sync, the log
+shipper and the reaper.
 
 Each unit runs the same command as the local target's supervisor, with its environment
 from a 0600 file in the RuntimeDirectory (/run/graticule, tmpfs: the secrets never touch
@@ -23,6 +23,7 @@ from deploy.vm.settings import LOG_DIR, RUN_DIR
 
 CONFIG_SYNC = "config-sync"
 LOGSHIP = "logship"
+REAPER = "reaper"
 
 
 def unit_name(component: str) -> str:
@@ -84,7 +85,8 @@ def component_units(runtime: Runtime) -> dict[str, str]:
 
 
 def agent_units(settings_path: Path, state_dir: Path) -> dict[str, str]:
-    """Config sync, and the log shipper that feeds `platform logs` (deploy.vm.logship)."""
+    """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship) and the
+    reaper of unknown machines (deploy.vm.reaping)."""
     return {
         unit_name(CONFIG_SYNC): unit_text(
             CONFIG_SYNC, "configuration sync from the artifacts bucket",
@@ -94,6 +96,10 @@ def agent_units(settings_path: Path, state_dir: Path) -> dict[str, str]:
             LOGSHIP, "log shipper to CloudWatch Logs",
             [sys.executable, "-m", "deploy.vm.logship", "--settings", str(settings_path)],
             workdir=state_dir, state_dir=state_dir),
+        unit_name(REAPER): unit_text(
+            REAPER, "reaper of the platform's machines the gateway does not know",
+            [sys.executable, "-m", "deploy.vm.reaping", str(settings_path)],
+            workdir=state_dir, state_dir=state_dir, after=(unit_name("gateway"),)),
     }
 
 

@@ -1,0 +1,67 @@
+"""The hub VM's reaper unit (`graticule-reaper`): every few minutes, terminate the platform's
+machines that the gateway does not know (deploy.cloud.reaper), so a machine whose launch
+the gateway lost, or whose cluster it forgot in a crash, stops costing money.
+
+The known machines are read from the gateway's database on the state volume
+(deploy.gateway.machines_in_use); when it cannot be read (not created yet, locked,
+corrupt) nothing is terminated: an unreadable database never reads as "nothing in use".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from deploy.cloud.machines import Machines, MachinesError
+from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS, Reaped, reap
+from deploy.gateway.machines_in_use import machine_ids
+from deploy.runtime.state import Layout
+from deploy.vm.settings import VmSettings
+
+INTERVAL_SECONDS = 300.0
+
+
+def gateway_database(state_dir: Path) -> str:
+    """Where the rendered gateway config keeps its database (dask_gateway_config.py.tmpl)."""
+    return f"sqlite:///{Layout(state_dir).gateway / 'gateway.sqlite'}"
+
+
+def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_GRACE_SECONDS) -> Reaped | None:
+    """One pass; None when the gateway's database could not be read (nothing terminated)."""
+    try:
+        known = machine_ids(gateway_database(settings.state_dir))
+    except Exception as error:  # any failure to read means: we do not know what is in use
+        print(f"reaper: the gateway's database cannot be read ({error}); nothing terminated", flush=True)
+        return None
+    return reap(machines, settings.platform, lambda: known, grace)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.vm.reaping", description=__doc__.split("\n\n")[0])
+    parser.add_argument("settings", type=Path, help="the VM's settings (/etc/graticule/vm.json)")
+    parser.add_argument("--interval", type=float, default=INTERVAL_SECONDS, help="seconds between passes")
+    parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS, help="keep machines younger than this")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    args = parser.parse_args(argv)
+    from deploy.cloud.aws import AWSMachines
+
+    settings = VmSettings.load(args.settings)
+    machines = AWSMachines(region=settings.region)
+    while True:
+        try:
+            verdict = reap_once(settings, machines, args.grace)
+        except MachinesError as error:
+            print(f"reaper: {error}", flush=True)
+            verdict = None
+        if verdict is not None and verdict.terminated:
+            print(f"reaper: terminated {' '.join(sorted(verdict.terminated))}", flush=True)
+        if args.once:
+            return 0 if verdict is not None else 1
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
