@@ -32,8 +32,11 @@ from traitlets import Dict, Float, Unicode, default
 
 from deploy.gateway.budgets import GatewayBudgets, stop_reason_options
 from deploy.gateway.options import python_for
+from deploy.gateway.postgres import adapt_tables
 from deploy.gateway.tls import use_ec_keys
 from render.gateway_spec import GatewaySpec
+
+adapt_tables()  # before the backend creates dask-gateway's tables: valid on PostgreSQL too
 
 
 class ListedCluster(models.Cluster):

@@ -47,6 +47,9 @@ SDK_NAMES = (HUB_URL, TOKEN, GATEWAY_URL, GATEWAY_SCHEDULER_URL, CONFIG_DIR)
 
 # -- operator settings, passed through ----------------------------------------------------
 LEDGER_URL = "GRATICULE_LEDGER_URL"
+# secret: the hub's and the gateway's database (PostgreSQL) instead of SQLite in the state
+# directory; on the hub VM from the `database-url` secret, which also becomes LEDGER_URL.
+DATABASE_URL = "GRATICULE_DATABASE_URL"
 SMTP_HOST = "GRATICULE_SMTP_HOST"
 SMTP_PORT = "GRATICULE_SMTP_PORT"
 ALERTS_FROM = "GRATICULE_ALERTS_FROM"
@@ -65,7 +68,7 @@ CONFIG_SYNC_INTERVAL = "GRATICULE_CONFIG_SYNC_INTERVAL"  # seconds between the h
 # A GitHub Actions variable of the operator's repository (gitops workflow templates).
 CI_WORKLOAD_IDENTITY_PROVIDER = "GRATICULE_WORKLOAD_IDENTITY_PROVIDER"
 OPERATOR_SETTINGS = (
-    LEDGER_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL, JOBS_INTERVAL
+    LEDGER_URL, DATABASE_URL, SMTP_HOST, SMTP_PORT, ALERTS_FROM, BUDGET_MIN_WINDOW, METER_INTERVAL, JOBS_INTERVAL
 )
 
 # Variables of another hub or gateway that a component must not inherit from the caller.
