@@ -47,6 +47,8 @@ VM_SETTINGS = "/etc/graticule/vm.json"  # written by the hub's user data, read b
 SECRET_KEYS_GENERATED = ("cookie-secret", "proxy-auth-token", "gateway-api-token", "admin-api-token",
                          "gateway-encrypt-keys")  # by the hub VM on first boot
 OAUTH_CLIENT_SECRET_KEY = "oauth-client-secret"  # set by the operator, when the hub's auth needs one
+# set by the operator, optionally: a PostgreSQL URL for the hub's, the gateway's and the ledger's tables
+DATABASE_URL_KEY = "database-url"
 
 
 def artifacts_bucket(platform_name: str, account_id: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.state import Layout
-from deploy.vm import boot, config, config_sync, publish, secrets, units
+from deploy.vm import boot, config, config_sync, publish, reaping, secrets, units
 from deploy.vm.settings import VmSettings
 from deploy.vm.wheelhouse import Wheelhouse
 from modules import naming
@@ -29,7 +29,7 @@ def cloud(moto_server):  # noqa: F811
     moto_server.reset()
     s3, sm = moto_server.client("s3"), moto_server.client("secretsmanager")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": moto_server.region})
-    for key in (*naming.SECRET_KEYS_GENERATED, naming.OAUTH_CLIENT_SECRET_KEY):
+    for key in (*naming.SECRET_KEYS_GENERATED, naming.OAUTH_CLIENT_SECRET_KEY, naming.DATABASE_URL_KEY):
         sm.create_secret(Name=naming.secret_name(PLATFORM, key))  # as Terraform does: no value
     return s3, sm
 
@@ -51,7 +51,9 @@ def test_secrets_are_generated_once_and_the_operators_is_read(cloud, tmp_path):
     sm.put_secret_value(SecretId=naming.secret_name(PLATFORM, "oauth-client-secret"), SecretString="from-operator")
     second = secrets.ensure(sm, PLATFORM)  # a second boot (a replaced hub) gets the same values
     assert {k: v for k, v in second.items() if k in first} == first
-    assert second["oauth-client-secret"] == "from-operator"
+    assert second["oauth-client-secret"] == "from-operator" and "database-url" not in second
+    sm.put_secret_value(SecretId=naming.secret_name(PLATFORM, "database-url"), SecretString="postgresql://h/db\n")
+    assert secrets.ensure(sm, PLATFORM)["database-url"] == "postgresql://h/db"
     secrets.write(second, tmp_path / "run" / "secrets")
     written = tmp_path / "run" / "secrets" / "cookie_secret"
     assert written.read_text() == first["cookie-secret"] + "\n"
@@ -142,6 +144,27 @@ def test_each_component_gets_only_its_secrets(tmp_path):
     assert public["GRATICULE_HUB_URL"] == "http://127.0.0.1:8000"  # notebooks on the hub VM stay inside
     text = units.env_file_text({"A": 'quote " and \\ back'})
     assert text == 'A="quote \\" and \\\\ back"\n'
+
+
+def test_the_database_url_secret_moves_every_database_to_postgresql(tmp_path, monkeypatch):
+    runtime = _runtime(tmp_path)
+    settings = VmSettings(PLATFORM, "us-west-2", BUCKET, "/graticule/lab", runtime.layout.root, "/dev/xvdf")
+    values = {key: key * 3 for key in naming.SECRET_KEYS_GENERATED}
+    without = boot.environments(runtime, settings, values)
+    assert not any("GRATICULE_DATABASE_URL" in e or "GRATICULE_LEDGER_URL" in e for e in without.values())
+    url = "postgresql://hub:pa55word@db.internal:5432/graticule"
+    envs = boot.environments(runtime, settings, {**values, "database-url": url})
+    for name in ("hub", "gateway"):  # their own tables, and the ledger's (the gateway, the hub's pages)
+        assert envs[name]["GRATICULE_DATABASE_URL"] == envs[name]["GRATICULE_LEDGER_URL"] == url
+    assert envs["jobs"]["GRATICULE_LEDGER_URL"] == url and "GRATICULE_DATABASE_URL" not in envs["jobs"]
+    assert envs[units.REAPER]["GRATICULE_DATABASE_URL"] == url  # it reads the gateway's tables
+    assert not any(url in json.dumps(envs[name]) for name in ("proxy", units.CONFIG_SYNC, units.LOGSHIP))
+    assert 'GRATICULE_DATABASE_URL="postgresql://hub:pa55word@' in units.env_file_text(envs["hub"])
+    # the reaper and the rendered configs read it the same way: with psycopg named, or SQLite
+    monkeypatch.setenv("GRATICULE_DATABASE_URL", url)
+    assert reaping.gateway_database(settings.state_dir) == url.replace("postgresql:", "postgresql+psycopg:")
+    monkeypatch.delenv("GRATICULE_DATABASE_URL")
+    assert reaping.gateway_database(settings.state_dir) == f"sqlite:///{runtime.layout.gateway / 'gateway.sqlite'}"
 
 
 def test_config_sync_restarts_only_what_a_change_touches(cloud, tmp_path, monkeypatch):

@@ -109,7 +109,10 @@ def test_secrets_exist_without_values(stack):
     secrets = stack["resource"]["aws_secretsmanager_secret"]
     names = {s["name"] for s in secrets.values()}
     expected = {f"graticule/{NAME}/{key}" for key in naming.SECRET_KEYS_GENERATED}
-    assert names == expected | {f"graticule/{NAME}/oauth-client-secret"}  # github auth needs one
+    # github auth needs an OAuth secret; any platform may be given a database URL
+    assert names == expected | {f"graticule/{NAME}/oauth-client-secret", f"graticule/{NAME}/database-url"}
+    operators = {s["name"] for s in secrets.values() if s["description"].endswith("(set by the operator)")}
+    assert operators == {f"graticule/{NAME}/oauth-client-secret", f"graticule/{NAME}/database-url"}
     assert all(s["recovery_window_in_days"] == 0 and s["kms_key_id"] == "${aws_kms_key.main.arn}"
                for s in secrets.values())
     assert "aws_secretsmanager_secret_version" not in stack["resource"]  # no value in Terraform's state
@@ -124,7 +127,8 @@ def test_local_auth_has_no_oauth_secret():
         "auth": platform.hub.auth.model_copy(update={"provider": "local", "github": None})})})
     stack = json.loads(synthesize_target(local, "aws")["terraform/aws/main.tf.json"])
     names = {s["name"] for s in stack["resource"]["aws_secretsmanager_secret"].values()}
-    assert f"graticule/{NAME}/oauth-client-secret" not in names and len(names) == 5
+    assert f"graticule/{NAME}/oauth-client-secret" not in names and len(names) == 6
+    assert f"graticule/{NAME}/database-url" in names
 
 
 def test_hub_role_reads_its_bucket_and_its_secrets_only(stack):

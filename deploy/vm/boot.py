@@ -73,7 +73,7 @@ def environments(runtime: Runtime, settings: VmSettings, values: Mapping[str, st
     found[HUB.name].update(public_addresses(outputs or {}))
     found[units.CONFIG_SYNC] = dict(base)
     found[units.LOGSHIP] = dict(base)
-    found[units.REAPER] = dict(base)
+    found[units.REAPER] = {**base, **units.database_environment(units.REAPER, values)}
     return found
 
 

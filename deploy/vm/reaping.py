@@ -10,6 +10,7 @@ corrupt) nothing is terminated: an unreadable database never reads as "nothing i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from deploy.cloud.machines import Machines, MachinesError
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS, Reaped, reap
 from deploy.gateway.machines_in_use import machine_ids
+from deploy.runtime.database import database_url
 from deploy.runtime.state import Layout
 from deploy.vm.settings import VmSettings
 
@@ -25,8 +27,9 @@ INTERVAL_SECONDS = 300.0
 
 
 def gateway_database(state_dir: Path) -> str:
-    """Where the rendered gateway config keeps its database (dask_gateway_config.py.tmpl)."""
-    return f"sqlite:///{Layout(state_dir).gateway / 'gateway.sqlite'}"
+    """Where the rendered gateway config keeps its database (dask_gateway_config.py.tmpl):
+    the operator's PostgreSQL when the unit's environment names one, else the state volume."""
+    return database_url(os.environ, Layout(state_dir).gateway / "gateway.sqlite")
 
 
 def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_GRACE_SECONDS) -> Reaped | None:

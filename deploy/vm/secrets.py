@@ -2,8 +2,8 @@
 
 Terraform creates each secret without a value. The five the hub owns are generated here
 on first boot and put only when the secret has no value yet, then read back (so two
-boots racing agree on one value). The OAuth client secret is the operator's: it is read
-when present, never made. Values go to /run/graticule/secrets/<name> (0600), never to
+boots racing agree on one value). The OAuth client secret and the database URL are the
+operator's: read when present, never made. Values go to /run/graticule/secrets/<name> (0600), never to
 the state volume, the user data, build/ or Terraform's state.
 """
 
@@ -31,6 +31,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "gateway-encrypt-keys": _fernet_key,
 }
 assert tuple(GENERATORS) == naming.SECRET_KEYS_GENERATED
+OPERATORS = (naming.OAUTH_CLIENT_SECRET_KEY, naming.DATABASE_URL_KEY)  # read when set, never made
 
 
 def file_name(key: str) -> str:
@@ -57,9 +58,10 @@ def ensure(client, platform: str) -> dict[str, str]:
         if not value:
             raise RuntimeError(f"secret {name} has no value after putting one")
         values[key] = value
-    oauth = _value(client, naming.secret_name(platform, naming.OAUTH_CLIENT_SECRET_KEY))
-    if oauth:
-        values[naming.OAUTH_CLIENT_SECRET_KEY] = oauth
+    for key in OPERATORS:
+        value = _value(client, naming.secret_name(platform, key))
+        if value and value.strip():
+            values[key] = value.strip()
     return values
 
 

@@ -20,6 +20,7 @@ from deploy.runtime import env
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.components import COMPONENTS, HUB, Component
 from deploy.vm.settings import LOG_DIR, RUN_DIR
+from modules.naming import DATABASE_URL_KEY
 
 CONFIG_SYNC = "config-sync"
 LOGSHIP = "logship"
@@ -112,7 +113,24 @@ def component_environment(component: Component, runtime: Runtime, base: Mapping[
         values["DASK_GATEWAY_ENCRYPT_KEYS"] = secrets["gateway-encrypt-keys"]
     if component is HUB and "oauth-client-secret" in secrets:
         values[env.OAUTH_CLIENT_SECRET] = secrets["oauth-client-secret"]
+    values.update(database_environment(component.name, secrets))
     return env.component_environment(values, component.withheld, caller=base)
+
+
+def database_environment(name: str, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The operator's PostgreSQL, when the `database-url` secret has a value: the hub's and
+    the gateway's tables (the reaper reads the gateway's), and the ledger's for whoever
+    opens it (the gateway, the hub's usage pages, the jobs scheduler). One database: the
+    three sets of tables cannot clash (deploy/runtime/database.py)."""
+    url = secrets.get(DATABASE_URL_KEY)
+    if not url:
+        return {}
+    found = {}
+    if name in ("hub", "gateway", REAPER):
+        found[env.DATABASE_URL] = url
+    if name in ("hub", "gateway", "jobs"):
+        found[env.LEDGER_URL] = url
+    return found
 
 
 def env_file_text(values: Mapping[str, str]) -> str:
