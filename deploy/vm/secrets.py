@@ -3,8 +3,8 @@
 Terraform creates each secret without a value. The five the hub owns are generated here
 on first boot and put only when the secret has no value yet, then read back (so two
 boots racing agree on one value). The OAuth client secret and the database URL are the
-operator's: read when present, never made. Values go to /run/graticule/secrets/<name> (0600), never to
-the state volume, the user data, build/ or Terraform's state.
+operator's: read when present, never made. Values go to /run/graticule/secrets/<name>
+(0600), never to the state volume, the user data, build/ or Terraform's state.
 """
 
 from __future__ import annotations
