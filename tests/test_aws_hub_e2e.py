@@ -190,9 +190,15 @@ def _ledger_processes(sim: Simulator, instance_id: str, write: bool = False) -> 
 
 
 def _operator_commands(tmp_path: Path, env: dict[str, str], instance_id: str, front: str) -> None:
+    def everything_up() -> bool:  # the gateway may be restarting (config sync after a boot)
+        try:
+            return json.loads(cli(tmp_path, env, "status", "--json", timeout=120).stdout)["up"] is True
+        except AssertionError:  # exit 1: something is down
+            return False
+
+    _eventually(everything_up, 180, "platform status never saw the hub VM, the hub and the gateway up")
     status = json.loads(cli(tmp_path, env, "status", "--json").stdout)
     components = {c["name"]: c for c in status["components"]}
-    assert status["up"] is True, status
     assert components["hub-vm"]["detail"] == "running" and components["hub-vm"]["address"].startswith(instance_id)
     token = cli(tmp_path, env, "token", "dave").stdout.strip()
     assert token_user(front, token) == "dave"

@@ -19,6 +19,7 @@ import textwrap
 import pytest
 
 from tests.conftest import REPO
+from tests.support.pty import run_in_pty
 
 FIRST, LAST, ENDED = "Initializing the backend...", "Terraform has been successfully initialized!", "STEP-ENDED"
 
@@ -106,31 +107,12 @@ def test_ci_gets_plain_lines_without_escape_codes(tmp_path):
     assert "done in " in text and text.index(LAST) < text.index(ENDED)
 
 
-def _pty_output(argv: list[str], extra_env: dict[str, str]) -> bytes:
-    env = {key: value for key, value in os.environ.items() if key not in ("CI", "NO_COLOR")}
-    env.update({"PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "120", **extra_env})
-    master, slave = os.openpty()
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO,
-                            start_new_session=True)
-    os.close(slave)
-    seen = bytearray()
-    try:
-        _read_until(master, seen, b"\0never")
-        assert proc.wait(timeout=120) == 0, bytes(seen).decode(errors="replace")
-        return bytes(seen)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(master)
-
-
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_users_is_a_table_on_a_terminal_and_plain_columns_under_ci():
     argv = [sys.executable, "-m", "deploy.cli.main", "users", "list"]
-    fancy = _pty_output(argv, {}).decode()
+    fancy = run_in_pty(argv, {}).decode()
     assert "┏" in fancy and "\x1b[" in fancy and "alice" in fancy
-    plain = _pty_output(argv, {"CI": "true"}).decode().replace("\r\n", "\n")
+    plain = run_in_pty(argv, {"CI": "true"}).decode().replace("\r\n", "\n")
     assert "\x1b" not in plain and "┏" not in plain
     assert plain.splitlines()[0].split() == ["NAME", "GROUPS", "BUDGET", "PROFILES"]
 

@@ -115,7 +115,8 @@ def test_logs_are_kept_30_days_by_default(aws_defaults):
 
 
 def test_storage_is_created_and_granted_to_nobody_by_default(aws_defaults):
-    assert list(aws_defaults["aws_s3_bucket"]) == ["storage_scratch"]
+    # the declared storage, beside the platform's own artifacts bucket (the hub VM's wheelhouse and config)
+    assert sorted(aws_defaults["aws_s3_bucket"]) == ["artifacts", "storage_scratch"]
     assert [name for name in aws_defaults["aws_iam_role"] if name.startswith("worker_")] == ["worker_none"]
 
 

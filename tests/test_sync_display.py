@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import io
 import os
-import select
-import signal
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
 from graticule.progress import BuildLine, shown
-from tests.conftest import REPO
+from tests.support.pty import run_in_pty
 
 LINES = [BuildLine("creating a Python 3.11 environment", 0.1, True),
          BuildLine("Using CPython 3.11.7 interpreter at: /usr/bin/python3.11", 0.2, False),
@@ -58,29 +55,7 @@ def _under_a_terminal(extra_env: dict[str, str]) -> bytes:
                 show(line)
         print("SHOWN-ALL", flush=True)
     """)
-    env = {key: value for key, value in os.environ.items() if key not in ("CI", "NO_COLOR")}
-    env.update({"PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "120", **extra_env})
-    master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", code],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    seen = bytearray()
-    try:
-        while select.select([master], [], [], 120)[0]:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the program closed the terminal
-                break
-            if not chunk:
-                break
-            seen.extend(chunk)
-        assert proc.wait(timeout=120) == 0, bytes(seen).decode(errors="replace")
-        return bytes(seen)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        os.close(master)
+    return run_in_pty([sys.executable, "-c", code], extra_env)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
