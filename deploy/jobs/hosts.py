@@ -25,6 +25,7 @@ from typing import Protocol
 import psutil
 
 from deploy.runtime.liveness import live_process
+from deploy.runtime.spawn import detached
 from deploy.runtime.state import private_dir, write_private
 from render.job_spec import RunSpec
 
@@ -70,20 +71,9 @@ class LocalDriverHost:
         write_private(run_dir / SPEC, spec.to_json())
         if payload is not None:  # a submitted script or notebook keeps its own file name
             write_private(run_dir / (spec.path if spec.uploaded and spec.path else PAYLOAD), payload)
-        fd = os.open(run_dir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            proc = subprocess.Popen(
-                [python, str(DRIVER), str(run_dir)],
-                cwd=home,
-                env={**environment, "HOME": str(home), "PYTHONUNBUFFERED": "1"},  # its log as it happens
-                stdin=subprocess.DEVNULL,
-                stdout=fd,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        finally:
-            os.close(fd)
+        proc = detached([python, str(DRIVER), str(run_dir)],
+                        {**environment, "HOME": str(home), "PYTHONUNBUFFERED": "1"},  # its log as it happens
+                        cwd=home, log=run_dir / LOG)
         self._children[proc.pid] = proc
         return {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "run_dir": str(run_dir)}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import psutil
 
 from deploy.runtime import env
 from deploy.runtime.liveness import is_alive, live_process
+from deploy.runtime.spawn import detached
 from deploy.runtime.state import private_dir, write_private
 
 MARKER = env.STATE_DIR  # every process of a platform carries its state dir in its environment
@@ -69,22 +69,12 @@ def start(
 ) -> Record:
     """Start `cmd` detached (own session, stdin closed, output appended to `log`)."""
     private_dir(log.parent)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    banner = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # the log is private from the start
     try:
-        with open(log, "ab") as banner:
-            banner.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=fd,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+        os.write(banner, f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
     finally:
-        os.close(fd)
+        os.close(banner)
+    proc = detached(cmd, env, cwd=cwd, log=log)
     started = psutil.Process(proc.pid).create_time()
     # Nobody waits on this Popen: mark it done so Python does not warn when the object dies.
     proc.returncode = 0
