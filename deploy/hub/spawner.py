@@ -18,6 +18,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Dict, List, Unicode, default
+from traitlets.config import Configurable
 
 from deploy.runtime import env as contract  # `env` is the spawner's own word here
 
@@ -27,25 +28,18 @@ from deploy.runtime import env as contract  # `env` is the spawner's own word he
 _INHERITED = (contract.STATE_DIR, contract.HUB_URL, contract.GATEWAY_URL, contract.GATEWAY_SCHEDULER_URL)
 
 
-class ProfileSpawner(LocalProcessSpawner):
+class ProfileChoices(Configurable):
+    """What every target's spawner shares (mixed in before JupyterHub's Spawner class): the
+    profiles and environments a user may choose (the form, and the server-side check), and
+    what a server learns about its profile and the gateway."""
+
     profiles = Dict(config=True, help="profile name -> {cpu, memory (bytes), gpu}")
     environments = Dict(config=True, help="environment name -> {python}")
     entitlements = Dict(config=True, help="user -> {profiles, environments, default_profile}")
-    workdir_root = Unicode(config=True, help="users' working directories are <workdir_root>/<name>")
-    logs_dir = Unicode(config=True, help="each server logs to <logs_dir>/<name>.log")
-    cmd = List([sys.executable, "-m", "jupyterhub.singleuser"], config=True)
 
     @default("options_form")
     def _options_form(self):
         return _spawn_form  # called per spawn with this spawner
-
-    @default("env_keep")
-    def _env_keep(self) -> list[str]:
-        return ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "VIRTUAL_ENV", *_INHERITED]
-
-    @property
-    def workdir(self) -> Path:
-        return Path(self.workdir_root) / self.user.name
 
     def granted(self) -> dict:
         return self.entitlements.get(self.user.name, {"profiles": [], "environments": []})
@@ -71,6 +65,39 @@ class ProfileSpawner(LocalProcessSpawner):
             )
         return profile, environment
 
+    def platform_env(self, env: dict, gateway_url: str | None, scheduler_url: str | None) -> dict:
+        """The chosen profile and environment, the gateway's addresses and thread limits."""
+        # Make dask_gateway.Gateway() in a notebook find this platform's gateway.
+        if gateway_url:
+            env["DASK_GATEWAY__ADDRESS"] = gateway_url
+            env["DASK_GATEWAY__AUTH__TYPE"] = "jupyterhub"
+        if scheduler_url:
+            env["DASK_GATEWAY__PROXY_ADDRESS"] = scheduler_url
+        profile, environment = self.chosen()
+        env[contract.PROFILE] = profile
+        if environment:
+            env[contract.ENVIRONMENT] = environment
+        cpu = self.profiles[profile]["cpu"]
+        # Libraries that size thread pools from the machine honour these limits instead.
+        env.update(OMP_NUM_THREADS=str(cpu), MKL_NUM_THREADS=str(cpu), OPENBLAS_NUM_THREADS=str(cpu))
+        return env
+
+
+class ProfileSpawner(ProfileChoices, LocalProcessSpawner):
+    """Servers as local processes of the hub's machine (the local target)."""
+
+    workdir_root = Unicode(config=True, help="users' working directories are <workdir_root>/<name>")
+    logs_dir = Unicode(config=True, help="each server logs to <logs_dir>/<name>.log")
+    cmd = List([sys.executable, "-m", "jupyterhub.singleuser"], config=True)
+
+    @default("env_keep")
+    def _env_keep(self) -> list[str]:
+        return ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "VIRTUAL_ENV", *_INHERITED]
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.workdir_root) / self.user.name
+
     def get_args(self) -> list[str]:
         args = super().get_args()
         if os.geteuid() == 0:  # containers often run everything as root; Jupyter refuses without this
@@ -87,25 +114,13 @@ class ProfileSpawner(LocalProcessSpawner):
         return env
 
     def get_env(self) -> dict:
-        env = super().get_env()
-        # Make dask_gateway.Gateway() in a notebook find this platform's gateway.
-        if os.environ.get(contract.GATEWAY_URL):
-            env["DASK_GATEWAY__ADDRESS"] = os.environ[contract.GATEWAY_URL]
-            env["DASK_GATEWAY__AUTH__TYPE"] = "jupyterhub"
-        if os.environ.get(contract.GATEWAY_SCHEDULER_URL):
-            env["DASK_GATEWAY__PROXY_ADDRESS"] = os.environ[contract.GATEWAY_SCHEDULER_URL]
-        profile, environment = self.chosen()
-        env[contract.PROFILE] = profile
-        if environment:
-            env[contract.ENVIRONMENT] = environment
+        env = self.platform_env(super().get_env(), os.environ.get(contract.GATEWAY_URL),
+                                os.environ.get(contract.GATEWAY_SCHEDULER_URL))
         if os.environ.get(contract.STATE_DIR):  # one kernel per granted environment
             from deploy.environments.kernels import prepare
 
             granted = self.granted()["environments"]
             env.update(prepare(Path(os.environ[contract.STATE_DIR]), self.user.name, granted))
-        cpu = self.profiles[profile]["cpu"]
-        # Libraries that size thread pools from the machine honour these limits instead.
-        env.update(OMP_NUM_THREADS=str(cpu), MKL_NUM_THREADS=str(cpu), OPENBLAS_NUM_THREADS=str(cpu))
         return env
 
     async def start(self):
@@ -124,7 +139,7 @@ class ProfileSpawner(LocalProcessSpawner):
             log.close()
 
 
-def _spawn_form(spawner: ProfileSpawner) -> str:
+def _spawn_form(spawner) -> str:
     granted = spawner.granted()
     default_profile = granted.get("default_profile")
     if not granted["profiles"]:

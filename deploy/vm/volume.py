@@ -44,8 +44,10 @@ def find_device(device: str, sys_block: Path = Path("/sys/block")) -> str | None
     return found[0] if len(found) == 1 else None
 
 
-def mount_state(mount_point: Path, device: str, timeout: float = 600.0, log=print) -> str:
-    """Returns how the state was found: "mounted" (already) or "device" (mounted here)."""
+def mount_state(mount_point: Path, device: str, timeout: float = 600.0, log=print, *,
+                what: str = "state volume", label: str = "graticule-state") -> str:
+    """Returns how the state was found: "mounted" (already) or "device" (mounted here).
+    `what` names the volume in messages; `label` is a new file system's label."""
     deadline = time.monotonic() + timeout
     waited = False
     while True:
@@ -56,13 +58,13 @@ def mount_state(mount_point: Path, device: str, timeout: float = 600.0, log=prin
             device = found
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the state volume did not appear at {device} within {timeout:.0f} s")
+            raise TimeoutError(f"the {what} did not appear at {device} within {timeout:.0f} s")
         if not waited:
-            log(f"graticule: waiting for the state volume at {device} or a mount at {mount_point}")
+            log(f"graticule: waiting for the {what} at {device} or a mount at {mount_point}")
             waited = True
         time.sleep(1)
     if not _has_filesystem(device):
-        subprocess.run(["mkfs.ext4", "-q", "-L", "graticule-state", device], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-L", label, device], check=True)
     mount_point.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-o", "noatime", device, str(mount_point)], check=True)
     return "device"

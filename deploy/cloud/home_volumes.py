@@ -1,0 +1,130 @@
+"""Users' home directories on AWS: one encrypted gp3 EBS volume per user, kept across servers.
+
+Why a per-user EBS volume and not EFS with an access point per user: a home is used by
+one server at a time, so a block volume's lower price ($0.08/GB-month for gp3 against
+EFS Standard's $0.30) and local-disk latency (pip installs, git checkouts, many small
+files) win, and nothing runs all the time (no mount targets, no file system per
+platform). What it costs: a volume lives in one zone, so a user's servers are pinned to
+the zone of their volume (created in the first zone of the platform's private subnets,
+found again by its tags: `platform`, `user`, `role = home`). When that zone has no
+capacity for the profile, the start fails saying so (zone, profile, what to do); the
+volume is never moved silently (a snapshot copy to another zone takes minutes and
+would leave two homes).
+
+The volume is attached (at HOME_DEVICE) once the server's instance runs, and detaches
+itself when that instance is terminated; the next server waits until it is `available`.
+Its `mount-point` tag says where the notebook machine mounts it (the simulator mounts it
+there too). The volumes are created by the hub at run time, not by Terraform: `platform
+destroy` leaves them (they hold users' work) unless they are deleted on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.cloud.machines import TAG_PLATFORM, TAG_ROLE, TAG_USER, MachinesError
+
+HOME_ROLE = "home"
+HOME_DEVICE = "/dev/xvdh"
+MOUNT_TAG = "mount-point"
+DEFAULT_SIZE_GIB = 20
+_GONE = ("deleting", "deleted", "error")
+
+
+def home_mount_point(user: str) -> str:
+    return f"/home/{user}"
+
+
+@dataclass(frozen=True)
+class HomeVolume:
+    id: str
+    zone: str
+    state: str  # EC2's word: creating, available, in-use
+    attached_to: str | None = None
+
+
+class AWSHomeVolumes:
+    def __init__(self, region: str, platform: str, *, size_gib: int = DEFAULT_SIZE_GIB,
+                 endpoint_url: str | None = None, client: Any = None) -> None:
+        self.region, self.platform, self.size_gib = region, platform, size_gib
+        self.endpoint_url = endpoint_url
+        self._client = client
+
+    @property
+    def ec2(self):
+        if self._client is None:
+            try:
+                import boto3
+            except ImportError:
+                raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
+            self._client = boto3.client("ec2", region_name=self.region, endpoint_url=self.endpoint_url)
+        return self._client
+
+    def _call(self, operation: str, **arguments) -> dict:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.ec2, operation)(**arguments)
+        except (ClientError, BotoCoreError) as exc:
+            raise MachinesError(f"aws ec2 {operation} failed: {exc}") from None
+
+    def find(self, user: str) -> HomeVolume | None:
+        """The user's home volume, the oldest if a race ever made two."""
+        answer = self._call("describe_volumes", Filters=[
+            {"Name": f"tag:{TAG_PLATFORM}", "Values": [self.platform]},
+            {"Name": f"tag:{TAG_USER}", "Values": [user]},
+            {"Name": f"tag:{TAG_ROLE}", "Values": [HOME_ROLE]},
+        ])
+        volumes = sorted((v for v in answer.get("Volumes", []) if v.get("State") not in _GONE),
+                         key=lambda v: (v.get("CreateTime") or 0, v["VolumeId"]))
+        return _volume(volumes[0]) if volumes else None
+
+    def ensure(self, user: str, zone: str, tags: dict[str, str] | None = None) -> HomeVolume:
+        """The user's home volume; created in `zone` when they have none yet."""
+        found = self.find(user)
+        if found is not None:
+            return found
+        all_tags = {"Name": f"{self.platform}-home-{user}", "managed-by": "graticule", **(tags or {}),
+                    TAG_PLATFORM: self.platform, TAG_USER: user, TAG_ROLE: HOME_ROLE,
+                    MOUNT_TAG: home_mount_point(user)}
+        # The same token for the same user: a retried create makes no second volume.
+        token = hashlib.sha256(f"{self.platform}\0home\0{user}".encode()).hexdigest()
+        answer = self._call(
+            "create_volume", AvailabilityZone=zone, Size=self.size_gib, VolumeType="gp3", Encrypted=True,
+            ClientToken=token,
+            TagSpecifications=[{"ResourceType": "volume",
+                                "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+        )
+        return _volume(answer)
+
+    def describe(self, volume_id: str) -> HomeVolume | None:
+        answer = self._call("describe_volumes", Filters=[{"Name": "volume-id", "Values": [volume_id]}])
+        volumes = answer.get("Volumes", [])
+        return _volume(volumes[0]) if volumes else None
+
+    def wait_available(self, volume_id: str, timeout: float = 300.0, every: float = 1.0) -> HomeVolume:
+        """Until the volume is free (a previous server's instance may still be terminating)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            volume = self.describe(volume_id)
+            if volume is None:
+                raise MachinesError(f"home volume {volume_id} no longer exists")
+            if volume.state == "available":
+                return volume
+            if time.monotonic() > deadline:
+                raise MachinesError(f"home volume {volume_id} is still {volume.state}"
+                                    f"{f' (attached to {volume.attached_to})' if volume.attached_to else ''} "
+                                    f"after {timeout:.0f} s")
+            time.sleep(every)
+
+    def attach(self, volume_id: str, instance_id: str) -> None:
+        self._call("attach_volume", VolumeId=volume_id, InstanceId=instance_id, Device=HOME_DEVICE)
+
+
+def _volume(raw: dict) -> HomeVolume:
+    attached = [a["InstanceId"] for a in raw.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
+    return HomeVolume(id=raw["VolumeId"], zone=raw["AvailabilityZone"], state=raw.get("State", "creating"),
+                      attached_to=attached[0] if attached else None)
