@@ -20,6 +20,8 @@ LOCAL_AUTHENTICATOR = "deploy.hub.auth.LocalPasswordAuthenticator"
 GITHUB_AUTHENTICATOR = "deploy.hub.oauth.PlatformGitHubOAuthenticator"
 OIDC_AUTHENTICATOR = "deploy.hub.oauth.PlatformOIDCAuthenticator"
 SPAWNER = "deploy.hub.spawner.ProfileSpawner"
+# aws: every notebook server on an instance of its own, never on the hub's machine
+VM_SPAWNERS = {"aws": "deploy.hub.vm_spawner.VMSpawner"}
 
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 GATEWAY_PATH = f"/services/{GATEWAY_SERVICE}"  # the gateway behind the hub's proxy
@@ -60,7 +62,7 @@ def hub_data(platform: Platform, target: str) -> dict:
         "name": platform.name,
         "target": target,
         "auth": _auth(platform, target),
-        "spawner_class": SPAWNER,
+        "spawner_class": VM_SPAWNERS.get(target, SPAWNER),
         "users": users,
         "admins": sorted(name for name, user in users.items() if user["admin"]),
         "groups": {

@@ -1,0 +1,283 @@
+"""Notebook servers on VMs of their own (the aws target): never on the hub's machine.
+
+Each server is an EC2 instance launched through the machines layer from the chosen
+profile's launch template (tags `platform`, `role = notebook`, `user`, `budget`,
+`server`), as the user's worker identity (their bucket grants), always on-demand (a spot
+reclaim would take the user's kernels and unsaved work with it). Its user data
+(`deploy.vm.machine_boot`) holds no secret: the server's environment, its hub API token
+included, is a Secrets Manager secret (`server-<user>[-<name>]`) that only this instance
+and the hub may read, deleted when the server stops. The machine installs the platform's
+wheelhouse (the single-user server) and the user's environment, mounts the user's home
+volume (`deploy.cloud.home_volumes`: why EBS, and why the server is pinned to its zone)
+and runs `jupyterhub-singleuser` on SERVER_PORT, talking to the hub over the private
+network through the hub's proxy (`hub_private_ip`:8000, open only to the machines'
+security group).
+
+`start` returns as soon as the instance runs and the home volume is attached; JupyterHub
+then waits (`http_timeout`) for the server to answer. The instance id is saved in the
+spawner's state, so a restarted hub finds it again (`load_state`, `poll`); `stop` (the
+idle culler's too) terminates the instance and deletes the secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets as tokens
+from pathlib import Path
+
+from jupyterhub.spawner import Spawner
+from tornado import web
+from traitlets import Dict, Float, Integer, Unicode, default
+
+from deploy.cloud.aws import AWSMachines
+from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
+from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HOME_DEVICE, AWSHomeVolumes, home_mount_point
+from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.cloud.machines import (
+    TAG_BUDGET,
+    TAG_PLATFORM,
+    TAG_ROLE,
+    TAG_SERVER,
+    TAG_USER,
+    Machine,
+    MachinesError,
+    MachineSpec,
+)
+from deploy.hub.spawner import ProfileChoices
+from deploy.runtime import env as contract
+from deploy.vm.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
+from modules.naming import SCHEDULER_PORT
+
+NOTEBOOK_ROLE = "notebook"
+SERVER_PORT = 8888
+HUB_PROXY_PORT = 8000  # the hub VM's proxy: the hub's API and the gateway behind it
+GATEWAY_PATH = "/services/dask-gateway"
+VM_PATH = f"{PLATFORM_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class VMSpawner(ProfileChoices, Spawner):
+    platform_name = Unicode(config=True, help="the platform's name (its `platform` tag)")
+    templates_dir = Unicode(config=True, help="the rendered workers/<profile>.json")
+    outputs_file = Unicode(config=True, help="Terraform's outputs.json, as published with the configuration")
+    budgets = Dict(config=True, help="user -> the budget that pays for them (the `budget` tag)")
+    environment_keys = Dict(config=True, help="environment name -> the build key of its wheels in the bucket")
+    server_port = Integer(SERVER_PORT, config=True)
+    home_size_gib = Integer(DEFAULT_SIZE_GIB, config=True, help="size of a new user's home volume")
+    deadman_after = Float(DEFAULT_AFTER_SECONDS, config=True,
+                          help="seconds without an answer from the hub before the machine powers off")
+    poll_every = Float(2.0, config=True, help="seconds between looks at a starting instance")
+    attach_timeout = Float(600.0, config=True, help="seconds to wait for the instance and the home volume")
+
+    machine_id = Unicode("")
+    private_ip = Unicode("")
+    zone = Unicode("")
+    volume_id = Unicode("")
+
+    @default("env_keep")
+    def _env_keep(self) -> list[str]:
+        return []  # nothing of the hub machine's environment belongs on the user's machine
+
+    @default("start_timeout")
+    def _start_timeout(self) -> int:
+        return 900  # a VM: boot, install, volume
+
+    @default("http_timeout")
+    def _http_timeout(self) -> int:
+        return 600
+
+    # -- what the platform published -------------------------------------------------------
+
+    def outputs(self) -> dict:
+        return json.loads(Path(self.outputs_file).read_text())
+
+    def worker_template(self, profile: str) -> dict:
+        return json.loads((Path(self.templates_dir) / f"{profile}.json").read_text())
+
+    @property
+    def region(self) -> str:
+        return self.outputs()["region"]
+
+    @property
+    def hub_private_url(self) -> str:
+        return f"http://{self.outputs()['hub_private_ip']}:{HUB_PROXY_PORT}"
+
+    @default("hub_connect_url")
+    def _hub_connect_url(self) -> str:
+        return self.hub_private_url  # JUPYTERHUB_API_URL: the hub's API through its proxy
+
+    # -- the clients (tests set their own) ------------------------------------------------------
+
+    @property
+    def machines(self) -> AWSMachines:
+        if getattr(self, "_machines", None) is None:
+            self._machines = AWSMachines(region=self.region, platform=self.platform_name)
+        return self._machines
+
+    @machines.setter
+    def machines(self, value: AWSMachines) -> None:
+        self._machines = value
+
+    @property
+    def homes(self) -> AWSHomeVolumes:
+        if getattr(self, "_homes", None) is None:
+            self._homes = AWSHomeVolumes(self.region, self.platform_name, size_gib=self.home_size_gib)
+        return self._homes
+
+    @homes.setter
+    def homes(self, value: AWSHomeVolumes) -> None:
+        self._homes = value
+
+    @property
+    def machine_secrets(self) -> MachineSecrets:
+        if getattr(self, "_secrets", None) is None:
+            self._secrets = MachineSecrets(self.region, self.platform_name)
+        return self._secrets
+
+    @machine_secrets.setter
+    def machine_secrets(self, value: MachineSecrets) -> None:
+        self._secrets = value
+
+    # -- naming ----------------------------------------------------------------------------------
+
+    @property
+    def server_tag(self) -> str:
+        return f"{self.user.name}/{self.name}" if self.name else self.user.name
+
+    @property
+    def secret_key(self) -> str:
+        return f"server-{self.user.name}-{self.name}" if self.name else f"server-{self.user.name}"
+
+    @property
+    def home(self) -> str:
+        return home_mount_point(self.user.name)
+
+    # -- the server's environment and command ------------------------------------------------------
+
+    def get_env(self) -> dict:
+        env = super().get_env()
+        hub = self.hub_private_url
+        scheduler = f"tls://{self.outputs()['hub_private_ip']}:{SCHEDULER_PORT}"
+        env = self.platform_env(env, hub + GATEWAY_PATH, scheduler)
+        env.update({contract.HUB_URL: hub, contract.GATEWAY_URL: hub + GATEWAY_PATH,
+                    contract.GATEWAY_SCHEDULER_URL: scheduler,
+                    "HOME": self.home, "USER": self.user.name, "SHELL": "/bin/bash", "PATH": VM_PATH,
+                    "LANG": "C.UTF-8"})
+        return env
+
+    def server_command(self) -> list[str]:
+        python = f"{PLATFORM_VENV}/bin/python"
+        return [python, "-m", "deploy.vm.notebook_server", "--home", self.home, "--device", HOME_DEVICE, "--",
+                python, "-m", "jupyterhub.singleuser", "--ServerApp.allow_root=True", *self.get_args()]
+
+    def budget(self) -> str:
+        budget = self.budgets.get(self.user.name)
+        if not budget:
+            # The hub's IAM policy refuses an instance without a budget tag.
+            raise web.HTTPError(400, f"{self.user.name} has no budget: a notebook server on a VM needs one "
+                                     "(give them or their group a budget in platform.yaml)")
+        return budget
+
+    def machine_spec(self, profile: str, environment: str | None, budget: str) -> MachineSpec:
+        template = self.worker_template(profile)
+        outputs = self.outputs()
+        bucket = outputs["artifacts_bucket"]
+        boot = MachineBoot(platform=self.platform_name, region=self.region, bucket=bucket,
+                           secret=self.machine_secrets.name(self.secret_key), command=self.server_command(),
+                           environment=self.environment_keys.get(environment) if environment else None,
+                           platform_software=True)
+        tags = {TAG_PLATFORM: self.platform_name, TAG_ROLE: NOTEBOOK_ROLE, TAG_USER: self.user.name,
+                TAG_BUDGET: budget, TAG_SERVER: self.server_tag}
+        suffix = tokens.token_hex(3)  # a new name, so a new ClientToken, for every start
+        return MachineSpec(
+            name=f"{self.platform_name}-nb-{self.user.name}-{suffix}"[:63],
+            template=template["launch_template_name"], tags=tags, user_data=machine_user_data(boot),
+            spot=False, deadman=DeadMan(f"{self.hub_private_url}/hub/health", after_seconds=self.deadman_after),
+            instance_profile=outputs.get("worker_instance_profile_by_user", {}).get(self.user.name),
+        )
+
+    # -- JupyterHub's Spawner API -------------------------------------------------------------------
+
+    async def start(self):
+        profile, environment = self.chosen()  # refuse before anything is made
+        budget = self.budget()
+        size = self.profiles[profile]
+        self.cpu_limit, self.mem_limit = float(size["cpu"]), int(size["memory"])
+        self.ip, self.port = "0.0.0.0", self.server_port  # where the server binds, on its machine
+        self.notebook_dir = self.home
+        subnets = await asyncio.to_thread(self.machines.subnets)
+        if not subnets:
+            raise MachinesError(f"no private subnets of platform {self.platform_name}")
+        volume = await asyncio.to_thread(self.homes.ensure, self.user.name, next(iter(subnets)),
+                                         {TAG_BUDGET: budget})
+        if volume.zone not in subnets:
+            raise MachinesError(f"{self.user.name}'s home volume {volume.id} is in {volume.zone}, "
+                                "where the platform has no private subnet")
+        self.volume_id, self.zone = volume.id, volume.zone
+        spec = self.machine_spec(profile, environment, budget)
+        await asyncio.to_thread(self.machine_secrets.put, self.secret_key, {"env": self.get_env()},
+                                {TAG_USER: self.user.name, TAG_SERVER: self.server_tag})
+        # Pinned to the home volume's zone: an EBS volume attaches only there.
+        pinned = AWSMachines(self.region, client=self.machines.ec2, subnets={volume.zone: subnets[volume.zone]},
+                             platform=self.platform_name)
+        try:
+            machine = await asyncio.to_thread(pinned.launch, spec)
+        except MachinesError as error:
+            await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
+            raise web.HTTPError(503, f"{self.user.name}'s {profile} server could not start in {volume.zone}, "
+                                     f"the zone of their home volume: {error}") from None
+        self.machine_id, self.private_ip = machine.id, machine.private_ip or ""
+        try:
+            await asyncio.to_thread(self.machine_secrets.allow, self.secret_key, [machine.id])
+            machine = await self._wait_running(machine.id)
+            self.private_ip = machine.private_ip or self.private_ip
+            await asyncio.to_thread(self.homes.wait_available, volume.id, self.attach_timeout, self.poll_every)
+            await asyncio.to_thread(self.homes.attach, volume.id, machine.id)
+        except Exception:
+            await self._release()
+            raise
+        self.log.info("%s: server on %s (%s, %s) in %s", self.user.name, machine.id, profile, self.private_ip,
+                      volume.zone)
+        return self.private_ip, self.server_port
+
+    async def _wait_running(self, machine_id: str) -> Machine:
+        deadline = asyncio.get_running_loop().time() + self.attach_timeout
+        while True:
+            found = (await asyncio.to_thread(self.machines.describe, [machine_id])).get(machine_id)
+            if found is None or not found.alive:
+                raise MachinesError(f"instance {machine_id} ended while starting ({found.state if found else 'gone'})")
+            if found.state == "running" and found.private_ip:
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise MachinesError(f"instance {machine_id} not running after {self.attach_timeout:.0f} s")
+            await asyncio.sleep(self.poll_every)
+
+    async def _release(self) -> None:
+        if self.machine_id:
+            await asyncio.to_thread(self.machines.terminate, [self.machine_id])
+        await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
+
+    async def poll(self):
+        if not self.machine_id:
+            return 0
+        found = (await asyncio.to_thread(self.machines.describe, [self.machine_id])).get(self.machine_id)
+        return None if found is not None and found.alive else 1
+
+    async def stop(self, now: bool = False) -> None:
+        await self._release()  # the home volume detaches itself as the instance terminates
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        for key in ("machine_id", "private_ip", "zone", "volume_id"):
+            if getattr(self, key):
+                state[key] = getattr(self, key)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        for key in ("machine_id", "private_ip", "zone", "volume_id"):
+            setattr(self, key, state.get(key, ""))
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.machine_id = self.private_ip = self.zone = self.volume_id = ""

@@ -1,0 +1,261 @@
+"""The VM spawner (aws) against a real moto server: one instance per notebook server, from
+the profile's launch template, tagged, pinned to the zone of the user's home volume; the
+server's token only in its secret (readable by that instance), never in user data; state
+that a restarted hub reloads; stop terminates the instance and deletes the secret; the
+home volume is the same one at the next start.
+
+Real parts: moto (EC2, Secrets Manager), boto3, the machines layer, the rendered
+`workers/<profile>.json` and `hub/platform.json`. Instances in moto do not boot (the
+simulator e2e, tests/test_aws_notebook_e2e.py, runs them): here the JupyterHub side of the
+spawner is driven directly, with a stand-in for the user and hub records it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from types import SimpleNamespace
+
+import pytest
+from tornado import web
+
+from deploy.cloud.aws import AWSMachines
+from deploy.cloud.deadman import MACHINE_USER_DATA
+from deploy.cloud.home_volumes import HOME_DEVICE, AWSHomeVolumes
+from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.hub.vm_spawner import VMSpawner
+from render.hub_config import hub_data
+from render.validate import validate_text
+from render.workers import render_workers
+from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
+
+PLATFORM = "oceanlab"
+TOKEN = "hub-api-token-of-alice-0123456789"
+HUB_IP = "10.0.1.10"
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):  # noqa: F811
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    moto_server.reset()
+    return moto_server
+
+
+@pytest.fixture
+def site(tmp_path, aws, example_text):
+    """The published build of an aws platform, and its network, launch templates and outputs in moto."""
+    platform = validate_text(example_text.replace("target: local ", "target: aws   "))
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = {}
+    for index, zone in enumerate(("us-west-2a", "us-west-2b")):
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone)
+        subnets[zone] = subnet["Subnet"]["SubnetId"]
+        ec2.create_tags(Resources=[subnets[zone]], Tags=[{"Key": "platform", "Value": PLATFORM},
+                                                         {"Key": "tier", "Value": "private"}])
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    workers = tmp_path / "build" / "workers"
+    for path, data in render_workers(platform, "aws").items():
+        (tmp_path / "build" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "build" / path).write_bytes(data)
+        template = json.loads(data)
+        ec2.create_launch_template(LaunchTemplateName=template["launch_template_name"],
+                                   LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]})
+    iam = aws.client("iam")
+    iam.create_role(RoleName=f"{PLATFORM}-worker-none", AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none")
+    iam.add_role_to_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none", RoleName=f"{PLATFORM}-worker-none")
+    outputs = tmp_path / "build" / "outputs.json"
+    outputs.write_text(json.dumps({
+        "region": aws.region, "hub_private_ip": HUB_IP, "artifacts_bucket": f"{PLATFORM}-artifacts-123456789012",
+        "worker_instance_profile_by_user": {"alice": f"{PLATFORM}-worker-none"},
+    }))
+    return SimpleNamespace(data=hub_data(platform, "aws"), workers=workers, outputs=outputs, subnets=subnets,
+                           ec2=ec2, secrets=aws.client("secretsmanager"))
+
+
+def _spawner(site, aws, user: str = "alice", **options) -> VMSpawner:
+    data = site.data
+    spawner = VMSpawner(
+        user=SimpleNamespace(name=user, escaped_name=user, url=f"/user/{user}/"),
+        hub=SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/"),
+        profiles=data["profiles"], environments=data["environments"],
+        entitlements={name: {k: u[k] for k in ("profiles", "environments", "default_profile")}
+                      for name, u in data["users"].items()},
+        budgets={name: u["budget"] for name, u in data["users"].items() if u["budget"]},
+        platform_name=PLATFORM, templates_dir=str(site.workers), outputs_file=str(site.outputs),
+        poll_every=0.05, attach_timeout=30,
+    )
+    spawner.api_token = TOKEN
+    spawner.user_options = options
+    spawner.machines = AWSMachines(aws.region, endpoint_url=aws.url, platform=PLATFORM)
+    spawner.homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
+    spawner.machine_secrets = MachineSecrets(aws.region, PLATFORM, endpoint_url=aws.url)
+    return spawner
+
+
+def _instance(site, instance_id: str) -> dict:
+    return site.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def _user_data(site, instance_id: str) -> str:
+    """The machine's own script, out of the dead-man switch's wrapper."""
+    answer = site.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    whole = base64.b64decode(answer["UserData"]["Value"]).decode()
+    (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
+    return whole + base64.b64decode(carried).decode()
+
+
+def _secret_names(site) -> list[str]:
+    return [s["Name"] for s in site.secrets.list_secrets()["SecretList"]]
+
+
+def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its_token_only_in_its_secret(site, aws):
+    spawner = _spawner(site, aws, profile="large")
+    ip, port = asyncio.run(spawner.start())
+    instance = _instance(site, spawner.machine_id)
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert {k: tags[k] for k in ("platform", "role", "user", "budget", "server")} == {
+        "platform": PLATFORM, "role": "notebook", "user": "alice",
+        "budget": site.data["users"]["alice"]["budget"], "server": "alice"}
+    template = json.loads((site.workers / "large.json").read_text())
+    assert instance["InstanceType"] == template["instance_type"]
+    assert instance.get("InstanceLifecycle") != "spot"  # large allows spot; a notebook never uses it
+    assert instance["IamInstanceProfile"]["Arn"].endswith(f"/{PLATFORM}-worker-none")
+    assert (ip, port) == (instance["PrivateIpAddress"], 8888)
+
+    volume = site.ec2.describe_volumes(VolumeIds=[spawner.volume_id])["Volumes"][0]
+    vtags = {t["Key"]: t["Value"] for t in volume["Tags"]}
+    assert (vtags["user"], vtags["role"], vtags["mount-point"]) == ("alice", "home", "/home/alice")
+    assert volume["Encrypted"] and volume["VolumeType"] == "gp3"
+    assert volume["AvailabilityZone"] == instance["Placement"]["AvailabilityZone"] == spawner.zone
+    assert instance["SubnetId"] == site.subnets[spawner.zone]
+    assert [(a["InstanceId"], a["Device"]) for a in volume["Attachments"]] == [(spawner.machine_id, HOME_DEVICE)]
+
+    script = _user_data(site, spawner.machine_id)
+    assert TOKEN not in script
+    assert "jupyterhub.singleuser" in script and "deploy.vm.notebook_server" in script
+    assert f"http://{HUB_IP}:8000/hub/health" in script  # the dead-man switch asks the hub
+    secret_name = f"graticule/{PLATFORM}/machines/server-alice"
+    secret = json.loads(site.secrets.get_secret_value(SecretId=secret_name)["SecretString"])
+    env = secret["env"]
+    assert env["JUPYTERHUB_API_TOKEN"] == TOKEN
+    assert env["JUPYTERHUB_API_URL"] == f"http://{HUB_IP}:8000/hub/api"  # through the hub's proxy, privately
+    assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://0.0.0.0:8888/")
+    assert env["DASK_GATEWAY__ADDRESS"] == f"http://{HUB_IP}:8000/services/dask-gateway"
+    assert env["DASK_GATEWAY__PROXY_ADDRESS"] == f"tls://{HUB_IP}:8786"
+    assert (env["GRATICULE_PROFILE"], env["HOME"]) == ("large", "/home/alice")
+    policy = site.secrets.get_resource_policy(SecretId=secret_name)["ResourcePolicy"]
+    assert spawner.machine_id in policy  # only that instance (and the hub) may read it
+    asyncio.run(spawner.stop())
+
+
+def test_state_survives_a_hub_restart_and_stop_terminates_the_instance_and_deletes_the_secret(site, aws):
+    spawner = _spawner(site, aws)
+    asyncio.run(spawner.start())
+    state = spawner.get_state()
+    assert state["machine_id"] == spawner.machine_id and state["volume_id"] == spawner.volume_id
+
+    reloaded = _spawner(site, aws)  # a restarted hub: a new spawner from the saved state
+    reloaded.load_state(json.loads(json.dumps(state)))
+    assert asyncio.run(reloaded.poll()) is None
+    asyncio.run(reloaded.stop())
+    assert _instance(site, state["machine_id"])["State"]["Name"] in ("shutting-down", "terminated")
+    assert f"graticule/{PLATFORM}/machines/server-alice" not in _secret_names(site)
+    assert asyncio.run(reloaded.poll()) == 1
+    reloaded.clear_state()
+    assert reloaded.get_state() == {} and asyncio.run(reloaded.poll()) == 0
+
+
+def test_the_next_server_gets_the_same_home_volume_in_its_zone(site, aws):
+    first = _spawner(site, aws)
+    asyncio.run(first.start())
+    asyncio.run(first.stop())
+    second = _spawner(site, aws)
+    asyncio.run(second.start())
+    assert second.volume_id == first.volume_id and second.machine_id != first.machine_id
+    volumes = site.ec2.describe_volumes(Filters=[{"Name": "tag:user", "Values": ["alice"]},
+                                                 {"Name": "tag:role", "Values": ["home"]}])["Volumes"]
+    assert [v["VolumeId"] for v in volumes] == [first.volume_id]
+    assert _instance(site, second.machine_id)["Placement"]["AvailabilityZone"] == first.zone
+    asyncio.run(second.stop())
+
+
+def test_a_home_in_another_zone_pins_the_server_there(site, aws):
+    homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
+    volume = homes.ensure("alice", "us-west-2b")  # made earlier, in the second zone
+    spawner = _spawner(site, aws)
+    asyncio.run(spawner.start())
+    assert spawner.volume_id == volume.id
+    instance = _instance(site, spawner.machine_id)
+    assert (instance["Placement"]["AvailabilityZone"], instance["SubnetId"]) == ("us-west-2b",
+                                                                                  site.subnets["us-west-2b"])
+    asyncio.run(spawner.stop())
+
+
+def test_a_profile_not_granted_is_refused_before_anything_is_made(site, aws):
+    spawner = _spawner(site, aws, user="bob", profile="large")
+    with pytest.raises(web.HTTPError, match="profile 'large' is not available to bob"):
+        asyncio.run(spawner.start())
+    assert site.ec2.describe_instances()["Reservations"] == []
+    assert site.ec2.describe_volumes(Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"] == []
+    assert _secret_names(site) == []
+
+
+def test_a_user_without_a_budget_is_refused_with_the_reason(site, aws):
+    spawner = _spawner(site, aws)
+    spawner.budgets = {}
+    with pytest.raises(web.HTTPError, match="alice has no budget"):
+        asyncio.run(spawner.start())
+    assert site.ec2.describe_instances()["Reservations"] == []
+
+
+def test_no_capacity_in_the_home_zone_fails_the_start_naming_the_zone_and_launches_nowhere_else(site, aws):
+    from tests.support.simulator.capacity import CapacityProxy
+
+    with CapacityProxy(aws) as proxy:
+        proxy.refuse(zone="us-west-2a")
+        spawner = _spawner(site, aws)
+        spawner.machines = AWSMachines(aws.region, endpoint_url=proxy.url, platform=PLATFORM)
+        with pytest.raises(web.HTTPError, match="alice's small server could not start in us-west-2a") as failed:
+            asyncio.run(spawner.start())
+    assert failed.value.status_code == 503 and "InsufficientInstanceCapacity" in failed.value.log_message
+    assert site.ec2.describe_instances()["Reservations"] == []  # not in us-west-2b, away from the home
+    assert _secret_names(site) == []
+
+
+def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_does_not(example_text, monkeypatch,
+                                                                                       tmp_path):
+    from jupyterhub.app import JupyterHub
+
+    from render.hub_config import render_hub
+
+    state = tmp_path / "state"
+    for key, value in {"GRATICULE_STATE_DIR": str(state), "GRATICULE_HUB_URL": "http://127.0.0.1:18123",
+                       "GRATICULE_GATEWAY_API_TOKEN": "t1", "GRATICULE_ADMIN_API_TOKEN": "t2"}.items():
+        monkeypatch.setenv(key, value)
+
+    def loaded(target: str):
+        build = tmp_path / target
+        text = example_text.replace("target: local ", f"target: {target:<6}")
+        for relative, data in render_hub(validate_text(text), target).items():
+            (build / relative).parent.mkdir(parents=True, exist_ok=True)
+            (build / relative).write_bytes(data)
+        app = JupyterHub()
+        app.load_config_file(str(build / "hub" / "jupyterhub_config.py"))
+        return app.config
+
+    aws_config = loaded("aws")
+    assert aws_config.JupyterHub.spawner_class == "deploy.hub.vm_spawner.VMSpawner"
+    vm = aws_config.VMSpawner
+    assert vm.platform_name == "oceanlab" and vm.outputs_file == str(state / "build" / "outputs.json")
+    assert vm.templates_dir == str(state / "build" / "workers")
+    assert vm.entitlements["bob"]["profiles"] == ["small"] and vm.budgets["alice"]
+    assert vm.start_timeout >= 600 and "workdir_root" not in vm  # nothing on the hub's own disk
+    spawner = VMSpawner(config=aws_config, user=SimpleNamespace(name="alice"))
+    assert spawner.profiles["large"]["cpu"] == 16 and spawner.start_timeout == vm.start_timeout
+    local_config = loaded("local")
+    assert local_config.JupyterHub.spawner_class == "deploy.hub.spawner.ProfileSpawner"
+    assert local_config.ProfileSpawner.workdir_root == str(state / "users")
