@@ -91,7 +91,7 @@ def test_outputs_name_what_the_gateway_needs(applied):
     assert out["launch_template_id_small"] == out["launch_templates"]["small"]["id"]
     assert out["launch_template_id_small"].startswith("lt-")
     assert len(out["private_subnet_ids"]) == 2
-    assert set(out["security_group_ids"]) == {"load_balancer", "hub", "workers"}
+    assert set(out["security_group_ids"]) == {"load_balancer", "hub", "workers", "notebooks"}
     assert out["worker_instance_profile_by_user"] == {
         "alice": f"{NAME}-worker-archive-ro-shared-data-rw",
         "bob": f"{NAME}-worker-shared-data-ro",
@@ -184,12 +184,14 @@ def _check_front_door(moto_server, out: dict) -> None:  # noqa: F811
     targets = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
     assert [(t["Target"]["Id"], t["Target"]["Port"]) for t in targets] == [(out["hub_instance_id"], 8786)]
 
-    # The hub's group, as moto holds it: its scheduler port from the load balancers' group only.
+    # The hub's group, as moto holds it: its scheduler port from the load balancers' and the
+    # notebook servers' groups only.
     ec2 = moto_server.client("ec2")
     (hub_group,) = ec2.describe_security_groups(GroupIds=[out["security_group_ids"]["hub"]])["SecurityGroups"]
     scheduler_sources = [pair["GroupId"] for rule in hub_group["IpPermissions"] if rule.get("FromPort") == 8786
                          for pair in rule.get("UserIdGroupPairs", [])]
-    assert scheduler_sources == [out["security_group_ids"]["load_balancer"]]
+    assert sorted(scheduler_sources) == sorted([out["security_group_ids"]["load_balancer"],
+                                                out["security_group_ids"]["notebooks"]])
     assert not [rule for rule in hub_group["IpPermissions"] if rule.get("IpRanges")]
 
 

@@ -72,8 +72,11 @@ def test_only_the_load_balancer_takes_traffic_from_anywhere(stacks):
             if rule["security_group_id"] == "${aws_security_group.hub.id}"
         }
         lb, workers = "${aws_security_group.lb.id}", "${aws_security_group.workers.id}"
-        # The scheduler proxy's port only from the load balancers; the hub proxy also from inside.
-        assert hub_ingress == {(lb, 8000, 8000), (lb, 8786, 8786), (workers, 8000, 8000)}
+        notebooks = "${aws_security_group.notebooks.id}"
+        # The scheduler proxy's port only from the load balancers and notebook servers; the hub
+        # proxy also from inside.
+        assert hub_ingress == {(lb, 8000, 8000), (lb, 8786, 8786), (workers, 8000, 8000), (notebooks, 8000, 8000),
+                               (notebooks, 8786, 8786)}
         lb_egress = {
             (rule["referenced_security_group_id"], rule["from_port"], rule["to_port"])
             for rule in stack["resource"]["aws_vpc_security_group_egress_rule"].values()

@@ -63,17 +63,22 @@ def site(tmp_path, aws, example_text):
         template = json.loads(data)
         ec2.create_launch_template(LaunchTemplateName=template["launch_template_name"],
                                    LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]})
+    keys = {name: f"key-of-{name}" for name in platform.environments}
+    (tmp_path / "build" / "environments").mkdir(parents=True)
+    (tmp_path / "build" / "environments" / "wheels.json").write_text(json.dumps(keys))  # as apply writes it
     iam = aws.client("iam")
     iam.create_role(RoleName=f"{PLATFORM}-worker-none", AssumeRolePolicyDocument="{}")
     iam.create_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none")
     iam.add_role_to_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none", RoleName=f"{PLATFORM}-worker-none")
     outputs = tmp_path / "build" / "outputs.json"
+    group = ec2.create_security_group(GroupName=f"{PLATFORM}-notebooks", Description="notebooks", VpcId=vpc)
     outputs.write_text(json.dumps({
         "region": aws.region, "hub_private_ip": HUB_IP, "artifacts_bucket": f"{PLATFORM}-artifacts-123456789012",
         "worker_instance_profile_by_user": {"alice": f"{PLATFORM}-worker-none"},
+        "security_group_ids": {"notebooks": group["GroupId"]},
     }))
     return SimpleNamespace(data=hub_data(platform, "aws"), workers=workers, outputs=outputs, subnets=subnets,
-                           ec2=ec2, secrets=aws.client("secretsmanager"))
+                           ec2=ec2, secrets=aws.client("secretsmanager"), notebooks_group=group["GroupId"])
 
 
 def _spawner(site, aws, user: str = "alice", **options) -> VMSpawner:
@@ -124,6 +129,7 @@ def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its
     assert instance["InstanceType"] == template["instance_type"]
     assert instance.get("InstanceLifecycle") != "spot"  # large allows spot; a notebook never uses it
     assert instance["IamInstanceProfile"]["Arn"].endswith(f"/{PLATFORM}-worker-none")
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [site.notebooks_group]  # not the workers'
     assert (ip, port) == (instance["PrivateIpAddress"], 8888)
 
     volume = site.ec2.describe_volumes(VolumeIds=[spawner.volume_id])["Volumes"][0]
@@ -138,6 +144,8 @@ def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its
     assert TOKEN not in script
     assert "jupyterhub.singleuser" in script and "deploy.vm.notebook_server" in script
     assert f"http://{HUB_IP}:8000/hub/health" in script  # the dead-man switch asks the hub
+    chosen = site.data["users"]["alice"]["environments"][0]
+    assert f"ENVIRONMENT=key-of-{chosen}\n" in script  # her environment's wheels, from the bucket
     secret_name = f"graticule/{PLATFORM}/machines/server-alice"
     secret = json.loads(site.secrets.get_secret_value(SecretId=secret_name)["SecretString"])
     env = secret["env"]

@@ -43,6 +43,8 @@ class MachineSpec:
     spot: bool = False  # the profile allows spot: tried first, on-demand after a capacity error
     deadman: DeadMan | None = None  # shut the machine down when its hub stops answering
     instance_profile: str | None = None  # the cloud identity it runs as (AWS: an instance profile's name)
+    # AWS: security group ids in place of the template's (notebook servers have a group of their own)
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

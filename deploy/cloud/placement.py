@@ -84,6 +84,8 @@ def run_instances_request(spec: MachineSpec, attempt: Attempt, user_data: str) -
         request["SubnetId"] = attempt.subnet_id
     if spec.instance_profile:
         request["IamInstanceProfile"] = {"Name": spec.instance_profile}
+    if spec.security_groups:
+        request["SecurityGroupIds"] = list(spec.security_groups)
     if attempt.market == SPOT:
         request["InstanceMarketOptions"] = SPOT_OPTIONS
     if user_data:

@@ -53,6 +53,7 @@ NOTEBOOK_ROLE = "notebook"
 SERVER_PORT = 8888
 HUB_PROXY_PORT = 8000  # the hub VM's proxy: the hub's API and the gateway behind it
 GATEWAY_PATH = "/services/dask-gateway"
+ENVIRONMENT_WHEELS = "environments/wheels.json"  # {environment: build key}, as deploy.gateway.aws reads it
 VM_PATH = f"{PLATFORM_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -61,7 +62,6 @@ class VMSpawner(ProfileChoices, Spawner):
     templates_dir = Unicode(config=True, help="the rendered workers/<profile>.json")
     outputs_file = Unicode(config=True, help="Terraform's outputs.json, as published with the configuration")
     budgets = Dict(config=True, help="user -> the budget that pays for them (the `budget` tag)")
-    environment_keys = Dict(config=True, help="environment name -> the build key of its wheels in the bucket")
     server_port = Integer(SERVER_PORT, config=True)
     home_size_gib = Integer(DEFAULT_SIZE_GIB, config=True, help="size of a new user's home volume")
     deadman_after = Float(DEFAULT_AFTER_SECONDS, config=True,
@@ -93,6 +93,15 @@ class VMSpawner(ProfileChoices, Spawner):
 
     def worker_template(self, profile: str) -> dict:
         return json.loads((Path(self.templates_dir) / f"{profile}.json").read_text())
+
+    def environment_key(self, environment: str | None) -> str | None:
+        """The wheel-cache key of the environment's wheels in the bucket; None: the platform's
+        software only. Apply writes them beside the workers (as the gateway reads them)."""
+        try:
+            keys = json.loads((Path(self.templates_dir).parent / ENVIRONMENT_WHEELS).read_text())
+        except (OSError, ValueError):
+            return None
+        return keys.get(environment) if environment and isinstance(keys, dict) else None
 
     @property
     def region(self) -> str:
@@ -184,7 +193,7 @@ class VMSpawner(ProfileChoices, Spawner):
         bucket = outputs["artifacts_bucket"]
         boot = MachineBoot(platform=self.platform_name, region=self.region, bucket=bucket,
                            secret=self.machine_secrets.name(self.secret_key), command=self.server_command(),
-                           environment=self.environment_keys.get(environment) if environment else None,
+                           environment=self.environment_key(environment),
                            platform_software=True)
         tags = {TAG_PLATFORM: self.platform_name, TAG_ROLE: NOTEBOOK_ROLE, TAG_USER: self.user.name,
                 TAG_BUDGET: budget, TAG_SERVER: self.server_tag}
@@ -194,6 +203,7 @@ class VMSpawner(ProfileChoices, Spawner):
             template=template["launch_template_name"], tags=tags, user_data=machine_user_data(boot),
             spot=False, deadman=DeadMan(f"{self.hub_private_url}/hub/health", after_seconds=self.deadman_after),
             instance_profile=outputs.get("worker_instance_profile_by_user", {}).get(self.user.name),
+            security_groups=tuple(filter(None, [outputs.get("security_group_ids", {}).get("notebooks")])),
         )
 
     # -- JupyterHub's Spawner API -------------------------------------------------------------------

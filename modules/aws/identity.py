@@ -117,10 +117,12 @@ class Identity(Construct):
 
     def grant_hub(self, *, launch_template_arns: list[str], private_subnet_arns: list[str],
                   worker_security_group_arn: str, log_group_arn: str, artifacts_bucket_arn: str = "",
-                  key_arn: str = "") -> None:
+                  key_arn: str = "", notebook_security_group_arn: str = "") -> None:
         """The hub may launch instances only from this platform's templates, into its private
-        subnets, tagged for this platform and one of its budgets, without a public IP; it may
-        stop and terminate only instances tagged for this platform."""
+        subnets and security groups, tagged for this platform and one of its budgets, without
+        a public IP; it may stop and terminate only instances tagged for this platform; it
+        may create users' home volumes tagged for this platform (`role = home`) and attach
+        only those, only to this platform's notebook instances."""
         spec = self._spec
         arn = f"arn:{spec.partition}:ec2:{spec.region}:{spec.account_id}"
         from_templates = {"test": "ArnLike", "variable": "ec2:LaunchTemplate", "values": launch_template_arns}
@@ -130,6 +132,7 @@ class Identity(Construct):
                 "actions": ["ec2:RunInstances"],
                 "resources": [
                     *launch_template_arns, *private_subnet_arns, worker_security_group_arn,
+                    *([notebook_security_group_arn] if notebook_security_group_arn else []),
                     f"{arn}:instance/*", f"{arn}:volume/*", f"{arn}:network-interface/*",
                     f"{arn}:spot-instances-request/*", f"arn:{spec.partition}:ec2:{spec.region}::image/*",
                 ],
@@ -163,12 +166,13 @@ class Identity(Construct):
                 "resources": [f"{arn}:instance/*"],
                 "condition": [{"test": "StringEquals", "variable": "aws:ResourceTag/platform", "values": [spec.name]}],
             },
+            *_home_volume_statements(arn, spec.name),
             {
                 # Describe calls support no resource-level permissions.
                 "sid": "Describe",
                 "actions": ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeLaunchTemplates",
                             "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSpotInstanceRequests",
-                            "ec2:DescribeInstanceTypes", "ec2:DescribeSubnets"],
+                            "ec2:DescribeInstanceTypes", "ec2:DescribeSubnets", "ec2:DescribeVolumes"],
                 "resources": ["*"],
             },
             {
@@ -224,3 +228,38 @@ class Identity(Construct):
             "role": ref(self.hub_role, "id"),
             "policy": ref(policy, "json"),
         })
+
+
+def _home_volume_statements(arn: str, platform: str) -> list[dict[str, object]]:
+    """Users' home volumes (deploy.cloud.home_volumes): made by the hub, tagged at creation,
+    attached only to the platform's notebook instances. Detaching is EC2's, at termination."""
+    def tagged(kind: str, **tags: str) -> list[dict[str, object]]:
+        return [{"test": "StringEquals", "variable": f"aws:{kind}/{key}", "values": [value]}
+                for key, value in tags.items()]
+
+    return [
+        {
+            "sid": "CreateHomeVolumes",
+            "actions": ["ec2:CreateVolume"],
+            "resources": [f"{arn}:volume/*"],
+            "condition": tagged("RequestTag", platform=platform, role="home"),
+        },
+        {
+            "sid": "TagHomeVolumesAtCreation",
+            "actions": ["ec2:CreateTags"],
+            "resources": [f"{arn}:volume/*"],
+            "condition": [{"test": "StringEquals", "variable": "ec2:CreateAction", "values": ["CreateVolume"]}],
+        },
+        {
+            "sid": "AttachHomeVolumes",
+            "actions": ["ec2:AttachVolume"],
+            "resources": [f"{arn}:volume/*"],
+            "condition": tagged("ResourceTag", platform=platform, role="home"),
+        },
+        {
+            "sid": "AttachToNotebookInstances",
+            "actions": ["ec2:AttachVolume"],
+            "resources": [f"{arn}:instance/*"],
+            "condition": tagged("ResourceTag", platform=platform, role="notebook"),
+        },
+    ]

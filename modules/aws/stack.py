@@ -47,6 +47,7 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
         launch_template_arns=[ref(t, "arn") for t in templates.by_profile.values()],
         private_subnet_arns=[ref(s, "arn") for s in network.private_subnets],
         worker_security_group_arn=ref(security.workers, "arn"),
+        notebook_security_group_arn=ref(security.notebooks, "arn"),
         log_group_arn=logging.group_arn,
         artifacts_bucket_arn=ref(hub_state.artifacts, "arn"),
         key_arn=encryption.key_arn,
@@ -79,6 +80,7 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
             "load_balancer": ref(security.lb, "id"),
             "hub": ref(security.hub, "id"),
             "workers": ref(security.workers, "id"),
+            "notebooks": ref(security.notebooks, "id"),
         },
         "launch_templates": {
             name: {"id": ref(t, "id"), "name": ref(t, "name"), "version": ref(t, "latest_version")}
