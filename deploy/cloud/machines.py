@@ -27,6 +27,7 @@ ALIVE = (PENDING, RUNNING)
 TAG_PLATFORM, TAG_ROLE, TAG_USER, TAG_BUDGET = "platform", "role", "user", "budget"
 TAG_CLUSTER, TAG_SERVER = "cluster", "server"
 HUB_ROLE = "hub"
+NOTEBOOK_ROLE = "notebook"  # a notebook server's machine (deploy.hub.vm_spawner), known from the hub's database
 
 
 class MachinesError(RuntimeFailure):

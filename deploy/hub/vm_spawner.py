@@ -35,6 +35,7 @@ from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
 from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HOME_DEVICE, AWSHomeVolumes, home_mount_point
 from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.cloud.machines import (
+    NOTEBOOK_ROLE,
     TAG_BUDGET,
     TAG_PLATFORM,
     TAG_ROLE,
@@ -49,7 +50,6 @@ from deploy.runtime import env as contract
 from deploy.vm.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
 from modules.naming import SCHEDULER_PORT
 
-NOTEBOOK_ROLE = "notebook"
 SERVER_PORT = 8888
 HUB_PROXY_PORT = 8000  # the hub VM's proxy: the hub's API and the gateway behind it
 GATEWAY_PATH = "/services/dask-gateway"

@@ -16,11 +16,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.cloud.machines import Machines, MachinesError
+from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE, Machines, MachinesError
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS, Reaped, reap
 from deploy.gateway.machines_in_use import machine_ids
 from deploy.runtime.database import database_url
 from deploy.runtime.state import Layout
+from deploy.vm import servers_in_use
 from deploy.vm.settings import VmSettings
 
 INTERVAL_SECONDS = 300.0
@@ -33,13 +34,16 @@ def gateway_database(state_dir: Path) -> str:
 
 
 def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_GRACE_SECONDS) -> Reaped | None:
-    """One pass; None when the gateway's database could not be read (nothing terminated)."""
+    """One pass; None when the gateway's database could not be read (nothing terminated).
+    Notebook servers' machines are known from the hub's database (all kept when it cannot be read)."""
     try:
         known = machine_ids(gateway_database(settings.state_dir))
     except Exception as error:  # any failure to read means: we do not know what is in use
         print(f"reaper: the gateway's database cannot be read ({error}); nothing terminated", flush=True)
         return None
-    return reap(machines, settings.platform, lambda: known, grace)
+    servers = servers_in_use.known_or_none(settings.state_dir)
+    return reap(machines, settings.platform, lambda: known | (servers if servers is not None else {
+        m.id for m in machines.list({TAG_PLATFORM: settings.platform, TAG_ROLE: NOTEBOOK_ROLE})}), grace)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
