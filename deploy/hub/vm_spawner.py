@@ -33,6 +33,7 @@ from traitlets import Dict, Float, Integer, Unicode, default
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
 from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HOME_DEVICE, AWSHomeVolumes, home_mount_point
+from deploy.cloud.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
 from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.cloud.machines import (
     NOTEBOOK_ROLE,
@@ -47,7 +48,6 @@ from deploy.cloud.machines import (
 )
 from deploy.hub.spawner import ProfileChoices
 from deploy.runtime import env as contract
-from deploy.vm.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
 from modules.naming import SCHEDULER_PORT
 
 SERVER_PORT = 8888
