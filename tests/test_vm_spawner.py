@@ -267,3 +267,18 @@ def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_doe
     local_config = loaded("local")
     assert local_config.JupyterHub.spawner_class == "deploy.hub.spawner.ProfileSpawner"
     assert local_config.ProfileSpawner.workdir_root == str(state / "users")
+
+
+def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, aws):
+    from deploy.cloud.machines import MachinesError
+
+    spawner = _spawner(site, aws)
+    asyncio.run(spawner.start())
+    homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
+    with pytest.raises(MachinesError, match=f"{spawner.volume_id} \\(attached to {spawner.machine_id}\\)"):
+        homes.delete_all()
+    asyncio.run(spawner.stop())
+    other = AWSHomeVolumes(aws.region, "otherplatform", endpoint_url=aws.url).ensure("alice", "us-west-2a")
+    assert homes.delete_all() == [spawner.volume_id]
+    assert [v["VolumeId"] for v in site.ec2.describe_volumes(
+        Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"]] == [other.id]

@@ -14,8 +14,8 @@ would leave two homes).
 The volume is attached (at HOME_DEVICE) once the server's instance runs, and detaches
 itself when that instance is terminated; the next server waits until it is `available`.
 Its `mount-point` tag says where the notebook machine mounts it (the simulator mounts it
-there too). The volumes are created by the hub at run time, not by Terraform: `platform
-destroy` leaves them (they hold users' work) unless they are deleted on purpose.
+there too). The volumes are created by the hub at run time, not by Terraform; `platform destroy`
+deletes them after Terraform's resources (`delete_all`), as it removes everything else.
 """
 
 from __future__ import annotations
@@ -122,6 +122,19 @@ class AWSHomeVolumes:
 
     def attach(self, volume_id: str, instance_id: str) -> None:
         self._call("attach_volume", VolumeId=volume_id, InstanceId=instance_id, Device=HOME_DEVICE)
+
+    def delete_all(self) -> list[str]:
+        """`platform destroy`: every user's home volume of the platform, deleted; refused while
+        one is still attached (a server runs: stop it first)."""
+        answer = self._call("describe_volumes", Filters=[{"Name": f"tag:{TAG_PLATFORM}", "Values": [self.platform]},
+                                                         {"Name": f"tag:{TAG_ROLE}", "Values": [HOME_ROLE]}])
+        volumes = [_volume(raw) for raw in answer.get("Volumes", []) if raw.get("State") not in _GONE]
+        busy = [f"{v.id} (attached to {v.attached_to})" for v in volumes if v.attached_to]
+        if busy:
+            raise MachinesError(f"home volumes still in use by notebook servers: {', '.join(busy)}; stop the servers")
+        for volume in volumes:
+            self._call("delete_volume", VolumeId=volume.id)
+        return [volume.id for volume in volumes]
 
 
 def _volume(raw: dict) -> HomeVolume:

@@ -61,7 +61,14 @@ class CloudTarget:
             prepared.stack.apply(plan)
         prepared.stack.forget_plans()
         (prepared.build / cloud_ops.OUTPUTS).unlink(missing_ok=True)
-        return Outcome(f"destroyed: every resource of {self.platform.name}; the state bucket is kept")
+        homes = ""
+        if self.name == "aws" and self.platform.cloud.aws:
+            # Users' home volumes are made by the hub at run time, outside Terraform's state.
+            from deploy.cloud.home_volumes import AWSHomeVolumes
+
+            deleted = AWSHomeVolumes(self.platform.cloud.aws.region, self.platform.name).delete_all()
+            homes = f"; {len(deleted)} home volume(s) deleted" if deleted else ""
+        return Outcome(f"destroyed: every resource of {self.platform.name}{homes}; the state bucket is kept")
 
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
         raise UserError(f"`platform up` runs a platform on this machine; {self.platform.name} targets {self.name}: "
