@@ -44,6 +44,7 @@ def instance_template_output(profile: str) -> str:
 HUB_STATE_DIR = "/var/lib/graticule"  # the runtime's state directory on the hub VM: the state volume
 HUB_STATE_DEVICE = "/dev/xvdf"  # where the state volume is attached
 VM_SETTINGS = "/etc/graticule/vm.json"  # written by the hub's user data, read by deploy.vm.boot
+HOME_VOLUME_GIB = 20  # a user's notebook home on aws: one gp3 volume each (deploy.cloud.home_volumes), in cost.json
 SECRET_KEYS_GENERATED = ("cookie-secret", "proxy-auth-token", "gateway-api-token", "admin-api-token",
                          "gateway-encrypt-keys")  # by the hub VM on first boot
 OAUTH_CLIENT_SECRET_KEY = "oauth-client-secret"  # set by the operator, when the hub's auth needs one

@@ -12,12 +12,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modules.naming import HOME_VOLUME_GIB
 from render import prices
 from render.schema import CLOUD_TARGETS, Platform
 
 NOT_INCLUDED = (
     "usage-priced items: worker and notebook VMs while running (see profiles), data transfer, "
-    "NAT data processing, storage, logs, load balancer capacity units, disks"
+    "NAT data processing, storage, logs, load balancer capacity units, disks (aws notebook homes: "
+    "see notebook_homes)"
 )
 
 
@@ -85,10 +87,27 @@ def render_cost(
             "total_usd": round(sum(item["monthly_usd"] for item in items.values() if item["monthly_usd"]), 2),
         },
         "profiles": {name: _profile_entry(platform, target, name) for name in platform.profiles},
+        **({"notebook_homes": _notebook_homes(platform, region)} if target == "aws" else {}),
         "unpriced": unpriced,
         "not_included": NOT_INCLUDED,
     }
     return {"cost.json": (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()}
+
+
+def _notebook_homes(platform: Platform, region: str | None) -> dict:
+    """Users' notebook homes on aws: one gp3 EBS volume each (why: deploy.cloud.home_volumes),
+    made at a user's first server and kept between servers, so billed whether a server runs
+    or not; at most one per user of platform.yaml. EBS bills the provisioned GiB."""
+    per_gb = (prices.region_prices("aws", region or "") or {}).get("ebs_gp3_gb_monthly")
+    per_user = None if per_gb is None else round(per_gb * HOME_VOLUME_GIB, 2)
+    return {
+        "storage": "ebs-gp3-per-user",
+        "size_gib": HOME_VOLUME_GIB,
+        "per_gb_monthly_usd": per_gb,
+        "per_user_monthly_usd": per_user,
+        "users": len(platform.users),
+        "monthly_usd_at_most": None if per_user is None else round(per_user * len(platform.users), 2),
+    }
 
 
 def _profile_entry(platform: Platform, target: str, name: str) -> dict:

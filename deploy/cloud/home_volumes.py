@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.cloud.machines import TAG_PLATFORM, TAG_ROLE, TAG_USER, MachinesError
+from modules.naming import HOME_VOLUME_GIB
 
 HOME_ROLE = "home"
 HOME_DEVICE = "/dev/xvdh"
 MOUNT_TAG = "mount-point"
-DEFAULT_SIZE_GIB = 20
+DEFAULT_SIZE_GIB = HOME_VOLUME_GIB  # what cost.json counts
 _GONE = ("deleting", "deleted", "error")
 
 
