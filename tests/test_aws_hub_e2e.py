@@ -6,7 +6,7 @@ which installs graticule offline from the published wheelhouse, mounts the state
 them on first boot, and starts the components as units). Then, through the simulated load
 balancer's 443 listener only:
 
-- the hub is healthy; alice logs in and starts a notebook server;
+- the hub is healthy; alice logs in and starts a notebook server (on an instance of its own);
 - a new user re-applied in platform.yaml logs in, while alice's server keeps running
   (the same process: config sync restarted the hub only, which keeps its servers), and
   the hub instance is the same one;
@@ -46,6 +46,15 @@ def _server_pid(sim: Simulator, instance_id: str, user: str) -> int:
     raise AssertionError(f"no notebook server process of {user} on {instance_id}: {found.stdout!r}")
 
 
+def _notebook_instance(platform: AwsPlatform, user: str) -> str:
+    """The instance the hub's VM spawner started for `user`'s server (never the hub's own)."""
+    answer = platform.server.client("ec2").describe_instances(Filters=[
+        {"Name": "tag:role", "Values": ["notebook"]}, {"Name": "tag:user", "Values": [user]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    (instance,) = [i for r in answer["Reservations"] for i in r["Instances"]]
+    return instance["InstanceId"]
+
+
 def _taint(platform: AwsPlatform, address: str) -> None:
     """`terraform taint` in the CLI's own stack directory and Terraform data (deploy.terraform):
     the next `platform apply` replaces `address`."""
@@ -61,11 +70,13 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     # alice logs in (her first login sets her password) and starts a notebook server
     alice = Session(front, "alice")
     assert alice.login().status_code == 302
-    alice.start_server("small")
+    alice.start_server("small", timeout=900)  # on an instance of its own: boot, install, attach her home
+    notebook = _notebook_instance(platform, "alice")
+    assert notebook != hub
     token = alice.new_token()
     assert token_user(front, token) == "alice"
     started = alice.server_status(token)["started"]
-    server_pid = _server_pid(sim, hub, "alice")
+    server_pid = _server_pid(sim, notebook, "alice")
     # nobody else: only platform.yaml's users may log in
     assert Session(front, "mallory").login("whatever-1").status_code != 302
 
@@ -76,7 +87,7 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     dave = Session(front, "dave")
     _eventually(lambda: dave.login().status_code == 302, 180, "dave could not log in after the re-apply")
     assert alice.server_status(token)["started"] == started
-    assert _server_pid(sim, hub, "alice") == server_pid
+    assert _server_pid(sim, notebook, "alice") == server_pid
 
     # the hub replaced: users, passwords, tokens and usage come back from the state volume
     users = _user_names(alice)

@@ -73,7 +73,7 @@ def site(tmp_path, aws, example_text):
     outputs = tmp_path / "build" / "outputs.json"
     group = ec2.create_security_group(GroupName=f"{PLATFORM}-notebooks", Description="notebooks", VpcId=vpc)
     outputs.write_text(json.dumps({
-        "region": aws.region, "hub_private_ip": HUB_IP, "artifacts_bucket": f"{PLATFORM}-artifacts-123456789012",
+        "hub_private_ip": HUB_IP, "artifacts_bucket": f"{PLATFORM}-artifacts-123456789012",
         "worker_instance_profile_by_user": {"alice": f"{PLATFORM}-worker-none"},
         "security_group_ids": {"notebooks": group["GroupId"]},
     }))
