@@ -45,7 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the volume")
     parser.add_argument("command", nargs="+", help="the server's command (after --)")
     args = parser.parse_args(argv)
-    how = mount_state(args.home, args.device, args.timeout, what="home volume", label="graticule-home")
+    try:
+        how = mount_state(args.home, args.device, args.timeout, what="home volume", label="graticule-home")
+    except TimeoutError as error:  # the hub never attached it: the server would lose its files
+        print(f"graticule: {error}; nothing started", file=sys.stderr)
+        return 1
     print(f"graticule: home at {args.home} ({how})", flush=True)
     args.home.chmod(0o700)
     kernel = environment_kernel(os.environ.get("GRATICULE_PYTHON", ""), os.environ.get(contract.ENVIRONMENT))
