@@ -48,11 +48,11 @@ from deploy.cloud.machines import (
 )
 from deploy.hub.spawner import ProfileChoices
 from deploy.runtime import env as contract
-from modules.naming import SCHEDULER_PORT
+from modules.naming import HUB_PORT, SCHEDULER_PORT
+from render.hub_config import GATEWAY_PATH
 
 SERVER_PORT = 8888
-HUB_PROXY_PORT = 8000  # the hub VM's proxy: the hub's API and the gateway behind it
-GATEWAY_PATH = "/services/dask-gateway"
+HUB_PROXY_PORT = HUB_PORT  # the hub VM's proxy: the hub's API and the gateway behind it
 ENVIRONMENT_WHEELS = "environments/wheels.json"  # {environment: build key}, as deploy.gateway.aws reads it
 VM_PATH = f"{PLATFORM_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
