@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +25,7 @@ from deploy.cloud.aws import AWSMachines
 from deploy.cloud.deadman import MACHINE_USER_DATA
 from deploy.cloud.home_volumes import HOME_DEVICE, AWSHomeVolumes
 from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.hub import vm_spawner
 from deploy.hub.vm_spawner import VMSpawner
 from render.hub_config import hub_data
 from render.validate import validate_text
@@ -276,9 +278,32 @@ def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, 
     asyncio.run(spawner.start())
     homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
     with pytest.raises(MachinesError, match=f"{spawner.volume_id} \\(attached to {spawner.machine_id}\\)"):
-        homes.delete_all()
+        homes.delete_all(timeout=0.2, every=0.05)
     asyncio.run(spawner.stop())
     other = AWSHomeVolumes(aws.region, "otherplatform", endpoint_url=aws.url).ensure("alice", "us-west-2a")
     assert homes.delete_all() == [spawner.volume_id]
     assert [v["VolumeId"] for v in site.ec2.describe_volumes(
         Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"]] == [other.id]
+
+
+def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site, aws, monkeypatch):
+    """As in the hub: no client given, AWS_ENDPOINT_URL (moto) from the environment."""
+    first, second = _spawner(site, aws), _spawner(site, aws, user="carol")
+    for spawner in (first, second):
+        spawner._machines = spawner._homes = spawner._secrets = None  # the hub's: made on first use
+    loop_thread = threading.get_ident()
+    made_in = []
+    real = vm_spawner.shared_client
+
+    def recording(*args, **kwargs):
+        made_in.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vm_spawner, "shared_client", recording)
+    asyncio.run(first.start())
+    asyncio.run(second._connect())
+    assert made_in and loop_thread not in made_in
+    assert first.machines.ec2 is first.homes.ec2 is second.machines.ec2
+    assert first.machine_secrets.client is second.machine_secrets.client
+    assert _instance(site, first.machine_id)["State"]["Name"] in ("pending", "running")
+    asyncio.run(first.stop())

@@ -124,15 +124,22 @@ class AWSHomeVolumes:
     def attach(self, volume_id: str, instance_id: str) -> None:
         self._call("attach_volume", VolumeId=volume_id, InstanceId=instance_id, Device=HOME_DEVICE)
 
-    def delete_all(self) -> list[str]:
-        """`platform destroy`: every user's home volume of the platform, deleted; refused while
-        one is still attached (a server runs: stop it first)."""
+    def delete_all(self, timeout: float = 0.0, every: float = 2.0) -> list[str]:
+        """`platform destroy`: every user's home volume of the platform, deleted once detached
+        (waiting up to `timeout` for terminating servers to let go); refused while one is
+        still attached after that."""
         answer = self._call("describe_volumes", Filters=[{"Name": f"tag:{TAG_PLATFORM}", "Values": [self.platform]},
                                                          {"Name": f"tag:{TAG_ROLE}", "Values": [HOME_ROLE]}])
         volumes = [_volume(raw) for raw in answer.get("Volumes", []) if raw.get("State") not in _GONE]
-        busy = [f"{v.id} (attached to {v.attached_to})" for v in volumes if v.attached_to]
+        deadline = time.monotonic() + timeout
+        while (busy := [v for v in volumes if v.attached_to or v.state != "available"]) \
+                and time.monotonic() < deadline:
+            time.sleep(every)
+            volumes = [found for v in volumes if (found := self.describe(v.id)) is not None]
         if busy:
-            raise MachinesError(f"home volumes still in use by notebook servers: {', '.join(busy)}; stop the servers")
+            listed = ", ".join(f"{v.id} ({f'attached to {v.attached_to}' if v.attached_to else v.state})"
+                               for v in busy)
+            raise MachinesError(f"home volumes still in use by notebook servers: {listed}; stop the servers")
         for volume in volumes:
             self._call("delete_volume", VolumeId=volume.id)
         return [volume.id for volume in volumes]

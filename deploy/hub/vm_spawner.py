@@ -31,6 +31,7 @@ from tornado import web
 from traitlets import Dict, Float, Integer, Unicode, default
 
 from deploy.cloud.aws import AWSMachines
+from deploy.cloud.aws_clients import shared_client
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
 from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HOME_DEVICE, AWSHomeVolumes, home_mount_point
 from deploy.cloud.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
@@ -119,10 +120,13 @@ class VMSpawner(ProfileChoices, Spawner):
 
     # -- the clients (tests set their own) ------------------------------------------------------
 
+    # Made in a worker thread (`_connect`), from clients shared by the hub's spawners.
+
     @property
     def machines(self) -> AWSMachines:
         if getattr(self, "_machines", None) is None:
-            self._machines = AWSMachines(region=self.region, platform=self.platform_name)
+            self._machines = AWSMachines(self.region, client=shared_client("ec2", self.region),
+                                         platform=self.platform_name)
         return self._machines
 
     @machines.setter
@@ -132,7 +136,8 @@ class VMSpawner(ProfileChoices, Spawner):
     @property
     def homes(self) -> AWSHomeVolumes:
         if getattr(self, "_homes", None) is None:
-            self._homes = AWSHomeVolumes(self.region, self.platform_name, size_gib=self.home_size_gib)
+            self._homes = AWSHomeVolumes(self.region, self.platform_name, size_gib=self.home_size_gib,
+                                         client=shared_client("ec2", self.region))
         return self._homes
 
     @homes.setter
@@ -142,12 +147,16 @@ class VMSpawner(ProfileChoices, Spawner):
     @property
     def machine_secrets(self) -> MachineSecrets:
         if getattr(self, "_secrets", None) is None:
-            self._secrets = MachineSecrets(self.region, self.platform_name)
+            self._secrets = MachineSecrets(self.region, self.platform_name,
+                                           client=shared_client("secretsmanager", self.region))
         return self._secrets
 
     @machine_secrets.setter
     def machine_secrets(self, value: MachineSecrets) -> None:
         self._secrets = value
+
+    async def _connect(self) -> None:
+        await asyncio.to_thread(lambda: (self.machines, self.homes, self.machine_secrets))
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -217,6 +226,7 @@ class VMSpawner(ProfileChoices, Spawner):
         self.cpu_limit, self.mem_limit = float(size["cpu"]), int(size["memory"])
         self.ip, self.port = "0.0.0.0", self.server_port  # where the server binds, on its machine
         self.notebook_dir = self.home
+        await self._connect()
         subnets = await asyncio.to_thread(self.machines.subnets)
         if not subnets:
             raise MachinesError(f"no private subnets of platform {self.platform_name}")
@@ -265,6 +275,7 @@ class VMSpawner(ProfileChoices, Spawner):
             await asyncio.sleep(self.poll_every)
 
     async def _release(self) -> None:
+        await self._connect()
         if self.machine_id:
             await asyncio.to_thread(self.machines.terminate, [self.machine_id])
         await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
@@ -272,6 +283,7 @@ class VMSpawner(ProfileChoices, Spawner):
     async def poll(self):
         if not self.machine_id:
             return 0
+        await self._connect()
         found = (await asyncio.to_thread(self.machines.describe, [self.machine_id])).get(self.machine_id)
         return None if found is not None and found.alive else 1
 

@@ -56,6 +56,7 @@ class CloudTarget:
 
     def destroy(self, preview: Preview, progress: Progress) -> Outcome:
         prepared, plan = preview.handle
+        servers = self._end_notebook_servers(progress)
         if preview.changes:
             progress("terraform apply (the destroy plan above)")
             prepared.stack.apply(plan)
@@ -66,9 +67,25 @@ class CloudTarget:
             # Users' home volumes are made by the hub at run time, outside Terraform's state.
             from deploy.cloud.home_volumes import AWSHomeVolumes
 
-            deleted = AWSHomeVolumes(self.platform.cloud.aws.region, self.platform.name).delete_all()
+            deleted = AWSHomeVolumes(self.platform.cloud.aws.region, self.platform.name).delete_all(timeout=600)
             homes = f"; {len(deleted)} home volume(s) deleted" if deleted else ""
-        return Outcome(f"destroyed: every resource of {self.platform.name}{homes}; the state bucket is kept")
+        ended = f"; {len(servers)} notebook server(s) ended" if servers else ""
+        return Outcome(f"destroyed: every resource of {self.platform.name}{ended}{homes}; the state bucket is kept")
+
+    def _end_notebook_servers(self, progress: Progress) -> list[str]:
+        """aws: the notebook servers' instances (the hub's, outside Terraform's state) end with
+        the hub: their security group could not be deleted while they run."""
+        if self.name != "aws" or not self.platform.cloud.aws:
+            return []
+        from deploy.cloud.aws import AWSMachines
+        from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE
+
+        machines = AWSMachines(self.platform.cloud.aws.region)
+        ids = [m.id for m in machines.list({TAG_PLATFORM: self.platform.name, TAG_ROLE: NOTEBOOK_ROLE})]
+        if ids:
+            progress(f"terminating {len(ids)} notebook server instance(s)")
+            machines.terminate(ids)
+        return ids
 
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
         raise UserError(f"`platform up` runs a platform on this machine; {self.platform.name} targets {self.name}: "
