@@ -70,7 +70,11 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     # alice logs in (her first login sets her password) and starts a notebook server
     alice = Session(front, "alice")
     assert alice.login().status_code == 302
-    alice.start_server("small", timeout=900)  # on an instance of its own: boot, install, attach her home
+    try:
+        alice.start_server("small", timeout=900)  # on an instance of its own: boot, install, attach her home
+    except AssertionError:
+        print(platform.diagnose(hub))
+        raise
     notebook = _notebook_instance(platform, "alice")
     assert notebook != hub
     token = alice.new_token()
