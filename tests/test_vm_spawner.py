@@ -264,11 +264,13 @@ def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_doe
     assert vm.templates_dir == str(state / "build" / "workers")
     assert vm.entitlements["bob"]["profiles"] == ["small"] and vm.budgets["alice"]
     assert vm.start_timeout >= 600 and "workdir_root" not in vm  # nothing on the hub's own disk
+    assert aws_config.JupyterHub.slow_spawn_timeout == 0  # a start request is answered at once
     spawner = VMSpawner(config=aws_config, user=SimpleNamespace(name="alice"))
     assert spawner.profiles["large"]["cpu"] == 16 and spawner.start_timeout == vm.start_timeout
     local_config = loaded("local")
     assert local_config.JupyterHub.spawner_class == "deploy.hub.spawner.ProfileSpawner"
     assert local_config.ProfileSpawner.workdir_root == str(state / "users")
+    assert "slow_spawn_timeout" not in local_config.JupyterHub
 
 
 def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, aws):
@@ -307,3 +309,17 @@ def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site,
     assert first.machine_secrets.client is second.machine_secrets.client
     assert _instance(site, first.machine_id)["State"]["Name"] in ("pending", "running")
     asyncio.run(first.stop())
+
+
+def test_destroy_ends_the_notebook_servers_and_their_secrets_first(site, aws, example_text):
+    from deploy.targets.cloud import CloudTarget
+
+    spawner = _spawner(site, aws)
+    asyncio.run(spawner.start())
+    said = []
+    target = CloudTarget(validate_text(example_text.replace("target: local ", "target: aws   ")))
+    assert target._end_notebook_servers(said.append) == [spawner.machine_id]
+    assert said == ["terminating 1 notebook server instance(s)"]
+    assert _instance(site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
+    assert _secret_names(site) == []
+    assert AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url).delete_all(timeout=30) == [spawner.volume_id]

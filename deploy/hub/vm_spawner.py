@@ -166,7 +166,8 @@ class VMSpawner(ProfileChoices, Spawner):
 
     @property
     def secret_key(self) -> str:
-        return f"server-{self.user.name}-{self.name}" if self.name else f"server-{self.user.name}"
+        # `platform destroy` finds it again from the instance's `server` tag (deploy.targets.cloud)
+        return "server-" + self.server_tag.replace("/", "-")
 
     @property
     def home(self) -> str:

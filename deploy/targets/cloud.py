@@ -78,14 +78,20 @@ class CloudTarget:
         if self.name != "aws" or not self.platform.cloud.aws:
             return []
         from deploy.cloud.aws import AWSMachines
-        from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE
+        from deploy.cloud.machine_secrets import MachineSecrets
+        from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE, TAG_SERVER
 
-        machines = AWSMachines(self.platform.cloud.aws.region)
-        ids = [m.id for m in machines.list({TAG_PLATFORM: self.platform.name, TAG_ROLE: NOTEBOOK_ROLE})]
-        if ids:
-            progress(f"terminating {len(ids)} notebook server instance(s)")
-            machines.terminate(ids)
-        return ids
+        region = self.platform.cloud.aws.region
+        machines = AWSMachines(region)
+        found = machines.list({TAG_PLATFORM: self.platform.name, TAG_ROLE: NOTEBOOK_ROLE})
+        if found:
+            progress(f"terminating {len(found)} notebook server instance(s)")
+            machines.terminate([m.id for m in found])
+        secrets = MachineSecrets(region, self.platform.name)
+        for machine in found:  # the key the VM spawner put its secret under
+            if machine.tags.get(TAG_SERVER):
+                secrets.delete("server-" + machine.tags[TAG_SERVER].replace("/", "-"))
+        return [m.id for m in found]
 
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
         raise UserError(f"`platform up` runs a platform on this machine; {self.platform.name} targets {self.name}: "
