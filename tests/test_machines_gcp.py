@@ -161,8 +161,8 @@ def test_every_zone_refused_is_a_clear_error_and_launches_nothing(cloud):
 
 def test_an_error_that_is_not_about_capacity_stops_at_once(cloud):
     fake, templates, _ = cloud
-    with pytest.raises(MachinesError, match="no-such-template"):
-        _machines(fake).launch(_spec(templates, template=f"projects/{PROJECT}/global/instanceTemplates/no-such-template"))
+    with pytest.raises(MachinesError, match="no-such-one"):
+        _machines(fake).launch(_spec(templates, template=f"projects/{PROJECT}/global/instanceTemplates/no-such-one"))
     assert fake.calls("compute.instances.insert") == []
     with pytest.raises(MachinesError, match="Subnetwork must be in the same region"):
         _machines(fake, zones=[OTHER_REGION_ZONE]).launch(_spec(templates))  # no subnetwork given for it
@@ -249,7 +249,7 @@ def test_the_dead_man_switch_goes_in_front_of_the_startup_script(cloud):
 
 
 def test_zones_of_the_regions_asked_for_once(cloud):
-    fake, templates, _ = cloud
+    fake = cloud[0]
     machines = GCPMachines(PROJECT, regions=["us-east1", "us-central1"], client_options=fake.client_options(),
                            credentials=AnonymousCredentials())
     assert machines.zones() == ["us-east1-b", "us-east1-c", "us-east1-d",
