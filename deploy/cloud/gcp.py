@@ -17,6 +17,7 @@ with concurrent single inserts).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,7 @@ class GCPMachines:
         self.credentials = credentials
         self._clients: dict[str, Any] = {}
         self._templates: dict[str, dict] = {}
+        self._templates_lock = threading.Lock()  # concurrent launches ask for a template once
 
     # -- the clients and their calls ---------------------------------------------------------------
 
@@ -121,12 +123,13 @@ class GCPMachines:
 
     def template(self, reference: str) -> dict:
         """The template's properties (JSON), asked for once per template."""
-        if reference not in self._templates:
-            name = reference.rstrip("/").rsplit("/", 1)[-1]
-            answer = self._checked(f"instanceTemplates.get {name}", lambda: self.client(
-                "InstanceTemplatesClient").get(project=self.project, instance_template=name))
-            self._templates[reference] = _json(answer).get("properties", {})
-        return self._templates[reference]
+        with self._templates_lock:
+            if reference not in self._templates:
+                name = reference.rstrip("/").rsplit("/", 1)[-1]
+                answer = self._checked(f"instanceTemplates.get {name}", lambda: self.client(
+                    "InstanceTemplatesClient").get(project=self.project, instance_template=name))
+                self._templates[reference] = _json(answer).get("properties", {})
+            return self._templates[reference]
 
     # -- launching --------------------------------------------------------------------------------
 

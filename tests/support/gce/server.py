@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,8 @@ from tests.support.gce.discovery import Document, compute_document
 from tests.support.gce.handlers import HANDLERS
 from tests.support.gce.store import Listener, Store, public
 from tests.support.gce.validation import ApiError
+
+TALLY_PATH = "/_fake/requests"  # GET: {method id: requests received}
 
 
 class FakeCompute:
@@ -89,6 +92,8 @@ class FakeCompute:
 
     def answer(self, method: str, target: str, raw_body: bytes) -> tuple[int, dict]:
         parts = urlsplit(target)
+        if parts.path == TALLY_PATH:  # the fake's own, outside the Compute API: for a fake in another process
+            return 200, dict(Counter(str(r["id"]) for r in self.requests))
         query = parse_qs(parts.query, keep_blank_values=True)
         record: dict = {"method": method, "path": parts.path, "query": query, "body": None, "id": None}
         self.requests.append(record)
