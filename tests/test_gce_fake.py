@@ -155,3 +155,23 @@ def test_capacity_and_quota_refusals_end_the_operation_as_compute_does(fake, rea
         assert "STOCKOUT" in error.message and error.error_details[1].error_info.reason == "resource_availability"
     assert fake.refused[-1] == (ZONE, "n2-standard-4", "STANDARD", reason)
     assert not [i for i in fake.instances() if i["name"].startswith("refused-")]
+
+
+def test_a_spot_vm_preempted_is_deleted_or_stopped_as_its_termination_action_says(fake):
+    instances = client(fake, "InstancesClient")
+    for name, action in (("spot-delete", "DELETE"), ("spot-stop", "STOP")):
+        scheduling = compute_v1.Scheduling(provisioning_model="SPOT", automatic_restart=False,
+                                           on_host_maintenance="TERMINATE", instance_termination_action=action)
+        wait(fake, instances.insert(request=compute_v1.InsertInstanceRequest(
+            project=PROJECT, zone=ZONE, source_instance_template=TEMPLATE,
+            instance_resource=compute_v1.Instance(name=name, scheduling=scheduling))))
+        fake.preempt(name)
+    names = {i["name"]: i["status"] for i in fake.instances()}
+    assert "spot-delete" not in names and names["spot-stop"] == "TERMINATED"
+    wait(fake, instances.insert(request=compute_v1.InsertInstanceRequest(
+        project=PROJECT, zone=ZONE, source_instance_template=TEMPLATE,
+        instance_resource=compute_v1.Instance(name="standard-1"))))
+    with pytest.raises(ValueError, match="not a Spot VM"):
+        fake.preempt("standard-1")
+    wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="spot-stop"))
+    wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="standard-1"))

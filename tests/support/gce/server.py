@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.gce import capacity
+from tests.support.gce import capacity, catalog  # noqa: F401  (catalog: its methods join HANDLERS)
 from tests.support.gce.discovery import Document, compute_document
 from tests.support.gce.handlers import HANDLERS
 from tests.support.gce.store import Listener, Store, public
@@ -84,6 +84,23 @@ class FakeCompute:
         `backendError`, 429: `rateLimitExceeded`): refused before anything happens, or with
         `lost`, served and only the answer lost (what a client sees when a connection drops)."""
         self._faults.extend([(method_id, status, lost)] * times)
+
+    def seed_catalog(self, *, regions: dict[str, list[str]] | None = None, down: tuple[str, ...] = (),
+                     machine_types: dict[str, list[dict]] | None = None,
+                     accelerator_types: dict[str, list[dict]] | None = None) -> None:
+        """What regions.list and the machine/accelerator types' aggregated lists answer:
+        {region: zones} (replacing the defaults), the regions whose status is DOWN, and
+        {zone: [MachineType / AcceleratorType fields]}."""
+        with self.store.lock:
+            if regions is not None:
+                self.store.regions = {region: list(zones) for region, zones in regions.items()}
+            self.store.region_status.update({region: "DOWN" for region in down})
+            self.store.catalog["machineTypes"].update(machine_types or {})
+            self.store.catalog["acceleratorTypes"].update(accelerator_types or {})
+
+    def preempt(self, name: str, zone: str | None = None) -> None:
+        """Compute takes a Spot VM back: deleted or stopped, as its instanceTerminationAction says."""
+        self.store.preempt(name, zone)
 
     def calls(self, method_id: str) -> list[dict]:
         return [r for r in self.requests if r["id"] == method_id]
