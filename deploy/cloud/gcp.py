@@ -175,7 +175,11 @@ class GCPMachines:
             request_id=attempt.request_id, instance_resource=compute.Instance.from_json(json.dumps(body)))
         self._settle(attempt, f"instances.insert {spec.name} in {attempt.zone}",
                      lambda: self.client("InstancesClient").insert(request=request))
-        return self._get(attempt.zone, spec.name)
+        machine = self._get(attempt.zone, spec.name)
+        if machine.state == STOPPED:  # the name was taken by a stopped instance, not launched now
+            raise MachinesError(f"gcp compute: {spec.name} exists stopped in {attempt.zone}; it must be deleted "
+                                "(the reaper does) before a machine of that name can run")
+        return machine
 
     def _bulk_insert(self, spec: MachineSpec, attempt: placement.Attempt, properties: dict, script: str,
                      names: list[str]) -> list[Machine]:
