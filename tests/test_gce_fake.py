@@ -175,3 +175,50 @@ def test_a_spot_vm_preempted_is_deleted_or_stopped_as_its_termination_action_say
         fake.preempt("standard-1")
     wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="spot-stop"))
     wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="standard-1"))
+
+
+def _enum_paths(document, schema_name: str, prefix: tuple = (), depth: int = 0) -> list[tuple[tuple, list]]:
+    """(path, allowed values) of every settable enum field of a schema, nested objects included."""
+    found = []
+    for key, definition in document.schemas[schema_name].get("properties", {}).items():
+        if definition.get("readOnly"):
+            continue
+        if "enum" in definition:
+            found.append(((*prefix, key), definition["enum"]))
+        elif "$ref" in definition and depth < 2:
+            found += _enum_paths(document, definition["$ref"], (*prefix, key), depth + 1)
+    return found
+
+
+def _nested(path: tuple, value) -> dict:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+def test_every_enum_field_of_an_instance_refuses_a_value_outside_it(fake):
+    paths = _enum_paths(fake.document, "Instance")
+    assert len(paths) > 10 and ("scheduling", "provisioningModel") in [p for p, _ in paths]
+    for path, allowed in paths:
+        assert "NOT_A_VALUE" not in allowed
+        status, reason, message = _refused(fake, "POST", INSTANCES, {"name": "w-1", **_nested(path, "NOT_A_VALUE")},
+                                           sourceInstanceTemplate=TEMPLATE)
+        assert (status, reason) == (400, "invalid") and f"'resource.{'.'.join(path)}' (enum)" in message, path
+
+
+def test_every_object_of_an_instance_refuses_an_unknown_field(fake):
+    objects = [("resource",)] + [(*path,) for path, _ in _enum_paths(fake.document, "Instance")]
+    for path in {p[:-1] for p in objects if len(p) > 1} | {()}:
+        body = {"name": "w-1", **_nested(path, {"surelyNotAField": True})} if path else \
+            {"name": "w-1", "surelyNotAField": True}
+        status, _, message = _refused(fake, "POST", INSTANCES, body, sourceInstanceTemplate=TEMPLATE)
+        assert status == 400 and 'Unknown name "surelyNotAField"' in message, path
+
+
+def test_an_answer_outside_the_document_is_a_500_not_sent_as_is(fake, monkeypatch):
+    from tests.support.gce import handlers
+
+    monkeypatch.setitem(handlers.HANDLERS, "compute.instanceTemplates.get",
+                        lambda store, params, body: {"name": "small", "notInTheSchema": 1})
+    status, answer = _send(fake, "GET", f"/compute/v1/projects/{PROJECT}/global/instanceTemplates/small")
+    assert status == 500 and "is not a InstanceTemplate" in answer["error"]["message"]

@@ -144,8 +144,12 @@ class FakeCompute:
         except Exception as error:  # a bug of the fake: say so to the client, loudly
             return 500, ApiError(500, f"fake Compute API: {type(error).__name__}: {error}", "backendError").body()
         if definition.response:  # what is sent must be what the document describes
-            self.store.validator.value(definition.response, {"$ref": definition.response}, response, "response",
-                                       None)
+            try:
+                self.store.validator.value(definition.response, {"$ref": definition.response}, response, "response",
+                                           None)
+            except ApiError as error:
+                return 500, ApiError(500, f"fake Compute API: its answer to {definition.id} is not a "
+                                          f"{definition.response}: {error.message}", "backendError").body()
         return 200, response
 
 
