@@ -23,7 +23,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
 from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.gateway.budgets import GatewayBudgets
 from deploy.gateway.gcp import GCPBackend
 from render.gateway_config import render_gateway
@@ -79,12 +79,13 @@ def test_the_backend_names_the_rendered_template_and_finds_the_endpoints_file(ga
     assert backend.template_of(template) == "projects/oceanlab-prod/global/instanceTemplates/oceanlab-gpu"
     endpoints = tmp_path / "google-endpoints.json"
     endpoints.write_text(json.dumps({"compute": "http://10.99.0.1:8080"}))
-    monkeypatch.setenv(ENDPOINTS_ENV, str(endpoints))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
     machines = backend.make_machines()  # nothing asked of any API yet
     assert machines.client_options == {"api_endpoint": "http://10.99.0.1:8080"}
     assert (machines.project, machines.regions) == ("oceanlab-prod", ["us-central1"])
-    monkeypatch.setenv(ENDPOINTS_ENV, str(tmp_path / "absent.json"))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(tmp_path / "absent.json"))
     assert backend.make_machines().client_options == {}  # Google's own endpoints
+    assert type(backend.make_machines().credentials).__name__ == "Credentials"  # the instance's account
 
 
 def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):

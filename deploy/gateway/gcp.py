@@ -7,7 +7,7 @@ from __future__ import annotations
 from traitlets import List, Unicode
 
 from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.gcp_endpoints import google_endpoint
+from deploy.cloud.google_clients import client_arguments
 from deploy.gateway.vm import VMBackend
 
 
@@ -19,9 +19,9 @@ class GCPBackend(VMBackend):
     def make_machines(self) -> GCPMachines:
         template = self.worker_template(self.spec.dask.default_profile)
         zones = list(self.zones) or ([self.zone] if self.zone else [])
-        endpoint = google_endpoint("compute")  # a simulated VM's stand-in for Private Google Access
+        # On the hub VM: the instance's account; a simulated VM's endpoints file stands in for Google.
         return GCPMachines(project=template["project"], zones=zones, regions=[template["region"]],
-                           client_options={"api_endpoint": endpoint} if endpoint else None)
+                           **client_arguments("compute", on_vm=True))
 
     def template_of(self, worker_template: dict) -> str:
         project, name = worker_template["project"], worker_template["instance_template_name"]
