@@ -83,9 +83,10 @@ def test_the_backend_names_the_rendered_template_and_finds_the_endpoints_file(ga
     machines = backend.make_machines()  # nothing asked of any API yet
     assert machines.client_options == {"api_endpoint": "http://10.99.0.1:8080"}
     assert (machines.project, machines.regions) == ("oceanlab-prod", ["us-central1"])
-    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(tmp_path / "absent.json"))
-    assert backend.make_machines().client_options == {}  # Google's own endpoints
-    assert type(backend.make_machines().credentials).__name__ == "Credentials"  # the instance's account
+    monkeypatch.delenv(ENDPOINTS_VARIABLE)
+    on_the_vm = backend.make_machines()
+    assert on_the_vm.client_options == {}  # Google's own endpoints, with the instance's account:
+    assert type(on_the_vm.credentials).__module__ == "google.auth.compute_engine.credentials"
 
 
 def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):

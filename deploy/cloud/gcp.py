@@ -17,6 +17,7 @@ with concurrent single inserts).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 
 from deploy.cloud import gcp_placement as placement
 from deploy.cloud.deadman import with_deadman
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, client_arguments
 from deploy.cloud.machines import PENDING, RUNNING, STOPPED, STOPPING, Machine, MachinesError, MachineSpec
 
 # GCE's instance statuses in our words. GCE's TERMINATED is a stopped instance that still
@@ -40,6 +42,13 @@ _ATTEMPTS = 3
 _WAITS = 15  # zoneOperations.wait answers within 2 minutes, DONE or not
 _NAMES_PER_FILTER = 50
 _PARALLEL = 16
+
+
+def on_vm_arguments() -> dict:
+    """`credentials` and `client_options` for code on a platform VM (the gateway, the reaper):
+    the instance's account from the metadata server. A test that runs it off any VM names the
+    fakes' endpoints in GRATICULE_GOOGLE_ENDPOINTS and calls them anonymously."""
+    return client_arguments("compute", on_vm=ENDPOINTS_VARIABLE not in os.environ)
 
 
 class GCPMachines:
@@ -73,6 +82,7 @@ class GCPMachines:
         """One API call, tried again after throttling or Google's own hiccups (a request that
         carries a requestId is the same request each time)."""
         from google.api_core import exceptions
+        from google.auth.exceptions import GoogleAuthError
 
         for attempt in range(_ATTEMPTS):
             try:
@@ -80,7 +90,7 @@ class GCPMachines:
             except exceptions.GoogleAPICallError as error:
                 if error.code not in _TRANSIENT or attempt == _ATTEMPTS - 1:
                     raise
-            except exceptions.RetryError as error:
+            except (exceptions.RetryError, GoogleAuthError) as error:  # e.g. no token from the metadata server
                 raise MachinesError(f"gcp compute {what} failed: {error}") from None
             except OSError as error:  # requests' ConnectionError is one
                 if attempt == _ATTEMPTS - 1:

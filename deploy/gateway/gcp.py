@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from traitlets import List, Unicode
 
-from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.google_clients import client_arguments
+from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 from deploy.gateway.vm import VMBackend
 
 
@@ -21,7 +20,7 @@ class GCPBackend(VMBackend):
         zones = list(self.zones) or ([self.zone] if self.zone else [])
         # On the hub VM: the instance's account; a simulated VM's endpoints file stands in for Google.
         return GCPMachines(project=template["project"], zones=zones, regions=[template["region"]],
-                           **client_arguments("compute", on_vm=True))
+                           **on_vm_arguments())
 
     def template_of(self, worker_template: dict) -> str:
         project, name = worker_template["project"], worker_template["instance_template_name"]
