@@ -125,3 +125,25 @@ def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
 
     asyncio.run(scenario())
     assert len(fake.calls("compute.regions.get")) == 1 and fake.instances() == []
+
+
+def test_a_spot_profile_launches_spot_and_falls_back_to_standard(gateway):
+    backend, fake = gateway
+    user = next(name for name, grants in backend.spec.users.items() if grants.budget and "large" in grants.profiles)
+
+    async def specs():  # dask-gateway's records need a running event loop
+        cluster = backend.db.create_cluster(user, {"profile": "large"}, ClusterConfig().to_dict())
+        return [backend._machine_spec(cluster, "worker", f"w{i}", ["dask-worker"], {}) for i in (1, 2)]
+
+    first, second = asyncio.run(specs())
+    assert first.spot and second.spot  # `spot: true` on the example's large profile
+    spot = backend.machines.launch(first)
+    raw = {i["name"]: i for i in fake.instances()}
+    assert spot.spot and raw[spot.id]["scheduling"]["instanceTerminationAction"] == "DELETE"
+    fake.refuse(provisioning="SPOT")
+    standard = backend.machines.launch(second)
+    assert not standard.spot and len(fake.refused) == len(backend.machines.zones())
+    scheduling = {i["name"]: i for i in fake.instances()}[standard.id]["scheduling"]
+    assert (scheduling["provisioningModel"], scheduling["onHostMaintenance"]) == ("STANDARD", "MIGRATE")
+    backend.machines.terminate([spot.id, standard.id])
+    assert fake.instances() == []
