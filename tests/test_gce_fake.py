@@ -222,3 +222,12 @@ def test_an_answer_outside_the_document_is_a_500_not_sent_as_is(fake, monkeypatc
                         lambda store, params, body: {"name": "small", "notInTheSchema": 1})
     status, answer = _send(fake, "GET", f"/compute/v1/projects/{PROJECT}/global/instanceTemplates/small")
     assert status == 500 and "is not a InstanceTemplate" in answer["error"]["message"]
+
+
+def test_compute_s_own_limits_names_from_a_pattern_and_metadata_size(fake):
+    too_long = {"count": 2, "minCount": 2, "namePattern": "w" * 60 + "-####", "sourceInstanceTemplate": TEMPLATE}
+    status, _, message = _refused(fake, "POST", f"{INSTANCES}/bulkInsert", too_long)
+    assert status == 400 and "must be a match of regex" in message
+    big = {"name": "w-1", "metadata": {"items": [{"key": "startup-script", "value": "#" * (256 * 1024 + 1)}]}}
+    status, _, message = _refused(fake, "POST", INSTANCES, big, sourceInstanceTemplate=TEMPLATE)
+    assert status == 400 and "at most 256 KB" in message

@@ -279,3 +279,9 @@ def test_a_stopped_instance_of_the_same_name_is_not_taken_for_a_launch(cloud):
     fake.power_off("oceanlab-c0ffee-w-1")
     with pytest.raises(MachinesError, match="exists stopped"):
         machines.launch(_spec(templates))
+
+
+def test_a_batch_of_a_long_name_keeps_within_63_characters(cloud):
+    fake, templates, _ = cloud
+    batch = _machines(fake).launch_batch(_spec(templates, name="oceanlab-" + "c" * 54, count=2))  # 63 characters
+    assert [len(m.id) for m in batch] == [63, 63] and batch[0].id.endswith("c-0001")

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,7 @@ _ATTEMPTS = 3
 _WAITS = 15  # zoneOperations.wait answers within 2 minutes, DONE or not
 _NAMES_PER_FILTER = 50
 _PARALLEL = 16
+_NAME_LENGTH = 63
 
 
 def on_vm_arguments() -> dict:
@@ -154,6 +156,8 @@ class GCPMachines:
         return self._launch(spec, batch=True)
 
     def _launch(self, spec: MachineSpec, batch: bool) -> list[Machine]:
+        if batch:  # `<name>-0001`...: names stay within GCE's 63 characters
+            spec = replace(spec, name=spec.name[:_NAME_LENGTH - 5].rstrip("-"))
         names = [f"{spec.name}-{i:04d}" for i in range(1, spec.count + 1)] if batch else [spec.name]
         earlier = [m for m in self.describe(names).values() if m.alive]
         if len(earlier) == len(names):
