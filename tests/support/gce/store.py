@@ -215,16 +215,12 @@ class Store:
             if (zone, name) not in self.instances:
                 raise not_found(f"projects/{self.project}/zones/{zone}/instances/{name}")
 
-            def finish() -> None:
-                instance = self.instances.pop((zone, name), None)
-                if instance is not None:
-                    self._release(instance)
-                    self._notify("deleted", instance)
-
+            # Gone at once (no clock to be STOPPING for a while by): its operation is DONE when looked at.
             operation = self._operation(params, "delete", url(self.project, "zones", zone, "instances", name),
-                                        ("zone", zone), finish)
-            if (zone, name) in self.instances:
-                self.instances[(zone, name)]["status"] = "STOPPING"
+                                        ("zone", zone), lambda: None)
+            instance = self.instances.pop((zone, name))
+            self._release(instance)
+            self._notify("deleted", instance)
             return operation
 
     def _release(self, instance: dict) -> None:
