@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from dask_gateway_server.backends.base import ClusterConfig
@@ -147,3 +148,27 @@ def test_a_spot_profile_launches_spot_and_falls_back_to_standard(gateway):
     assert (scheduling["provisioningModel"], scheduling["onHostMaintenance"]) == ("STANDARD", "MIGRATE")
     backend.machines.terminate([spot.id, standard.id])
     assert fake.instances() == []
+
+
+def test_as_many_launches_wait_at_once_as_dask_gateway_starts(gateway):
+    """dask-gateway starts up to `parallelism` (20) workers at once; each launch waits for its
+    insert operation. With the fake holding every wait, all 20 must be in flight together
+    (asyncio's default pool would hold them to min(32, cpus + 4))."""
+    backend, fake = gateway
+    user = next(name for name, grants in backend.spec.users.items() if grants.budget and "small" in grants.profiles)
+    held = fake.hold("compute.zoneOperations.wait")
+
+    async def scenario() -> int:
+        await backend.do_setup()
+        cluster = backend.db.create_cluster(user, {"profile": "small"}, ClusterConfig().to_dict())
+        workers = [backend.db.create_worker(cluster) for _ in range(backend.parallelism)]
+        starts = [asyncio.ensure_future(_start(w, backend.do_start_worker(w), backend.db.update_worker))
+                  for w in workers]
+        with ThreadPoolExecutor(max_workers=1) as own:  # not the pool under test
+            reached = await asyncio.get_running_loop().run_in_executor(own, held.reached, backend.parallelism, 60)
+        held.release()
+        await asyncio.gather(*starts)
+        return reached
+
+    assert asyncio.run(scenario()) and held.most == backend.parallelism == 20
+    assert len({i["name"] for i in fake.instances()}) == 20

@@ -31,6 +31,33 @@ from tests.support.gce.validation import ApiError
 TALLY_PATH = "/_fake/requests"  # GET: {method id: requests received}
 
 
+class Hold:
+    """Requests held back (see `FakeCompute.hold`)."""
+
+    def __init__(self) -> None:
+        self._released = threading.Event()
+        self._changed = threading.Condition()
+        self.waiting = 0
+        self.most = 0  # the most waiting at once
+
+    def wait(self) -> None:
+        with self._changed:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            self._changed.notify_all()
+        self._released.wait(timeout=300)
+        with self._changed:
+            self.waiting -= 1
+
+    def reached(self, count: int, timeout: float = 120) -> bool:
+        """Whether `count` requests were held at once (waits for it, up to `timeout`)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.most >= count, timeout=timeout)
+
+    def release(self) -> None:
+        self._released.set()
+
+
 class FakeCompute:
     def __init__(self, project: str, document: Document) -> None:
         self.project, self.document = project, document
@@ -38,6 +65,7 @@ class FakeCompute:
         self.requests: list[dict] = []  # method, path, query, body, id (the discovery method id) of each
         self.url = ""
         self._faults: list[tuple[str, int, bool]] = []
+        self._holds: dict[str, Hold] = {}
         self._faults_lock = threading.Lock()
 
     def client_options(self) -> dict:
@@ -102,6 +130,12 @@ class FakeCompute:
         """Compute takes a Spot VM back: deleted or stopped, as its instanceTerminationAction says."""
         self.store.preempt(name, zone)
 
+    def hold(self, method_id: str) -> Hold:
+        """Requests of `method_id` wait, before being served, until `release()`: a test counts
+        how many are in flight at once (`Hold.reached(n)`), with no clock involved."""
+        self._holds[method_id] = Hold()
+        return self._holds[method_id]
+
     def calls(self, method_id: str) -> list[dict]:
         return [r for r in self.requests if r["id"] == method_id]
 
@@ -133,6 +167,8 @@ class FakeCompute:
             handler = HANDLERS.get(definition.id)
             if handler is None:
                 raise ApiError(501, f"{definition.id} is not served by the fake Compute API", "notImplemented")
+            if (held := self._holds.get(definition.id)) is not None:
+                held.wait()
             fault = self._fault(definition.id)
             if fault is not None and not fault[2]:
                 raise _injected(fault[1])
