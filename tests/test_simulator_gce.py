@@ -16,15 +16,15 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager_v1
 
-from tests.support.gcp.compute_standin import running_fake_compute
+from tests.support.gce.server import running_fake_compute
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.procs import alive
 from tests.support.simulator import simulator_unavailable
 from tests.support.simulator.gce_probes import (
     ZONE,
-    clients,
     delete_instance,
+    get_instance,
     insert_instance,
     make_disk,
     make_subnetwork,
@@ -50,7 +50,7 @@ def cloud(tmp_path):
             running_secret_manager(PROJECT) as secrets, \
             GceSimulator(compute, tmp_path / "sim", storage=gcs.url, secretmanager=secrets.url) as sim:
         yield {"compute": compute, "gcs": gcs, "secrets": secrets, "sim": sim,
-               "subnetwork": make_subnetwork(compute, PROJECT)}
+               "subnetwork": make_subnetwork(compute)}
 
 
 def _until(check, timeout: float = 60.0):
@@ -73,11 +73,10 @@ def _curl(box, *args: str) -> subprocess.CompletedProcess:
 
 def test_instances_boot_from_their_startup_scripts_and_reach_each_other(cloud, tmp_path):
     compute, sim = cloud["compute"], cloud["sim"]
-    insert_instance(compute, PROJECT, "web-1", cloud["subnetwork"], SERVE)
-    insert_instance(compute, PROJECT, "client-1", cloud["subnetwork"], "#!/bin/sh\necho idle\n")
+    insert_instance(compute, "web-1", cloud["subnetwork"], SERVE)
+    insert_instance(compute, "client-1", cloud["subnetwork"], "#!/bin/sh\necho idle\n")
     web, client = sim.wait_running("web-1"), sim.wait_running("client-1")
-    api = clients(compute)["instances"]
-    assert web.ip == api.get(project=PROJECT, zone=ZONE, instance="web-1").network_interfaces[0].network_i_p
+    assert web.ip == get_instance(compute, "web-1").network_interfaces[0].network_i_p
     assert web.ip != client.ip and web.cidr == "10.20.0.0/20" and web.gateway == "10.20.0.1"
     wait_listening(web, 8000)
     assert "startup script ran as root on web-1" in web.console_log.read_text()
@@ -86,7 +85,7 @@ def test_instances_boot_from_their_startup_scripts_and_reach_each_other(cloud, t
     assert "Directory listing" in _curl(client, f"http://{web.ip}:8000/").stdout
 
     pids = web.pids()
-    delete_instance(compute, PROJECT, "web-1")
+    delete_instance(compute, "web-1")
     sim.wait_stopped("web-1")
     assert [pid for pid in pids if alive(pid)] == [] and web.ns not in _namespaces()
     assert connect(client, web.ip, 8000, timeout=1) in ("unreachable", "timeout", "refused")
@@ -94,11 +93,11 @@ def test_instances_boot_from_their_startup_scripts_and_reach_each_other(cloud, t
 
 def test_the_metadata_server_answers_with_the_header_only(cloud):
     compute, sim = cloud["compute"], cloud["sim"]
-    insert_instance(compute, PROJECT, "meta-1", cloud["subnetwork"], SERVE, account=ACCOUNT,
+    insert_instance(compute, "meta-1", cloud["subnetwork"], SERVE, account=ACCOUNT,
                     metadata={"graticule-role": "hub"})
     box = sim.wait_running("meta-1")
     flavor = ("-H", "Metadata-Flavor: Google")
-    raw = clients(compute)["instances"].get(project=PROJECT, zone=ZONE, instance="meta-1")
+    raw = get_instance(compute, "meta-1")
     assert _curl(box, *flavor, f"{METADATA}/instance/id").stdout == str(raw.id)
     assert _curl(box, *flavor, f"{METADATA}/instance/name").stdout == "meta-1"
     assert _curl(box, *flavor, f"{METADATA}/instance/zone").stdout.endswith(f"/zones/{ZONE}")
@@ -116,7 +115,7 @@ def test_the_metadata_server_answers_with_the_header_only(cloud):
         status = _curl(box, "-o", "/dev/null", "-w", "%{http_code}", *refused, f"{METADATA}/instance/name").stdout
         assert status == "403", refused
     # another instance's metadata server is not this one's
-    insert_instance(compute, PROJECT, "meta-2", cloud["subnetwork"], SERVE)
+    insert_instance(compute, "meta-2", cloud["subnetwork"], SERVE)
     other = sim.wait_running("meta-2")
     assert _curl(other, *flavor, f"{METADATA}/instance/name").stdout == "meta-2"
 
@@ -131,7 +130,7 @@ def test_instances_reach_storage_and_secret_manager_through_the_forwarder(cloud)
                                    secret={"replication": {"automatic": {}}})
     manager.add_secret_version(parent=secret.name, payload={"data": b"s3cr3t-value"})
 
-    insert_instance(compute, PROJECT, "hub-1", cloud["subnetwork"], SERVE, account=ACCOUNT)
+    insert_instance(compute, "hub-1", cloud["subnetwork"], SERVE, account=ACCOUNT)
     box = sim.wait_running("hub-1")
     endpoints = json.loads(box.exec(["cat", "/etc/graticule/google-endpoints.json"]).stdout)
     assert set(endpoints) == {"compute", "storage", "secretmanager"}
@@ -163,7 +162,7 @@ def test_instances_reach_storage_and_secret_manager_through_the_forwarder(cloud)
 
 def test_a_guest_poweroff_leaves_the_instance_terminated(cloud):
     compute, sim = cloud["compute"], cloud["sim"]
-    insert_instance(compute, PROJECT, "worker-1", cloud["subnetwork"], SERVE)
+    insert_instance(compute, "worker-1", cloud["subnetwork"], SERVE)
     box = sim.wait_running("worker-1")
     wait_listening(box, 8000)
     pids = box.pids()
@@ -171,33 +170,33 @@ def test_a_guest_poweroff_leaves_the_instance_terminated(cloud):
     sim.wait_stopped("worker-1")
     assert box.instance_id in sim.powered_off
     assert [pid for pid in pids if alive(pid)] == []
-    raw = clients(compute)["instances"].get(project=PROJECT, zone=ZONE, instance="worker-1")
+    raw = get_instance(compute, "worker-1")
     assert raw.status == "TERMINATED"  # left for the reaper to delete, as on GCE
 
 
 def test_a_labelled_disk_outlives_the_instance(cloud, tmp_path: Path):
     compute, sim = cloud["compute"], cloud["sim"]
-    disk = make_disk(compute, PROJECT, "hub-state", "/var/lib/graticule")
-    insert_instance(compute, PROJECT, "hub-1", cloud["subnetwork"], "#!/bin/sh\necho first\n", disks=[disk])
+    disk = make_disk(compute, "hub-state", "/var/lib/graticule")
+    insert_instance(compute, "hub-1", cloud["subnetwork"], "#!/bin/sh\necho first\n", disks=[disk])
     first = sim.wait_running("hub-1")
     _until(lambda: first.exec(["mountpoint", "-q", "/var/lib/graticule"]).returncode == 0)
     assert first.exec(["sh", "-c", "echo kept > /var/lib/graticule/hub.sqlite"]).returncode == 0
 
-    delete_instance(compute, PROJECT, "hub-1")  # replaced: same name, a new instance, the same disk
+    delete_instance(compute, "hub-1")  # replaced: same name, a new instance, the same disk
     sim.wait_stopped(first.instance_id)
-    insert_instance(compute, PROJECT, "hub-1", cloud["subnetwork"], "#!/bin/sh\necho second\n", disks=[disk])
+    insert_instance(compute, "hub-1", cloud["subnetwork"], "#!/bin/sh\necho second\n", disks=[disk])
     second = sim.wait_running("hub-1")
     assert second.instance_id != first.instance_id
     _until(lambda: second.exec(["cat", "/var/lib/graticule/hub.sqlite"]).stdout == "kept\n")
     # an instance without the disk does not see it
-    insert_instance(compute, PROJECT, "other-1", cloud["subnetwork"], "#!/bin/sh\necho other\n")
+    insert_instance(compute, "other-1", cloud["subnetwork"], "#!/bin/sh\necho other\n")
     other = sim.wait_running("other-1")
     assert other.exec(["mountpoint", "-q", "/var/lib/graticule"]).returncode != 0
 
 
 def test_leaving_the_block_leaves_nothing(tmp_path):
     with running_fake_compute(PROJECT) as compute, GceSimulator(compute, tmp_path / "sim") as sim:
-        insert_instance(compute, PROJECT, "web-1", make_subnetwork(compute, PROJECT), SERVE)
+        insert_instance(compute, "web-1", make_subnetwork(compute), SERVE)
         box = sim.wait_running("web-1")
         wait_listening(box, 8000)
         pids = box.pids()

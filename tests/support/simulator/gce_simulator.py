@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tests.support.gcp import compute_disks  # noqa: F401  (the fake Compute API's disks, which it reads)
+
 from . import netns
 from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
