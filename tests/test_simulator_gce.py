@@ -22,6 +22,7 @@ from tests.support.gcp.storage import running_gcs
 from tests.support.procs import alive
 from tests.support.simulator import simulator_unavailable
 from tests.support.simulator.gce_probes import (
+    IMAGE,
     ZONE,
     delete_instance,
     get_instance,
@@ -204,3 +205,31 @@ def test_leaving_the_block_leaves_nothing(tmp_path):
     assert [pid for pid in pids if alive(pid)] == []
     assert not any(name.startswith(sim.prefix) for name in _namespaces())
     assert [line for line in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in line] == []
+
+
+def test_an_instance_launches_another_through_the_forwarded_compute_api(cloud):
+    """What the gateway on the hub VM does: instances.insert from inside, with the token from
+    the metadata server, to the endpoint the endpoints file names; the simulator boots it."""
+    compute, sim = cloud["compute"], cloud["sim"]
+    insert_instance(compute, "hub-1", cloud["subnetwork"], SERVE, account=ACCOUNT)
+    hub = sim.wait_running("hub-1")
+    endpoint = json.loads(hub.exec(["cat", "/etc/graticule/google-endpoints.json"]).stdout)["compute"]
+    token = json.loads(_curl(hub, "-H", "Metadata-Flavor: Google",
+                             f"{METADATA}/instance/service-accounts/default/token").stdout)["access_token"]
+    body = {"name": "worker-7", "machineType": f"zones/{ZONE}/machineTypes/e2-small",
+            "disks": [{"boot": True, "autoDelete": True, "initializeParams": {"sourceImage": IMAGE}}],
+            "networkInterfaces": [{"subnetwork": cloud["subnetwork"]}],
+            "metadata": {"items": [{"key": "startup-script", "value": SERVE}]}}
+    inserted = _curl(hub, "-X", "POST", "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
+                     "--data-binary", json.dumps(body),
+                     f"{endpoint}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances")
+    assert json.loads(inserted.stdout)["kind"] == "compute#operation", inserted.stdout
+    worker = sim.wait_running("worker-7")
+    wait_listening(worker, 8000)
+    assert connect(hub, worker.ip, 8000) == "open"
+    # a body the discovery document does not allow is refused there too, and nothing boots
+    body["name"], body["gpu"] = "worker-8", "many"
+    refused = _curl(hub, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json.dumps(body),
+                    "-w", "\n%{http_code}", f"{endpoint}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances")
+    assert refused.stdout.rsplit("\n", 1)[1] == "400"
+    assert "worker-8" not in [i["name"] for i in compute.instances()]
