@@ -17,6 +17,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager_v1
 
 from tests.support.gce.server import running_fake_compute
+from tests.support.gcp.compute_disks import create_rendered_disks
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.procs import alive
@@ -233,3 +234,19 @@ def test_an_instance_launches_another_through_the_forwarded_compute_api(cloud):
                     "-w", "\n%{http_code}", f"{endpoint}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances")
     assert refused.stdout.rsplit("\n", 1)[1] == "400"
     assert "worker-8" not in [i["name"] for i in compute.instances()]
+
+
+def test_a_rendered_state_disk_is_mounted_where_its_label_says(cloud):
+    """The hub's state disk as modules/gcp renders it (a google_compute_disk labelled
+    mount-point=_var_lib_graticule, attached to the hub by source), created as Terraform would."""
+    compute, sim = cloud["compute"], cloud["sim"]
+    stack = {"resource": {"google_compute_disk": {"hub_state": {
+        "name": "oceanlab-hub-state", "zone": ZONE, "type": "pd-balanced", "size": 20,
+        "labels": {"role": "hub-state", "mount-point": "_var_lib_graticule"}}}}}
+    disks = create_rendered_disks(compute, stack)
+    insert_instance(compute, "oceanlab-hub", cloud["subnetwork"], "#!/bin/sh\necho hub\n",
+                    disks=(disks["oceanlab-hub-state"],))
+    box = sim.wait_running("oceanlab-hub")
+    _until(lambda: box.exec(["mountpoint", "-q", "/var/lib/graticule"]).returncode == 0)
+    box.exec(["sh", "-c", "echo state > /var/lib/graticule/ledger"])
+    assert (sim.workdir / "disks" / f"{ZONE}-oceanlab-hub-state" / "ledger").read_text() == "state\n"

@@ -6,12 +6,17 @@ The GCE simulator finds where to mount a disk attached to an instance by its
 rendered stack's state disk carries it. Requests are validated by the fake against the
 discovery document before they get here, and the answers checked against `Disk`, as for
 everything else it serves. Importing this module registers the methods.
+`create_rendered_disks(fake, stack)` creates the rendered stack's `google_compute_disk`s
+through the real client, as Terraform would (nothing applies the GCP stack offline).
 """
 
 from __future__ import annotations
 
 import weakref
 
+from google.cloud import compute_v1
+
+from tests.support.gce.clients import client, wait
 from tests.support.gce.handlers import HANDLERS, serves
 from tests.support.gce.instances import last, url
 from tests.support.gce.store import Store, now
@@ -60,3 +65,19 @@ for _method, _handler in (("compute.disks.insert", insert_disk), ("compute.disks
                           ("compute.disks.delete", delete_disk)):
     if _method not in HANDLERS:
         serves(_method)(_handler)
+
+
+def create_rendered_disks(fake, stack: dict) -> dict[str, str]:
+    """Each `google_compute_disk` of `main.tf.json`, created in the fake with its labels;
+    {disk name: its path} (what an instance's attached disk `source` names)."""
+    from tests.support.gce.rendered import Rendered
+
+    rendered, paths = Rendered(fake, stack), {}
+    for resource in stack.get("resource", {}).get("google_compute_disk", {}).values():
+        zone = rendered.resolve(resource["zone"])
+        disk = compute_v1.Disk(name=resource["name"], description=resource.get("description", ""),
+                               size_gb=int(resource.get("size", 10)), labels=dict(resource.get("labels", {})),
+                               type_=f"zones/{zone}/diskTypes/{resource.get('type', 'pd-standard')}")
+        wait(fake, client(fake, "DisksClient").insert(project=fake.project, zone=zone, disk_resource=disk))
+        paths[resource["name"]] = f"projects/{fake.project}/zones/{zone}/disks/{resource['name']}"
+    return paths
