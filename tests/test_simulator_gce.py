@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,30 @@ def test_a_rendered_state_disk_is_mounted_where_its_label_says(cloud):
     _until(lambda: box.exec(["mountpoint", "-q", "/var/lib/graticule"]).returncode == 0)
     box.exec(["sh", "-c", "echo state > /var/lib/graticule/ledger"])
     assert (sim.workdir / "disks" / f"{ZONE}-oceanlab-hub-state" / "ledger").read_text() == "state\n"
+
+
+def test_the_rendered_load_balancer_reaches_the_hub_and_its_replacement(cloud):
+    """The rendered stack's front door (forwarding rule 443 -> proxy -> URL map -> backend
+    service -> the hub's instance group, named port `hub`), as gcphub's e2e reaches the hub."""
+    from render.terraform_gcp import synthesize_gcp
+    from tests.support.terraform import example_platform
+
+    compute, sim = cloud["compute"], cloud["sim"]
+    stack = json.loads(synthesize_gcp(example_platform("gcp")))
+    hub = stack["resource"]["google_compute_instance"]["hub"]["name"]
+    port = stack["resource"]["google_compute_instance_group"]["hub"]["named_port"][0]["port"]
+    serve = f"#!/bin/sh\nmkdir -p /srv && echo $(hostname) > /srv/who && cd /srv && " \
+            f"nohup python3 -m http.server {port} >/var/log/http.log 2>&1 &\n"
+    door = sim.front_door(stack)
+    url = door.url(443)
+    with pytest.raises(OSError):  # no hub yet: the connection is closed without an answer
+        urllib.request.urlopen(f"{url}/who", timeout=10).read()
+    insert_instance(compute, hub, cloud["subnetwork"], serve)
+    box = sim.wait_running(hub)
+    wait_listening(box, port)
+    assert urllib.request.urlopen(f"{url}/who", timeout=10).read() == f"{hub}\n".encode()
+    delete_instance(compute, hub)
+    sim.wait_stopped(box.instance_id)
+    insert_instance(compute, hub, cloud["subnetwork"], serve.replace("$(hostname)", "replaced"))
+    wait_listening(sim.wait_running(hub), port)
+    assert urllib.request.urlopen(f"{url}/who", timeout=10).read() == b"replaced\n"

@@ -16,7 +16,8 @@ running (TERMINATED, STOPPED, ...), turns a guest's `poweroff` into `compute.pow
 Inside, each instance has a metadata server (gce_metadata.py) and reaches the Google API
 fakes on its subnet's router address (ports below), as listed in
 /etc/graticule/google-endpoints.json, standing in for Private Google Access.
-Firewall rules and load balancers are not modelled (instances reach each other freely).
+Firewall rules are not modelled (instances reach each other freely); the rendered stack's
+load balancer is a host listener (`sim.front_door(stack)`, gce_front_door.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from tests.support.gcp import compute_disks  # noqa: F401  (the fake Compute API
 from . import netns
 from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
+from .gce_front_door import GceFrontDoor
 from .gce_metadata import GceMetadata, GceMetadataServer
 from .gce_sandbox import GceSandbox
 from .rootfs import ensure_rootfs
@@ -73,6 +75,7 @@ class GceSimulator:
         self.errors: list[BaseException] = []
         self._servers: dict[str, GceMetadataServer] = {}
         self._forwarders: list[Forwarder] = []
+        self._front_doors: list[GceFrontDoor] = []
         self._disks: dict[str, dict[str, str | None]] = {}  # instance id -> {disk URL: mount point or None}
         self._lock = threading.RLock()
         self._halt = threading.Event()
@@ -119,6 +122,8 @@ class GceSimulator:
                     self._stop(instance_id)
                 except Exception as error:
                     problems.append(error)
+            for front_door in self._front_doors:
+                front_door.close()
             for forwarder in self._forwarders:
                 forwarder.stop()
             self.vpc.delete()
@@ -228,6 +233,17 @@ class GceSimulator:
         box.stop()
 
     # for tests -----------------------------------------------------------------------
+    def front_door(self, stack: dict) -> GceFrontDoor:
+        """The rendered stack's load balancer (gce_front_door.py), closed with the simulator."""
+        door = GceFrontDoor(self, stack).start()
+        self._front_doors.append(door)
+        return door
+
+    def booted(self, name: str) -> list[GceSandbox]:
+        """The booted sandboxes of instances named `name` (one, or none)."""
+        with self._lock:
+            return [box for box in self.sandboxes.values() if box.name == name and box.extra.get("booted")]
+
     def _raise_errors(self) -> None:
         if self.errors:
             raise RuntimeError(f"simulator failed: {self.errors[0]!r}") from self.errors[0]
