@@ -5,11 +5,12 @@ so this reads them from `main.tf.json`: each `google_compute_global_forwarding_r
 port, through its target proxy (HTTPS/HTTP: the URL map's default service; TCP/SSL: the
 backend service), to the backend service's instance groups, their instances (by name) and
 the named port the service's `port_name` picks. Each forwarding rule listens on the host's
-127.0.0.1 (a port of its own: the host plays the internet) and relays each connection, from
-the VPC namespace, to a booted instance of those groups (round robin; a replaced hub with
-the same name is found again). As in the AWS simulator: TLS is not terminated (the HTTPS
-rule speaks plain HTTP here), URL map rules other than the default service, health checks
-and the firewall's load-balancer ranges are not modelled.
+127.0.0.1 (a port of its own: the host plays the internet) and relays each connection to a
+booted instance of those groups (round robin; a replaced hub with the same name is found
+again), from a namespace at 35.191.0.2, in the range Google's front ends and health
+checks come from, so the rendered firewall's "load balancer to hub" rule is what admits
+it. As in the AWS simulator: TLS is not terminated (the HTTPS rule speaks plain HTTP
+here); URL map rules other than the default service and health checks are not modelled.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from . import netns
 from .forwarder import Forwarder
 
+GOOGLE_FRONT_END = ("35.191.0.2", "35.191.0.0/16")  # an address Google's proxies connect from
 _REFERENCE = re.compile(r"\$\{(google_[a-z_]+)\.([\w-]+)\.[a-z_]+\}")
 
 
@@ -64,8 +66,10 @@ class GceFrontDoor:
         self.routes = routes(stack)
         self.urls: dict[int, str] = {}  # forwarding rule port -> http://127.0.0.1:PORT
         self._forwarders: list[Forwarder] = []
+        self.ns = ""
 
     def start(self) -> GceFrontDoor:
+        self.ns = self.sim.attach_namespace(f"gfe{len(self.sim._front_doors)}", *GOOGLE_FRONT_END)
         for route in self.routes:
             listener = socket.socket()
             listener.bind(("127.0.0.1", 0))
@@ -82,7 +86,7 @@ class GceFrontDoor:
             if not boxes:
                 raise LookupError(f"{route.rule}: no instance of {', '.join(route.instances)} is running")
             box = boxes[next(turns) % len(boxes)]
-            connection = netns.connect_in_ns(self.sim.vpc.name, box.ip, route.target_port, timeout=10)
+            connection = netns.connect_in_ns(self.ns, box.ip, route.target_port, timeout=10)
             connection.settimeout(None)
             return connection
 

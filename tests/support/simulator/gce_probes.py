@@ -21,7 +21,7 @@ def make_subnetwork(compute, cidr: str = "10.20.0.0/20") -> str:
 
 
 def insert_instance(compute, name: str, subnetwork: str, startup_script: str = "", *, disks: tuple[str, ...] = (),
-                    account: str = "", metadata: dict[str, str] | None = None) -> None:
+                    account: str = "", metadata: dict[str, str] | None = None, tags: tuple[str, ...] = ()) -> None:
     """An instance with a startup script (and extra metadata) and the given disks attached."""
     items = [compute_v1.Items(key="startup-script", value=startup_script)] if startup_script else []
     items += [compute_v1.Items(key=k, value=v) for k, v in (metadata or {}).items()]
@@ -32,7 +32,7 @@ def insert_instance(compute, name: str, subnetwork: str, startup_script: str = "
     instance = compute_v1.Instance(
         name=name, machine_type=f"zones/{ZONE}/machineTypes/e2-small", disks=attached,
         network_interfaces=[compute_v1.NetworkInterface(subnetwork=subnetwork)],
-        metadata=compute_v1.Metadata(items=items), labels={"graticule": "sim"},
+        metadata=compute_v1.Metadata(items=items), labels={"graticule": "sim"}, tags=compute_v1.Tags(items=list(tags)),
         service_accounts=[compute_v1.ServiceAccount(email=account, scopes=scopes)] if account else [])
     wait(compute, client(compute, "InstancesClient").insert(project=compute.project, zone=ZONE,
                                                             instance_resource=instance))

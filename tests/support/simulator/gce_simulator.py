@@ -16,8 +16,9 @@ running (TERMINATED, STOPPED, ...), turns a guest's `poweroff` into `compute.pow
 Inside, each instance has a metadata server (gce_metadata.py) and reaches the Google API
 fakes on its subnet's router address (ports below), as listed in
 /etc/graticule/google-endpoints.json, standing in for Private Google Access.
-Firewall rules are not modelled (instances reach each other freely); the rendered stack's
-load balancer is a host listener (`sim.front_door(stack)`, gce_front_door.py).
+The rendered stack's INGRESS firewall rules are enforced once a test asks
+(`sim.firewall(stack)`, gce_firewall.py; until then instances reach each other freely);
+its load balancer is a host listener (`sim.front_door(stack)`, gce_front_door.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.support.gcp import compute_disks  # noqa: F401  (the fake Compute API
 from . import netns
 from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
+from .gce_firewall import Member, Rule, rules_from_stack, ruleset
 from .gce_front_door import GceFrontDoor
 from .gce_metadata import GceMetadata, GceMetadataServer
 from .gce_sandbox import GceSandbox
@@ -76,6 +78,8 @@ class GceSimulator:
         self._servers: dict[str, GceMetadataServer] = {}
         self._forwarders: list[Forwarder] = []
         self._front_doors: list[GceFrontDoor] = []
+        self._firewall: list[Rule] | None = None  # None: not modelled (every instance open to all)
+        self._members: list[Member] = []
         self._disks: dict[str, dict[str, str | None]] = {}  # instance id -> {disk URL: mount point or None}
         self._lock = threading.RLock()
         self._halt = threading.Event()
@@ -146,6 +150,7 @@ class GceSimulator:
         """Bring the sandboxes in line with the fake Compute API once."""
         with self._lock:
             instances = self.view.instances()
+            self._members = [Member(i.ip, i.tags, i.service_account) for i in instances if i.status == "RUNNING"]
             for instance in instances:
                 if self._halt.is_set():
                     return
@@ -157,6 +162,7 @@ class GceSimulator:
             listed = {i.id for i in instances}
             for instance_id in [i for i in self.sandboxes if i not in listed]:  # deleted
                 self._stop(instance_id)
+            self._apply_firewall()
             self._power_off_requested()
             self._present_disks(instances)
 
@@ -168,6 +174,8 @@ class GceSimulator:
         self.sandboxes[instance.id] = box  # registered first: a failed boot is still torn down
         netns.add_ns(box.ns)
         box.gateway = self.vpc.attach(box.ns, f"gce{next(self._veths)}", box.ip, box.cidr)
+        box.extra["firewall_target"] = (instance.tags, instance.service_account)
+        self._apply_firewall()
         self._start_metadata_server(instance, box)
         box.prepare(self.rootfs)
         install_poweroff(box.root)
@@ -196,6 +204,27 @@ class GceSimulator:
         metadata = GceMetadata(fields, project, lambda: self._metadata_view.attributes(instance))
         listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
         self._servers[instance.id] = GceMetadataServer(listener, metadata).start()
+
+    def _apply_firewall(self) -> None:
+        """Each instance's ingress rules from the rendered firewall, re-applied when they change
+        (instances come and go: source tags mean their current IPs)."""
+        if self._firewall is None:
+            return
+        for box in self.sandboxes.values():
+            if "firewall_target" not in box.extra or not netns.ns_exists(box.ns):
+                continue
+            tags, account = box.extra["firewall_target"]
+            script = ruleset(self._firewall, tags, account, self._members)
+            if box.extra.get("ruleset") != script:
+                netns.run("ip", "netns", "exec", box.ns, "nft", "-f", "-", input=script)
+                box.extra["ruleset"] = script
+
+    def attach_namespace(self, suffix: str, ip: str, cidr: str) -> str:
+        """A namespace of the simulator's own on the VPC bridge (removed with it); its name."""
+        name = f"{self.prefix}-{suffix}"
+        netns.add_ns(name)
+        self.vpc.attach(name, f"gce{next(self._veths)}", ip, cidr)
+        return name
 
     def _power_off_requested(self) -> None:
         """A guest's poweroff/shutdown: GCE stops the instance (TERMINATED), whatever else it has."""
@@ -233,6 +262,12 @@ class GceSimulator:
         box.stop()
 
     # for tests -----------------------------------------------------------------------
+    def firewall(self, stack: dict) -> None:
+        """Enforce the rendered stack's INGRESS firewall rules from now on (gce_firewall.py)."""
+        with self._lock:
+            self._firewall = rules_from_stack(stack, self.project)
+            self._apply_firewall()
+
     def front_door(self, stack: dict) -> GceFrontDoor:
         """The rendered stack's load balancer (gce_front_door.py), closed with the simulator."""
         door = GceFrontDoor(self, stack).start()
