@@ -29,10 +29,9 @@ from datetime import UTC, datetime
 
 import google_crc32c
 
+from . import PROJECT_NUMBER
 from .discovery import ApiError, Route, invalid, load
 from .http import JsonApiServer
-
-PROJECT_NUMBER = "123456789012"
 
 
 def _now() -> str:

@@ -33,7 +33,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tests.support.gcp import compute_disks  # noqa: F401  (the fake Compute API's disks, which it reads)
+from tests.support.gcp import (
+    PROJECT_NUMBER,
+    compute_disks,  # noqa: F401  (the fake Compute API's disks, which it reads)
+)
 
 from . import netns
 from .forwarder import Forwarder
@@ -51,7 +54,6 @@ from .volumes import bind_into
 
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
 API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82}
-PROJECT_NUMBER = "123456789012"
 _counter = itertools.count()
 
 
@@ -232,7 +234,7 @@ class GceSimulator:
             if instance_id in self.powered_off or not box.extra.get("booted"):
                 continue
             if (box.root / SHUTDOWN_REQUEST).exists():
-                self.compute.power_off(box.name)
+                self.compute.power_off(box.name, box.zone)
                 self.powered_off.add(instance_id)
 
     def _present_disks(self, instances: list[GceInstance]) -> None:
