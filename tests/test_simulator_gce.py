@@ -278,3 +278,15 @@ def test_the_rendered_load_balancer_reaches_the_hub_and_its_replacement(cloud):
     insert_instance(compute, hub, cloud["subnetwork"], serve.replace("$(hostname)", "replaced"))
     wait_listening(sim.wait_running(hub), port)
     assert urllib.request.urlopen(f"{url}/who", timeout=10).read() == b"replaced\n"
+
+
+def test_polling_rides_out_the_fakes_injected_failures(cloud):
+    """A 503, a 429 and a lost answer to the simulator's own aggregatedList are retried, not fatal."""
+    compute, sim = cloud["compute"], cloud["sim"]
+    compute.fail_next("compute.instances.aggregatedList", status=503)
+    compute.fail_next("compute.instances.aggregatedList", status=429)
+    compute.fail_next("compute.instances.aggregatedList", lost=True)
+    insert_instance(compute, "web-1", cloud["subnetwork"], SERVE)
+    wait_listening(sim.wait_running("web-1"), 8000)
+    assert compute._faults == []  # all three were met by the simulator's polls
+    assert sim.errors == [] and len(compute.calls("compute.instances.aggregatedList")) >= 4

@@ -33,6 +33,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import requests
+from google.api_core import exceptions as google_errors
+
 from tests.support.gcp import (
     PROJECT_NUMBER,
     compute_disks,  # noqa: F401  (the fake Compute API's disks, which it reads)
@@ -55,6 +58,9 @@ from .volumes import bind_into
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
 API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82}
 _counter = itertools.count()
+# The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
+TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
+TRANSIENT_LIMIT = 40
 
 
 class GceSimulator:
@@ -141,9 +147,15 @@ class GceSimulator:
 
     # watching the fake ---------------------------------------------------------------
     def _watch(self) -> None:
+        transient = 0
         while not self._halt.is_set():
             try:
                 self.sync()
+                transient = 0
+            except TRANSIENT as error:  # a 5xx/429 or a lost answer (a test may inject them): try again
+                transient += 1
+                if transient == TRANSIENT_LIMIT:
+                    self.errors.append(error)
             except Exception as error:  # surfaced by wait_* in the test's thread
                 self.errors.append(error)
             self._halt.wait(self.poll_interval)
