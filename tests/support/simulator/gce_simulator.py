@@ -28,6 +28,7 @@ import ipaddress
 import itertools
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ class GceSimulator:
         self._servers: dict[str, GceMetadataServer] = {}
         self._forwarders: list[Forwarder] = []
         self._front_doors: list[GceFrontDoor] = []
+        self._own_namespaces: list[str] = []  # the front doors'
         self._firewall: list[Rule] | None = None  # None: not modelled (every instance open to all)
         self._members: list[Member] = []
         self._disks: dict[str, dict[str, str | None]] = {}  # instance id -> {disk URL: mount point or None}
@@ -237,6 +239,7 @@ class GceSimulator:
         """A namespace of the simulator's own on the VPC bridge (removed with it); its name."""
         name = f"{self.prefix}-{suffix}"
         netns.add_ns(name)
+        self._own_namespaces.append(name)
         self.vpc.attach(name, f"gce{next(self._veths)}", ip, cidr)
         return name
 
@@ -274,6 +277,16 @@ class GceSimulator:
             if server:
                 server.stop()
         box.stop()
+        if not self._halt.is_set():
+            self._forget_address(box.ip)
+
+    def _forget_address(self, ip: str) -> None:
+        """Drop every namespace's ARP entry for a stopped instance's IP: the fake hands a freed
+        address out again, and a stale entry would send a replacement's packets to a gone MAC
+        (GCE's network answers ARP itself; a bridge does not)."""
+        for ns in [self.vpc.name, *self._own_namespaces, *(b.ns for b in self.sandboxes.values())]:
+            if netns.ns_exists(ns):
+                subprocess.run(["ip", "-n", ns, "neigh", "flush", "to", ip], capture_output=True)
 
     # for tests -----------------------------------------------------------------------
     def firewall(self, stack: dict) -> None:
