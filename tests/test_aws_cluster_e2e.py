@@ -82,7 +82,9 @@ def tiny(aws_platform: AwsPlatform) -> Iterator[AwsPlatform]:
     platform, original = aws_platform, aws_platform.text
     lock = platform.root / "environments.lock"
     (platform.root / "platform.yaml").write_text(tiny_environments(original))
-    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_NO_INDEX": "1", "UV_OFFLINE": "1"}
+    empty_index = platform.root / "empty-index"  # uv reads no UV_NO_INDEX: an index with nothing in it
+    empty_index.mkdir(exist_ok=True)
+    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1"}
     try:
         platform.env.update(offline)
         platform.cli("lock")
@@ -214,7 +216,7 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatfo
         # bob: not listed, not readable, not stoppable
         bob = Session(front, "bob")
         assert bob.login(BOB_PASSWORD).status_code == 302
-        headers = {"Authorization": f"token {bob.new_token()}"}
+        headers = {"Authorization": f"jupyterhub {bob.new_token()}"}  # dask-gateway's JupyterHub auth
         api = f"{front}/services/dask-gateway/api/v1/clusters"
         listed = requests.get(f"{api}/", headers=headers, timeout=60)
         assert listed.status_code == 200 and name not in listed.json()
