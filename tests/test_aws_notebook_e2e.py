@@ -47,6 +47,18 @@ def _eventually(check: Callable[[], object], timeout: float, message: Callable[[
     raise AssertionError(message())
 
 
+def _config_settled(platform: AwsPlatform) -> bool:
+    """The hub runs the configuration last applied: an earlier module's re-apply makes config
+    sync restart the hub some seconds later, and a start request must not meet that restart."""
+    bucket = platform.outputs()["artifacts_bucket"]
+    current = platform.server.client("s3").get_object(Bucket=bucket, Key="config/current.json")
+    version = json.loads(current["Body"].read())["version"][:12]
+    box = platform.sim.sandboxes[platform.hub_instance()]
+    sync_log = box.root / "var/log/graticule/config-sync.log"
+    logs = box.console_log.read_text(errors="replace") + (sync_log.read_text() if sync_log.exists() else "")
+    return f"configuration {version} installed" in logs or f"configuration {version} applied" in logs
+
+
 def _notebook_instances(platform: AwsPlatform, user: str) -> list[dict]:
     ec2 = platform.server.client("ec2")
     answer = ec2.describe_instances(Filters=[{"Name": "tag:role", "Values": ["notebook"]},
@@ -86,6 +98,8 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_and_is_culled(aws_
     platform, sim = aws_platform, aws_platform.sim
     ec2 = platform.server.client("ec2")
     hub = platform.hub_instance()
+    _eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(hub))
+    platform.wait_healthy()
     alice = Session(platform.front, "alice")
     assert alice.login().status_code == 302
 
