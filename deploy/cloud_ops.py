@@ -85,20 +85,36 @@ def write_outputs(prepared: Prepared) -> dict[str, Any]:
 
 
 def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[[str], None] = lambda _: None):
-    """aws: the hub VM's wheelhouse and this build's configuration to the artifacts bucket
-    (deploy.vm.publish); the running hub picks the new version up (deploy.vm.config_sync)."""
+    """aws and gcp: the hub VM's wheelhouse and this build's configuration to the artifacts
+    bucket (deploy.vm.publish); the running hub picks the new version up (deploy.vm.config_sync)."""
     bucket = outputs.get("artifacts_bucket")
-    if prepared.platform.target != "aws" or not bucket:
+    target = prepared.platform.target
+    if target not in ("aws", "gcp") or not bucket:
         return None
     from deploy.vm import publish, wheelhouse
 
-    house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress)
+    house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress, cloud=target)
     build = {
         path.relative_to(prepared.build).as_posix(): path.read_bytes()
         for path in sorted(prepared.build.rglob("*")) if path.is_file()
     }
-    region = outputs.get("region") or prepared.platform.cloud.aws.region
-    return publish.publish(bucket, region, house, publish.config_files(build, outputs), progress)
+    return publish.publish(artifacts_store(prepared.platform, outputs), house,
+                           publish.config_files(build, outputs), progress)
+
+
+def artifacts_store(platform: Platform, outputs: dict[str, Any]):
+    """The artifacts bucket Terraform made, with the operator's credentials."""
+    if platform.target == "gcp":
+        from deploy.vm.gcp_stores import GcsObjects
+
+        project = outputs.get("project") or platform.cloud.gcp.project
+        return GcsObjects(outputs["artifacts_bucket"], project=project, on_vm=False)
+    import boto3
+
+    from deploy.vm.stores import S3Objects
+
+    region = outputs.get("region") or platform.cloud.aws.region
+    return S3Objects(boto3.client("s3", region_name=region), outputs["artifacts_bucket"])
 
 
 def describe_plan(summary: dict[str, Any]) -> str:

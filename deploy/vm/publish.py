@@ -1,4 +1,4 @@
-"""`platform apply`'s last step on aws: publish what the hub VM runs to its artifacts bucket.
+"""`platform apply`'s last step on aws and gcp: publish what the hub VM runs to its artifacts bucket.
 
 Layout (the VM's user data and deploy.vm.boot read it):
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.errors import RuntimeFailure
+from deploy.vm.stores import ObjectStore, StoreError
 from deploy.vm.wheelhouse import Wheelhouse
 
 CONFIG_PREFIXES = ("hub/", "gateway/", "workers/", "environments/", "jobs/")
@@ -50,49 +51,28 @@ def config_version(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def s3_client(region: str):
-    """boto3's S3 client; AWS_ENDPOINT_URL and the usual credential chain apply."""
-    import boto3
-
-    return boto3.client("s3", region_name=region)
-
-
-def _exists(s3, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-
-
-def publish(bucket: str, region: str, wheelhouse: Wheelhouse, files: Mapping[str, bytes],
-            progress: Callable[[str], None] = lambda _: None, s3=None) -> Published:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    s3 = s3 or s3_client(region)
+def publish(store: ObjectStore, wheelhouse: Wheelhouse, files: Mapping[str, bytes],
+            progress: Callable[[str], None] = lambda _: None) -> Published:
+    """Into the artifacts bucket (deploy.vm.stores: S3 on aws, Cloud Storage on gcp)."""
     version = config_version(files)
     try:
-        uploaded = _upload_wheelhouse(s3, bucket, wheelhouse, progress)
-        progress(f"publishing configuration {version[:12]} to s3://{bucket}/config/")
+        uploaded = _upload_wheelhouse(store, wheelhouse, progress)
+        progress(f"publishing configuration {version[:12]} to {store.url}/config/")
         for path, data in files.items():
-            s3.put_object(Bucket=bucket, Key=f"config/{version}/{path}", Body=data)
+            store.put(f"config/{version}/{path}", data)
         current = json.dumps({"version": version, "wheelhouse": wheelhouse.id}, sort_keys=True) + "\n"
-        s3.put_object(Bucket=bucket, Key=CURRENT, Body=current.encode(), ContentType="application/json")
-    except (BotoCoreError, ClientError) as exc:
-        raise RuntimeFailure(f"publishing to the artifacts bucket {bucket} failed: {exc}") from None
+        store.put(CURRENT, current.encode(), content_type="application/json")
+    except StoreError as exc:
+        raise RuntimeFailure(f"publishing to the artifacts bucket failed: {exc}") from None
     return Published(version, wheelhouse.id, uploaded)
 
 
-def _upload_wheelhouse(s3, bucket: str, wheelhouse: Wheelhouse, progress: Callable[[str], None]) -> int:
+def _upload_wheelhouse(store: ObjectStore, wheelhouse: Wheelhouse, progress: Callable[[str], None]) -> int:
     prefix = f"wheelhouse/{wheelhouse.id}"
-    if _exists(s3, bucket, f"{prefix}/index.json"):
+    if store.exists(f"{prefix}/index.json"):
         return 0
     names = wheelhouse.files
-    progress(f"uploading the hub wheelhouse {wheelhouse.id[:12]} ({len(names)} wheels) to s3://{bucket}/{prefix}/")
+    progress(f"uploading the hub wheelhouse {wheelhouse.id[:12]} ({len(names)} wheels) to {store.url}/{prefix}/")
     for name in [*names, "requirements.txt", "index.json"]:  # the index last: present means complete
-        s3.upload_file(str(wheelhouse.directory / name), bucket, f"{prefix}/{name}")
+        store.put_file(f"{prefix}/{name}", wheelhouse.directory / name)
     return len(names)

@@ -1,0 +1,150 @@
+"""The GCP side of deploy.vm.stores: the artifacts bucket through google-cloud-storage, the
+platform's secrets through google-cloud-secret-manager (REST transport), both imported
+when first used (the `[gcp]` extra).
+
+Endpoints are Google's, unless a JSON file names others (`{"storage": url,
+"secretmanager": url, ...}`): /etc/graticule/google-endpoints.json on a VM, which a
+test's machine simulator writes as its stand-in for Private Google Access, or the file
+`GRATICULE_GOOGLE_ENDPOINTS` names on the operator's machine (tests only). On the VM the
+credentials are the instance's service account, from the metadata server; elsewhere
+Application Default Credentials, or none at all for a test's stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from deploy.vm.stores import StoreError
+from modules import naming
+
+VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
+ENDPOINTS_VARIABLE = "GRATICULE_GOOGLE_ENDPOINTS"
+
+
+def google_endpoints() -> dict[str, str]:
+    """The stand-in endpoints by API name ({} on Google's own)."""
+    given = os.environ.get(ENDPOINTS_VARIABLE)
+    path = Path(given) if given else VM_ENDPOINTS
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise StoreError(f"{path} is not JSON: {exc}") from None
+
+
+def _credentials(on_vm: bool, endpoints: dict[str, str]):
+    if on_vm:
+        from google.auth import compute_engine
+
+        return compute_engine.Credentials()  # the metadata server's token for the instance's account
+    if endpoints:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()  # a test's stand-in takes any caller
+    return None  # Application Default Credentials
+
+
+def _options(endpoints: dict[str, str], api: str) -> dict[str, str] | None:
+    return {"api_endpoint": endpoints[api]} if api in endpoints else None
+
+
+def storage_client(project: str | None, *, on_vm: bool = False):
+    from google.cloud import storage
+
+    endpoints = google_endpoints()
+    if not endpoints and os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=project)  # the library's own emulator switch
+    return storage.Client(project=project, credentials=_credentials(on_vm, endpoints),
+                          client_options=_options(endpoints, "storage"))
+
+
+def secret_manager_client(*, on_vm: bool = False):
+    from google.cloud import secretmanager
+
+    endpoints = google_endpoints()
+    return secretmanager.SecretManagerServiceClient(
+        credentials=_credentials(on_vm, endpoints), transport="rest",
+        client_options=_options(endpoints, "secretmanager"))
+
+
+@contextmanager
+def _failing(what: str) -> Iterator[None]:
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        yield
+    except (GoogleAPIError, GoogleAuthError, OSError) as exc:  # requests' errors are OSErrors
+        raise StoreError(f"{what} failed: {exc}") from None
+
+
+class GcsObjects:
+    def __init__(self, bucket: str, *, project: str | None = None, client=None, on_vm: bool = True) -> None:
+        self.bucket_name, self.url = bucket, f"gs://{bucket}"
+        self._project, self._client, self._on_vm = project, client, on_vm
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = storage_client(self._project, on_vm=self._on_vm)
+        return self._client
+
+    def _blob(self, key: str):
+        return self.client.bucket(self.bucket_name).blob(key)
+
+    def get(self, key: str) -> bytes:
+        with _failing(f"reading {key} in {self.url}"):
+            return self._blob(key).download_as_bytes()
+
+    def keys(self, prefix: str) -> list[str]:
+        with _failing(f"listing {prefix} in {self.url}"):
+            return [blob.name for blob in self.client.list_blobs(self.bucket_name, prefix=prefix)]
+
+    def exists(self, key: str) -> bool:
+        with _failing(f"looking for {key} in {self.url}"):
+            return self._blob(key).exists()
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        with _failing(f"writing {key} to {self.url}"):
+            self._blob(key).upload_from_string(data, content_type=content_type or "application/octet-stream")
+
+    def put_file(self, key: str, path: Path) -> None:
+        with _failing(f"uploading {key} to {self.url}"):
+            self._blob(key).upload_from_filename(str(path))
+
+
+class GcpSecrets:
+    """Secret Manager: `projects/<project>/secrets/graticule-<platform>-<key>`; a value is
+    the latest version."""
+
+    def __init__(self, project: str, platform: str, client=None, *, on_vm: bool = True) -> None:
+        self.project, self.platform = project, platform
+        self._client, self._on_vm = client, on_vm
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = secret_manager_client(on_vm=self._on_vm)
+        return self._client
+
+    def name(self, key: str) -> str:
+        return f"projects/{self.project}/secrets/{naming.gcp_secret_id(self.platform, key)}"
+
+    def value(self, key: str) -> str | None:
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+
+        with _failing(f"reading the secret {self.name(key)}"):
+            try:
+                answer = self.client.access_secret_version(name=f"{self.name(key)}/versions/latest")
+            except (NotFound, FailedPrecondition):  # no version yet (or only disabled ones)
+                return None
+            return answer.payload.data.decode()
+
+    def add(self, key: str, value: str) -> None:
+        with _failing(f"adding a version to the secret {self.name(key)}"):
+            self.client.add_secret_version(parent=self.name(key), payload={"data": value.encode()})
