@@ -53,6 +53,12 @@ def _options(endpoints: dict[str, str], api: str) -> dict[str, str] | None:
     return {"api_endpoint": endpoints[api]} if api in endpoints else None
 
 
+def client_arguments(api: str, *, on_vm: bool = False) -> dict:
+    """`credentials` and `client_options` for a google-cloud client of `api` (compute, ...)."""
+    endpoints = google_endpoints()
+    return {"credentials": _credentials(on_vm, endpoints), "client_options": _options(endpoints, api)}
+
+
 def storage_client(project: str | None, *, on_vm: bool = False):
     from google.cloud import storage
 
@@ -66,10 +72,8 @@ def storage_client(project: str | None, *, on_vm: bool = False):
 def secret_manager_client(*, on_vm: bool = False):
     from google.cloud import secretmanager
 
-    endpoints = google_endpoints()
-    return secretmanager.SecretManagerServiceClient(
-        credentials=_credentials(on_vm, endpoints), transport="rest",
-        client_options=_options(endpoints, "secretmanager"))
+    return secretmanager.SecretManagerServiceClient(transport="rest",
+                                                    **client_arguments("secretmanager", on_vm=on_vm))
 
 
 @contextmanager
