@@ -92,29 +92,17 @@ def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[
     if target not in ("aws", "gcp") or not bucket:
         return None
     from deploy.vm import publish, wheelhouse
+    from deploy.vm.stores import operator_store
 
     house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress, cloud=target)
     build = {
         path.relative_to(prepared.build).as_posix(): path.read_bytes()
         for path in sorted(prepared.build.rglob("*")) if path.is_file()
     }
-    return publish.publish(artifacts_store(prepared.platform, outputs), house,
-                           publish.config_files(build, outputs), progress)
-
-
-def artifacts_store(platform: Platform, outputs: dict[str, Any]):
-    """The artifacts bucket Terraform made, with the operator's credentials."""
-    if platform.target == "gcp":
-        from deploy.vm.gcp_stores import GcsObjects
-
-        project = outputs.get("project") or platform.cloud.gcp.project
-        return GcsObjects(outputs["artifacts_bucket"], project=project, on_vm=False)
-    import boto3
-
-    from deploy.vm.stores import S3Objects
-
-    region = outputs.get("region") or platform.cloud.aws.region
-    return S3Objects(boto3.client("s3", region_name=region), outputs["artifacts_bucket"])
+    cloud = getattr(prepared.platform.cloud, target)
+    store = operator_store(target, bucket, region=outputs.get("region") or cloud.region,
+                           project=outputs.get("project") or getattr(cloud, "project", ""))
+    return publish.publish(store, house, publish.config_files(build, outputs), progress)
 
 
 def describe_plan(summary: dict[str, Any]) -> str:

@@ -20,8 +20,8 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.runtime import env
-from deploy.vm.gcp_stores import ENDPOINTS_VARIABLE
 from modules import naming
 from tests.support.gce.clients import client, wait
 from tests.support.gce.server import running_fake_compute

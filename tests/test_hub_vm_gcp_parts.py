@@ -16,13 +16,14 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, google_endpoints
 from deploy.errors import RuntimeFailure
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.state import Layout
 from deploy.vm import boot, config, config_sync, publish, secrets, units
-from deploy.vm.gcp_stores import ENDPOINTS_VARIABLE, GcpSecrets, GcsObjects, google_endpoints
+from deploy.vm.gcp_stores import GcpSecrets, GcsObjects
 from deploy.vm.settings import VmSettings
-from deploy.vm.stores import StoreError
+from deploy.vm.stores import StoreError, operator_store
 from deploy.vm.wheelhouse import Wheelhouse
 from modules import naming
 from tests.support.gcp.secret_manager import running_secret_manager
@@ -124,16 +125,13 @@ def test_publish_to_a_missing_bucket_is_a_runtime_failure(gcs, tmp_path):
 
 
 def test_apply_publishes_to_gcs_for_target_gcp(artifacts, gcs, tmp_path, monkeypatch):
-    """cloud_ops.publish_hub's store for gcp: the operator's side, pointed at the emulator
+    """cloud_ops.publish_hub's store for gcp (stores.operator_store): the operator's side, pointed at the emulator
     by GRATICULE_GOOGLE_ENDPOINTS (a test's stand-in for Google's endpoints)."""
-    from deploy import cloud_ops
-    from tests.test_terraform_gcp import example_platform
-
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"storage": gcs.url}))
     monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
     assert google_endpoints() == {"storage": gcs.url}
-    store = cloud_ops.artifacts_store(example_platform("nat"), {"artifacts_bucket": BUCKET, "project": PROJECT})
+    store = operator_store("gcp", BUCKET, project=PROJECT)
     assert store.url == f"gs://{BUCKET}"
     done = publish.publish(store, _wheelhouse(tmp_path), {"manifest.json": b"1"})
     assert config.current(artifacts)["version"] == done.version

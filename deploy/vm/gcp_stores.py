@@ -1,72 +1,26 @@
 """The GCP side of deploy.vm.stores: the artifacts bucket through google-cloud-storage, the
 platform's secrets through google-cloud-secret-manager (REST transport), both imported
-when first used (the `[gcp]` extra).
-
-Endpoints are Google's, unless a JSON file names others (`{"storage": url,
-"secretmanager": url, ...}`): /etc/graticule/google-endpoints.json on a VM, which a
-test's machine simulator writes as its stand-in for Private Google Access, or the file
-`GRATICULE_GOOGLE_ENDPOINTS` names on the operator's machine (tests only). On the VM the
-credentials are the instance's service account, from the metadata server; elsewhere
-Application Default Credentials, or none at all for a test's stand-ins.
+when first used (the `[gcp]` extra). Endpoints and credentials: deploy.cloud.google_clients.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from deploy.cloud.google_clients import client_arguments, google_endpoints
 from deploy.vm.stores import StoreError
 from modules import naming
-
-VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
-ENDPOINTS_VARIABLE = "GRATICULE_GOOGLE_ENDPOINTS"
-
-
-def google_endpoints() -> dict[str, str]:
-    """The stand-in endpoints by API name ({} on Google's own)."""
-    given = os.environ.get(ENDPOINTS_VARIABLE)
-    path = Path(given) if given else VM_ENDPOINTS
-    try:
-        return dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise StoreError(f"{path} is not JSON: {exc}") from None
-
-
-def _credentials(on_vm: bool, endpoints: dict[str, str]):
-    if on_vm:
-        from google.auth import compute_engine
-
-        return compute_engine.Credentials()  # the metadata server's token for the instance's account
-    if endpoints:
-        from google.auth.credentials import AnonymousCredentials
-
-        return AnonymousCredentials()  # a test's stand-in takes any caller
-    return None  # Application Default Credentials
-
-
-def _options(endpoints: dict[str, str], api: str) -> dict[str, str] | None:
-    return {"api_endpoint": endpoints[api]} if api in endpoints else None
-
-
-def client_arguments(api: str, *, on_vm: bool = False) -> dict:
-    """`credentials` and `client_options` for a google-cloud client of `api` (compute, ...)."""
-    endpoints = google_endpoints()
-    return {"credentials": _credentials(on_vm, endpoints), "client_options": _options(endpoints, api)}
 
 
 def storage_client(project: str | None, *, on_vm: bool = False):
     from google.cloud import storage
 
-    endpoints = google_endpoints()
-    if not endpoints and os.environ.get("STORAGE_EMULATOR_HOST"):
+    if not google_endpoints() and os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project)  # the library's own emulator switch
-    return storage.Client(project=project, credentials=_credentials(on_vm, endpoints),
-                          client_options=_options(endpoints, "storage"))
+    return storage.Client(project=project, **client_arguments("storage", on_vm=on_vm))
 
 
 def secret_manager_client(*, on_vm: bool = False):

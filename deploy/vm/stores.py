@@ -121,3 +121,14 @@ def secret_store(settings) -> SecretStore:
 
         return GcpSecrets(settings.project, settings.platform)
     return AwsSecrets(settings.client("secretsmanager"), settings.platform)
+
+
+def operator_store(cloud: str, bucket: str, *, region: str = "", project: str = "") -> ObjectStore:
+    """The artifacts bucket Terraform made, with the operator's credentials (`platform apply`)."""
+    if cloud == "gcp":
+        from deploy.vm.gcp_stores import GcsObjects
+
+        return GcsObjects(bucket, project=project, on_vm=False)
+    import boto3  # its usual credential chain; AWS_ENDPOINT_URL is honoured
+
+    return S3Objects(boto3.client("s3", region_name=region), bucket)
