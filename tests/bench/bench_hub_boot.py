@@ -154,10 +154,10 @@ def main() -> None:
     os.environ["GRATICULE_WHEELHOUSE_FIND_LINKS"] = str(hub_wheels())
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as scratch:
         runs = {"aws": _measure_aws(Path(scratch) / "aws"), "gcp": measure_gcp(Path(scratch) / "gcp", _phases)}
-    print(f"  {'':<40} {'aws':>8} {'gcp':>8}")
+    print(f"  {'':<46} {'aws':>8} {'gcp':>8}")
 
     def row(name: str, values: list[float], digits: int = 1) -> None:
-        print(f"  {name:<40} " + " ".join(f"{value:7.{digits}f}s" for value in values))
+        print(f"  {name:<46} " + " ".join(f"{value:7.{digits}f}s" for value in values))
 
     row("publish (wheelhouse built, uploaded; config)", [r["published"] for r in runs.values()])
     row("baseline: running -> bare HTTP server", [r["baseline"] for r in runs.values()], 2)
