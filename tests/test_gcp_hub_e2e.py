@@ -14,8 +14,9 @@ The GCE machine simulator boots the hub instance from its startup script: a toke
 the metadata server, the wheelhouse through Cloud Storage's JSON API, graticule installed
 offline with hashes required, `deploy.vm.boot` mounting the state disk, generating the
 secrets into Secret Manager and starting the components. The hub answers healthy on its
-networkIP; an API token made for alice survives the hub's replacement (a new instance
-with the same disk), and no secret is generated twice.
+networkIP; a new user published as a re-apply does reaches it (config sync from Cloud
+Storage); an API token made for alice survives the hub's replacement (a new instance with
+the same disk), and no secret is generated twice.
 
 The Compute fake is gcpsim's stand-in (tests/support/gcp/compute_standin.py): it serves
 disks, which the simulator reads for their mount points; the load balancer is not
@@ -41,6 +42,7 @@ from tests.support.gcp.compute_standin import running_fake_compute
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.gcp_hub import PROJECT, RenderedStack, platform_yaml
+from tests.support.hub_e2e import with_user
 from tests.support.hub_wheelhouse import hub_wheels
 from tests.support.simulator import simulator_unavailable
 from tests.support.simulator.gce_simulator import GceSimulator
@@ -78,6 +80,14 @@ def _wait_healthy(box, timeout: float) -> None:
             return
         time.sleep(3)
     raise AssertionError(f"the hub on {box.name} did not answer within {timeout:.0f} s\n{_diagnose(box)}")
+
+
+def _until(check, timeout: float, message) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(message())
+        time.sleep(2)
 
 
 def _admin_token(secret_client, platform: str) -> str:
@@ -119,6 +129,14 @@ def test_hub_boots_from_its_startup_script_and_a_replaced_hub_keeps_its_state(tm
         assert status in (200, 201), made
         token = made["token"]
         assert _hub_api(box, "GET", "/user", token)[1].get("name") == "alice"
+
+        # a new user published, as a re-apply does: config sync takes it from Cloud Storage
+        changed = render(validate_text(with_user(platform_yaml(), "dave", "ocean")))
+        again = publish.publish(GcsObjects(bucket, client=gcs.client()), house, publish.config_files(changed, outputs))
+        _until(lambda: box.exec(["cat", "/var/lib/graticule/build/VERSION"]).stdout.strip() == again.version, 180,
+               lambda: f"config sync did not install {again.version[:12]}\n{_diagnose(box)}")
+        assert "dave" in box.exec(["cat", "/var/lib/graticule/build/hub/platform.json"]).stdout
+        _wait_healthy(box, 300)
 
         # the hub replaced: a new instance with the same state disk knows alice's token
         first_id = box.instance_id
