@@ -164,7 +164,19 @@ def insert_subnetwork(store: Store, params: dict, body: dict) -> dict:
             "ipCidrRange": str(range_), "gatewayAddress": str(next(range_.hosts())),
             "selfLink": url(store.project, "regions", region, "subnetworks", name)})
         store.subnetworks[(region, name)] = subnetwork
+        store.regions.setdefault(region, [f"{region}-{letter}" for letter in "abc"])
         return store._operation(params, "insert", subnetwork["selfLink"], ("region", region), lambda: None)
+
+
+@serves("compute.regions.get")
+def get_region(store: Store, params: dict, body: dict) -> dict:
+    region = params["region"]
+    zones = store.regions.get(region)
+    if zones is None:
+        raise not_found(f"projects/{store.project}/regions/{region}")
+    return store.document.build("Region", name=region, status="UP", id=str(abs(hash(region)) % 10**12),
+                                zones=[url(store.project, "zones", zone) for zone in zones],
+                                selfLink=url(store.project, "regions", region))
 
 
 @serves("compute.subnetworks.get")

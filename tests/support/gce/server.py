@@ -34,6 +34,8 @@ class FakeCompute:
         self.store = Store(project, document)
         self.requests: list[dict] = []  # method, path, query, body, id (the discovery method id) of each
         self.url = ""
+        self._faults: list[tuple[str, int, bool]] = []
+        self._faults_lock = threading.Lock()
 
     def client_options(self) -> dict:
         return {"api_endpoint": self.url}
@@ -74,6 +76,12 @@ class FakeCompute:
         """Complete every pending operation (instances become RUNNING, deletes take effect)."""
         self.store.settle_all()
 
+    def fail_next(self, method_id: str, *, status: int = 503, lost: bool = False, times: int = 1) -> None:
+        """The next `times` requests of `method_id` are answered `status` (503: Compute's
+        `backendError`, 429: `rateLimitExceeded`): refused before anything happens, or with
+        `lost`, served and only the answer lost (what a client sees when a connection drops)."""
+        self._faults.extend([(method_id, status, lost)] * times)
+
     def calls(self, method_id: str) -> list[dict]:
         return [r for r in self.requests if r["id"] == method_id]
 
@@ -103,7 +111,12 @@ class FakeCompute:
             handler = HANDLERS.get(definition.id)
             if handler is None:
                 raise ApiError(501, f"{definition.id} is not served by the fake Compute API", "notImplemented")
+            fault = self._fault(definition.id)
+            if fault is not None and not fault[2]:
+                raise _injected(fault[1])
             response = handler(self.store, params, body or {})
+            if fault is not None:
+                raise _injected(fault[1])
         except ApiError as error:
             return error.status, error.body()
         except Exception as error:  # a bug of the fake: say so to the client, loudly
@@ -112,6 +125,20 @@ class FakeCompute:
             self.store.validator.value(definition.response, {"$ref": definition.response}, response, "response",
                                        None)
         return 200, response
+
+
+    def _fault(self, method_id: str) -> tuple[str, int, bool] | None:
+        with self._faults_lock:
+            for index, fault in enumerate(self._faults):
+                if fault[0] == method_id:
+                    return self._faults.pop(index)
+        return None
+
+
+def _injected(status: int) -> ApiError:
+    if status == 429:
+        return ApiError(429, "Rate Limit Exceeded", "rateLimitExceeded", domain="usageLimits")
+    return ApiError(status, "Backend Error", "backendError")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -45,6 +45,10 @@ class Store:
         self.refusals: list[capacity.Refusal] = []
         self.refused: list[tuple[str, str, str, str]] = []  # (zone, machine type, provisioning, reason)
         self.listeners: list[Listener] = []
+        # {region: its zones}; a region a subnetwork is made in gets -a, -b, -c unless set here.
+        self.regions: dict[str, list[str]] = {"us-central1": ["us-central1-a", "us-central1-b", "us-central1-c",
+                                                              "us-central1-f"],
+                                              "us-east1": ["us-east1-b", "us-east1-c", "us-east1-d"]}
 
     # -- operations ---------------------------------------------------------------------------
 
