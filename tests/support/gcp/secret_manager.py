@@ -1,4 +1,6 @@
-"""Secret Manager for tests: a FAKE (no Secret Manager emulator installs from PyPI).
+"""Secret Manager for tests: a FAKE. Google ships no Secret Manager emulator, and PyPI has no
+maintained one (pytest-gcpsecretmanager patches the client inside the test process, which
+a VM's processes would not see; gcplocal is a one-release 0.1.0).
 
 Serves the global secrets' REST calls that `google-cloud-secret-manager` (transport="rest")
 and `curl` make: secrets create/get/list/delete, versions addVersion/get/list/access
@@ -27,10 +29,9 @@ from datetime import UTC, datetime
 
 import google_crc32c
 
+from . import PROJECT_NUMBER
 from .discovery import ApiError, Route, invalid, load
 from .http import JsonApiServer
-
-PROJECT_NUMBER = "123456789012"
 
 
 def _now() -> str:

@@ -16,7 +16,9 @@ running (TERMINATED, STOPPED, ...), turns a guest's `poweroff` into `compute.pow
 Inside, each instance has a metadata server (gce_metadata.py) and reaches the Google API
 fakes on its subnet's router address (ports below), as listed in
 /etc/graticule/google-endpoints.json, standing in for Private Google Access.
-Firewall rules and load balancers are not modelled (instances reach each other freely).
+The rendered stack's INGRESS firewall rules are enforced once a test asks
+(`sim.firewall(stack)`, gce_firewall.py; until then instances reach each other freely);
+its load balancer is a host listener (`sim.front_door(stack)`, gce_front_door.py).
 """
 
 from __future__ import annotations
@@ -26,14 +28,25 @@ import ipaddress
 import itertools
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import requests
+from google.api_core import exceptions as google_errors
+
+from tests.support.gcp import (
+    PROJECT_NUMBER,
+    compute_disks,  # noqa: F401  (the fake Compute API's disks, which it reads)
+)
+
 from . import netns
 from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
+from .gce_firewall import Member, Rule, rules_from_stack, ruleset
+from .gce_front_door import GceFrontDoor
 from .gce_metadata import GceMetadata, GceMetadataServer
 from .gce_sandbox import GceSandbox
 from .rootfs import ensure_rootfs
@@ -45,8 +58,10 @@ from .volumes import bind_into
 
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
 API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82}
-PROJECT_NUMBER = "123456789012"
 _counter = itertools.count()
+# The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
+TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
+TRANSIENT_LIMIT = 40
 
 
 class GceSimulator:
@@ -71,6 +86,10 @@ class GceSimulator:
         self.errors: list[BaseException] = []
         self._servers: dict[str, GceMetadataServer] = {}
         self._forwarders: list[Forwarder] = []
+        self._front_doors: list[GceFrontDoor] = []
+        self._own_namespaces: list[str] = []  # the front doors'
+        self._firewall: list[Rule] | None = None  # None: not modelled (every instance open to all)
+        self._members: list[Member] = []
         self._disks: dict[str, dict[str, str | None]] = {}  # instance id -> {disk URL: mount point or None}
         self._lock = threading.RLock()
         self._halt = threading.Event()
@@ -117,6 +136,8 @@ class GceSimulator:
                     self._stop(instance_id)
                 except Exception as error:
                     problems.append(error)
+            for front_door in self._front_doors:
+                front_door.close()
             for forwarder in self._forwarders:
                 forwarder.stop()
             self.vpc.delete()
@@ -128,9 +149,15 @@ class GceSimulator:
 
     # watching the fake ---------------------------------------------------------------
     def _watch(self) -> None:
+        transient = 0
         while not self._halt.is_set():
             try:
                 self.sync()
+                transient = 0
+            except TRANSIENT as error:  # a 5xx/429 or a lost answer (a test may inject them): try again
+                transient += 1
+                if transient == TRANSIENT_LIMIT:
+                    self.errors.append(error)
             except Exception as error:  # surfaced by wait_* in the test's thread
                 self.errors.append(error)
             self._halt.wait(self.poll_interval)
@@ -139,6 +166,7 @@ class GceSimulator:
         """Bring the sandboxes in line with the fake Compute API once."""
         with self._lock:
             instances = self.view.instances()
+            self._members = [Member(i.ip, i.tags, i.service_account) for i in instances if i.status == "RUNNING"]
             for instance in instances:
                 if self._halt.is_set():
                     return
@@ -150,6 +178,7 @@ class GceSimulator:
             listed = {i.id for i in instances}
             for instance_id in [i for i in self.sandboxes if i not in listed]:  # deleted
                 self._stop(instance_id)
+            self._apply_firewall()
             self._power_off_requested()
             self._present_disks(instances)
 
@@ -161,6 +190,8 @@ class GceSimulator:
         self.sandboxes[instance.id] = box  # registered first: a failed boot is still torn down
         netns.add_ns(box.ns)
         box.gateway = self.vpc.attach(box.ns, f"gce{next(self._veths)}", box.ip, box.cidr)
+        box.extra["firewall_target"] = (instance.tags, instance.service_account)
+        self._apply_firewall()
         self._start_metadata_server(instance, box)
         box.prepare(self.rootfs)
         install_poweroff(box.root)
@@ -190,13 +221,35 @@ class GceSimulator:
         listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
         self._servers[instance.id] = GceMetadataServer(listener, metadata).start()
 
+    def _apply_firewall(self) -> None:
+        """Each instance's ingress rules from the rendered firewall, re-applied when they change
+        (instances come and go: source tags mean their current IPs)."""
+        if self._firewall is None:
+            return
+        for box in self.sandboxes.values():
+            if "firewall_target" not in box.extra or not netns.ns_exists(box.ns):
+                continue
+            tags, account = box.extra["firewall_target"]
+            script = ruleset(self._firewall, tags, account, self._members)
+            if box.extra.get("ruleset") != script:
+                netns.run("ip", "netns", "exec", box.ns, "nft", "-f", "-", input=script)
+                box.extra["ruleset"] = script
+
+    def attach_namespace(self, suffix: str, ip: str, cidr: str) -> str:
+        """A namespace of the simulator's own on the VPC bridge (removed with it); its name."""
+        name = f"{self.prefix}-{suffix}"
+        netns.add_ns(name)
+        self._own_namespaces.append(name)
+        self.vpc.attach(name, f"gce{next(self._veths)}", ip, cidr)
+        return name
+
     def _power_off_requested(self) -> None:
         """A guest's poweroff/shutdown: GCE stops the instance (TERMINATED), whatever else it has."""
         for instance_id, box in list(self.sandboxes.items()):
             if instance_id in self.powered_off or not box.extra.get("booted"):
                 continue
             if (box.root / SHUTDOWN_REQUEST).exists():
-                self.compute.power_off(box.name)
+                self.compute.power_off(box.name, box.zone)
                 self.powered_off.add(instance_id)
 
     def _present_disks(self, instances: list[GceInstance]) -> None:
@@ -224,8 +277,35 @@ class GceSimulator:
             if server:
                 server.stop()
         box.stop()
+        if not self._halt.is_set():
+            self._forget_address(box.ip)
+
+    def _forget_address(self, ip: str) -> None:
+        """Drop every namespace's ARP entry for a stopped instance's IP: the fake hands a freed
+        address out again, and a stale entry would send a replacement's packets to a gone MAC
+        (GCE's network answers ARP itself; a bridge does not)."""
+        for ns in [self.vpc.name, *self._own_namespaces, *(b.ns for b in self.sandboxes.values())]:
+            if netns.ns_exists(ns):
+                subprocess.run(["ip", "-n", ns, "neigh", "flush", "to", ip], capture_output=True)
 
     # for tests -----------------------------------------------------------------------
+    def firewall(self, stack: dict) -> None:
+        """Enforce the rendered stack's INGRESS firewall rules from now on (gce_firewall.py)."""
+        with self._lock:
+            self._firewall = rules_from_stack(stack, self.project)
+            self._apply_firewall()
+
+    def front_door(self, stack: dict) -> GceFrontDoor:
+        """The rendered stack's load balancer (gce_front_door.py), closed with the simulator."""
+        door = GceFrontDoor(self, stack).start()
+        self._front_doors.append(door)
+        return door
+
+    def booted(self, name: str) -> list[GceSandbox]:
+        """The booted sandboxes of instances named `name` (one, or none)."""
+        with self._lock:
+            return [box for box in self.sandboxes.values() if box.name == name and box.extra.get("booted")]
+
     def _raise_errors(self) -> None:
         if self.errors:
             raise RuntimeError(f"simulator failed: {self.errors[0]!r}") from self.errors[0]
