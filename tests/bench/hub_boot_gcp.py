@@ -18,7 +18,7 @@ from deploy.vm import publish, wheelhouse
 from deploy.vm.gcp_stores import GcsObjects
 from render.build import render
 from render.validate import validate_text
-from tests.support.gcp.compute_standin import running_fake_compute
+from tests.support.gce.server import running_fake_compute
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.gcp_hub import PROJECT, RenderedStack, platform_yaml
@@ -30,13 +30,13 @@ SERVE = "#!/bin/sh\ncd /tmp && nohup python3 -m http.server 8000 >/var/log/http.
 
 
 def _baseline(sim: GceSimulator, compute, subnetwork: str) -> float:
-    insert_instance(compute, PROJECT, "bench-baseline", subnetwork, SERVE)
+    insert_instance(compute, "bench-baseline", subnetwork, SERVE)
     box = sim.wait_running("bench-baseline")
     started = box.extra["started_at"]
     while connect(box, "127.0.0.1", 8000, timeout=1) != "open":
         time.sleep(0.05)
     answered = time.monotonic()
-    delete_instance(compute, PROJECT, "bench-baseline")
+    delete_instance(compute, "bench-baseline")
     sim.wait_stopped(box.instance_id)
     return answered - started
 
