@@ -87,8 +87,8 @@ def component_units(runtime: Runtime) -> dict[str, str]:
 
 def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dict[str, str]:
     """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship) and the
-    reaper of unknown machines (deploy.vm.reaping). On gcp config sync only, for now: the
-    log shipper writes to CloudWatch only, and the reaper lists machines through AWS."""
+    reaper of unknown machines (deploy.vm.reaping). Not the log shipper on gcp: it writes to
+    CloudWatch only, for now."""
     found = {
         unit_name(CONFIG_SYNC): unit_text(
             CONFIG_SYNC, "configuration sync from the artifacts bucket",
@@ -104,7 +104,7 @@ def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dic
             workdir=state_dir, state_dir=state_dir, after=(unit_name("gateway"),)),
     }
     if cloud == "gcp":
-        return {unit_name(CONFIG_SYNC): found[unit_name(CONFIG_SYNC)]}
+        del found[unit_name(LOGSHIP)]
     return found
 
 
