@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from dask_gateway_server.backends.base import ClusterConfig
@@ -23,7 +24,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
 from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.gateway.budgets import GatewayBudgets
 from deploy.gateway.gcp import GCPBackend
 from render.gateway_config import render_gateway
@@ -79,12 +80,14 @@ def test_the_backend_names_the_rendered_template_and_finds_the_endpoints_file(ga
     assert backend.template_of(template) == "projects/oceanlab-prod/global/instanceTemplates/oceanlab-gpu"
     endpoints = tmp_path / "google-endpoints.json"
     endpoints.write_text(json.dumps({"compute": "http://10.99.0.1:8080"}))
-    monkeypatch.setenv(ENDPOINTS_ENV, str(endpoints))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
     machines = backend.make_machines()  # nothing asked of any API yet
     assert machines.client_options == {"api_endpoint": "http://10.99.0.1:8080"}
     assert (machines.project, machines.regions) == ("oceanlab-prod", ["us-central1"])
-    monkeypatch.setenv(ENDPOINTS_ENV, str(tmp_path / "absent.json"))
-    assert backend.make_machines().client_options == {}  # Google's own endpoints
+    monkeypatch.delenv(ENDPOINTS_VARIABLE)
+    on_the_vm = backend.make_machines()
+    assert on_the_vm.client_options == {}  # Google's own endpoints, with the instance's account:
+    assert type(on_the_vm.credentials).__module__ == "google.auth.compute_engine.credentials"
 
 
 def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
@@ -123,3 +126,49 @@ def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
 
     asyncio.run(scenario())
     assert len(fake.calls("compute.regions.get")) == 1 and fake.instances() == []
+
+
+def test_a_spot_profile_launches_spot_and_falls_back_to_standard(gateway):
+    backend, fake = gateway
+    user = next(name for name, grants in backend.spec.users.items() if grants.budget and "large" in grants.profiles)
+
+    async def specs():  # dask-gateway's records need a running event loop
+        cluster = backend.db.create_cluster(user, {"profile": "large"}, ClusterConfig().to_dict())
+        return [backend._machine_spec(cluster, "worker", f"w{i}", ["dask-worker"], {}) for i in (1, 2)]
+
+    first, second = asyncio.run(specs())
+    assert first.spot and second.spot  # `spot: true` on the example's large profile
+    spot = backend.machines.launch(first)
+    raw = {i["name"]: i for i in fake.instances()}
+    assert spot.spot and raw[spot.id]["scheduling"]["instanceTerminationAction"] == "DELETE"
+    fake.refuse(provisioning="SPOT")
+    standard = backend.machines.launch(second)
+    assert not standard.spot and len(fake.refused) == len(backend.machines.zones())
+    scheduling = {i["name"]: i for i in fake.instances()}[standard.id]["scheduling"]
+    assert (scheduling["provisioningModel"], scheduling["onHostMaintenance"]) == ("STANDARD", "MIGRATE")
+    backend.machines.terminate([spot.id, standard.id])
+    assert fake.instances() == []
+
+
+def test_as_many_launches_wait_at_once_as_dask_gateway_starts(gateway):
+    """dask-gateway starts up to `parallelism` (20) workers at once; each launch waits for its
+    insert operation. With the fake holding every wait, all 20 must be in flight together
+    (asyncio's default pool would hold them to min(32, cpus + 4))."""
+    backend, fake = gateway
+    user = next(name for name, grants in backend.spec.users.items() if grants.budget and "small" in grants.profiles)
+    held = fake.hold("compute.zoneOperations.wait")
+
+    async def scenario() -> int:
+        await backend.do_setup()
+        cluster = backend.db.create_cluster(user, {"profile": "small"}, ClusterConfig().to_dict())
+        workers = [backend.db.create_worker(cluster) for _ in range(backend.parallelism)]
+        starts = [asyncio.ensure_future(_start(w, backend.do_start_worker(w), backend.db.update_worker))
+                  for w in workers]
+        with ThreadPoolExecutor(max_workers=1) as own:  # not the pool under test
+            reached = await asyncio.get_running_loop().run_in_executor(own, held.reached, backend.parallelism, 60)
+        held.release()
+        await asyncio.gather(*starts)
+        return reached
+
+    assert asyncio.run(scenario()) and held.most == backend.parallelism == 20
+    assert len({i["name"] for i in fake.instances()}) == 20

@@ -155,3 +155,79 @@ def test_capacity_and_quota_refusals_end_the_operation_as_compute_does(fake, rea
         assert "STOCKOUT" in error.message and error.error_details[1].error_info.reason == "resource_availability"
     assert fake.refused[-1] == (ZONE, "n2-standard-4", "STANDARD", reason)
     assert not [i for i in fake.instances() if i["name"].startswith("refused-")]
+
+
+def test_a_spot_vm_preempted_is_deleted_or_stopped_as_its_termination_action_says(fake):
+    instances = client(fake, "InstancesClient")
+    for name, action in (("spot-delete", "DELETE"), ("spot-stop", "STOP")):
+        scheduling = compute_v1.Scheduling(provisioning_model="SPOT", automatic_restart=False,
+                                           on_host_maintenance="TERMINATE", instance_termination_action=action)
+        wait(fake, instances.insert(request=compute_v1.InsertInstanceRequest(
+            project=PROJECT, zone=ZONE, source_instance_template=TEMPLATE,
+            instance_resource=compute_v1.Instance(name=name, scheduling=scheduling))))
+        fake.preempt(name)
+    names = {i["name"]: i["status"] for i in fake.instances()}
+    assert "spot-delete" not in names and names["spot-stop"] == "TERMINATED"
+    wait(fake, instances.insert(request=compute_v1.InsertInstanceRequest(
+        project=PROJECT, zone=ZONE, source_instance_template=TEMPLATE,
+        instance_resource=compute_v1.Instance(name="standard-1"))))
+    with pytest.raises(ValueError, match="not a Spot VM"):
+        fake.preempt("standard-1")
+    wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="spot-stop"))
+    wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="standard-1"))
+
+
+def _enum_paths(document, schema_name: str, prefix: tuple = (), depth: int = 0) -> list[tuple[tuple, list]]:
+    """(path, allowed values) of every settable enum field of a schema, nested objects included."""
+    found = []
+    for key, definition in document.schemas[schema_name].get("properties", {}).items():
+        if definition.get("readOnly"):
+            continue
+        if "enum" in definition:
+            found.append(((*prefix, key), definition["enum"]))
+        elif "$ref" in definition and depth < 2:
+            found += _enum_paths(document, definition["$ref"], (*prefix, key), depth + 1)
+    return found
+
+
+def _nested(path: tuple, value) -> dict:
+    for key in reversed(path):
+        value = {key: value}
+    return value
+
+
+def test_every_enum_field_of_an_instance_refuses_a_value_outside_it(fake):
+    paths = _enum_paths(fake.document, "Instance")
+    assert len(paths) > 10 and ("scheduling", "provisioningModel") in [p for p, _ in paths]
+    for path, allowed in paths:
+        assert "NOT_A_VALUE" not in allowed
+        status, reason, message = _refused(fake, "POST", INSTANCES, {"name": "w-1", **_nested(path, "NOT_A_VALUE")},
+                                           sourceInstanceTemplate=TEMPLATE)
+        assert (status, reason) == (400, "invalid") and f"'resource.{'.'.join(path)}' (enum)" in message, path
+
+
+def test_every_object_of_an_instance_refuses_an_unknown_field(fake):
+    objects = [("resource",)] + [(*path,) for path, _ in _enum_paths(fake.document, "Instance")]
+    for path in {p[:-1] for p in objects if len(p) > 1} | {()}:
+        body = {"name": "w-1", **_nested(path, {"surelyNotAField": True})} if path else \
+            {"name": "w-1", "surelyNotAField": True}
+        status, _, message = _refused(fake, "POST", INSTANCES, body, sourceInstanceTemplate=TEMPLATE)
+        assert status == 400 and 'Unknown name "surelyNotAField"' in message, path
+
+
+def test_an_answer_outside_the_document_is_a_500_not_sent_as_is(fake, monkeypatch):
+    from tests.support.gce import handlers
+
+    monkeypatch.setitem(handlers.HANDLERS, "compute.instanceTemplates.get",
+                        lambda store, params, body: {"name": "small", "notInTheSchema": 1})
+    status, answer = _send(fake, "GET", f"/compute/v1/projects/{PROJECT}/global/instanceTemplates/small")
+    assert status == 500 and "is not a InstanceTemplate" in answer["error"]["message"]
+
+
+def test_compute_s_own_limits_names_from_a_pattern_and_metadata_size(fake):
+    too_long = {"count": 2, "minCount": 2, "namePattern": "w" * 60 + "-####", "sourceInstanceTemplate": TEMPLATE}
+    status, _, message = _refused(fake, "POST", f"{INSTANCES}/bulkInsert", too_long)
+    assert status == 400 and "must be a match of regex" in message
+    big = {"name": "w-1", "metadata": {"items": [{"key": "startup-script", "value": "#" * (256 * 1024 + 1)}]}}
+    status, _, message = _refused(fake, "POST", INSTANCES, big, sourceInstanceTemplate=TEMPLATE)
+    assert status == 400 and "at most 256 KB" in message

@@ -37,7 +37,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.vm import publish
 from deploy.vm.gcp_stores import GcsObjects
 from deploy.vm.wheelhouse import ensure_wheelhouse
@@ -161,7 +161,7 @@ def test_hub_boots_from_its_startup_script_serves_follows_and_survives_replaceme
             endpoints = tmp_path / "endpoints.json"
             endpoints.write_text(json.dumps({"compute": compute.url, "secretmanager": secret_manager.url}))
             (tmp_path / "platform.yaml").write_text(with_user(text, "dave", "ocean"))
-            _operator_commands(tmp_path, {ENDPOINTS_ENV: str(endpoints), "GRATICULE_CLOUD_HUB_URL": front},
+            _operator_commands(tmp_path, {ENDPOINTS_VARIABLE: str(endpoints), "GRATICULE_CLOUD_HUB_URL": front},
                                stack, front)
         except BaseException:
             print(diagnose())  # the instance's logs, before its sandbox goes

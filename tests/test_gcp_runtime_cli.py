@@ -20,7 +20,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.runtime import env
 from modules import naming
 from tests.support.gce.clients import client, wait
@@ -105,7 +105,7 @@ def site(tmp_path_factory, google):
 
 def platform(site: dict, google: dict, hub_url: str, *args: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("GRATICULE_", "GOOGLE_", "JUPYTERHUB_"))}
-    environment[ENDPOINTS_ENV] = str(google["endpoints"])
+    environment[ENDPOINTS_VARIABLE] = str(google["endpoints"])
     environment[env.CLOUD_HUB_URL] = hub_url
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     return subprocess.run([sys.executable, "-m", "deploy.cli.main", *args], cwd=site["dir"], env=environment,

@@ -16,7 +16,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV, google_endpoint
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, google_endpoints
 from deploy.errors import RuntimeFailure
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.state import Layout
@@ -129,8 +129,8 @@ def test_apply_publishes_to_gcs_for_target_gcp(artifacts, gcs, tmp_path, monkeyp
     by GRATICULE_GOOGLE_ENDPOINTS (a test's stand-in for Google's endpoints)."""
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"storage": gcs.url}))
-    monkeypatch.setenv(ENDPOINTS_ENV, str(endpoints))
-    assert google_endpoint("storage") == gcs.url
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
+    assert google_endpoints() == {"storage": gcs.url}
     store = operator_store("gcp", BUCKET, project=PROJECT)
     assert store.url == f"gs://{BUCKET}"
     done = publish.publish(store, _wheelhouse(tmp_path), {"manifest.json": b"1"})

@@ -12,7 +12,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 
 from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.gcp_endpoints import ENDPOINTS_ENV
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.cloud.machines import MachineSpec
 from deploy.runtime.state import Layout
 from deploy.vm import reaping, units
@@ -69,7 +69,7 @@ def test_the_unit_takes_gcps_machines_in_the_hubs_region_at_the_vms_endpoint(fle
     settings = _settings(tmp_path)
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"compute": fake.url}))
-    monkeypatch.setenv(ENDPOINTS_ENV, str(endpoints))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
     path = tmp_path / "vm.json"
     path.write_text(json.dumps({"cloud": "gcp", "project": PROJECT, "platform": PLATFORM, "region": "us-central1",
                                 "bucket": "b", "log_group": "g", "state_dir": str(settings.state_dir),

@@ -78,10 +78,13 @@ def test_labels_at_creation_request_id_and_startup_script(cloud):
     assert raw["scheduling"]["provisioningModel"] == "STANDARD" and raw["scheduling"]["onHostMaintenance"] == "MIGRATE"
     assert machine.private_ip == raw["networkInterfaces"][0]["networkIP"] and machine.private_ip.startswith("10.20.0.")
     assert machine.launched_at is not None and machine.launched_at.tzinfo is not None
+    assert "serviceAccounts" not in insert["body"]  # the template's account
     # Labels are GCE's characters only: an e-mail address as a user still launches.
-    other = _machines(fake).launch(_spec(templates, name="oceanlab-c0ffee-w-2",
+    account = "oceanlab-w-ocean@oceanlab-prod.iam.gserviceaccount.com"
+    other = _machines(fake).launch(_spec(templates, name="oceanlab-c0ffee-w-2", instance_profile=account,
                                          tags={**TAGS, "user": "Alice@OceanLab.org"}))
     assert other.tags["user"] == "alice-oceanlab-org"
+    assert [a["email"] for a in _raw(fake, other.id)["serviceAccounts"]] == [account]  # the user's identity
 
 
 def test_a_retried_launch_starts_nothing_new(cloud):
@@ -139,11 +142,22 @@ def test_a_region_out_of_quota_is_skipped_whole(cloud):
     fake, templates, subnetworks = cloud
     fake.refuse(region="us-central1", reason=capacity.QUOTA_EXCEEDED)
     machines = _machines(fake, zones=[*ZONES, OTHER_REGION_ZONE], subnetworks=subnetworks)
-    machine = machines.launch(_spec(templates, spot=True))
-    # Spot refused once for the region's quota (CPUS: standard is out too), then the next region.
-    assert fake.refused == [(ZONES[0], TYPE, "SPOT", capacity.QUOTA_EXCEEDED)]
-    assert machine.zone == OTHER_REGION_ZONE and machine.spot
+    machine = machines.launch(_spec(templates))
+    # Refused once for the region's CPUS quota: its other zones are not asked, the next region is.
+    assert fake.refused == [(ZONES[0], TYPE, "STANDARD", capacity.QUOTA_EXCEEDED)]
+    assert machine.zone == OTHER_REGION_ZONE and not machine.spot
     assert machine.private_ip.startswith("10.20.1.")  # the other region's subnetwork
+
+
+def test_a_spot_quota_skips_the_region_for_spot_only(cloud):
+    fake, templates, subnetworks = cloud
+    fake.refuse(region="us-central1", provisioning="SPOT", reason=capacity.QUOTA_EXCEEDED)  # PREEMPTIBLE_CPUS
+    fake.refuse(zone=OTHER_REGION_ZONE, provisioning="SPOT")
+    machines = _machines(fake, zones=[*ZONES, OTHER_REGION_ZONE], subnetworks=subnetworks)
+    machine = machines.launch(_spec(templates, spot=True))
+    assert fake.refused == [(ZONES[0], TYPE, "SPOT", capacity.QUOTA_EXCEEDED),
+                            (OTHER_REGION_ZONE, TYPE, "SPOT", capacity.EXHAUSTED)]
+    assert machine.zone == ZONES[0] and not machine.spot  # standard: its quota is another one
 
 
 def test_every_zone_refused_is_a_clear_error_and_launches_nothing(cloud):
@@ -256,3 +270,18 @@ def test_zones_of_the_regions_asked_for_once(cloud):
                                 "us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"]
     machines.zones()
     assert len(fake.calls("compute.regions.get")) == 2
+
+
+def test_a_stopped_instance_of_the_same_name_is_not_taken_for_a_launch(cloud):
+    fake, templates, _ = cloud
+    machines = _machines(fake, zones=ZONES[:1])
+    machines.launch(_spec(templates))
+    fake.power_off("oceanlab-c0ffee-w-1")
+    with pytest.raises(MachinesError, match="exists stopped"):
+        machines.launch(_spec(templates))
+
+
+def test_a_batch_of_a_long_name_keeps_within_63_characters(cloud):
+    fake, templates, _ = cloud
+    batch = _machines(fake).launch_batch(_spec(templates, name="oceanlab-" + "c" * 54, count=2))  # 63 characters
+    assert [len(m.id) for m in batch] == [63, 63] and batch[0].id.endswith("c-0001")

@@ -17,14 +17,18 @@ with concurrent single inserts).
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from deploy.cloud import gcp_placement as placement
 from deploy.cloud.deadman import with_deadman
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, client_arguments
 from deploy.cloud.machines import PENDING, RUNNING, STOPPED, STOPPING, Machine, MachinesError, MachineSpec
 
 # GCE's instance statuses in our words. GCE's TERMINATED is a stopped instance that still
@@ -39,6 +43,14 @@ _ATTEMPTS = 3
 _WAITS = 15  # zoneOperations.wait answers within 2 minutes, DONE or not
 _NAMES_PER_FILTER = 50
 _PARALLEL = 16
+_NAME_LENGTH = 63
+
+
+def on_vm_arguments() -> dict:
+    """`credentials` and `client_options` for code on a platform VM (the gateway, the reaper):
+    the instance's account from the metadata server. A test that runs it off any VM names the
+    fakes' endpoints in GRATICULE_GOOGLE_ENDPOINTS and calls them anonymously."""
+    return client_arguments("compute", on_vm=ENDPOINTS_VARIABLE not in os.environ)
 
 
 class GCPMachines:
@@ -57,6 +69,7 @@ class GCPMachines:
         self.credentials = credentials
         self._clients: dict[str, Any] = {}
         self._templates: dict[str, dict] = {}
+        self._templates_lock = threading.Lock()  # concurrent launches ask for a template once
 
     # -- the clients and their calls ---------------------------------------------------------------
 
@@ -71,6 +84,7 @@ class GCPMachines:
         """One API call, tried again after throttling or Google's own hiccups (a request that
         carries a requestId is the same request each time)."""
         from google.api_core import exceptions
+        from google.auth.exceptions import GoogleAuthError
 
         for attempt in range(_ATTEMPTS):
             try:
@@ -78,7 +92,7 @@ class GCPMachines:
             except exceptions.GoogleAPICallError as error:
                 if error.code not in _TRANSIENT or attempt == _ATTEMPTS - 1:
                     raise
-            except exceptions.RetryError as error:
+            except (exceptions.RetryError, GoogleAuthError) as error:  # e.g. no token from the metadata server
                 raise MachinesError(f"gcp compute {what} failed: {error}") from None
             except OSError as error:  # requests' ConnectionError is one
                 if attempt == _ATTEMPTS - 1:
@@ -121,12 +135,13 @@ class GCPMachines:
 
     def template(self, reference: str) -> dict:
         """The template's properties (JSON), asked for once per template."""
-        if reference not in self._templates:
-            name = reference.rstrip("/").rsplit("/", 1)[-1]
-            answer = self._checked(f"instanceTemplates.get {name}", lambda: self.client(
-                "InstanceTemplatesClient").get(project=self.project, instance_template=name))
-            self._templates[reference] = _json(answer).get("properties", {})
-        return self._templates[reference]
+        with self._templates_lock:
+            if reference not in self._templates:
+                name = reference.rstrip("/").rsplit("/", 1)[-1]
+                answer = self._checked(f"instanceTemplates.get {name}", lambda: self.client(
+                    "InstanceTemplatesClient").get(project=self.project, instance_template=name))
+                self._templates[reference] = _json(answer).get("properties", {})
+            return self._templates[reference]
 
     # -- launching --------------------------------------------------------------------------------
 
@@ -141,6 +156,8 @@ class GCPMachines:
         return self._launch(spec, batch=True)
 
     def _launch(self, spec: MachineSpec, batch: bool) -> list[Machine]:
+        if batch:  # `<name>-0001`...: names stay within GCE's 63 characters
+            spec = replace(spec, name=spec.name[:_NAME_LENGTH - 5].rstrip("-"))
         names = [f"{spec.name}-{i:04d}" for i in range(1, spec.count + 1)] if batch else [spec.name]
         earlier = [m for m in self.describe(names).values() if m.alive]
         if len(earlier) == len(names):
@@ -172,7 +189,11 @@ class GCPMachines:
             request_id=attempt.request_id, instance_resource=compute.Instance.from_json(json.dumps(body)))
         self._settle(attempt, f"instances.insert {spec.name} in {attempt.zone}",
                      lambda: self.client("InstancesClient").insert(request=request))
-        return self._get(attempt.zone, spec.name)
+        machine = self._get(attempt.zone, spec.name)
+        if machine.state == STOPPED:  # the name was taken by a stopped instance, not launched now
+            raise MachinesError(f"gcp compute: {spec.name} exists stopped in {attempt.zone}; it must be deleted "
+                                "(the reaper does) before a machine of that name can run")
+        return machine
 
     def _bulk_insert(self, spec: MachineSpec, attempt: placement.Attempt, properties: dict, script: str,
                      names: list[str]) -> list[Machine]:
@@ -247,7 +268,9 @@ class GCPMachines:
         return machines
 
     def terminate(self, ids: Sequence[str]) -> None:
-        """Delete each instance (a stopped one too), waiting for the deletes; gone ones are skipped."""
+        """Delete each instance (a stopped one too); gone ones are skipped. The deletes are sent,
+        not waited for (Compute takes tens of seconds to finish one; the instance is STOPPING,
+        not alive, from the answer on), as EC2's TerminateInstances answers at once."""
         found = self.describe(ids)
         with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
             list(pool.map(lambda machine: self._delete(machine.zone or "", machine.id), found.values()))
@@ -257,15 +280,12 @@ class GCPMachines:
 
         what = f"instances.delete {name} in {zone}"
         try:
-            operation = self._call(what, lambda: self.client("InstancesClient").delete(
+            self._call(what, lambda: self.client("InstancesClient").delete(
                 project=self.project, zone=zone, instance=name))
         except exceptions.NotFound:
             return
         except exceptions.GoogleAPICallError as error:
             raise MachinesError(f"gcp compute {what} failed: {error}") from None
-        errors = (self._wait(zone, operation, what).get("error") or {}).get("errors") or []
-        if errors and not all(e.get("code") == "RESOURCE_NOT_FOUND" for e in errors):
-            raise MachinesError(f"gcp compute {what} failed: {errors}")
 
 
 def _compute():

@@ -1,23 +1,44 @@
-"""With which credentials and at which endpoint a google-cloud client is made, for the hub
-VM's stores (deploy.vm.gcp_stores) and the operator's commands (deploy.cloud.operator_gcp).
+"""Where google-cloud clients point and with which credentials, for the hub VM's stores
+(deploy.vm.gcp_stores) and the operator's commands (deploy.cloud.operator_gcp).
 
-The endpoint is Google's unless deploy.cloud.gcp_endpoints names a stand-in (a test's
-simulated VM, or `GRATICULE_GOOGLE_ENDPOINTS` on the operator's machine). On the VM the
+Endpoints are Google's, unless a JSON file names others (`{"compute": url, "storage":
+url, "secretmanager": url}`): /etc/graticule/google-endpoints.json on a VM, which a
+test's machine simulator writes as its stand-in for Private Google Access, or the file
+`GRATICULE_GOOGLE_ENDPOINTS` names on the operator's machine (tests only). On the VM the
 credentials are the instance's service account, from the metadata server; elsewhere
-Application Default Credentials, or none at all for a test's stand-in.
+Application Default Credentials, or none at all for a test's stand-ins.
 """
 
 from __future__ import annotations
 
-from deploy.cloud.gcp_endpoints import google_endpoint
+import json
+import os
+from pathlib import Path
+
+from deploy.errors import RuntimeFailure
+
+VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
+ENDPOINTS_VARIABLE = "GRATICULE_GOOGLE_ENDPOINTS"
 
 
-def _credentials(on_vm: bool, stand_in: bool):
+def google_endpoints() -> dict[str, str]:
+    """The stand-in endpoints by API name ({} on Google's own)."""
+    given = os.environ.get(ENDPOINTS_VARIABLE)
+    path = Path(given) if given else VM_ENDPOINTS
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise RuntimeFailure(f"{path} is not JSON: {exc}") from None
+
+
+def _credentials(on_vm: bool, endpoints: dict[str, str]):
     if on_vm:
         from google.auth import compute_engine
 
         return compute_engine.Credentials()  # the metadata server's token for the instance's account
-    if stand_in:
+    if endpoints:
         from google.auth.credentials import AnonymousCredentials
 
         return AnonymousCredentials()  # a test's stand-in takes any caller
@@ -26,6 +47,6 @@ def _credentials(on_vm: bool, stand_in: bool):
 
 def client_arguments(api: str, *, on_vm: bool = False) -> dict:
     """`credentials` and `client_options` for a google-cloud client of `api` (compute, ...)."""
-    endpoint = google_endpoint(api)
-    return {"credentials": _credentials(on_vm, endpoint is not None),
-            "client_options": {"api_endpoint": endpoint} if endpoint else None}
+    endpoints = google_endpoints()
+    return {"credentials": _credentials(on_vm, endpoints),
+            "client_options": {"api_endpoint": endpoints[api]} if api in endpoints else None}

@@ -88,9 +88,9 @@ def read_known(text: str, where: str) -> set[str]:
 
 def _machines(args: argparse.Namespace) -> Machines:
     if args.cloud == "gcp":
-        from deploy.cloud.gcp import GCPMachines
+        from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 
-        return GCPMachines(project=args.project, zone=args.zone)
+        return GCPMachines(project=args.project, zone=args.zone, **on_vm_arguments())
     from deploy.cloud.aws import AWSMachines
 
     return AWSMachines(region=args.region, endpoint_url=args.endpoint_url)

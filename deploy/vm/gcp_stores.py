@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.cloud.gcp_endpoints import google_endpoint
-from deploy.cloud.google_clients import client_arguments
+from deploy.cloud.google_clients import client_arguments, google_endpoints
 from deploy.vm.stores import StoreError
 from modules import naming
 
@@ -19,7 +18,7 @@ from modules import naming
 def storage_client(project: str | None, *, on_vm: bool = False):
     from google.cloud import storage
 
-    if google_endpoint("storage") is None and os.environ.get("STORAGE_EMULATOR_HOST"):
+    if not google_endpoints() and os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project)  # the library's own emulator switch
     return storage.Client(project=project, **client_arguments("storage", on_vm=on_vm))
 

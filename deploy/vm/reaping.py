@@ -45,12 +45,9 @@ def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_G
 def machines_of(settings: VmSettings) -> Machines:
     """The machines layer of the hub's cloud, in the hub's region, with the VM's own identity."""
     if settings.cloud == "gcp":
-        from deploy.cloud.gcp import GCPMachines
-        from deploy.cloud.gcp_endpoints import google_endpoint
+        from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 
-        endpoint = google_endpoint("compute")  # a simulated VM's stand-in for Private Google Access
-        return GCPMachines(project=settings.project, regions=[settings.region],
-                           client_options={"api_endpoint": endpoint} if endpoint else None)
+        return GCPMachines(project=settings.project, regions=[settings.region], **on_vm_arguments())
     from deploy.cloud.aws import AWSMachines
 
     return AWSMachines(region=settings.region)

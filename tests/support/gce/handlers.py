@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from tests.support.gce.instances import last, url
 from tests.support.gce.store import Store, now, public
-from tests.support.gce.validation import ApiError, invalid_field, not_found
+from tests.support.gce.validation import ApiError, full_match, invalid_field, not_found
 
 Handler = Callable[[Store, dict, dict], dict]
 HANDLERS: dict[str, Handler] = {}
@@ -53,6 +53,11 @@ def bulk_insert(store: Store, params: dict, body: dict) -> dict:
                                                              "perInstanceProperties).")
     width = len(hashes.group())
     names = [pattern[:hashes.start()] + str(i).zfill(width) + pattern[hashes.end():] for i in range(1, count + 1)]
+    name_pattern = store.document.schemas["Instance"]["properties"]["name"]["pattern"]
+    for name in names:
+        if not full_match(name_pattern, name):
+            raise invalid_field("resource.namePattern", pattern, f"Instance name '{name}' must be a match of regex "
+                                                                 f"'(?:{name_pattern})'")
     overrides = dict(body.get("instanceProperties") or {})
     return store.insert_instances(params, params["zone"], names, body.get("sourceInstanceTemplate"), overrides,
                                   kind="bulkInsert")

@@ -47,6 +47,16 @@ def check_labels(labels: dict, where: str) -> None:
                                            "numeric characters, underscores and dashes, at most 63 characters.")
 
 
+def check_metadata(items: list[dict]) -> None:
+    """Compute's limits: 256 KB a value, 512 KB in all."""
+    for item in items:
+        if len(item.get("value", "").encode()) > 256 * 1024:
+            raise invalid_field(f"resource.metadata.items[{item.get('key')}].value", "...", "Value too large: "
+                                "a metadata value can be at most 256 KB.")
+    if sum(len(item.get("key", "").encode()) + len(item.get("value", "").encode()) for item in items) > 512 * 1024:
+        raise invalid_field("resource.metadata", "...", "Metadata is too large: at most 512 KB in all.")
+
+
 def check_scheduling(instance: dict) -> None:
     scheduling = instance.get("scheduling", {})
     spot = scheduling.get("provisioningModel") == "SPOT" or scheduling.get("preemptible")
@@ -76,6 +86,7 @@ def build(project: str, zone: str, name: str, properties: dict, overrides: dict)
                                              last(accelerator["acceleratorType"]))
     labels = instance.get("labels", {})
     check_labels(labels, "resource.labels")
+    check_metadata(instance.get("metadata", {}).get("items", []))
     check_scheduling(instance)
     instance["disks"] = [_attached(project, zone, name, index, disk)
                          for index, disk in enumerate(instance.get("disks", []))]

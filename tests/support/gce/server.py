@@ -15,17 +15,47 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.gce import capacity
+from tests.support.gce import capacity, catalog  # noqa: F401  (catalog: its methods join HANDLERS)
 from tests.support.gce.discovery import Document, compute_document
 from tests.support.gce.handlers import HANDLERS
 from tests.support.gce.store import Listener, Store, public
 from tests.support.gce.validation import ApiError
+
+TALLY_PATH = "/_fake/requests"  # GET: {method id: requests received}
+
+
+class Hold:
+    """Requests held back (see `FakeCompute.hold`)."""
+
+    def __init__(self) -> None:
+        self._released = threading.Event()
+        self._changed = threading.Condition()
+        self.waiting = 0
+        self.most = 0  # the most waiting at once
+
+    def wait(self) -> None:
+        with self._changed:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            self._changed.notify_all()
+        self._released.wait(timeout=300)
+        with self._changed:
+            self.waiting -= 1
+
+    def reached(self, count: int, timeout: float = 120) -> bool:
+        """Whether `count` requests were held at once (waits for it, up to `timeout`)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.most >= count, timeout=timeout)
+
+    def release(self) -> None:
+        self._released.set()
 
 
 class FakeCompute:
@@ -35,6 +65,7 @@ class FakeCompute:
         self.requests: list[dict] = []  # method, path, query, body, id (the discovery method id) of each
         self.url = ""
         self._faults: list[tuple[str, int, bool]] = []
+        self._holds: dict[str, Hold] = {}
         self._faults_lock = threading.Lock()
 
     def client_options(self) -> dict:
@@ -82,6 +113,29 @@ class FakeCompute:
         `lost`, served and only the answer lost (what a client sees when a connection drops)."""
         self._faults.extend([(method_id, status, lost)] * times)
 
+    def seed_catalog(self, *, regions: dict[str, list[str]] | None = None, down: tuple[str, ...] = (),
+                     machine_types: dict[str, list[dict]] | None = None,
+                     accelerator_types: dict[str, list[dict]] | None = None) -> None:
+        """What regions.list and the machine/accelerator types' aggregated lists answer:
+        {region: zones} (replacing the defaults), the regions whose status is DOWN, and
+        {zone: [MachineType / AcceleratorType fields]}."""
+        with self.store.lock:
+            if regions is not None:
+                self.store.regions = {region: list(zones) for region, zones in regions.items()}
+            self.store.region_status.update({region: "DOWN" for region in down})
+            self.store.catalog["machineTypes"].update(machine_types or {})
+            self.store.catalog["acceleratorTypes"].update(accelerator_types or {})
+
+    def preempt(self, name: str, zone: str | None = None) -> None:
+        """Compute takes a Spot VM back: deleted or stopped, as its instanceTerminationAction says."""
+        self.store.preempt(name, zone)
+
+    def hold(self, method_id: str) -> Hold:
+        """Requests of `method_id` wait, before being served, until `release()`: a test counts
+        how many are in flight at once (`Hold.reached(n)`), with no clock involved."""
+        self._holds[method_id] = Hold()
+        return self._holds[method_id]
+
     def calls(self, method_id: str) -> list[dict]:
         return [r for r in self.requests if r["id"] == method_id]
 
@@ -89,6 +143,8 @@ class FakeCompute:
 
     def answer(self, method: str, target: str, raw_body: bytes) -> tuple[int, dict]:
         parts = urlsplit(target)
+        if parts.path == TALLY_PATH:  # the fake's own, outside the Compute API: for a fake in another process
+            return 200, dict(Counter(str(r["id"]) for r in self.requests))
         query = parse_qs(parts.query, keep_blank_values=True)
         record: dict = {"method": method, "path": parts.path, "query": query, "body": None, "id": None}
         self.requests.append(record)
@@ -111,6 +167,8 @@ class FakeCompute:
             handler = HANDLERS.get(definition.id)
             if handler is None:
                 raise ApiError(501, f"{definition.id} is not served by the fake Compute API", "notImplemented")
+            if (held := self._holds.get(definition.id)) is not None:
+                held.wait()
             fault = self._fault(definition.id)
             if fault is not None and not fault[2]:
                 raise _injected(fault[1])
@@ -122,8 +180,12 @@ class FakeCompute:
         except Exception as error:  # a bug of the fake: say so to the client, loudly
             return 500, ApiError(500, f"fake Compute API: {type(error).__name__}: {error}", "backendError").body()
         if definition.response:  # what is sent must be what the document describes
-            self.store.validator.value(definition.response, {"$ref": definition.response}, response, "response",
-                                       None)
+            try:
+                self.store.validator.value(definition.response, {"$ref": definition.response}, response, "response",
+                                           None)
+            except ApiError as error:
+                return 500, ApiError(500, f"fake Compute API: its answer to {definition.id} is not a "
+                                          f"{definition.response}: {error.message}", "backendError").body()
         return 200, response
 
 

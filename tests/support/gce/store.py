@@ -45,6 +45,8 @@ class Store:
         self.refusals: list[capacity.Refusal] = []
         self.refused: list[tuple[str, str, str, str]] = []  # (zone, machine type, provisioning, reason)
         self.listeners: list[Listener] = []
+        self.catalog: dict[str, dict[str, list[dict]]] = {"machineTypes": {}, "acceleratorTypes": {}}  # by zone
+        self.region_status: dict[str, str] = {}  # UP unless set
         # {region: its zones}; a region a subnetwork is made in gets -a, -b, -c unless set here.
         self.regions: dict[str, list[str]] = {"us-central1": ["us-central1-a", "us-central1-b", "us-central1-c",
                                                               "us-central1-f"],
@@ -213,16 +215,12 @@ class Store:
             if (zone, name) not in self.instances:
                 raise not_found(f"projects/{self.project}/zones/{zone}/instances/{name}")
 
-            def finish() -> None:
-                instance = self.instances.pop((zone, name), None)
-                if instance is not None:
-                    self._release(instance)
-                    self._notify("deleted", instance)
-
+            # Gone at once (no clock to be STOPPING for a while by): its operation is DONE when looked at.
             operation = self._operation(params, "delete", url(self.project, "zones", zone, "instances", name),
-                                        ("zone", zone), finish)
-            if (zone, name) in self.instances:
-                self.instances[(zone, name)]["status"] = "STOPPING"
+                                        ("zone", zone), lambda: None)
+            instance = self.instances.pop((zone, name))
+            self._release(instance)
+            self._notify("deleted", instance)
             return operation
 
     def _release(self, instance: dict) -> None:
@@ -241,6 +239,21 @@ class Store:
             instance["lastStopTimestamp"] = now()
             self._notify("terminated", instance)
             return instance
+
+    def preempt(self, name: str, zone: str | None = None) -> None:
+        with self.lock:
+            found = [(z, n) for (z, n) in self.instances if n == name and zone in (None, z)]
+            if len(found) != 1:
+                raise KeyError(f"{len(found)} instances named {name!r}")
+            instance = self.instances[found[0]]
+            scheduling = instance.get("scheduling", {})
+            if scheduling.get("provisioningModel") != "SPOT" and not scheduling.get("preemptible"):
+                raise ValueError(f"{name} is not a Spot VM: Compute does not preempt it")
+            if scheduling.get("instanceTerminationAction") == "DELETE":
+                self._release(self.instances.pop(found[0]))
+                self._notify("deleted", instance)
+            else:
+                self.power_off(name, found[0][0])
 
     def set_labels(self, params: dict, zone: str, name: str, body: dict) -> dict:
         with self.lock:
