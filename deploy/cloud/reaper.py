@@ -5,6 +5,8 @@ layer (it has a `role` tag; Terraform's own instances, the hub and the CI runner
 none or `role = hub` and are never touched), is older than the grace period (a launch in
 flight is not recorded yet) and its id is not among the known ones. A machine whose
 launch time the cloud does not give is kept: the reaper only ends what it can date.
+A stopped machine of the layer (GCE keeps an instance the guest powered off, e.g. by the
+dead-man switch, as TERMINATED) is ended whether known or young: nothing starts it again.
 
 Known ids come from the caller: `reap(..., known=callable)` asks for them after listing
 the machines, so anything listed was launched before the known ids were read. The entry
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from deploy.cloud.machines import HUB_ROLE, TAG_PLATFORM, TAG_ROLE, Machine, Machines, MachinesError
+from deploy.cloud.machines import HUB_ROLE, STOPPED, TAG_PLATFORM, TAG_ROLE, Machine, Machines, MachinesError
 
 DEFAULT_GRACE_SECONDS = 15 * 60
 
@@ -48,6 +50,8 @@ def judge(machines: Iterable[Machine], known: set[str], now: datetime, grace_sec
         role = machine.tags.get(TAG_ROLE)
         if not role or role == HUB_ROLE:
             verdict.not_ours.append(machine.id)
+        elif machine.state == STOPPED:
+            verdict.terminated.append(machine.id)
         elif machine.id in known:
             verdict.known.append(machine.id)
         elif machine.launched_at is None or (now - machine.launched_at).total_seconds() < grace_seconds:
@@ -84,9 +88,9 @@ def read_known(text: str, where: str) -> set[str]:
 
 def _machines(args: argparse.Namespace) -> Machines:
     if args.cloud == "gcp":
-        from deploy.cloud.gcp import GCPMachines
+        from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 
-        return GCPMachines(project=args.project, zone=args.zone)
+        return GCPMachines(project=args.project, zone=args.zone, **on_vm_arguments())
     from deploy.cloud.aws import AWSMachines
 
     return AWSMachines(region=args.region, endpoint_url=args.endpoint_url)

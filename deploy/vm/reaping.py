@@ -42,6 +42,17 @@ def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_G
     return reap(machines, settings.platform, lambda: known, grace)
 
 
+def machines_of(settings: VmSettings) -> Machines:
+    """The machines layer of the hub's cloud, in the hub's region, with the VM's own identity."""
+    if settings.cloud == "gcp":
+        from deploy.cloud.gcp import GCPMachines, on_vm_arguments
+
+        return GCPMachines(project=settings.project, regions=[settings.region], **on_vm_arguments())
+    from deploy.cloud.aws import AWSMachines
+
+    return AWSMachines(region=settings.region)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.vm.reaping", description=__doc__.split("\n\n")[0])
     parser.add_argument("settings", type=Path, help="the VM's settings (/etc/graticule/vm.json)")
@@ -49,10 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS, help="keep machines younger than this")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args(argv)
-    from deploy.cloud.aws import AWSMachines
-
     settings = VmSettings.load(args.settings)
-    machines = AWSMachines(region=settings.region)
+    machines = machines_of(settings)
     while True:
         try:
             verdict = reap_once(settings, machines, args.grace)

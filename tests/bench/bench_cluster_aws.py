@@ -173,13 +173,14 @@ def _machine_boot(moto, scratch: Path) -> None:
     from deploy.cloud.machine_boot import PYTHON, MachineBoot, machine_user_data
     from deploy.cloud.machine_secrets import MachineSecrets
     from deploy.vm import publish
+    from deploy.vm.stores import S3Objects
     from tests.support.simulator import Simulator
     from tests.support.simulator.probes import first_image, launch
 
     wheels, source = _tiny_wheels(scratch)
     s3, bucket = moto.client("s3"), "bench-artifacts"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": moto.region})
-    publish.publish_environment(s3, bucket, wheels.id, wheels)
+    publish.publish_environment(S3Objects(s3, bucket), wheels.id, wheels)
     uv = next(source.glob("uv-*.whl"))
     s3.upload_file(str(uv), bucket, f"wheelhouse/w/{uv.name}")
     s3.put_object(Bucket=bucket, Key="wheelhouse/w/index.json", Body=json.dumps({"files": [uv.name]}))

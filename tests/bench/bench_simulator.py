@@ -1,4 +1,6 @@
-"""Machine simulator benchmark: from run_instances to user data's HTTP server answering.
+"""Machine simulator benchmark: from run_instances to user data's HTTP server answering,
+and the same on Compute Engine (instances.insert through the fake Compute API to the
+startup script's server answering), printed side by side with the warm AWS figures.
 
 Split into: moto -> simulator (the watcher noticing the instance), sandbox setup
 (namespace, veth, nft rules, IMDS, overlay root) and the user-data run (python3 starting
@@ -21,6 +23,8 @@ from tests.support.simulator import Simulator, simulator_unavailable
 from tests.support.simulator.netns import connect_in_ns
 from tests.support.simulator.probes import first_image, launch
 from tests.support.simulator.rootfs import ensure_rootfs
+
+from .simulator_gce import launches as gce_launches
 
 WARM_ROUNDS = 5
 SERVE = "#!/bin/sh\ncd /tmp && nohup python3 -m http.server 8000 >/var/log/http.log 2>&1 &\n"
@@ -96,6 +100,9 @@ def main() -> None:
         cold_total = cold_root + cold[0]["total"]
         print(f"  run_instances -> HTTP answering: cold {cold_total:.1f} s vs warm {median['total']:.3f} s "
               f"(warm is {cold_total / median['total']:.0f}x faster)")
+        gce = _line("gce, warm cache", gce_launches(Path(scratch) / "gce", WARM_ROUNDS, SERVE))
+        print(f"  side by side (warm, median): aws run_instances {median['total']:.3f} s, gce instances.insert "
+              f"{gce['total']:.3f} s to HTTP answering (gce/aws {gce['total'] / median['total']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ class Vpc:
     def create(self) -> None:
         add_ns(self.name)
         run("ip", "-n", self.name, "link", "add", "br0", "type", "bridge")
+        # A bridge takes the lowest MAC of its ports unless given one: removing an instance's
+        # port would change the routers' MAC under every other namespace's ARP cache.
+        run("ip", "-n", self.name, "link", "set", "br0", "address", "02:00:00:00:00:01")
         run("ip", "-n", self.name, "link", "set", "br0", "up")
         # Routing between the VPC's subnets only: the namespace has no other link, so there
         # is nowhere else to forward to; no default route, no NAT.

@@ -141,9 +141,14 @@ class Sandbox:
 
     def stop(self) -> None:
         """Kill every process of the instance, unmount its root, remove its namespace."""
-        if self.proc is not None:
-            kill_tree(self.proc.pid, timeout=5)
-            self.proc.wait(timeout=10)
+        try:
+            if self.proc is not None:
+                kill_tree(self.proc.pid, timeout=5)
+                self.proc.wait(timeout=30)
+        finally:  # a launcher slow to go (a loaded machine) still leaves no mount or namespace behind
+            self._unmount_and_remove()
+
+    def _unmount_and_remove(self) -> None:
         if self.overlay:
             for attempt in range(20):
                 result = subprocess.run(["umount", str(self.root)], capture_output=True)

@@ -43,15 +43,19 @@ class Volumes:
             box = sandboxes.get(instance_id)
             if box is None or not box.extra.get("booted") or volume_id in self.mounted.get(instance_id, set()):
                 continue
-            source = self.root / volume_id
-            source.mkdir(parents=True, exist_ok=True)
-            source.chmod(0o755)
-            target = box.root / mount_point.lstrip("/")
-            target.mkdir(parents=True, exist_ok=True)
-            # In the instance's mount namespace (not the host's): the mount goes with it.
-            subprocess.run(["nsenter", "-t", str(box.init_pid()), "-m", "--", "mount", "--bind", str(source),
-                            str(target)], check=True, capture_output=True)
+            bind_into(box, self.root / volume_id, mount_point)
             self.mounted.setdefault(instance_id, set()).add(volume_id)
 
     def forget(self, instance_id: str) -> None:
         self.mounted.pop(instance_id, None)
+
+
+def bind_into(box, source: Path, mount_point: str) -> None:
+    """Mount host directory `source` (made if missing) at `mount_point` inside a booted instance."""
+    source.mkdir(parents=True, exist_ok=True)
+    source.chmod(0o755)
+    target = box.root / mount_point.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    # In the instance's mount namespace (not the host's): the mount goes with it.
+    subprocess.run(["nsenter", "-t", str(box.init_pid()), "-m", "--", "mount", "--bind", str(source),
+                    str(target)], check=True, capture_output=True)

@@ -1,0 +1,52 @@
+"""Where google-cloud clients point and with which credentials, for the hub VM's stores
+(deploy.vm.gcp_stores) and the operator's commands (deploy.cloud.operator_gcp).
+
+Endpoints are Google's, unless a JSON file names others (`{"compute": url, "storage":
+url, "secretmanager": url}`): /etc/graticule/google-endpoints.json on a VM, which a
+test's machine simulator writes as its stand-in for Private Google Access, or the file
+`GRATICULE_GOOGLE_ENDPOINTS` names on the operator's machine (tests only). On the VM the
+credentials are the instance's service account, from the metadata server; elsewhere
+Application Default Credentials, or none at all for a test's stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from deploy.errors import RuntimeFailure
+
+VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
+ENDPOINTS_VARIABLE = "GRATICULE_GOOGLE_ENDPOINTS"
+
+
+def google_endpoints() -> dict[str, str]:
+    """The stand-in endpoints by API name ({} on Google's own)."""
+    given = os.environ.get(ENDPOINTS_VARIABLE)
+    path = Path(given) if given else VM_ENDPOINTS
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise RuntimeFailure(f"{path} is not JSON: {exc}") from None
+
+
+def _credentials(on_vm: bool, endpoints: dict[str, str]):
+    if on_vm:
+        from google.auth import compute_engine
+
+        return compute_engine.Credentials()  # the metadata server's token for the instance's account
+    if endpoints:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()  # a test's stand-in takes any caller
+    return None  # Application Default Credentials
+
+
+def client_arguments(api: str, *, on_vm: bool = False) -> dict:
+    """`credentials` and `client_options` for a google-cloud client of `api` (compute, ...)."""
+    endpoints = google_endpoints()
+    return {"credentials": _credentials(on_vm, endpoints),
+            "client_options": {"api_endpoint": endpoints[api]} if api in endpoints else None}
