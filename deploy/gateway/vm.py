@@ -31,13 +31,13 @@ from deploy.cloud.machines import (
     MachineSpec,
     alive,
 )
-from deploy.gateway.base import GraticuleBackend
+from deploy.gateway.machine_meter import MachineMetering
 from deploy.runtime import env
 
 WORKDIR = "/var/lib/graticule/dask"
 
 
-class VMBackend(GraticuleBackend):
+class VMBackend(MachineMetering):
     templates_dir = Unicode(help="Directory of the rendered workers/<profile>.json", config=True)
     vm_python = Unicode("python3", help="The Python on the machines' image that runs Dask", config=True)
     deadman_url = Unicode(help="What each machine's dead-man switch asks (default: the gateway's API health, "
