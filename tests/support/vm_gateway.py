@@ -57,11 +57,14 @@ def render_into(root: Path, text: str) -> dict[str, bytes]:
     return files
 
 
-def backend(tmp_path: Path, monkeypatch, aws, text: str, clock: ManualClock | None = None) -> AWSBackend:
+def backend(tmp_path: Path, monkeypatch, aws, text: str, clock: ManualClock | None = None,
+            prepare: bool = True) -> AWSBackend:
+    """`prepare`: create the launch templates and subnets (False: a second backend, a restart)."""
     files = render_into(tmp_path, text)
     workers = {p: json.loads(d) for p, d in files.items() if p.startswith("workers/")}
     platform = json.loads(files["gateway/platform.json"])
-    prepare_moto(aws, workers, platform["name"])
+    if prepare:
+        prepare_moto(aws, workers, platform["name"])
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
     made = AWSBackend(platform=platform, state_dir=str(tmp_path / "gateway"), api_url="https://hub.example/api",

@@ -1,0 +1,127 @@
+"""A restarted gateway adopts what runs, launches nothing twice, pays for nothing twice, and
+terminates the instances it does not account for. Against a real moto server.
+
+The "restart" here is a second backend object opening the first one's dask-gateway
+database file and ledger, as the gateway process does after a SIGKILL (the process-level
+test is tests/test_gateway_adoption_process.py). A launch the first gateway made but never
+recorded (killed between RunInstances and its database write) is made here by running
+the backend's own `do_start_worker` and dropping what it yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from dask_gateway_server.backends.db_base import DataManager, JobStatus
+from sqlalchemy import select
+
+from deploy.cloud.machines import MachineSpec
+from deploy.gateway.adoption import orphans
+from deploy.ledger.models import UsageInterval
+from tests.support import vm_gateway
+from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):  # noqa: F811
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    moto_server.reset()
+    return moto_server
+
+
+def _intervals(made) -> list[tuple]:
+    with made.budgets.budgets.ledger.reading() as conn:
+        query = select(UsageInterval.id, UsageInterval.process, UsageInterval.machine_id, UsageInterval.ended_at)
+        return sorted(tuple(row) for row in conn.execute(query))
+
+
+def test_a_restarted_gateway_adopts_its_clusters_and_terminates_only_what_it_does_not_know(
+        tmp_path, monkeypatch, aws, example_text):
+    text = vm_gateway.aws_text(example_text)
+    database = f"sqlite:///{tmp_path / 'gateway.sqlite'}"
+    key = [Fernet.generate_key()]  # the gateway's database key, the same after the restart
+    first = vm_gateway.backend(tmp_path, monkeypatch, aws, text)
+    template = first.worker_template("small")["launch_template_name"]
+
+    def stray(role: str, cluster: str) -> str:
+        tags = {"platform": first.spec.name, "role": role, "cluster": cluster, "budget": "ocean", "user": "carol"}
+        return first.machines.launch(MachineSpec(name=f"stray-{role}-{cluster}", template=template, tags=tags)).id
+
+    async def before_the_kill():
+        first.db = DataManager(url=database, encrypt_keys=key)
+        cluster, (worker,) = await vm_gateway.cluster_with_workers(first, "carol", "small", 1)
+        await first.liveness()  # a metering pass: the intervals know their instances
+        # Killed mid-launch: RunInstances answered, the state never reached the database.
+        in_flight = first.db.create_worker(cluster)
+        request = first.budgets._request("carol", cluster.name, in_flight.name, cluster.options, cluster.config,
+                                         "worker")
+        first.budgets.budgets.admit(request)
+        launched = [state async for state in first.do_start_worker(in_flight)]
+        return cluster.name, worker.name, in_flight.name, launched[0]["machine_id"]
+
+    try:
+        cluster_name, worker_name, in_flight_name, in_flight_id = asyncio.run(before_the_kill())
+        forgotten = stray("worker", "a-cluster-nobody-knows")  # e.g. its record was lost
+        neighbour = stray("notebook", "-")  # a notebook server: the hub's, never the gateway's
+        before = _intervals(first)
+    finally:
+        first.budgets.close()
+    first.db.db.dispose()
+
+    second = vm_gateway.backend(tmp_path, monkeypatch, aws, text, prepare=False)  # the same ledger file
+
+    async def after_the_restart():
+        second.db = DataManager(url=database, encrypt_keys=key)
+        cluster = second.db.get_cluster(cluster_name)
+        assert cluster.status == JobStatus.RUNNING and cluster.workers[in_flight_name].status == JobStatus.CREATED
+        second.budgets.recover(second.db, await second.liveness())  # what GraticuleBackend.setup does
+        terminated = await second.adopt()
+        # dask-gateway re-runs the unrecorded launch: found again by its client token
+        await vm_gateway.start(second, cluster.workers[in_flight_name], "worker")
+        await second.liveness()
+        return terminated, cluster
+
+    try:
+        terminated, cluster = asyncio.run(after_the_restart())
+        assert terminated == [forgotten]
+        assert cluster.workers[in_flight_name].state["machine_id"] == in_flight_id  # not launched twice
+        mine = second.machines.list({"cluster": cluster_name})
+        assert len(mine) == 3 and all(m.alive for m in mine)
+        assert {m.id for m in second.machines.list({"platform": second.spec.name}) if m.alive} == {
+            *(m.id for m in mine), neighbour}
+        after = _intervals(second)
+        assert [row[:2] for row in after] == [row[:2] for row in before]  # the same intervals, none new
+        assert all(ended is None for *_, ended in after)  # and still open: the usage goes on
+        assert {process: machine for _, process, machine, _ in after}[in_flight_name] == in_flight_id
+        assert {process for _, process, _, _ in after} == {cluster_name, worker_name, in_flight_name}
+    finally:
+        second.budgets.close()
+        second.db.db.dispose()
+
+
+def test_orphans_spares_young_launches_of_live_clusters_and_what_is_not_the_gateways(aws, tmp_path, monkeypatch,
+                                                                                       example_text):
+    made = vm_gateway.backend(tmp_path, monkeypatch, aws, vm_gateway.aws_text(example_text))
+    made.budgets.close()
+    template = made.worker_template("small")["launch_template_name"]
+
+    def launch(name: str, **tags) -> str:
+        spec = MachineSpec(name=name, template=template, tags={"platform": made.spec.name, **tags})
+        return made.machines.launch(spec).id
+
+    known = launch("known", role="scheduler", cluster="live")
+    in_flight = launch("in-flight", role="worker", cluster="live")
+    gone_cluster = launch("gone", role="worker", cluster="stopped-long-ago")
+    hub = launch("hub", role="hub")
+    notebook = launch("nb", role="notebook", server="alice")
+    listed = made.machines.list({"platform": made.spec.name})
+    launched = max(m.launched_at for m in listed)
+
+    assert orphans(listed, {"live"}, {known}, grace_seconds=900, now=launched) == [gone_cluster]
+    later = launched + timedelta(seconds=901)  # the in-flight launch was never recorded
+    assert orphans(listed, {"live"}, {known}, grace_seconds=900, now=later) == sorted([gone_cluster, in_flight])
+    assert {hub, notebook}.isdisjoint(orphans(listed, set(), set(), 0, later))
