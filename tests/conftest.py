@@ -52,3 +52,19 @@ def ledger(ledger_url, clock):
     opened = Ledger.open(ledger_url, clock=clock)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def aws_platform(tmp_path_factory):
+    """One platform booted on the simulated AWS for the whole session (tests/support/aws_platform.py):
+    the AWS e2e modules share its hub; each leaves it as it found it."""
+    from tests.support.simulator import simulator_unavailable
+    from tests.support.terraform import provider_mirror_or_skip
+
+    if (reason := simulator_unavailable()) is not None:
+        pytest.skip(reason)
+    provider_mirror_or_skip()
+    from tests.support.aws_platform import booted_aws_platform
+
+    with booted_aws_platform(tmp_path_factory.mktemp("aws-platform")) as platform:
+        yield platform
