@@ -125,3 +125,28 @@ def test_orphans_spares_young_launches_of_live_clusters_and_what_is_not_the_gate
     later = launched + timedelta(seconds=901)  # the in-flight launch was never recorded
     assert orphans(listed, {"live"}, {known}, grace_seconds=900, now=later) == sorted([gone_cluster, in_flight])
     assert {hub, notebook}.isdisjoint(orphans(listed, set(), set(), 0, later))
+
+
+def test_the_hub_vm_reaper_ends_unknown_dask_instances_and_never_a_notebook_server(aws, tmp_path, monkeypatch,
+                                                                                   example_text):
+    from deploy.runtime.state import Layout
+    from deploy.vm import reaping
+    from deploy.vm.settings import VmSettings
+
+    made = vm_gateway.backend(tmp_path, monkeypatch, aws, vm_gateway.aws_text(example_text))
+    made.budgets.close()
+    settings = VmSettings(made.spec.name, aws.region, "bucket", "/graticule/lab", tmp_path / "state", "/dev/xvdf")
+    Layout(settings.state_dir).gateway.mkdir(parents=True)
+    DataManager(url=reaping.gateway_database(settings.state_dir), encrypt_keys=[Fernet.generate_key()]).db.dispose()
+    template = made.worker_template("small")["launch_template_name"]
+
+    def launch(name: str, **tags) -> str:
+        spec = MachineSpec(name=name, template=template, tags={"platform": made.spec.name, "budget": "ocean", **tags})
+        return made.machines.launch(spec).id
+
+    worker = launch("lost-worker", role="worker", cluster="lost")
+    notebook = launch("alice-server", role="notebook", server="alice", user="alice")
+    verdict = reaping.reap_once(settings, made.machines, grace=0)
+    assert verdict is not None and verdict.terminated == [worker]
+    assert notebook in verdict.not_ours
+    assert {m.id for m in made.machines.list({"platform": made.spec.name}) if m.alive} == {notebook}
