@@ -59,3 +59,26 @@ def artifacts_bucket(platform_name: str, account_id: str) -> str:
 def secret_name(platform_name: str, key: str) -> str:
     """The Secrets Manager name of one of the platform's secrets."""
     return f"graticule/{platform_name}/{key}"
+
+
+# -- the machines the gateway and the hub launch (issue 14) -----------------------------------
+
+def machine_secret_name(platform_name: str, key: str) -> str:
+    """A launched machine's secret (`cluster-<name>`, `server-<user>-<server>`): its TLS
+    credentials and tokens, readable only by the machines `MachineSecrets.allow` names."""
+    return f"graticule/{platform_name}/machines/{key}"
+
+
+def kms_key_alias(platform_name: str) -> str:
+    """The platform's KMS key (modules.aws.encryption), by alias."""
+    return f"alias/graticule-{platform_name}"
+
+
+def hub_role_name(platform_name: str) -> str:
+    """The hub VM's IAM role (modules.aws.identity)."""
+    return f"{platform_name}-hub"
+
+
+def environment_prefix(build_key: str) -> str:
+    """Where a locked (or synced) environment's wheels live in the artifacts bucket."""
+    return f"environments/{build_key}"

@@ -131,8 +131,9 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
         assert tags["budget"] == backend.spec.users[user].budget  # the hub's IAM policy requires it
         whole, script = _user_data(aws, worker_id)
         assert f"systemctl enable --now {UNIT}" in whole and "https://hub.example/api/health" in whole
-        assert "distributed.cli.dask_worker" in script and "tls://10.0.0.5:8786" in script
-        assert "BEGIN CERTIFICATE" in script and f"DASK_GATEWAY_CLUSTER_NAME={cluster.name}" in script
+        # the worker asks the gateway for its scheduler: neither it nor a credential is in user data
+        assert "distributed.cli.dask_worker" in script and "tls://10.0.0.5:8786" not in script
+        assert "BEGIN" not in script and f"DASK_GATEWAY_CLUSTER_NAME={cluster.name}" in script
         assert await backend.do_check_workers([worker]) == [True]
         assert await backend.do_check_clusters([cluster]) == [True]
 

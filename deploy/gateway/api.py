@@ -20,6 +20,7 @@ from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
 from deploy.gateway.jobs_api import add_job_routes
+from deploy.gateway.machines_api import add_machine_routes
 from deploy.gateway.sync_api import add_sync_routes
 from render.gateway_spec import Grants
 
@@ -57,6 +58,7 @@ def add_routes(app: web.Application, backend) -> None:
     add_sync_routes(routes, PREFIX, _read_json)  # package sync and its build log
 
     add_job_routes(routes, PREFIX, backend, _read_json)
+    add_machine_routes(routes, PREFIX, backend)  # launched worker machines: who am I, where is my scheduler
     app.router.add_routes(routes)
 
 

@@ -1,17 +1,93 @@
 """The gateway on AWS: schedulers and workers on EC2 instances from the profiles' launch
-templates (see `deploy.gateway.vm`)."""
+templates (see `deploy.gateway.vm`), their credentials in Secrets Manager
+(`deploy.cloud.machine_secrets`), their software from the artifacts bucket's wheel cache
+(`deploy.cloud.machine_boot`).
+
+What the stack made is read from Terraform's outputs, published beside the rendered
+workers (`build/outputs.json`): the artifacts bucket, each user's worker instance profile
+and the hub's private address, where machines reach the gateway's API through the hub's
+proxy (the one port the hub opens inside the VPC). Which wheels an environment's machines
+install is `build/environments/wheels.json` ({environment: build key}), written by apply
+when it publishes them.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from traitlets import Unicode, default
+
 from deploy.cloud.aws import AWSMachines
+from deploy.cloud.machine_boot import MachineBoot, machine_user_data
+from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.gateway.vm import VMBackend
+from modules.spec import HUB_PORT
+
+OUTPUTS = "outputs.json"
+ENVIRONMENT_WHEELS = "environments/wheels.json"
 
 
 class AWSBackend(VMBackend):
+    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
+                                    "(default: Terraform's output)", config=True)
+
+    @default("artifacts_bucket")
+    def _artifacts_bucket_default(self) -> str:
+        return str(self.outputs.get("artifacts_bucket") or "")
+
+    @default("api_url")
+    def _api_url_default(self) -> str:
+        hub = self.outputs.get("hub_private_ip")
+        if not hub:
+            return super()._api_url_default()
+        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
+
+    @property
+    def build_dir(self) -> Path:
+        return Path(self.templates_dir).parent
+
+    @property
+    def outputs(self) -> dict:
+        if getattr(self, "_outputs", None) is None:
+            self._outputs = _json(self.build_dir / OUTPUTS)
+        return self._outputs
+
+    @property
+    def region(self) -> str:
+        return self.worker_template(self.spec.dask.default_profile)["region"]
+
     def make_machines(self) -> AWSMachines:
-        profile = self.spec.dask.default_profile
         # Into the platform's private subnets, found by their tags (one per zone).
-        return AWSMachines(region=self.worker_template(profile)["region"], platform=self.spec.name)
+        return AWSMachines(region=self.region, platform=self.spec.name)
+
+    def make_secrets(self) -> MachineSecrets:
+        return MachineSecrets(self.region, self.spec.name)
 
     def template_of(self, worker_template: dict) -> str:
         return worker_template["launch_template_name"]
+
+    def instance_profile_of(self, username: str) -> str | None:
+        return (self.outputs.get("worker_instance_profile_by_user") or {}).get(username)
+
+    def environment_key(self, cluster) -> str | None:
+        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
+        wanted = (cluster.options or {}).get("environment")
+        grants = self.spec.grants_of(cluster.username)
+        name = wanted or (grants.environments[0] if grants and grants.environments else None)
+        return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
+
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+        return machine_user_data(MachineBoot(
+            platform=self.spec.name, region=self.region, bucket=self.artifacts_bucket,
+            secret=self.secrets.name(self.secret_key(cluster)), command=command,
+            environment=self.environment_key(cluster), env=environment,
+        ))
+
+
+def _json(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -1,12 +1,22 @@
 """The cloud-neutral VM backend: one machine per scheduler and one per worker.
 
 Each is launched through the machines layer (`deploy.cloud`) from its profile's rendered
-template (`workers/<profile>.json`, beside the gateway's build), with user data that
-writes the cluster's TLS credentials and starts the scheduler or worker command. State
-is `{"machine_id", "private_ip"}`; whether it still runs is asked of the machines layer
-through `do_check_clusters`/`do_check_workers`, so a machine that dies has its usage
-closed in the ledger (see `GraticuleBackend.liveness`). A cloud subclasses this with the
-machines it uses and the way it names a template (`aws.py`, `gcp.py`).
+template (`workers/<profile>.json`, beside the gateway's build). `do_start_*` yields
+`{"machine_id", "private_ip"}` as soon as the launch call returns, never waiting for a
+boot; whether a machine still runs is asked of the machines layer through
+`do_check_clusters`/`do_check_workers`, so a machine that dies has its usage closed in
+the ledger (see `GraticuleBackend.liveness`).
+
+A cloud with machine secrets (`make_secrets`, AWS) keeps every credential out of user
+data: the cluster's TLS certificate and key and its API token go into one secret per
+cluster, readable only by the cluster's machines (`allow` after each launch) and deleted
+when the cluster stops; the user data (`deploy.cloud.machine_boot`) is the same for all of a
+cluster's workers, so a scale-up's `do_start_worker` calls are coalesced into batches
+(`vm_batches.py`: one launch request per batch), and each worker machine asks the gateway
+which worker it is and where its scheduler listens (`vm_worker_launcher.py`,
+`machines_api.py`). Initial workers therefore launch together with the scheduler.
+A cloud without them (GCP, for now) writes the credentials into user data and launches
+each worker with its own command (`legacy_user_data`).
 """
 
 from __future__ import annotations
@@ -17,9 +27,11 @@ import os
 import shlex
 from pathlib import Path
 
-from traitlets import Float, Unicode, default
+from dask_gateway_server.backends.db_base import JobStatus
+from traitlets import Float, Integer, Unicode, default
 
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
+from deploy.cloud.machine_boot import PYTHON
 from deploy.cloud.machines import (
     TAG_BUDGET,
     TAG_CLUSTER,
@@ -31,19 +43,28 @@ from deploy.cloud.machines import (
     MachineSpec,
     alive,
 )
+from deploy.gateway import vm_worker_launcher
+from deploy.gateway.budgets import stop_reason_options
 from deploy.gateway.machine_meter import MachineMetering
+from deploy.gateway.vm_batches import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, LaunchBatcher
 from deploy.runtime import env
 
 WORKDIR = "/var/lib/graticule/dask"
+SECRET_ENV = "DASK_GATEWAY_API_TOKEN"  # never in user data: the machine's secret carries it
+ASKS_THE_GATEWAY = "(asked of the gateway)"  # the scheduler address a VM worker gets at boot
 
 
 class VMBackend(MachineMetering):
     templates_dir = Unicode(help="Directory of the rendered workers/<profile>.json", config=True)
-    vm_python = Unicode("python3", help="The Python on the machines' image that runs Dask", config=True)
+    vm_python = Unicode("python3", help="The Python on the machines' image that runs Dask "
+                                        "(clouds without machine secrets)", config=True)
     deadman_url = Unicode(help="What each machine's dead-man switch asks (default: the gateway's API health, "
                                "the same address the schedulers and workers talk to)", config=True)
     deadman_after = Float(DEFAULT_AFTER_SECONDS, help="Seconds without an answer from deadman_url before a "
                                                       "machine powers itself off (and is terminated)", config=True)
+    launch_window = Float(DEFAULT_WINDOW, help="Seconds to gather a scale-up's worker launches into one batch",
+                          config=True)
+    max_batch = Integer(DEFAULT_MAX_BATCH, help="Machines per launch request at most", config=True)
 
     @default("deadman_url")
     def _deadman_url_default(self) -> str:
@@ -62,6 +83,19 @@ class VMBackend(MachineMetering):
         """The cloud's name for the profile's launch/instance template."""
         raise NotImplementedError
 
+    def make_secrets(self):
+        """The cloud's machine secrets (put, allow, delete: deploy.cloud.machine_secrets), or
+        None: then credentials travel in user data (`legacy_user_data`)."""
+        return None
+
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+        """User data that reads the cluster's secret and runs `command` (clouds with secrets)."""
+        raise NotImplementedError
+
+    def instance_profile_of(self, username: str) -> str | None:
+        """The identity the user's machines run as (None: the template's)."""
+        return None
+
     # -- the machines ---------------------------------------------------------------------
 
     @property
@@ -74,26 +108,60 @@ class VMBackend(MachineMetering):
     def machines(self, value: Machines) -> None:
         self._machines = value
 
+    @property
+    def secrets(self):
+        if not hasattr(self, "_secrets"):
+            self._secrets = self.make_secrets()
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, value) -> None:
+        self._secrets = value
+
+    @property
+    def batcher(self) -> LaunchBatcher:
+        if getattr(self, "_batcher", None) is None:
+            self._batcher = LaunchBatcher(lambda spec: self.machines.launch_batch(spec), self.launch_window,
+                                          self.max_batch, launched=self._batch_launched)
+        return self._batcher
+
     def worker_template(self, profile: str) -> dict:
         return json.loads((Path(self.templates_dir) / f"{profile}.json").read_text())
 
     def python_for(self, cluster) -> str:
-        return self.vm_python  # the machine's own, not the gateway's
+        # the machine's own, not the gateway's: with secrets, the environment's, found at boot
+        return PYTHON if self.secrets is not None else self.vm_python
+
+    def known_scheduler_address(self, cluster) -> str:
+        # Workers ask the gateway for the address at boot: they launch with the scheduler.
+        return ASKS_THE_GATEWAY if self.secrets is not None else ""
+
+    @staticmethod
+    def secret_key(cluster) -> str:
+        return f"cluster-{cluster.name}"
+
+    def _profile(self, cluster) -> str:
+        return (cluster.options or {}).get("profile") or self.spec.dask.default_profile
 
     def _machine_spec(self, cluster, role: str, name: str, command: list[str], environment: dict) -> MachineSpec:
-        profile = (cluster.options or {}).get("profile") or self.spec.dask.default_profile
-        template = self.worker_template(profile)
+        template = self.worker_template(self._profile(cluster))
         tags = {TAG_PLATFORM: self.spec.name, TAG_CLUSTER: cluster.name, TAG_ROLE: role, TAG_USER: cluster.username}
         grants = self.spec.users.get(cluster.username)
         if grants is not None and grants.budget:
             tags[TAG_BUDGET] = grants.budget  # the hub's IAM policy refuses a launch without it
+        if self.secrets is not None:
+            environment = {k: v for k, v in environment.items() if k != SECRET_ENV}
+            data = self.boot_user_data(cluster, command, environment)
+        else:
+            data = legacy_user_data(command, environment, cluster.tls_cert, cluster.tls_key)
         return MachineSpec(
             name=f"{self.spec.name}-{name}"[:63],
             template=self.template_of(template),
             tags=tags,
-            user_data=user_data(command, environment, cluster.tls_cert, cluster.tls_key),
+            user_data=data,
             spot=bool(template.get("spot")),
             deadman=DeadMan(self.deadman_url, after_seconds=self.deadman_after) if self.deadman_url else None,
+            instance_profile=self.instance_profile_of(cluster.username),
         )
 
     async def _launch(self, spec: MachineSpec) -> Machine:
@@ -108,6 +176,28 @@ class VMBackend(MachineMetering):
         ids = [(job.state or {}).get("machine_id") or "" for job in jobs]
         return await asyncio.to_thread(alive, self.machines, ids)
 
+    # -- the cluster's secret ------------------------------------------------------------------
+
+    def _secret_values(self, cluster) -> dict:
+        cert, key = self.get_tls_paths(cluster)
+        return {"env": {SECRET_ENV: cluster.token},
+                "files": {cert: cluster.tls_cert.decode(), key: cluster.tls_key.decode()}}
+
+    def _known_machine_ids(self, cluster) -> set[str]:
+        jobs = [cluster, *(w for w in cluster.workers.values() if w.status < JobStatus.STOPPED)]
+        return {machine_id for job in jobs if (machine_id := (job.state or {}).get("machine_id"))}
+
+    async def _allow(self, cluster, machine_ids: list[str]) -> None:
+        """Let the cluster's machines, these new ones included, read its secret. One writer
+        per cluster at a time: the policy is rewritten whole, a concurrent write would drop ids."""
+        if not hasattr(self, "_allowed"):
+            self._allowed: dict[str, set[str]] = {}
+            self._allow_locks: dict[str, asyncio.Lock] = {}
+        async with self._allow_locks.setdefault(cluster.name, asyncio.Lock()):
+            ids = self._allowed.setdefault(cluster.name, set())
+            ids |= self._known_machine_ids(cluster) | set(machine_ids)
+            await asyncio.to_thread(self.secrets.allow, self.secret_key(cluster), sorted(ids))
+
     # -- dask-gateway's do_* hooks ------------------------------------------------------------
 
     async def do_setup(self) -> None:
@@ -117,24 +207,71 @@ class VMBackend(MachineMetering):
         pass
 
     async def do_start_cluster(self, cluster):
+        if self.secrets is not None:
+            tags = {TAG_CLUSTER: cluster.name, TAG_USER: cluster.username}
+            await asyncio.to_thread(self.secrets.put, self.secret_key(cluster), self._secret_values(cluster), tags)
         command, environment = self.get_scheduler_command(cluster), self.get_scheduler_env(cluster)
         spec = self._machine_spec(cluster, "scheduler", f"{cluster.name[:16]}-s", command, environment)
         machine = await self._launch(spec)
         yield {"machine_id": machine.id, "private_ip": machine.private_ip}
+        if self.secrets is not None:
+            await self._allow(cluster, [machine.id])
 
     async def do_stop_cluster(self, cluster) -> None:
-        await self._terminate(cluster)
+        if cluster.target == JobStatus.FAILED:
+            await self._explain_failure(cluster)
+        # Every machine of the cluster, workers the gateway lost track of included.
+        tagged = await asyncio.to_thread(self.machines.list, {TAG_PLATFORM: self.spec.name,
+                                                               TAG_CLUSTER: cluster.name})
+        ids = sorted({m.id for m in tagged} | ({cluster.state["machine_id"]} if (cluster.state or {}).get(
+            "machine_id") else set()))
+        if ids:
+            await asyncio.to_thread(self.machines.terminate, ids)
+        if self.secrets is not None:
+            await asyncio.to_thread(self.secrets.delete, self.secret_key(cluster))
+            getattr(self, "_allowed", {}).pop(cluster.name, None)
+
+    async def _explain_failure(self, cluster) -> None:
+        """A cluster whose scheduler machine went away (a spot reclaim) says so to its owner."""
+        machine_id = (cluster.state or {}).get("machine_id")
+        if not machine_id:
+            return
+        found = (await asyncio.to_thread(self.machines.describe, [machine_id])).get(machine_id)
+        if found is not None and found.alive:
+            return
+        how = "a spot instance, reclaimed by the cloud" if found is not None and found.spot else "stopped"
+        reason = (f"the cluster failed: its scheduler's machine {machine_id} ({how}) is gone; "
+                  "start a new cluster (a profile without spot keeps the scheduler safe)")
+        self.log.warning("Cluster %s: %s", cluster.name, reason)
+        self.db.update_cluster(cluster, options=stop_reason_options(cluster.options, reason))
 
     async def do_check_clusters(self, clusters) -> list[bool]:
         return await self._alive(clusters)
 
     async def do_start_worker(self, worker):
         cluster = worker.cluster
-        command = self.get_worker_command(cluster, worker.name)
         name = f"{cluster.name[:16]}-w-{worker.name[:8]}"
-        spec = self._machine_spec(cluster, "worker", name, command, self.get_worker_env(cluster))
-        machine = await self._launch(spec)
+        environment = self.get_worker_env(cluster)
+        if self.secrets is None:
+            spec = self._machine_spec(cluster, "worker", name, self.get_worker_command(cluster, worker.name),
+                                      environment)
+            machine = await self._launch(spec)
+        else:
+            spec = self._machine_spec(cluster, "worker", name, self.worker_machine_command(cluster), environment)
+            machine = await self.batcher.launch(cluster.name, spec)  # allowed its secret, with its batch
         yield {"machine_id": machine.id, "private_ip": machine.private_ip}
+
+    async def _batch_launched(self, cluster_name: str, machines: list[Machine]) -> None:
+        cluster = self.db.get_cluster(cluster_name)
+        if cluster is not None:
+            await self._allow(cluster, [m.id for m in machines])
+
+    def worker_machine_command(self, cluster) -> list[str]:
+        """The same for every worker of the cluster: the launcher asks the gateway for the rest."""
+        nthreads, memory_limit = self.worker_nthreads_memory_limit_args(cluster)
+        source = Path(vm_worker_launcher.__file__).read_text()
+        return [PYTHON, "-c", source, "--dashboard-address", f"{self.default_host}:0",
+                "--nthreads", nthreads, "--memory-limit", memory_limit]
 
     async def do_stop_worker(self, worker) -> None:
         await self._terminate(worker)
@@ -143,8 +280,9 @@ class VMBackend(MachineMetering):
         return await self._alive(workers)
 
 
-def user_data(command: list[str], environment: dict[str, str], tls_cert: bytes, tls_key: bytes) -> str:
-    """A shell script that writes the cluster's TLS credentials (0600) and runs `command`."""
+def legacy_user_data(command: list[str], environment: dict[str, str], tls_cert: bytes, tls_key: bytes) -> str:
+    """A shell script that writes the cluster's TLS credentials (0600) and runs `command`:
+    for clouds without machine secrets only."""
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(environment.items()))
     return (
         "#!/bin/sh\nset -eu\numask 077\n"
@@ -153,3 +291,6 @@ def user_data(command: list[str], environment: dict[str, str], tls_cert: bytes, 
         f"printf '%s' {shlex.quote(tls_key.decode())} > dask.pem\n"
         f"{exports}exec {shlex.join(command)}\n"
     )
+
+
+user_data = legacy_user_data  # the name deploy.gateway.gcp's users knew

@@ -6,6 +6,8 @@ Layout (the VM's user data and deploy.vm.boot read it):
     config/<version>/<path>                               hub/, gateway/, workers/, environments/, jobs/,
     config/<version>/outputs.json                         manifest.json; Terraform's outputs
     config/current.json  {"version", "wheelhouse"}        written last: the switch
+    environments/<key>/requirements.txt, index.json, *.whl  each locked or synced environment's wheels
+                                                      for the launched machines (deploy.vm.machine_boot)
 
 A wheelhouse is uploaded only when absent (its index.json is uploaded last, so a present
 index means a complete wheelhouse). `<version>` is the sha256 over the config files, so
@@ -22,6 +24,7 @@ from typing import Any
 
 from deploy.errors import RuntimeFailure
 from deploy.vm.wheelhouse import Wheelhouse
+from modules import naming
 
 CONFIG_PREFIXES = ("hub/", "gateway/", "workers/", "environments/", "jobs/")
 CONFIG_FILES = ("manifest.json",)
@@ -91,8 +94,24 @@ def _upload_wheelhouse(s3, bucket: str, wheelhouse: Wheelhouse, progress: Callab
     prefix = f"wheelhouse/{wheelhouse.id}"
     if _exists(s3, bucket, f"{prefix}/index.json"):
         return 0
+    progress(f"uploading the hub wheelhouse {wheelhouse.id[:12]} ({len(wheelhouse.files)} wheels) "
+             f"to s3://{bucket}/{prefix}/")
+    return upload_wheels(s3, bucket, prefix, wheelhouse)
+
+
+def upload_wheels(s3, bucket: str, prefix: str, wheelhouse: Wheelhouse) -> int:
+    """requirements.txt, the wheels and index.json under `prefix/`, the index last: a present
+    index means a complete set (machines and later uploads rely on it)."""
     names = wheelhouse.files
-    progress(f"uploading the hub wheelhouse {wheelhouse.id[:12]} ({len(names)} wheels) to s3://{bucket}/{prefix}/")
-    for name in [*names, "requirements.txt", "index.json"]:  # the index last: present means complete
+    for name in [*names, "requirements.txt", "index.json"]:
         s3.upload_file(str(wheelhouse.directory / name), bucket, f"{prefix}/{name}")
     return len(names)
+
+
+def publish_environment(s3, bucket: str, key: str, wheels: Wheelhouse) -> int:
+    """One environment's wheel cache, `environments/<key>/` (key: the lock entry's build_key,
+    or a synced environment's key); uploaded only when absent. Returns the wheels uploaded."""
+    prefix = naming.environment_prefix(key)
+    if _exists(s3, bucket, f"{prefix}/index.json"):
+        return 0
+    return upload_wheels(s3, bucket, prefix, wheels)
