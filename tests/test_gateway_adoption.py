@@ -3,9 +3,9 @@ terminates the instances it does not account for. Against a real moto server.
 
 The "restart" here is a second backend object opening the first one's dask-gateway
 database file and ledger, as the gateway process does after a SIGKILL (the process-level
-test is tests/test_gateway_adoption_process.py). A launch the first gateway made but never
-recorded (killed between RunInstances and its database write) is made here by running
-the backend's own `do_start_worker` and dropping what it yields.
+test is tests/test_gateway_adoption_process.py). A batch launch the first gateway made but
+never recorded (killed between RunInstances and its database write) is made here by running
+the backend's own `do_start_worker` for two workers at once and dropping what they yield.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dask_gateway_server.backends.db_base import DataManager, JobStatus
 from sqlalchemy import select
 
 from deploy.cloud.machines import MachineSpec
-from deploy.gateway.adoption import orphans
+from deploy.gateway.adoption import UnrecordedLaunches, orphans
 from deploy.ledger.models import UsageInterval
 from tests.support import vm_gateway
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
@@ -55,16 +55,22 @@ def test_a_restarted_gateway_adopts_its_clusters_and_terminates_only_what_it_doe
         first.db = DataManager(url=database, encrypt_keys=key)
         cluster, (worker,) = await vm_gateway.cluster_with_workers(first, "carol", "small", 1)
         await first.liveness()  # a metering pass: the intervals know their instances
-        # Killed mid-launch: RunInstances answered, the state never reached the database.
-        in_flight = first.db.create_worker(cluster)
-        request = first.budgets._request("carol", cluster.name, in_flight.name, cluster.options, cluster.config,
-                                         "worker")
-        first.budgets.budgets.admit(request)
-        launched = [state async for state in first.do_start_worker(in_flight)]
-        return cluster.name, worker.name, in_flight.name, launched[0]["machine_id"]
+        # A scale-up by two, killed mid-launch: one RunInstances for both answered, neither recorded.
+        in_flight = [first.db.create_worker(cluster) for _ in range(2)]
+        for job in in_flight:
+            first.budgets.budgets.admit(first.budgets._request(
+                "carol", cluster.name, job.name, cluster.options, cluster.config, "worker"))
+
+        async def launch(job) -> str:
+            (state,) = [state async for state in first.do_start_worker(job)]
+            return state["machine_id"]
+
+        launched = await asyncio.gather(*(launch(job) for job in in_flight))
+        return cluster.name, worker.name, [job.name for job in in_flight], set(launched)
 
     try:
-        cluster_name, worker_name, in_flight_name, in_flight_id = asyncio.run(before_the_kill())
+        cluster_name, worker_name, in_flight_names, in_flight_ids = asyncio.run(before_the_kill())
+        assert len(in_flight_ids) == 2
         forgotten = stray("worker", "a-cluster-nobody-knows")  # e.g. its record was lost
         neighbour = stray("notebook", "-")  # a notebook server: the hub's, never the gateway's
         before = _intervals(first)
@@ -75,29 +81,36 @@ def test_a_restarted_gateway_adopts_its_clusters_and_terminates_only_what_it_doe
     second = vm_gateway.backend(tmp_path, monkeypatch, aws, text, prepare=False)  # the same ledger file
 
     async def after_the_restart():
+        # What MachineMetering.setup does around dask-gateway's and GraticuleBackend's setup:
+        listed = second.machines.list({"platform": second.spec.name})  # before anything is launched
+        second._unrecorded = UnrecordedLaunches(listed)
         second.db = DataManager(url=database, encrypt_keys=key)
+        vm_gateway.give_queue(second)
         cluster = second.db.get_cluster(cluster_name)
-        assert cluster.status == JobStatus.RUNNING and cluster.workers[in_flight_name].status == JobStatus.CREATED
-        second.budgets.recover(second.db, await second.liveness())  # what GraticuleBackend.setup does
-        terminated = await second.adopt()
-        # dask-gateway re-runs the unrecorded launch: found again by its client token
-        await vm_gateway.start(second, cluster.workers[in_flight_name], "worker")
+        assert cluster.status == JobStatus.RUNNING
+        assert {cluster.workers[name].status for name in in_flight_names} == {JobStatus.CREATED}
+        second.budgets.recover(second.db, await second.liveness())
+        terminated = await second.adopt(listed)
+        for name in in_flight_names:  # dask-gateway starts them again: they adopt the batch's machines
+            await second.reconcile_worker(cluster.workers[name])
         await second.liveness()
         return terminated, cluster
 
     try:
         terminated, cluster = asyncio.run(after_the_restart())
         assert terminated == [forgotten]
-        assert cluster.workers[in_flight_name].state["machine_id"] == in_flight_id  # not launched twice
+        adopted = {cluster.workers[name].state["machine_id"] for name in in_flight_names}
+        assert adopted == in_flight_ids  # not launched twice
+        assert {cluster.workers[name].status for name in in_flight_names} == {JobStatus.SUBMITTED}
         mine = second.machines.list({"cluster": cluster_name})
-        assert len(mine) == 3 and all(m.alive for m in mine)
+        assert len(mine) == 4 and all(m.alive for m in mine)
         assert {m.id for m in second.machines.list({"platform": second.spec.name}) if m.alive} == {
             *(m.id for m in mine), neighbour}
         after = _intervals(second)
         assert [row[:2] for row in after] == [row[:2] for row in before]  # the same intervals, none new
         assert all(ended is None for *_, ended in after)  # and still open: the usage goes on
-        assert {process: machine for _, process, machine, _ in after}[in_flight_name] == in_flight_id
-        assert {process for _, process, _, _ in after} == {cluster_name, worker_name, in_flight_name}
+        assert {machine for _, process, machine, _ in after if process in in_flight_names} == in_flight_ids
+        assert {process for _, process, _, _ in after} == {cluster_name, worker_name, *in_flight_names}
     finally:
         second.budgets.close()
         second.db.db.dispose()

@@ -1,6 +1,7 @@
 """A real dask-gateway server with graticule's AWS backend, SIGKILLed in the middle of a
-launch and started again: nothing is launched twice, the running cluster is adopted with
-the same open usage interval, and an instance nobody knows is terminated.
+batch launch of workers and started again: nothing is launched twice (the workers adopt
+the batch's instances), every cluster is adopted with the same open usage intervals, and
+an instance nobody knows is terminated.
 
 Real parts: the `dask-gateway-server` process with the rendered aws gateway config,
 graticule's AWSBackend and machines layer, moto as EC2, the usage ledger and the gateway's
@@ -8,8 +9,8 @@ database on SQLite. Set by this test, not by the platform: dask-gateway's own
 SimpleAuthenticator (the hub is not what is tested; the rendered config asks JupyterHub),
 a 1 s metering interval, and a long start timeout (instances in moto never boot, so the
 clusters stay starting). A relay in front of moto (tests/support/holding_proxy.py) holds
-back the answer to one RunInstances, so the kill lands between EC2's launch and the
-gateway's record of it. After the kill, what the dead gateway left (dask-gateway's proxy
+back the answer to one RunInstances (the workers' batch), so the kill lands between EC2's
+launch and the gateway's record of it. After the kill, what the dead gateway left (dask-gateway's proxy
 child) is stopped as systemd stops a unit's control group before restarting it.
 """
 
@@ -96,14 +97,18 @@ class GatewayProcess:
         return (self.root / "gateway.log").read_text(errors="replace")[-4000:]
 
 
-def _clusters(root: Path) -> dict[str, dict]:
+def _workers(root: Path, cluster: str) -> list[str]:
+    """Machine ids the gateway's database holds for the cluster's workers."""
     engine = sa.create_engine(f"sqlite:///{root / 'gateway' / 'gateway.sqlite'}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT name, status, state FROM clusters")).all()
+            rows = conn.execute(sa.text(
+                "SELECT w.state FROM workers w JOIN clusters c ON w.cluster_id = c.id WHERE c.name = :name"
+            ), {"name": cluster}).all()
     finally:
         engine.dispose()
-    return {name: {"status": status, "state": json.loads(state or "null")} for name, status, state in rows}
+    states = [json.loads(state or "null") or {} for (state,) in rows]
+    return [state["machine_id"] for state in states if state.get("machine_id")]
 
 
 def _intervals(root: Path) -> list[UsageInterval]:
@@ -163,13 +168,16 @@ def test_a_gateway_killed_mid_launch_adopts_its_clusters_after_a_restart(site):
                        60, "the scheduler's interval to know its instance")
         assert first[0].machine_id == scheduler["InstanceId"]
 
-        relay.hold("RunInstances")  # the next launch happens; its answer never reaches the gateway
-        starting = client.submit(profile="small")
+        # The next cluster's two initial workers are one launch request: it happens, and its
+        # answer never reaches the gateway.
+        relay.hold("RunInstances", containing="MinCount=2")
+        starting = client.submit(profile="small", workers=2)
         assert relay.held.wait(120), gateway.log()
         gateway.sigkill()
         relay.release()
-        (in_flight,) = instances(cluster=starting)
-        assert not _clusters(gateway.root)[starting]["state"]  # the gateway died before recording it
+        in_flight = {i["InstanceId"] for i in instances(cluster=starting, role="worker")}
+        assert len(in_flight) == 2
+        assert not _workers(gateway.root, starting)  # the gateway died before recording them
         ghost = ec2.run_instances(
             ImageId=ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"], MinCount=1, MaxCount=1,
             TagSpecifications=[{"ResourceType": "instance", "Tags": [
@@ -179,18 +187,22 @@ def test_a_gateway_killed_mid_launch_adopts_its_clusters_after_a_restart(site):
     finally:
         client.close()
 
+    before = {(r.cluster, r.process): r.id for r in _intervals(gateway.root)}
+    assert len(before) == 4  # two schedulers and the two workers, admitted before their launch
+
     gateway.start()  # the unit's Restart=always
-    recorded = _until(lambda: _clusters(gateway.root)[starting]["state"], 120, "the re-run launch to be recorded")
-    assert recorded["machine_id"] == in_flight["InstanceId"]  # found by its client token, not launched again
-    assert len(instances(cluster=starting)) == 1 and len(instances(cluster=running)) == 1
+    adopted = _until(lambda: _workers(gateway.root, starting) if len(_workers(gateway.root, starting)) == 2
+                     else None, 120, "the workers to be recorded again")
+    assert set(adopted) == in_flight  # the launched batch adopted, not launched again
+    assert len(instances(cluster=starting)) == 3 and len(instances(cluster=running)) == 1
     _until(lambda: not instances(cluster="forgotten"), 60, f"the unknown instance {ghost} to be terminated")
     rows = _until(lambda: [r for r in _intervals(gateway.root) if r.machine_id and r.ended_at is None]
-                  if len([r for r in _intervals(gateway.root) if r.machine_id]) == 2 else None,
-                  60, "both intervals to know their instances")
-    by_cluster = {r.cluster: r for r in rows}
-    assert by_cluster[running].id == first[0].id  # the same interval goes on: no second one, none lost
-    assert by_cluster[starting].machine_id == in_flight["InstanceId"]
-    assert len(_intervals(gateway.root)) == 2
+                  if len([r for r in _intervals(gateway.root) if r.machine_id]) == 4 else None,
+                  60, "every interval to know its instance")
+    assert {(r.cluster, r.process): r.id for r in rows} == before  # the same intervals go on, none new
+    assert {r.machine_id for r in rows if r.cluster == starting and r.process != starting} == in_flight
+    assert {r.id for r in rows if r.cluster == running} == {first[0].id}
+    assert len(_intervals(gateway.root)) == 4
 
     client = Gateway(address=gateway.url, auth=BasicAuth("alice", PASSWORD))
     try:

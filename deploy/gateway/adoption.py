@@ -49,3 +49,35 @@ def orphans(listed: Iterable[Machine], active: set[str], known: set[str], grace_
         if forgotten or old:
             doomed.append(machine.id)
     return sorted(doomed)
+
+
+class UnrecordedLaunches:
+    """Worker machines the previous gateway launched but never recorded (killed between a
+    launch and its database write). Listed before this gateway launches anything, they are
+    handed to the workers it starts again, one each, instead of launching new ones: a batch
+    of workers shares one launch request whose client token a re-run would not repeat (its
+    first caller, or its size, may differ), so the token alone cannot find them again."""
+
+    def __init__(self, listed: Iterable[Machine]) -> None:
+        self._listed = list(listed)
+        self._spare: dict[str, list[Machine]] | None = None
+
+    def _spares(self, db) -> dict[str, list[Machine]]:
+        if self._spare is None:  # first asked once the database is loaded
+            active, known = in_use(db)
+            self._spare = {}
+            for machine in self._listed:
+                cluster = machine.tags.get(TAG_CLUSTER) or ""
+                if machine.alive and machine.tags.get(TAG_ROLE) == "worker" and machine.id not in known \
+                        and cluster in active:
+                    self._spare.setdefault(cluster, []).append(machine)
+        return self._spare
+
+    def claim(self, db, cluster_name: str) -> Machine | None:
+        spare = self._spares(db).get(cluster_name)
+        return spare.pop(0) if spare else None
+
+    def held(self, db) -> set[str]:
+        """Ids still waiting for a worker to claim them (not orphans; the reaper unit ends
+        any left unclaimed once they are older than its grace period)."""
+        return {machine.id for spare in self._spares(db).values() for machine in spare}

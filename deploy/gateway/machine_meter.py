@@ -30,7 +30,7 @@ from traitlets import Float
 
 from deploy.cloud.machines import TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, Machine
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS
-from deploy.gateway.adoption import DASK_ROLES, in_use, orphans
+from deploy.gateway.adoption import DASK_ROLES, UnrecordedLaunches, in_use, orphans
 from deploy.gateway.base import GraticuleBackend
 from deploy.ledger.machines import Attachment, attach, attached, close_machine
 from render.gateway_spec import GatewaySpec
@@ -129,13 +129,16 @@ class MachineMetering(GraticuleBackend):
 
     # -- adoption -------------------------------------------------------------------------------
 
-    async def adopt(self) -> list[str]:
+    async def adopt(self, listed: list[Machine] | None = None) -> list[str]:
         """After a (re)start: terminate the platform's Dask instances the database does not
         account for; returns their ids. Listed first, the database read after: anything
         listed was launched before what the database says was read."""
-        listed = await asyncio.to_thread(self.machines.list, {TAG_PLATFORM: self.spec.name})
+        if listed is None:
+            listed = await asyncio.to_thread(self.machines.list, {TAG_PLATFORM: self.spec.name})
         active, known = in_use(self.db)
-        doomed = orphans(listed, active, known, self.adoption_grace)
+        unrecorded = getattr(self, "_unrecorded", None)
+        held = unrecorded.held(self.db) if unrecorded is not None else set()
+        doomed = orphans(listed, active, known | held, self.adoption_grace)
         if doomed:
             self.log.warning("Terminating %d instances the gateway does not know: %s", len(doomed), " ".join(doomed))
             await asyncio.to_thread(self.machines.terminate, doomed)
@@ -144,9 +147,37 @@ class MachineMetering(GraticuleBackend):
             self.log.info("Adopted %d clusters: %s", len(adopted), " ".join(sorted(adopted)))
         return doomed
 
+    async def reconcile_worker(self, worker):
+        unrecorded = getattr(self, "_unrecorded", None)
+        if worker.status == JobStatus.CREATED and worker.target == JobStatus.RUNNING and unrecorded is not None \
+                and (machine := unrecorded.claim(self.db, worker.cluster.name)) is not None:
+            await self._adopt_launch(worker, machine)
+            return
+        await super().reconcile_worker(worker)
+
+    async def _adopt_launch(self, worker, machine: Machine) -> None:
+        """Record `machine`, launched before a restart and never recorded, as `worker`'s."""
+        cluster = worker.cluster
+        if not await self.budgets.admit_worker(worker):  # normally its interval is still open
+            await asyncio.to_thread(self.machines.terminate, [machine.id])
+            await super().reconcile_worker(worker)  # refused there too: stopped with the reason
+            return
+        self.db.update_worker(worker, state={"machine_id": machine.id, "private_ip": machine.private_ip},
+                              status=JobStatus.SUBMITTED)
+        self.record("worker-started", cluster, worker)
+        if getattr(self, "secrets", None) is not None:  # its cluster's secret, as after a launch
+            await self._allow(cluster, [machine.id])
+        self.log.info("Worker %s of cluster %s adopted %s, launched before the restart",
+                      worker.name, cluster.name, machine.id)
+
     async def setup(self, app):
-        await super().setup(app)  # reloads the jobs, re-queues them, recovers the ledger
+        # Listed before this gateway launches anything: what is not recorded was the previous one's.
         try:
-            await self.adopt()
-        except Exception:  # the reaper unit tries again later; the gateway must still start
-            self.log.warning("Could not look for instances the gateway does not know", exc_info=True)
+            listed = await asyncio.to_thread(self.machines.list, {TAG_PLATFORM: self.spec.name})
+        except Exception:  # the reaper unit looks again later; the gateway must still start
+            self.log.warning("Could not list the platform's instances", exc_info=True)
+            listed = None
+        self._unrecorded = UnrecordedLaunches(listed or [])
+        await super().setup(app)  # reloads the jobs, re-queues them, recovers the ledger
+        if listed is not None:
+            await self.adopt(listed)

@@ -24,15 +24,18 @@ class HoldingProxy:
         self.held = threading.Event()  # a held request's answer came back from upstream
         self._release = threading.Event()
         self._action: str | None = None
+        self._containing = ""
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def hold(self, action: str) -> None:
-        """Hold the answer to the next request whose body names `action` (e.g. RunInstances)."""
+    def hold(self, action: str, containing: str = "") -> None:
+        """Hold the answer to the next request whose body names `action` (e.g. RunInstances)
+        and holds `containing` (e.g. "MinCount=2")."""
         with self._lock:
-            self._action, self.held, self._release = action, threading.Event(), threading.Event()
+            self._action, self._containing = action, containing
+            self.held, self._release = threading.Event(), threading.Event()
 
     def release(self) -> None:
         with self._lock:
@@ -41,7 +44,7 @@ class HoldingProxy:
 
     def _claims(self, body: bytes) -> threading.Event | None:
         with self._lock:
-            if self._action and f"Action={self._action}".encode() in body:
+            if self._action and f"Action={self._action}".encode() in body and self._containing.encode() in body:
                 self._action = None
                 return self.held
         return None
