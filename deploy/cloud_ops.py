@@ -29,6 +29,7 @@ class Prepared:
     build: Path
     state: Path
     stack: CloudStack
+    config_path: Path | None = None  # platform.yaml: its environments.lock is beside it
 
 
 def state_dir_of(platform: Platform, state: str | None) -> Path:
@@ -51,7 +52,8 @@ def render_build(platform: Platform, out: Path) -> dict[str, bytes]:
 
 
 def prepare(
-    platform: Platform, out: str, state: str | None, progress: Callable[[str], None] = lambda _: None
+    platform: Platform, out: str, state: str | None, progress: Callable[[str], None] = lambda _: None,
+    config_path: Path | None = None,
 ) -> Prepared:
     """Render, write build/, set up the stack's working directory and `terraform init`."""
     build = Path(out).absolute()
@@ -64,7 +66,7 @@ def prepare(
     stack = CloudStack(directory / "terraform" / platform.target, platform.target, stack_files)
     progress(f"terraform init ({platform.target}, state bucket {state_bucket(platform)})")
     stack.init()
-    return Prepared(platform, build, directory, stack)
+    return Prepared(platform, build, directory, stack, config_path)
 
 
 def state_bucket(platform: Platform) -> str:
@@ -90,7 +92,7 @@ def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[
     bucket = outputs.get("artifacts_bucket")
     if prepared.platform.target != "aws" or not bucket:
         return None
-    from deploy.vm import publish, wheelhouse
+    from deploy.vm import environment_wheels, publish, wheelhouse
 
     house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress)
     build = {
@@ -98,7 +100,29 @@ def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[
         for path in sorted(prepared.build.rglob("*")) if path.is_file()
     }
     region = outputs.get("region") or prepared.platform.cloud.aws.region
-    return publish.publish(bucket, region, house, publish.config_files(build, outputs), progress)
+    s3 = publish.s3_client(region)
+    files = publish.config_files(build, outputs)
+    files[environment_wheels.INDEX_FILE] = environment_wheels.index_file(
+        _publish_environments(prepared, bucket, s3, progress))
+    return publish.publish(bucket, region, house, files, progress, s3=s3)
+
+
+def _publish_environments(prepared: Prepared, bucket: str, s3, progress: Callable[[str], None]) -> dict[str, str]:
+    """Every locked environment's wheels, for the machines the gateway launches; {name: key}."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from deploy.environments import lock
+    from deploy.vm import environment_wheels, publish
+
+    entries = lock.read(lock.lock_path(prepared.config_path)) if prepared.config_path else None
+    if not entries:
+        return {}
+    try:
+        return environment_wheels.publish_all(
+            entries, prepared.state / "environment-wheels",
+            lambda key, wheels: publish.publish_environment(s3, bucket, key, wheels), progress)
+    except (BotoCoreError, ClientError) as exc:
+        raise RuntimeFailure(f"publishing the environments' wheels to {bucket} failed: {exc}") from None
 
 
 def describe_plan(summary: dict[str, Any]) -> str:

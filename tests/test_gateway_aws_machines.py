@@ -218,3 +218,19 @@ def test_spot_refused_worker_replaced_on_demand_and_a_reclaimed_scheduler_says_s
             asyncio.run(scenario())
         finally:
             backend.budgets.close()
+
+
+def test_the_rendered_config_gives_machines_minutes_to_start_and_local_processes_seconds(tmp_path, monkeypatch,
+                                                                                        platform_text):
+    from deploy.gateway.local import LocalProcessBackend
+    from render.validate import validate_text
+    from tests.test_gateway_config import RUNTIME, _build, _loaded
+
+    for key, value in RUNTIME.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path / "state"))
+    config = _loaded(_build(validate_text(platform_text), "aws", tmp_path / "build"))
+    vm = AWSBackend(config=config)
+    assert (vm.cluster_start_timeout, vm.worker_start_timeout) == (600.0, 600.0)
+    local = LocalProcessBackend(config=config)
+    assert (local.cluster_start_timeout, local.worker_start_timeout) == (60.0, 60.0)

@@ -62,16 +62,34 @@ def _environment(tmp_path: Path) -> tuple[str, Wheelhouse]:
     return "k" + digest[:23], Wheelhouse("unused", directory)
 
 
-def _run(script: Path, root: Path, moto, imds_url: str) -> subprocess.CompletedProcess[str]:
-    env = {**moto.env(), "PATH": os.environ["PATH"], "HOME": str(root),
+def _run(script: Path, root: Path, moto, imds_url: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**moto.env(), "PATH": path or os.environ["PATH"], "HOME": str(root),
            "GRATICULE_MACHINE_ROOT": str(root), "GRATICULE_IMDS_URL": imds_url}
     return subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path, moto_server, imds_url):  # noqa: F811
+def _publish_uv(s3) -> None:
+    """A hub wheelhouse holding uv's wheel (the only part a machine without uv takes from it)."""
+    from tests.support.hub_wheelhouse import hub_wheels
+
+    wheel = next(hub_wheels().glob("uv-*.whl"))
+    s3.upload_file(str(wheel), BUCKET, f"wheelhouse/w1/{wheel.name}")
+    s3.put_object(Bucket=BUCKET, Key="wheelhouse/w1/index.json", Body=json.dumps({"files": [wheel.name]}))
+    s3.put_object(Bucket=BUCKET, Key="config/current.json", Body=json.dumps({"version": "v", "wheelhouse": "w1"}))
+
+
+# With uv on PATH (this host), and as on the machines' image: Debian's python3 and no uv, which
+# then comes out of the hub wheelhouse's uv wheel.
+@pytest.mark.parametrize("path", [None, "/usr/bin:/bin"], ids=["uv-on-path", "uv-from-the-wheelhouse"])
+def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path, moto_server, imds_url,  # noqa: F811
+                                                                       path):
+    if path and (not Path("/usr/bin/python3").exists() or Path("/usr/bin/uv").exists()):
+        pytest.skip("needs /usr/bin/python3 and no uv in /usr/bin")
     moto_server.reset()
     s3 = moto_server.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": moto_server.region})
+    if path:
+        _publish_uv(s3)
     key, wheels = _environment(tmp_path)
     assert publish.publish_environment(s3, BUCKET, key, wheels) == 1
     assert publish.publish_environment(s3, BUCKET, key, wheels) == 0  # present: not again
@@ -95,7 +113,7 @@ def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path,
     later.start()
     started = time.monotonic()
     try:
-        first = _run(script, root, moto_server, imds_url)
+        first = _run(script, root, moto_server, imds_url, path)
     finally:
         later.cancel()
     assert first.returncode == 0, first.stdout + first.stderr
@@ -107,10 +125,11 @@ def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path,
     assert (lines["token"], lines["plain"], lines["key"]) == ("tok-123", "not a secret", "PRIVATE KEY")
     assert stat.S_IMODE((root / WORKDIR.lstrip("/") / "dask.pem").stat().st_mode) == 0o600
     assert "graticule-phase environment-install" in first.stdout
-    assert not list((root / "run" / "graticule-machine").iterdir())  # secret and credentials removed
+    left = {path.name for path in (root / "run" / "graticule-machine").iterdir()}
+    assert not left & {"secret.json", "env.sh", "credentials.json"}  # secret and credentials removed
 
     s3.delete_object(Bucket=BUCKET, Key=f"environments/{key}/index.json")  # a reinstall would now fail
-    second = _run(script, root, moto_server, imds_url)
+    second = _run(script, root, moto_server, imds_url, path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "token tok-123" in second.stdout
 

@@ -60,3 +60,31 @@ def test_policy_denies_everyone_else():
     # allowed instance is denied
     assert statement["Principal"] == "*" and statement["Resource"] == "*"
     assert set(statement["Condition"]["ArnNotLike"]) == {"aws:PrincipalArn", "ec2:SourceInstanceARN"}
+
+
+def test_the_stack_lets_machines_read_only_machine_secrets_and_wheels_and_the_hub_manage_them(example_text):
+    from render.terraform import synthesize_target
+    from render.validate import validate_text
+
+    platform = validate_text(example_text.replace("target: local ", "target: aws   "))
+    stack = json.loads(synthesize_target(platform, "aws")["terraform/aws/main.tf.json"])
+    documents = stack["data"]["aws_iam_policy_document"]
+    machines = "arn:aws:secretsmanager:us-west-2:123456789012:secret:graticule/oceanlab/machines/*"
+    boots = {k: v for k, v in documents.items() if k.startswith("worker_boot_")}
+    assert boots and len(boots) == len([k for k in documents if k.startswith("worker_") and "boot" not in k])
+    for document in boots.values():
+        statements = {s["sid"]: s for s in document["statement"]}
+        assert statements["ReadMachineSecrets"] == {"sid": "ReadMachineSecrets", "resources": [machines],
+                                                    "actions": ["secretsmanager:GetSecretValue"]}
+        assert statements["ReadWheels"]["actions"] == ["s3:GetObject"]
+        assert all(r.startswith("${aws_s3_bucket.artifacts.arn}/") for r in statements["ReadWheels"]["resources"])
+        assert {a for s in document["statement"] for a in s["actions"]} == {
+            "s3:GetObject", "secretsmanager:GetSecretValue", "kms:Decrypt"}
+    hub = {s["sid"]: s for s in documents["hub"]["statement"]}
+    assert hub["ManageMachineSecrets"]["resources"] == [machines]
+    assert "secretsmanager:DeleteSecret" in hub["ManageMachineSecrets"]["actions"]
+    # creating or deleting is allowed on machine secrets only
+    assert [s["sid"] for s in hub.values() if {"secretsmanager:CreateSecret", "secretsmanager:DeleteSecret"}
+            & set(s["actions"])] == ["ManageMachineSecrets"]
+    policies = [v for k, v in stack["resource"]["aws_iam_role_policy"].items() if k.startswith("worker_boot_")]
+    assert {p["name"] for p in policies} == {"machine-boot"}

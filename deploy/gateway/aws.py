@@ -78,10 +78,13 @@ class AWSBackend(VMBackend):
         return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
 
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+        key = self.environment_key(cluster)
         return machine_user_data(MachineBoot(
             platform=self.spec.name, region=self.region, bucket=self.artifacts_bucket,
             secret=self.secrets.name(self.secret_key(cluster)), command=command,
-            environment=self.environment_key(cluster), env=environment,
+            environment=key, env=environment,
+            # without a locked environment, Dask comes from the platform's own wheelhouse
+            platform_software=key is None,
         ))
 
 

@@ -19,4 +19,4 @@ __all__ = ["CloudTarget", "LocalTarget", "Outcome", "Preview", "Progress", "Targ
 def target_for(platform: Platform, config_path: Path, *, out: str = "build", state: str | None = None) -> Target:
     if platform.target == "local":
         return LocalTarget(config_path, Path(state) if state else None, platform=platform, out=out)
-    return CloudTarget(platform, out=out, state=state)
+    return CloudTarget(platform, out=out, state=state, config_path=config_path)

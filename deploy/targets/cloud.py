@@ -19,8 +19,10 @@ from render.schema import Platform
 
 
 class CloudTarget:
-    def __init__(self, platform: Platform, *, out: str = "build", state: str | None = None) -> None:
+    def __init__(self, platform: Platform, *, out: str = "build", state: str | None = None,
+                 config_path: Path | None = None) -> None:
         self.platform, self.out, self.state = platform, out, state
+        self.config_path = config_path  # its environments.lock: the machines' environments
         self.name = platform.target
 
     @property
@@ -33,7 +35,7 @@ class CloudTarget:
         return summary
 
     def preview(self, progress: Progress, *, destroy: bool = False) -> Preview:
-        prepared = cloud_ops.prepare(self.platform, self.out, self.state, progress)
+        prepared = cloud_ops.prepare(self.platform, self.out, self.state, progress, self.config_path)
         progress("terraform plan" + (" -destroy" if destroy else ""))
         plan, text = prepared.stack.quick_plan(destroy=destroy)
         return Preview(text=text, changes=plan.changes, handle=(prepared, plan))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from constructs import Construct
 
+from modules import naming
 from modules.aws.base import data, name_tag, ref, res
 from modules.aws.spec import AwsSpec, Grant, WorkerAccess
 
@@ -193,7 +194,19 @@ class Identity(Construct):
                               f":secret:graticule/{spec.name}/*"],
             },
         ]
+        machine_secrets = (f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"
+                           f":secret:{naming.machine_secret_name(spec.name, '*')}")
+        statements.append({
+            # One secret per launched cluster or server (deploy.cloud.machine_secrets): the hub
+            # makes it, narrows who may read it to the machines it launched, and deletes it.
+            "sid": "ManageMachineSecrets",
+            "actions": ["secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret",
+                        "secretsmanager:PutResourcePolicy", "secretsmanager:GetResourcePolicy",
+                        "secretsmanager:TagResource", "secretsmanager:DescribeSecret"],
+            "resources": [machine_secrets],
+        })
         if artifacts_bucket_arn:
+            self._grant_machine_boot(artifacts_bucket_arn, machine_secrets, key_arn)
             statements += [
                 {"sid": "ListArtifacts", "actions": ["s3:ListBucket"], "resources": [artifacts_bucket_arn]},
                 {"sid": "ReadArtifacts", "actions": ["s3:GetObject"], "resources": [f"{artifacts_bucket_arn}/*"]},
@@ -224,3 +237,26 @@ class Identity(Construct):
             "role": ref(self.hub_role, "id"),
             "policy": ref(policy, "json"),
         })
+
+    def _grant_machine_boot(self, artifacts_bucket_arn: str, machine_secrets: str, key_arn: str) -> None:
+        """What a launched machine reads at boot (deploy.cloud.machine_boot): the wheels and the
+        configuration's pointer in the artifacts bucket, and the machines' secrets, of which
+        each secret's resource policy lets it read only its own."""
+        spec = self._spec
+        objects = [f"{artifacts_bucket_arn}/{prefix}" for prefix in ("environments/*", "wheelhouse/*",
+                                                                     "config/current.json")]
+        for key, role in self.worker_roles.items():
+            policy = data(self, "aws_iam_policy_document", f"worker_boot_{key}", {"statement": [
+                {"sid": "ReadWheels", "actions": ["s3:GetObject"], "resources": objects},
+                {"sid": "ReadMachineSecrets", "actions": ["secretsmanager:GetSecretValue"],
+                 "resources": [machine_secrets]},
+                {"sid": "UsePlatformKeyThroughS3AndSecrets", "actions": ["kms:Decrypt"], "resources": [key_arn],
+                 "condition": [{"test": "StringEquals", "variable": "kms:ViaService",
+                                "values": [f"s3.{spec.region}.amazonaws.com",
+                                           f"secretsmanager.{spec.region}.amazonaws.com"]}]},
+            ]})
+            res(self, "aws_iam_role_policy", f"worker_boot_{key}", {
+                "name": "machine-boot",
+                "role": ref(role, "id"),
+                "policy": ref(policy, "json"),
+            })

@@ -7,13 +7,20 @@ graticule's SDK (never the repository on its path):
     python laptop_client.py start                      a Cluster(profile="small", n_workers=2)
     python laptop_client.py compute NAME               reconnect by name with graticule
     python laptop_client.py upstream NAME ADDRESS PROXY   the same with dask_gateway.Gateway
+    python laptop_client.py scale NAME N               scale by name, wait for N workers, compute
     python laptop_client.py stop NAME
+
+LAPTOP_WAIT (seconds, default 300) is how long `start` and `scale` wait for their workers
+(machines that boot take longer than local processes).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+
+WAIT = float(os.environ.get("LAPTOP_WAIT", "300"))
 
 
 def login(hub_url: str, user: str) -> dict:
@@ -30,7 +37,7 @@ def start() -> dict:
 
     cluster = graticule.Cluster(profile="small", n_workers=2, shutdown_on_close=False)
     with cluster.get_client(set_as_default=False) as client:
-        client.wait_for_workers(2, timeout=300)
+        client.wait_for_workers(2, timeout=WAIT)
         total = client.submit(sum, range(100)).result()
         workers = len(client.scheduler_info()["workers"])
     listed = graticule.clusters()
@@ -67,6 +74,21 @@ def upstream(name: str, address: str, proxy_address: str) -> dict:
         gateway.close()
 
 
+def scale(name: str, count: str) -> dict:
+    import graticule
+
+    cluster = graticule.Cluster(name=name, shutdown_on_close=False)
+    try:
+        cluster.scale(int(count))
+        with cluster.get_client(set_as_default=False) as client:
+            client.wait_for_workers(int(count), timeout=WAIT)
+            total = client.submit(sum, range(10)).result()
+            hosts = sorted(w["host"] for w in client.scheduler_info()["workers"].values())
+        return {"name": name, "sum": total, "hosts": hosts}
+    finally:
+        cluster.close()
+
+
 def stop(name: str) -> dict:
     import graticule
 
@@ -77,5 +99,6 @@ def stop(name: str) -> dict:
 
 if __name__ == "__main__":
     step, *arguments = sys.argv[1:]
-    steps = {"login": login, "start": start, "compute": compute, "upstream": upstream, "stop": stop}
+    steps = {"login": login, "start": start, "compute": compute, "upstream": upstream, "scale": scale,
+             "stop": stop}
     print(json.dumps(steps[step](*arguments)))

@@ -34,6 +34,7 @@ class CloudView:
         found = []
         for page in self.ec2.get_paginator("describe_instances").paginate():
             for reservation in page["Reservations"]:
+                shared = _reservation_profile(reservation)
                 for raw in reservation["Instances"]:
                     found.append(Instance(
                         instance_id=raw["InstanceId"], state=raw["State"]["Name"],
@@ -41,7 +42,7 @@ class CloudView:
                         zone=raw.get("Placement", {}).get("AvailabilityZone", ""),
                         instance_type=raw.get("InstanceType", ""), image_id=raw.get("ImageId", ""),
                         group_ids=tuple(g["GroupId"] for g in raw.get("SecurityGroups", [])),
-                        profile_arn=raw.get("IamInstanceProfile", {}).get("Arn")))
+                        profile_arn=raw.get("IamInstanceProfile", {}).get("Arn") or shared))
         return found
 
     def subnet_cidr(self, subnet_id: str) -> str:
@@ -61,7 +62,14 @@ class CloudView:
     def profile_of(self, instance_id: str) -> str | None:
         """The instance profile associated with an instance now."""
         raw = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        return raw.get("IamInstanceProfile", {}).get("Arn")
+        found = raw.get("IamInstanceProfile", {}).get("Arn")
+        if found:
+            return found
+        for page in self.ec2.get_paginator("describe_instances").paginate():  # its whole reservation
+            for reservation in page["Reservations"]:
+                if any(other["InstanceId"] == instance_id for other in reservation["Instances"]):
+                    return _reservation_profile(reservation)
+        return None
 
     def role_of(self, profile_arn: str | None) -> tuple[str, str] | None:
         """(role name, role ARN) of an instance profile, or None."""
@@ -81,3 +89,10 @@ class CloudView:
                 "Type": "AWS-HMAC", "AccessKeyId": issued["AccessKeyId"],
                 "SecretAccessKey": issued["SecretAccessKey"], "Token": issued["SessionToken"],
                 "Expiration": issued["Expiration"].strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _reservation_profile(reservation: dict) -> str | None:
+    """The instance profile of one RunInstances: EC2 gives it to every instance of the
+    request, moto associates it with the first one only (so a batch's others get it here)."""
+    return next((raw["IamInstanceProfile"]["Arn"] for raw in reservation.get("Instances", [])
+                 if raw.get("IamInstanceProfile", {}).get("Arn")), None)
