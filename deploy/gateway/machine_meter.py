@@ -14,9 +14,11 @@ which gives it `self.machines` (the machines layer) and keeps each job's state a
   tagged with the budget is terminated in the same metering pass, whether the gateway
   knows it or not.
 - adoption after a restart (or a SIGKILL): dask-gateway reloads its jobs from its
-  database and re-runs the launches it had not recorded (found again by their client
-  token: nothing is launched twice); the ledger's open intervals go on (`recover`); then
-  the platform's Dask instances the database does not account for are terminated
+  database and re-runs the launches it had not recorded: a scheduler's is found again by
+  its client token, a batch of workers' by its tags (the worker machines listed before
+  this gateway launches anything and recorded nowhere are handed to the workers started
+  again), so nothing is launched twice; the ledger's open intervals go on (`recover`);
+  then the platform's Dask instances the database does not account for are terminated
   (`deploy.gateway.adoption`).
 """
 
