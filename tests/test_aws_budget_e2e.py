@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import requests
 from dask_gateway.auth import JupyterHubAuth
 
 from tests.support.aws_platform import AwsPlatform
@@ -88,11 +89,26 @@ def _until(check: Callable[[], object], timeout: float, what: str, diagnose: Cal
     raise AssertionError(f"timed out waiting for {what}\n{diagnose()}")
 
 
+def _gateway_up(platform: AwsPlatform) -> bool:
+    try:  # through the load balancer and the hub's proxy (config sync may be restarting it after a boot)
+        return requests.get(f"{platform.front}/services/dask-gateway/api/health", timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _gateway(platform: AwsPlatform, user: str) -> Gateway:
+    _until(lambda: _gateway_up(platform), 300, "the gateway through the load balancer", lambda: _gateway_log(platform))
     session = Session(platform.front, user)
     assert session.login().status_code == 302
     return Gateway(address=f"{platform.front}/services/dask-gateway", proxy_address=platform.scheduler,
                    auth=JupyterHubAuth(api_token=session.new_token()))
+
+
+def _submit(platform: AwsPlatform, gateway: Gateway, **options) -> str:
+    try:
+        return gateway.submit(**options)
+    except Exception as error:
+        raise AssertionError(f"{error!r}\n{_gateway_log(platform)}") from error
 
 
 def _instances(platform: AwsPlatform, **tags: str) -> list[dict]:
@@ -125,7 +141,7 @@ def test_a_spent_budget_refuses_by_name_and_stop_terminates_its_instances(aws_pl
     platform = aws_platform
     alice = _gateway(platform, "alice")
     try:
-        running = alice.submit(profile="small", workers=1)
+        running = _submit(platform, alice, profile="small", workers=1)
         launched = _until(lambda: len(_instances(platform, cluster=running)) == 2 and _instances(
             platform, cluster=running), 300, "alice's scheduler and worker instances", lambda: _gateway_log(platform))
         assert {_tags(i)["role"] for i in launched} == {"scheduler", "worker"}
@@ -158,7 +174,7 @@ def test_a_gateway_killed_on_the_hub_vm_adopts_the_cluster_after_its_restart(aws
     hub = platform.sim.sandboxes[platform.hub_instance()]
     alice = _gateway(platform, "alice")
     try:
-        name = alice.submit(profile="small", workers=1)
+        name = _submit(platform, alice, profile="small", workers=1)
         before = {i["InstanceId"] for i in _until(lambda: len(_instances(platform, cluster=name)) == 2 and _instances(
             platform, cluster=name), 300, "the cluster's instances", lambda: _gateway_log(platform))}
         rows = _until(lambda: [r for r in _intervals(platform, name) if r["machine_id"]] if len(
