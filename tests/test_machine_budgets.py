@@ -61,7 +61,7 @@ def test_an_interval_runs_from_the_instance_launch_to_its_termination(tmp_path, 
 
     async def scenario():
         cluster, (worker,) = await vm_gateway.cluster_with_workers(made, "carol", "small", 1)
-        clock.set(time.time() + 600)  # the ledger's now: well after what happens next
+        clock.set(time.time() + 3600)  # the ledger's now: well after what happens next
         await made.liveness()  # a metering pass's look at the machines
         by_process = {row.process: row for row in _rows(made)}
         for job in (cluster, worker):
@@ -77,7 +77,7 @@ def test_an_interval_runs_from_the_instance_launch_to_its_termination(tmp_path, 
         await made.liveness()  # looked at again: nothing changes twice
         row = {r.process: r for r in _rows(made)}[worker.name]
         assert row.ended_at == _ended_at(_raw(aws, worker.state["machine_id"]))  # EC2's end, not the clock's
-        assert row.ended_at < clock() - 500
+        assert row.ended_at < clock() - 3000
         assert len(_rows(made)) == 2  # one interval per instance, however often it is looked at
         return cluster
 
@@ -163,7 +163,7 @@ def test_on_exhausted_stop_terminates_every_instance_of_the_budget_in_one_meteri
         ghost = made.machines.launch(tagged(role="worker", cluster="ghost", budget="ocean", user="carol"))
         notebook = made.machines.launch(tagged(role="notebook", server="carol", budget="ocean", user="carol"))
         await made.liveness()
-        clock.advance(3600)  # an hour of alice's three small machines: $0.29 of $0.05
+        clock.advance(1200)  # twenty minutes of alice's three small machines: $0.096 of $0.05
         loop = asyncio.create_task(made.budgets.budgets.metering_loop(made._budget_live, made._budget_stop, 3600))
         try:
             deadline = time.monotonic() + 60
