@@ -82,7 +82,9 @@ def tiny(aws_platform: AwsPlatform) -> Iterator[AwsPlatform]:
     platform, original = aws_platform, aws_platform.text
     lock = platform.root / "environments.lock"
     (platform.root / "platform.yaml").write_text(tiny_environments(original))
-    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_NO_INDEX": "1", "UV_OFFLINE": "1"}
+    empty_index = platform.root / "empty-index"  # uv reads no UV_NO_INDEX: an index with nothing in it
+    empty_index.mkdir(exist_ok=True)
+    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1"}
     try:
         platform.env.update(offline)
         platform.cli("lock")
