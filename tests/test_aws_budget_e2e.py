@@ -6,15 +6,16 @@ From this process (alice's laptop), through the load balancer only:
 - a budget with little money left refuses alice's new cluster and names itself;
 - the budget spent: `on_exhausted: stop` terminates every instance tagged with it (her
   cluster's, and one the gateway does not know) in one metering pass;
-- the gateway SIGKILLed on the hub VM while alice's cluster starts or runs, then started
-  again (the unit's Restart=always: the simulator's systemctl does not restart units, so
-  the test does, after stopping what the dead process left in its group, as systemd's
-  control-group kill does): the cluster is adopted, nothing is launched twice, its usage
-  intervals go on (the same rows, still open), and an instance nobody knows is terminated.
+- the gateway SIGKILLed on the hub VM while alice's cluster runs (started and computed on
+  from her laptop, on instances booted with the platform's tiny environments: the cluster
+  e2e's fixtures), then started again (the unit's Restart=always: the simulator's systemctl
+  does not restart units, so the test does, after stopping what the dead process left in
+  its group, as systemd's control-group kill does): the cluster is adopted and computes
+  again from the laptop, nothing is launched twice, its usage intervals go on (the same
+  rows, still open), and an instance nobody knows is terminated.
 
 The budget's earlier spending is written into the hub VM's ledger (a closed interval: the
 month's money would otherwise take a month to spend) and removed again at the end.
-Whether the clusters compute on their instances is tests/test_aws_cluster_e2e.py's.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from dask_gateway.auth import JupyterHubAuth
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
 from tests.support.gateway_client import Gateway
-from tests.support.hub_e2e import Session
+from tests.support.hub_e2e import PASSWORDS, Session
+from tests.test_aws_cluster_e2e import WAIT, laptop, tiny  # noqa: F401  (fixtures: tiny environments, the laptop)
+from tests.test_laptop_e2e import on_laptop
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 GATEWAY_UNIT = "graticule-gateway.service"
 VENV_PYTHON = "/opt/graticule/venv/bin/python"
@@ -133,6 +136,17 @@ def _stray(platform: AwsPlatform, cluster: str) -> str:
     )["Instances"][0]["InstanceId"]
 
 
+def _stop_all(platform: AwsPlatform, user: str) -> None:
+    """Stop every cluster of `user` (a failed start leaves no instance behind)."""
+    gateway = _gateway(platform, user)
+    try:
+        for cluster in gateway.list_clusters():
+            gateway.stop_cluster(cluster.name)
+    finally:
+        gateway.close()
+    _until(lambda: not _instances(platform, user=user), 300, f"{user}'s instances to go")
+
+
 def _gateway_log(platform: AwsPlatform) -> str:
     return platform.diagnose(platform.hub_instance())
 
@@ -169,16 +183,34 @@ def test_a_spent_budget_refuses_by_name_and_stop_terminates_its_instances(aws_pl
         alice.close()
 
 
-def test_a_gateway_killed_on_the_hub_vm_adopts_the_cluster_after_its_restart(aws_platform: AwsPlatform):
-    platform = aws_platform
+def test_a_gateway_killed_on_the_hub_vm_adopts_the_running_cluster_which_keeps_computing(
+        tiny: AwsPlatform, laptop, tmp_path):  # noqa: F811
+    platform = tiny
     hub = platform.sim.sandboxes[platform.hub_instance()]
-    alice = _gateway(platform, "alice")
+    config = tmp_path / "laptop-config"
+    config.mkdir()
+    here = {"GRATICULE_GATEWAY_SCHEDULER_URL": platform.scheduler, "LAPTOP_WAIT": str(WAIT)}
+
+    def laptop_step(*step: str, stdin: str = "") -> dict:
+        return on_laptop(laptop, config, *step, stdin=stdin, **here)
+
+    _until(lambda: _gateway_up(platform), 300, "the gateway through the load balancer", lambda: _gateway_log(platform))
+    assert Session(platform.front, "alice").login().status_code == 302
+    laptop_step("login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
+    name = None
     try:
-        name = _submit(platform, alice, profile="small", workers=1)
-        before = {i["InstanceId"] for i in _until(lambda: len(_instances(platform, cluster=name)) == 2 and _instances(
-            platform, cluster=name), 300, "the cluster's instances", lambda: _gateway_log(platform))}
+        try:
+            started = laptop_step("start")  # Cluster(profile="small", n_workers=2), computed on, left running
+        except AssertionError:
+            print(_gateway_log(platform))
+            _stop_all(platform, "alice")
+            raise
+        name = started["name"]
+        assert started["sum"] == sum(range(100)) and started["workers"] == 2
+        before = {i["InstanceId"] for i in _instances(platform, cluster=name)}
+        assert len(before) == 3
         rows = _until(lambda: [r for r in _intervals(platform, name) if r["machine_id"]] if len(
-            [r for r in _intervals(platform, name) if r["machine_id"]]) == 2 else None, 120,
+            [r for r in _intervals(platform, name) if r["machine_id"]]) == 3 else None, 120,
             "the intervals to know their instances", lambda: _gateway_log(platform))
         assert {r["machine_id"] for r in rows} == before
 
@@ -191,14 +223,20 @@ def test_a_gateway_killed_on_the_hub_vm_adopts_the_cluster_after_its_restart(aws
 
         _until(lambda: not _instances(platform, cluster="forgotten-e2e"), 300,
                f"the unknown instance {ghost} to be terminated", lambda: _gateway_log(platform))
-        listed = {c.name: c for c in _until(alice.list_clusters, 120, "the gateway's API")}
-        assert name in listed and listed[name].status.name in ("PENDING", "RUNNING")
+        _until(lambda: _gateway_up(platform), 300, "the restarted gateway", lambda: _gateway_log(platform))
+        again = laptop_step("compute", name)  # reconnected by name: the same scheduler, through the new proxy
+        assert again["sum"] == sum(range(10))
         assert {i["InstanceId"] for i in _instances(platform, cluster=name)} == before  # nothing launched again
         after = _intervals(platform, name)
         assert sorted((r["id"], r["machine_id"]) for r in after) == sorted((r["id"], r["machine_id"]) for r in rows)
         assert all(r["ended_at"] is None for r in after)  # the same intervals go on, none doubled
 
-        alice.stop_cluster(name)
-        _until(lambda: not _instances(platform, cluster=name), 180, "the cluster's instances to go")
+        laptop_step("stop", name)
+        _until(lambda: not _instances(platform, cluster=name), 300, "the cluster's instances to go")
+        _until(lambda: all(r["ended_at"] for r in _intervals(platform, name)), 120, "the intervals to close")
+        name = None
     finally:
-        alice.close()
+        if name is not None:  # a failed test leaves no cluster behind
+            print(_gateway_log(platform))
+            laptop_step("stop", name)
+            _until(lambda: not _instances(platform, cluster=name), 300, f"{name} left instances")

@@ -182,4 +182,7 @@ class MachineMetering(GraticuleBackend):
         self._unrecorded = UnrecordedLaunches(listed or [])
         await super().setup(app)  # reloads the jobs, re-queues them, recovers the ledger
         if listed is not None:
-            await self.adopt(listed)
+            try:
+                await self.adopt(listed)
+            except Exception:  # the reaper unit ends them later; the gateway must still start
+                self.log.warning("Could not terminate the instances the gateway does not know", exc_info=True)
