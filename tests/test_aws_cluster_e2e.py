@@ -216,7 +216,7 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatfo
         # bob: not listed, not readable, not stoppable
         bob = Session(front, "bob")
         assert bob.login(BOB_PASSWORD).status_code == 302
-        headers = {"Authorization": f"token {bob.new_token()}"}
+        headers = {"Authorization": f"jupyterhub {bob.new_token()}"}  # dask-gateway's JupyterHub auth
         api = f"{front}/services/dask-gateway/api/v1/clusters"
         listed = requests.get(f"{api}/", headers=headers, timeout=60)
         assert listed.status_code == 200 and name not in listed.json()
