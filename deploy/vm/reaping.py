@@ -18,6 +18,7 @@ from pathlib import Path
 
 from deploy.cloud.machines import Machines, MachinesError
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS, Reaped, reap
+from deploy.gateway.adoption import DASK_ROLES
 from deploy.gateway.machines_in_use import machine_ids
 from deploy.runtime.database import database_url
 from deploy.runtime.state import Layout
@@ -39,7 +40,8 @@ def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_G
     except Exception as error:  # any failure to read means: we do not know what is in use
         print(f"reaper: the gateway's database cannot be read ({error}); nothing terminated", flush=True)
         return None
-    return reap(machines, settings.platform, lambda: known, grace)
+    # Only the gateway's roles: its database says nothing of notebook servers (the hub's).
+    return reap(machines, settings.platform, lambda: known, grace, roles=DASK_ROLES)
 
 
 def machines_of(settings: VmSettings) -> Machines:
