@@ -87,32 +87,35 @@ def write_outputs(prepared: Prepared) -> dict[str, Any]:
 
 
 def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[[str], None] = lambda _: None):
-    """aws: the hub VM's wheelhouse and this build's configuration to the artifacts bucket
-    (deploy.vm.publish); the running hub picks the new version up (deploy.vm.config_sync)."""
+    """aws and gcp: the hub VM's wheelhouse and this build's configuration to the artifacts
+    bucket (deploy.vm.publish); the running hub picks the new version up (deploy.vm.config_sync)."""
     bucket = outputs.get("artifacts_bucket")
-    if prepared.platform.target != "aws" or not bucket:
+    target = prepared.platform.target
+    if target not in ("aws", "gcp") or not bucket:
         return None
     from deploy.vm import environment_wheels, publish, wheelhouse
+    from deploy.vm.stores import operator_store
 
-    house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress)
+    house = wheelhouse.ensure_wheelhouse(prepared.state / "wheelhouse", progress, cloud=target)
     build = {
         path.relative_to(prepared.build).as_posix(): path.read_bytes()
         for path in sorted(prepared.build.rglob("*")) if path.is_file()
     }
-    region = outputs.get("region") or prepared.platform.cloud.aws.region
-    s3 = publish.s3_client(region)
+    cloud = getattr(prepared.platform.cloud, target)
+    store = operator_store(target, bucket, region=outputs.get("region") or cloud.region,
+                           project=outputs.get("project") or getattr(cloud, "project", ""))
     files = publish.config_files(build, outputs)
-    files[environment_wheels.INDEX_FILE] = environment_wheels.index_file(
-        _publish_environments(prepared, bucket, s3, progress))
-    return publish.publish(bucket, region, house, files, progress, s3=s3)
+    if target == "aws":  # the AWS gateway's machines install them (deploy.gateway.aws)
+        files[environment_wheels.INDEX_FILE] = environment_wheels.index_file(
+            _publish_environments(prepared, store, progress))
+    return publish.publish(store, house, files, progress)
 
 
-def _publish_environments(prepared: Prepared, bucket: str, s3, progress: Callable[[str], None]) -> dict[str, str]:
+def _publish_environments(prepared: Prepared, store, progress: Callable[[str], None]) -> dict[str, str]:
     """Every locked environment's wheels, for the machines the gateway launches; {name: key}."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from deploy.environments import lock
     from deploy.vm import environment_wheels, publish
+    from deploy.vm.stores import StoreError
 
     entries = lock.read(lock.lock_path(prepared.config_path)) if prepared.config_path else None
     if not entries:
@@ -120,9 +123,9 @@ def _publish_environments(prepared: Prepared, bucket: str, s3, progress: Callabl
     try:
         return environment_wheels.publish_all(
             entries, prepared.state / "environment-wheels",
-            lambda key, wheels: publish.publish_environment(s3, bucket, key, wheels), progress)
-    except (BotoCoreError, ClientError) as exc:
-        raise RuntimeFailure(f"publishing the environments' wheels to {bucket} failed: {exc}") from None
+            lambda key, wheels: publish.publish_environment(store, key, wheels), progress)
+    except StoreError as exc:
+        raise RuntimeFailure(f"publishing the environments' wheels failed: {exc}") from None
 
 
 def describe_plan(summary: dict[str, Any]) -> str:

@@ -47,3 +47,8 @@ def pinned_provider(stack: Construct, name: str, version: str) -> TerraformProvi
             provider_name=name, provider_version_constraint=version
         ),
     )
+
+
+def terraform_literal(text: str) -> str:
+    """`text` as a Terraform string literal: a script's `${...}` and `%{` are not templates."""
+    return text.replace("${", "$${").replace("%{", "%%{")

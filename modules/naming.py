@@ -83,3 +83,29 @@ def hub_role_name(platform_name: str) -> str:
 def environment_prefix(build_key: str) -> str:
     """Where a locked (or synced) environment's wheels live in the artifacts bucket."""
     return f"environments/{build_key}"
+
+
+# -- the hub VM on GCP (issue 15) ----------------------------------------------------------
+
+GCP_STATE_DEVICE_NAME = "graticule-state"  # the state disk's device name on the hub instance
+GCP_STATE_DEVICE = f"/dev/disk/by-id/google-{GCP_STATE_DEVICE_NAME}"  # where the guest sees it
+_MAX_BUCKET_NAME = 63
+
+
+def gcp_artifacts_bucket(platform_name: str, project: str) -> str:
+    """`<platform>-artifacts-<project>` (bucket names are global); when that passes GCS's 63
+    characters, the project is replaced by a short hash of it."""
+    name = f"{platform_name}-artifacts-{project}"
+    if len(name) <= _MAX_BUCKET_NAME:
+        return name
+    return f"{platform_name}-artifacts-{hashlib.sha256(project.encode()).hexdigest()[:12]}"
+
+
+def gcp_secret_id(platform_name: str, key: str) -> str:
+    """The Secret Manager id of one of the platform's secrets (ids allow no `/`)."""
+    return f"graticule-{platform_name}-{key}"
+
+
+def gcp_label_value(path: str) -> str:
+    """A path as a GCE label value (lower-case letters, digits, `-` and `_` only): `/` -> `_`."""
+    return path.replace("/", "_")

@@ -60,6 +60,7 @@ def gateway_spec(platform: Platform, target: str) -> GatewaySpec:
                 memory=profile.memory,
                 gpu=profile.gpu.model_dump() if profile.gpu else None,
                 price_per_hour_usd=cost.profile_price(platform, target, name).price_per_hour_usd,
+                on_demand_per_hour_usd=_on_demand(platform, target, name),
             )
             for name, profile in platform.profiles.items()
         },
@@ -72,6 +73,16 @@ def gateway_spec(platform: Platform, target: str) -> GatewaySpec:
         },
         alert_emails=list(platform.integrations.alerts.email),
     )
+
+
+def _on_demand(platform: Platform, target: str, name: str) -> float | None:
+    """The on-demand hourly price of a spot profile (None for the others: their one price)."""
+    if not platform.profiles[name].spot:
+        return None
+    price = cost.profile_price(platform, target, name)
+    if platform.profiles[name].price_per_hour_usd is not None or price.on_demand_per_hour_usd is None:
+        return price.price_per_hour_usd  # a price set in platform.yaml holds in either market
+    return price.on_demand_per_hour_usd
 
 
 def _grants(platform: Platform, user) -> Grants:

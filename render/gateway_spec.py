@@ -25,6 +25,9 @@ class ProfileSize:
     memory: int  # bytes
     gpu: dict | None  # {"count", "type"}
     price_per_hour_usd: float  # what the usage ledger charges per scheduler/worker hour
+    # A spot profile's price above is the spot estimate; a machine that got on-demand
+    # capacity instead (spot refused) is charged this (None: the same price).
+    on_demand_per_hour_usd: float | None = None
 
 
 @dataclass(frozen=True)

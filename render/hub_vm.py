@@ -1,5 +1,7 @@
-"""`hub-vm/user-data.sh`: the AWS hub VM's first-boot script, as Terraform gives it to the
-instance (modules.aws.user_data writes both), so a reviewer reads it in build/."""
+"""The hub VM's first-boot script as the cloud gives it to the instance, so a reviewer
+reads it in build/: `hub-vm/user-data.sh` on aws (modules.aws.user_data), and
+`hub-vm/startup-script.sh` on gcp (modules.gcp.startup_script, the instance's
+`startup-script` metadata)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,16 @@ from render.schema import Platform
 
 
 def render_hub_vm(platform: Platform, target: str | None = None) -> dict[str, bytes]:
-    if (target or platform.target) != "aws" or platform.cloud.aws is None:
-        return {}
-    from modules.aws.user_data import hub_user_data, log_group_name
+    target = target or platform.target
+    if target == "aws" and platform.cloud.aws is not None:
+        from modules.aws.user_data import hub_user_data, log_group_name
 
-    cloud = platform.cloud.aws
-    script = hub_user_data(platform.name, cloud.region, cloud.account_id, log_group_name(platform.name))
-    return {"hub-vm/user-data.sh": script.encode()}
+        cloud = platform.cloud.aws
+        script = hub_user_data(platform.name, cloud.region, cloud.account_id, log_group_name(platform.name))
+        return {"hub-vm/user-data.sh": script.encode()}
+    if target == "gcp" and platform.cloud.gcp is not None:
+        from modules.gcp.startup_script import hub_startup_script
+
+        cloud = platform.cloud.gcp
+        return {"hub-vm/startup-script.sh": hub_startup_script(platform.name, cloud.project, cloud.region).encode()}
+    return {}

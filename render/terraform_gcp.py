@@ -56,6 +56,7 @@ def gcp_spec(platform: Platform):
             for name, profile in platform.profiles.items()
         ),
         worker_access=worker_access(platform.name, grants_by_user(platform)),
+        oauth_client_secret=platform.hub.auth.provider != "local",
     )
 
 

@@ -141,11 +141,12 @@ def test_the_cycle_finder_finds_a_cycle():
 @pytest.mark.parametrize(
     ("library", "home"),
     [("dask_gateway_server", ("deploy.gateway",)), ("boto3", ("deploy.cloud", "deploy.vm")),
-     ("google.cloud", ("deploy.cloud",))],
+     ("google.cloud", ("deploy.cloud", "deploy.vm"))],
 )
 def test_a_third_party_runtime_is_imported_from_one_package_only(library, home):
-    """boto3 also in deploy.vm: `platform apply`'s publishing to S3 and the hub VM's own
-    calls (S3, Secrets Manager) are not the machines layer."""
+    """boto3 and google.cloud also in deploy.vm: `platform apply`'s publishing to the
+    artifacts bucket and the hub VM's own calls (S3 or Cloud Storage, Secrets Manager or
+    Secret Manager) are not the machines layer."""
     bad = [
         f"{module} imports {name}"
         for package in OURS

@@ -13,6 +13,7 @@ from importlib import metadata
 
 from deploy.environments.lock import Entry
 from deploy.vm import environment_wheels, publish
+from deploy.vm.stores import S3Objects
 from graticule.wheels import repack
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 
@@ -39,7 +40,7 @@ def test_locked_environments_are_published_once_with_their_index(tmp_path, monke
     said: list[str] = []
 
     def upload(key, wheels):
-        return publish.publish_environment(s3, BUCKET, key, wheels)
+        return publish.publish_environment(S3Objects(s3, BUCKET), key, wheels)
 
     keys = environment_wheels.publish_all(entries, tmp_path / "cache", upload, said.append)
     key = entries["tiny"].build_key

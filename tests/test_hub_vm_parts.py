@@ -16,6 +16,7 @@ from deploy.runtime.addresses import Runtime
 from deploy.runtime.state import Layout
 from deploy.vm import boot, config, config_sync, publish, reaping, secrets, units
 from deploy.vm.settings import VmSettings
+from deploy.vm.stores import AwsSecrets, S3Objects
 from deploy.vm.wheelhouse import Wheelhouse
 from modules import naming
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
@@ -45,15 +46,15 @@ def _wheelhouse(tmp_path: Path) -> Wheelhouse:
 
 def test_secrets_are_generated_once_and_the_operators_is_read(cloud, tmp_path):
     _, sm = cloud
-    first = secrets.ensure(sm, PLATFORM)
+    first = secrets.ensure(AwsSecrets(sm, PLATFORM))
     assert set(first) == set(naming.SECRET_KEYS_GENERATED)  # no OAuth secret until the operator sets one
     assert len(first["cookie-secret"]) == 64 and first["cookie-secret"] != first["admin-api-token"]
     sm.put_secret_value(SecretId=naming.secret_name(PLATFORM, "oauth-client-secret"), SecretString="from-operator")
-    second = secrets.ensure(sm, PLATFORM)  # a second boot (a replaced hub) gets the same values
+    second = secrets.ensure(AwsSecrets(sm, PLATFORM))  # a second boot (a replaced hub) gets the same values
     assert {k: v for k, v in second.items() if k in first} == first
     assert second["oauth-client-secret"] == "from-operator" and "database-url" not in second
     sm.put_secret_value(SecretId=naming.secret_name(PLATFORM, "database-url"), SecretString="postgresql://h/db\n")
-    assert secrets.ensure(sm, PLATFORM)["database-url"] == "postgresql://h/db"
+    assert secrets.ensure(AwsSecrets(sm, PLATFORM))["database-url"] == "postgresql://h/db"
     secrets.write(second, tmp_path / "run" / "secrets")
     written = tmp_path / "run" / "secrets" / "cookie_secret"
     assert written.read_text() == first["cookie-secret"] + "\n"
@@ -80,20 +81,20 @@ def test_published_configuration_reads_back_and_is_checked(cloud, tmp_path):
     files = publish.config_files(build, {"hub_url": "https://hub.example.org"})
     assert sorted(files) == ["gateway/platform.json", "hub/platform.json", "manifest.json", "outputs.json"]
     house = _wheelhouse(tmp_path)
-    done = publish.publish(BUCKET, "us-west-2", house, files, s3=s3)
+    done = publish.publish(S3Objects(s3, BUCKET), house, files)
     assert done.uploaded_wheels == 1
-    assert config.current(s3, BUCKET) == {"version": done.version, "wheelhouse": "abc"}
-    assert config.fetch(s3, BUCKET, done.version) == files
+    assert config.current(S3Objects(s3, BUCKET)) == {"version": done.version, "wheelhouse": "abc"}
+    assert config.fetch(S3Objects(s3, BUCKET), done.version) == files
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert {"wheelhouse/abc/index.json", "wheelhouse/abc/requirements.txt", "wheelhouse/abc/a-1-py3-none-any.whl",
             "config/current.json"} <= keys
     # the same wheelhouse is not uploaded again; the same files are the same version
-    again = publish.publish(BUCKET, "us-west-2", house, files, s3=s3)
+    again = publish.publish(S3Objects(s3, BUCKET), house, files)
     assert again == publish.Published(done.version, "abc", 0)
     # an altered file is refused, not installed
     s3.put_object(Bucket=BUCKET, Key=f"config/{done.version}/hub/platform.json", Body=b"{\"evil\": 1}")
     with pytest.raises(ValueError, match="incomplete or altered"):
-        config.fetch(s3, BUCKET, done.version)
+        config.fetch(S3Objects(s3, BUCKET), done.version)
 
 
 def _runtime(tmp_path: Path) -> Runtime:
@@ -186,9 +187,9 @@ def test_config_sync_restarts_only_what_a_change_touches(cloud, tmp_path, monkey
     build = {"hub/platform.json": b"{\"users\": [\"alice\"]}", "gateway/platform.json": b"{}", "manifest.json": b"1"}
 
     def apply(files: dict[str, bytes]) -> list[str]:
-        publish.publish(BUCKET, "us-west-2", house, publish.config_files(files, {}), s3=s3)
+        publish.publish(S3Objects(s3, BUCKET), house, publish.config_files(files, {}))
         restarted.clear()
-        return config_sync.sync_once(settings, s3)
+        return config_sync.sync_once(settings, S3Objects(s3, BUCKET))
 
     apply(build)  # first version: everything is new
     assert apply(build) == [] and restarted == []  # unchanged: nothing happens

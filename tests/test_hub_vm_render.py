@@ -65,7 +65,7 @@ def test_user_data_holds_no_secret_and_nothing_users_change():
 
 
 def test_no_user_data_for_other_targets():
-    assert render_hub_vm(example_platform("aws", egress="nat"), "gcp") == {}
+    assert list(render_hub_vm(example_platform("aws", egress="nat"), "gcp")) == ["hub-vm/startup-script.sh"]
     assert render_hub_vm(example_platform("aws", egress="nat"), "local") == {}
 
 

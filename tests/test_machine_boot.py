@@ -25,6 +25,7 @@ import pytest
 from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.vm import publish
 from deploy.vm.machine_boot import ENVS_DIR, PYTHON, WORKDIR, MachineBoot, machine_user_data
+from deploy.vm.stores import S3Objects
 from deploy.vm.wheelhouse import Wheelhouse
 from graticule.wheels import repack
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
@@ -91,8 +92,8 @@ def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path,
     if path:
         _publish_uv(s3)
     key, wheels = _environment(tmp_path)
-    assert publish.publish_environment(s3, BUCKET, key, wheels) == 1
-    assert publish.publish_environment(s3, BUCKET, key, wheels) == 0  # present: not again
+    assert publish.publish_environment(S3Objects(s3, BUCKET), key, wheels) == 1
+    assert publish.publish_environment(S3Objects(s3, BUCKET), key, wheels) == 0  # present: not again
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     assert {f"environments/{key}/requirements.txt", f"environments/{key}/index.json"} <= listed
 

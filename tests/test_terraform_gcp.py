@@ -69,6 +69,11 @@ def resources(rendered: dict, kind: str) -> dict[str, dict]:
     return rendered.get("resource", {}).get(kind, {})
 
 
+def storage(rendered: dict, kind: str) -> dict[str, dict]:
+    """The storage integrations' buckets or grants, not the hub's artifacts (test_hub_vm_gcp_render)."""
+    return {k: v for k, v in resources(rendered, kind).items() if not k.startswith("artifacts")}
+
+
 # --- the provider schema ----------------------------------------------------------------
 
 
@@ -211,15 +216,12 @@ def test_one_template_per_profile_spot_and_gpus() -> None:
 
 def test_buckets_are_private_versioned_and_granted_by_group() -> None:
     rendered = stack("nat")
-    (bucket,) = resources(rendered, "google_storage_bucket").values()
+    (bucket,) = storage(rendered, "google_storage_bucket").values()
     assert bucket["name"] == "oceanlab-data"
     assert bucket["uniform_bucket_level_access"] is True
     assert bucket["public_access_prevention"] == "enforced"
     assert bucket["versioning"] == {"enabled": True}
-    grants = {
-        (member["member"], member["role"])
-        for member in resources(rendered, "google_storage_bucket_iam_member").values()
-    }
+    grants = {(m["member"], m["role"]) for m in storage(rendered, "google_storage_bucket_iam_member").values()}
     accounts = resources(rendered, "google_service_account")
     # ocean reads and writes, students read; the account without grants reaches nothing.
     assert grants == {
@@ -236,8 +238,8 @@ def test_existing_buckets_are_granted_but_not_created() -> None:
         data["integrations"]["storage"][0]["existing"] = True
 
     rendered = json.loads(synthesize_gcp(example_platform("nat", existing)))
-    assert resources(rendered, "google_storage_bucket") == {}
-    buckets = {member["bucket"] for member in resources(rendered, "google_storage_bucket_iam_member").values()}
+    assert storage(rendered, "google_storage_bucket") == {}
+    buckets = {member["bucket"] for member in storage(rendered, "google_storage_bucket_iam_member").values()}
     assert buckets == {"oceanlab-data"}
 
 

@@ -16,8 +16,10 @@ zone and market, or none (why: `placement.py`).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from deploy.cloud import placement
@@ -25,6 +27,7 @@ from deploy.cloud.deadman import with_deadman
 from deploy.cloud.machines import TAG_PLATFORM, TERMINATED, Machine, MachinesError, MachineSpec
 
 _STATES = {"shutting-down": "stopping"}  # EC2's words that differ from ours
+_ENDED = ("shutting-down", "terminated", "stopping", "stopped")
 # Worth the same request again (same ClientToken): throttling and EC2's own hiccups.
 _TRANSIENT = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "InternalError", "InternalFailure",
               "ServiceUnavailable", "Unavailable"}
@@ -190,4 +193,14 @@ def _machine(instance: dict) -> Machine:
         launched_at=instance.get("LaunchTime"),
         zone=instance.get("Placement", {}).get("AvailabilityZone"),
         spot=instance.get("InstanceLifecycle") == "spot",
+        ended_at=_transition_time(instance) if state in _ENDED else None,
     )
+
+
+# EC2 dates a stop or termination only in prose: "User initiated (2026-12-04 18:00:00 GMT)".
+_TRANSITION_TIME = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:GMT|UTC)\)")
+
+
+def _transition_time(instance: dict) -> datetime | None:
+    found = _TRANSITION_TIME.search(instance.get("StateTransitionReason") or "")
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) if found else None

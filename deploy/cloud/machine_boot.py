@@ -133,9 +133,15 @@ fetch_wheels() {  # PREFIX DIR: requirements.txt, index.json and the wheels it l
     get "$1/index.json" "$2/index.json"
     python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["files"]))' "$2/index.json" \
         > "$2/files.txt"
+    # the missing wheels, 8 transfers at a time (one curl, each transfer signed on its own)
+    : > "$RUN/transfers"
     while read -r wheel; do
-        [ -s "$2/$wheel" ] || get "$1/$wheel" "$2/$wheel"
+        [ -s "$2/$wheel" ] || printf 'url = "%s"\noutput = "%s"\n' "$(s3_url "$1/$wheel")" "$2/$wheel" \
+            >> "$RUN/transfers"
     done < "$2/files.txt"
+    [ ! -s "$RUN/transfers" ] || signed s3 --parallel --parallel-max 8 --retry 5 --retry-all-errors \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -K "$RUN/transfers"
+    rm -f "$RUN/transfers"
 }
 wheelhouse=""
 hub_wheelhouse() {
@@ -166,6 +172,7 @@ install() {  # PREFIX VENV: the wheels under PREFIX, offline, hashes required, o
     dir="$CACHE/$(echo "$1" | tr / _)"
     fetch_wheels "$1" "$dir"
     need_uv
+    phase uv-install
     export UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
     [ -x "$2/bin/python" ] || "$UV" venv --quiet --python "$(command -v python3)" "$2"
     "$UV" pip install --quiet --python "$2/bin/python" --offline --no-index --find-links "$dir" \

@@ -57,6 +57,7 @@ class Machine:
     launched_at: datetime | None = None  # timezone-aware; None when the cloud does not say
     zone: str | None = None
     spot: bool = False
+    ended_at: datetime | None = None  # when it went (stopping/terminated), if the cloud says
 
     @property
     def alive(self) -> bool:

@@ -7,6 +7,8 @@ flight is not recorded yet) and its id is not among the known ones. A machine wh
 launch time the cloud does not give is kept: the reaper only ends what it can date.
 A stopped machine of the layer (GCE keeps an instance the guest powered off, e.g. by the
 dead-man switch, as TERMINATED) is ended whether known or young: nothing starts it again.
+With `roles`, only machines of those roles are judged: the ones the known ids account for
+(the hub VM's unit gives the gateway's, scheduler and worker; notebook servers are the hub's).
 
 Known ids come from the caller: `reap(..., known=callable)` asks for them after listing
 the machines, so anything listed was launched before the known ids were read. The entry
@@ -25,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,15 +42,17 @@ class Reaped:
     terminated: list[str] = field(default_factory=list)
     known: list[str] = field(default_factory=list)
     young: list[str] = field(default_factory=list)
-    not_ours: list[str] = field(default_factory=list)  # the hub, and instances the layer did not launch
+    not_ours: list[str] = field(default_factory=list)  # the hub, instances the layer did not launch, other roles
 
 
-def judge(machines: Iterable[Machine], known: set[str], now: datetime, grace_seconds: float) -> Reaped:
-    """Sort the platform's machines into what to terminate and what to keep (and why)."""
+def judge(machines: Iterable[Machine], known: set[str], now: datetime, grace_seconds: float,
+          roles: Collection[str] | None = None) -> Reaped:
+    """Sort the platform's machines into what to terminate and what to keep (and why).
+    `roles`: the only roles judged (those whose machines `known` accounts for); None: all."""
     verdict = Reaped()
     for machine in machines:
         role = machine.tags.get(TAG_ROLE)
-        if not role or role == HUB_ROLE:
+        if not role or role == HUB_ROLE or (roles is not None and role not in roles):
             verdict.not_ours.append(machine.id)
         elif machine.state == STOPPED:
             verdict.terminated.append(machine.id)
@@ -63,9 +67,9 @@ def judge(machines: Iterable[Machine], known: set[str], now: datetime, grace_sec
 
 def reap(machines: Machines, platform: str, known: Callable[[], Iterable[str]],
          grace_seconds: float = DEFAULT_GRACE_SECONDS, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-         dry_run: bool = False) -> Reaped:
+         dry_run: bool = False, roles: Collection[str] | None = None) -> Reaped:
     listed = machines.list({TAG_PLATFORM: platform})
-    verdict = judge(listed, set(known()), now(), grace_seconds)
+    verdict = judge(listed, set(known()), now(), grace_seconds, roles)
     if verdict.terminated and not dry_run:
         machines.terminate(verdict.terminated)
     return verdict

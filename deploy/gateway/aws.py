@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dask_gateway_server.backends.base import PublicException
 from traitlets import Unicode, default
 
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.machine_boot import MachineBoot, machine_user_data
 from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.gateway.options import SYNC_OPTION
 from deploy.gateway.vm import VMBackend
 from modules.spec import HUB_PORT
 
@@ -69,6 +71,13 @@ class AWSBackend(VMBackend):
 
     def instance_profile_of(self, username: str) -> str | None:
         return (self.outputs.get("worker_instance_profile_by_user") or {}).get(username)
+
+    async def admit_cluster(self, user, options: dict, config) -> None:
+        await super().admit_cluster(user, options, config)
+        if options.get(SYNC_OPTION):
+            # its wheels are built on the hub, not published for machines yet: refused, not ignored
+            raise PublicException("synced environments (Cluster(sync=True)) cannot run on aws machines yet; "
+                                  "start the cluster with one of the platform's locked environments")
 
     def environment_key(self, cluster) -> str | None:
         """The wheel-cache key of the cluster's environment (None: the image's Python only)."""

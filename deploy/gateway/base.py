@@ -47,6 +47,8 @@ class ListedCluster(models.Cluster):
 
 
 class GraticuleBackend(DBBackendBase):
+    whole_machines = False  # budgets: a scheduler/worker holds its profile's whole machine (VM backends)
+
     platform = Dict(help="The rendered gateway/platform.json", config=True)
 
     state_dir = Unicode(
@@ -242,7 +244,9 @@ class GraticuleBackend(DBBackendBase):
         use_ec_keys()  # cluster TLS keys in a millisecond, not up to a second of RSA
         if self.state_dir:
             Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.budgets = GatewayBudgets.open(self.spec, self.state_dir, self.log)  # budgets: the usage ledger
+        self.budgets = GatewayBudgets.open(  # budgets: the usage ledger
+            self.spec, self.state_dir, self.log, whole_machines=self.whole_machines
+        )
         await super().setup(app)
         # budgets: close the intervals of processes that died while the gateway was down,
         # before anything else is reconciled (the local backend's checks never suspend).

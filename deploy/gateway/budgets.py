@@ -40,15 +40,18 @@ STOP_REASON_OPTION = "stop_reason"  # shown in the cluster's options once budget
 
 
 class GatewayBudgets:
-    def __init__(self, budgets: Budgets, spec: GatewaySpec) -> None:
+    def __init__(self, budgets: Budgets, spec: GatewaySpec, whole_machines: bool = False) -> None:
         self.budgets = budgets
         self.spec = spec
+        # VM backends: every scheduler and worker is a machine of its profile, and holds all of it.
+        self.whole_machines = whole_machines
         self._pending: set[ProcessKey] = set()  # reservations not yet bound to a cluster
         self.stop_reasons: dict[str, str] = {}
 
     @classmethod
     def open(
-        cls, spec: GatewaySpec, backend_state_dir: str, backend_log: logging.Logger | None = None
+        cls, spec: GatewaySpec, backend_state_dir: str, backend_log: logging.Logger | None = None,
+        whole_machines: bool = False,
     ) -> GatewayBudgets:
         """The ledger from GRATICULE_LEDGER_URL, else SQLite in the platform's state dir."""
         if backend_log is not None and not log.handlers:  # budget messages in the gateway's log
@@ -58,7 +61,7 @@ class GatewayBudgets:
             log.propagate = False
         state = os.environ.get(STATE_DIR_ENV) or str(Path(backend_state_dir).parent)
         ledger = Ledger.open(state_dir=Path(state))
-        return cls(Budgets(ledger, Policy.from_gateway_spec(spec)), spec)
+        return cls(Budgets(ledger, Policy.from_gateway_spec(spec)), spec, whole_machines)
 
     # -- prices and sizes ---------------------------------------------------------------
 
@@ -68,14 +71,18 @@ class GatewayBudgets:
 
     def _request(self, user: str, cluster: str, process: str, options: dict, config: dict, role: str) -> Request:
         prefix = "scheduler" if role == ROLE_SCHEDULER else "worker"
+        cores, memory = float(config.get(f"{prefix}_cores") or 1), int(config.get(f"{prefix}_memory") or 0)
+        size = self.spec.profiles.get(options.get("profile") or "")
+        if self.whole_machines and size is not None:
+            cores, memory = float(size.cpu), int(size.memory)
         return Request(
             user=user,
             cluster=cluster,
             process=process,
             profile=options.get("profile") or "",
             role=role,
-            cores=float(config.get(f"{prefix}_cores") or 1),
-            memory_bytes=int(config.get(f"{prefix}_memory") or 0),
+            cores=cores,
+            memory_bytes=memory,
             price_per_hour_usd=self._price(options.get("profile")),
         )
 

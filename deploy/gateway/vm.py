@@ -44,8 +44,8 @@ from deploy.cloud.machines import (
     alive,
 )
 from deploy.gateway import vm_worker_launcher
-from deploy.gateway.base import GraticuleBackend
 from deploy.gateway.budgets import stop_reason_options
+from deploy.gateway.machine_meter import MachineMetering
 from deploy.gateway.vm_batches import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, LaunchBatcher
 from deploy.runtime import env
 
@@ -54,7 +54,7 @@ SECRET_ENV = "DASK_GATEWAY_API_TOKEN"  # never in user data: the machine's secre
 ASKS_THE_GATEWAY = "(asked of the gateway)"  # the scheduler address a VM worker gets at boot
 
 
-class VMBackend(GraticuleBackend):
+class VMBackend(MachineMetering):
     templates_dir = Unicode(help="Directory of the rendered workers/<profile>.json", config=True)
     vm_python = Unicode("python3", help="The Python on the machines' image that runs Dask "
                                         "(clouds without machine secrets)", config=True)

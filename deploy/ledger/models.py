@@ -50,6 +50,8 @@ class UsageInterval(Base):
     ended_at: Mapped[float | None] = mapped_column(Double, nullable=True)
     heartbeat_at: Mapped[float] = mapped_column(Double)
     end_reason: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # VM backends: the instance paid for; then started_at is its launch (deploy.ledger.machines).
+    machine_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         # Covering indexes: spend is summed from the index alone, per budget or for all.
@@ -71,6 +73,13 @@ class UsageInterval(Base):
             unique=True,
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index(
+            "uq_usage_open_machine",
+            "machine_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL AND machine_id IS NOT NULL"),
+            postgresql_where=text("ended_at IS NULL AND machine_id IS NOT NULL"),
         ),
     )
 

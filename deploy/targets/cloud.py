@@ -1,7 +1,7 @@
 """Target aws / gcp: Terraform from the rendered stack (see `deploy.cloud_ops`).
 
 On aws, `status`, `logs` and `token` ask the cloud's APIs and the hub's
-(`deploy.targets.cloud_runtime`); gcp has no hub runtime yet. `up` and `down` belong to
+(`deploy.targets.cloud_runtime`); on gcp `status` and `token` (`deploy.targets.gcp_runtime`). `up` and `down` belong to
 the local target: they say to use `apply` and `destroy` instead.
 """
 
@@ -102,9 +102,13 @@ class CloudTarget:
                         f"{self.name}: `platform destroy` removes it there")
 
     def _runtime(self) -> AwsRuntime:
+        if self.name == "gcp":
+            from deploy.targets.gcp_runtime import GcpRuntime
+
+            return GcpRuntime(self.platform, Path(self.out).absolute())
         if self.name != "aws":
             raise UserError(f"target {self.name} has no hub runtime yet: `platform status`, `logs` and `token` "
-                            f"work for aws and local")
+                            f"work for aws, gcp and local")
         return AwsRuntime(self.platform, Path(self.out).absolute())
 
     def status(self) -> list[ComponentStatus]:

@@ -31,6 +31,8 @@ LOG_STREAM_PREFIX = "hub/"  # as deploy.vm.logship names its streams
 
 
 class AwsRuntime:
+    INSTANCE_OUTPUT = "hub_instance_id"  # the output naming the hub instance
+
     def __init__(self, platform: Platform, build: Path, operator: AwsOperator | None = None) -> None:
         self.platform, self.build = platform, build
         self._outputs: dict | None = None
@@ -58,15 +60,21 @@ class AwsRuntime:
     @property
     def operator(self) -> AwsOperator:
         if self._operator is None:
-            self._operator = AwsOperator(self.outputs.get("region") or self.platform.cloud.aws.region)
+            self._operator = self._make_operator()
         return self._operator
+
+    def _make_operator(self):
+        return AwsOperator(self.outputs.get("region") or self.platform.cloud.aws.region)
+
+    def secret_name(self, key: str) -> str:
+        return naming.secret_name(self.platform.name, key)
 
     @property
     def hub_url(self) -> str:
         return (os.environ.get(env.CLOUD_HUB_URL) or self._output("hub_url")).rstrip("/")
 
     def status(self) -> list[ComponentStatus]:
-        instance_id = self._output("hub_instance_id")
+        instance_id = self._output(self.INSTANCE_OUTPUT)
         instance = self.operator.instance(instance_id)
         vm = ComponentStatus(
             name="hub-vm",
@@ -96,7 +104,7 @@ class AwsRuntime:
             yield message + "\n"
 
     def token(self, username: str, note: str = "platform token") -> str:
-        name = naming.secret_name(self.platform.name, ADMIN_TOKEN_KEY)
+        name = self.secret_name(ADMIN_TOKEN_KEY)
         admin_token = self.operator.secret(name)
         if not admin_token:
             raise RuntimeFailure(f"the secret {name} has no value yet: the hub VM puts it there on its first "

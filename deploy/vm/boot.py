@@ -1,9 +1,10 @@
 """`python -m deploy.vm.boot /etc/graticule/vm.json`: the hub VM's first boot, as root.
 
-The user data installed graticule from the wheelhouse; this does the rest, then exits:
-the state volume mounted at the state directory, the secrets from Secrets Manager into
-/run/graticule, the published configuration into `<state>/build`, and the runtime's
-components (plus config sync) as systemd units on fixed ports: the proxy's public port
+The user data (aws) or startup script (gcp) installed graticule from the wheelhouse;
+this does the rest, then exits: the state volume mounted at the state directory, the
+secrets from the cloud's secret store (deploy.vm.stores) into /run/graticule, the
+published configuration into `<state>/build`, and the runtime's components (plus
+config sync) as systemd units on fixed ports: the proxy's public port
 (8000) and the gateway's scheduler TLS port (8786) on every interface, the rest on
 127.0.0.1. Phases are logged with timestamps for the boot benchmark.
 """
@@ -22,7 +23,7 @@ from deploy.runtime import env
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.components import COMPONENTS, HUB, PROXY, Component
 from deploy.runtime.state import Layout, write_private
-from deploy.vm import config, publish, secrets, units, volume
+from deploy.vm import config, publish, secrets, stores, units, volume
 from deploy.vm.settings import LOG_DIR, RUN_DIR, UNIT_DIR, VmSettings, phase
 from modules.spec import HUB_PORT, SCHEDULER_PORT
 
@@ -113,18 +114,19 @@ def boot(settings_path: Path) -> None:
     print(f"graticule: state volume at {settings.state_dir} ({how})", flush=True)
     runtime = runtime_of(settings)
     layout = runtime.layout
-    secrets.write(secrets.ensure(settings.client("secretsmanager"), settings.platform), RUN_DIR / "secrets")
+    secrets.write(secrets.ensure(stores.secret_store(settings)), RUN_DIR / "secrets")
     layout.root.mkdir(parents=True, exist_ok=True)
     secrets.link_state_secrets(layout.secrets, RUN_DIR / "secrets")
     layout.create()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    s3 = settings.client("s3")
-    version = config.current(s3, settings.bucket)["version"]
-    files = config.fetch(s3, settings.bucket, version)
+    artifacts = stores.object_store(settings)
+    version = config.current(artifacts)["version"]
+    files = config.fetch(artifacts, version)
     config.install(layout, files, version)
     write_private(layout.run / "runtime.json", json.dumps({"ports": dict(PORTS)}, indent=2, sort_keys=True) + "\n")
     envs = environments(runtime, settings, read_secrets(RUN_DIR / "secrets"), outputs_of(files))
-    unit_files = {**units.component_units(runtime), **units.agent_units(Path(settings_path), layout.root)}
+    agents = units.agent_units(Path(settings_path), layout.root, settings.cloud)
+    unit_files = {**units.component_units(runtime), **agents}
     for name, text in unit_files.items():
         (UNIT_DIR / name).write_text(text)
     for name, values in envs.items():

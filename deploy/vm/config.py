@@ -7,22 +7,20 @@ import json
 from deploy.files import replace_tree_atomic
 from deploy.runtime.state import Layout
 from deploy.vm.publish import CURRENT, config_version
+from deploy.vm.stores import ObjectStore
 
 
-def current(s3, bucket: str) -> dict[str, str]:
+def current(store: ObjectStore) -> dict[str, str]:
     """{"version", "wheelhouse"} of config/current.json."""
-    return json.loads(s3.get_object(Bucket=bucket, Key=CURRENT)["Body"].read())
+    return json.loads(store.get(CURRENT))
 
 
-def fetch(s3, bucket: str, version: str) -> dict[str, bytes]:
+def fetch(store: ObjectStore, version: str) -> dict[str, bytes]:
     """Every file of `config/<version>/`, checked against the version (its sha256)."""
     prefix = f"config/{version}/"
-    files: dict[str, bytes] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            files[item["Key"][len(prefix):]] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    files = {key[len(prefix):]: store.get(key) for key in store.keys(prefix)}
     if config_version(files) != version:
-        raise ValueError(f"configuration {version[:12]} in s3://{bucket} is incomplete or altered")
+        raise ValueError(f"configuration {version[:12]} in {store.url} is incomplete or altered")
     return files
 
 

@@ -19,20 +19,21 @@ from pathlib import Path
 from deploy.runtime import env
 from deploy.runtime.components import BY_NAME, NAMES
 from deploy.runtime.state import write_private
-from deploy.vm import boot, config, units
+from deploy.vm import boot, config, stores, units
 from deploy.vm.settings import RUN_DIR, VmSettings
+from deploy.vm.stores import ObjectStore
 
-DEFAULT_INTERVAL = 10.0  # an S3 GET every 10 s: some 260,000 a month, about $0.10
+DEFAULT_INTERVAL = 10.0  # an S3 or GCS GET every 10 s: some 260,000 a month, about $0.10
 
 
-def sync_once(settings: VmSettings, s3) -> list[str]:
+def sync_once(settings: VmSettings, artifacts: ObjectStore) -> list[str]:
     """Apply the published version if it is new; returns the components restarted."""
     runtime = boot.runtime_of(settings)
-    published = config.current(s3, settings.bucket)
+    published = config.current(artifacts)
     version = published["version"]
     if version == config.installed_version(runtime.layout):
         return []
-    files = config.fetch(s3, settings.bucket, version)
+    files = config.fetch(artifacts, version)
     envs = boot.environments(runtime, settings, boot.read_secrets(RUN_DIR / "secrets"), boot.outputs_of(files))
     new = boot.fingerprints(runtime, envs, files)
     old = boot.read_fingerprints(runtime)
@@ -50,10 +51,10 @@ def sync_once(settings: VmSettings, s3) -> list[str]:
 def main(argv: list[str]) -> int:
     settings = VmSettings.load(Path(argv[0]) if argv else "/etc/graticule/vm.json")
     interval = float(os.environ.get(env.CONFIG_SYNC_INTERVAL) or DEFAULT_INTERVAL)
-    s3 = settings.client("s3")
+    artifacts = stores.object_store(settings)
     while True:
         try:
-            sync_once(settings, s3)
+            sync_once(settings, artifacts)
         except Exception as exc:  # keep following: the next apply may fix it
             print(f"graticule: config sync failed: {type(exc).__name__}: {exc}", flush=True)
         time.sleep(interval)

@@ -1,4 +1,4 @@
-"""`platform apply`'s last step on aws: publish what the hub VM runs to its artifacts bucket.
+"""`platform apply`'s last step on aws and gcp: publish what the hub VM runs to its artifacts bucket.
 
 Layout (the VM's user data and deploy.vm.boot read it):
 
@@ -6,8 +6,8 @@ Layout (the VM's user data and deploy.vm.boot read it):
     config/<version>/<path>                               hub/, gateway/, workers/, environments/, jobs/,
     config/<version>/outputs.json                         manifest.json; Terraform's outputs
     config/current.json  {"version", "wheelhouse"}        written last: the switch
-    environments/<key>/requirements.txt, index.json, *.whl  each locked or synced environment's wheels
-                                                      for the launched machines (deploy.vm.machine_boot)
+    environments/<key>/requirements.txt, index.json, *.whl  each locked environment's wheels for the
+                                                      launched machines (deploy.cloud.machine_boot)
 
 A wheelhouse is uploaded only when absent (its index.json is uploaded last, so a present
 index means a complete wheelhouse). `<version>` is the sha256 over the config files, so
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.errors import RuntimeFailure
+from deploy.vm.stores import ObjectStore, StoreError
 from deploy.vm.wheelhouse import Wheelhouse
 from modules import naming
 
@@ -53,65 +54,44 @@ def config_version(files: Mapping[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def s3_client(region: str):
-    """boto3's S3 client; AWS_ENDPOINT_URL and the usual credential chain apply."""
-    import boto3
-
-    return boto3.client("s3", region_name=region)
-
-
-def _exists(s3, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-
-
-def publish(bucket: str, region: str, wheelhouse: Wheelhouse, files: Mapping[str, bytes],
-            progress: Callable[[str], None] = lambda _: None, s3=None) -> Published:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    s3 = s3 or s3_client(region)
+def publish(store: ObjectStore, wheelhouse: Wheelhouse, files: Mapping[str, bytes],
+            progress: Callable[[str], None] = lambda _: None) -> Published:
+    """Into the artifacts bucket (deploy.vm.stores: S3 on aws, Cloud Storage on gcp)."""
     version = config_version(files)
     try:
-        uploaded = _upload_wheelhouse(s3, bucket, wheelhouse, progress)
-        progress(f"publishing configuration {version[:12]} to s3://{bucket}/config/")
+        uploaded = _upload_wheelhouse(store, wheelhouse, progress)
+        progress(f"publishing configuration {version[:12]} to {store.url}/config/")
         for path, data in files.items():
-            s3.put_object(Bucket=bucket, Key=f"config/{version}/{path}", Body=data)
+            store.put(f"config/{version}/{path}", data)
         current = json.dumps({"version": version, "wheelhouse": wheelhouse.id}, sort_keys=True) + "\n"
-        s3.put_object(Bucket=bucket, Key=CURRENT, Body=current.encode(), ContentType="application/json")
-    except (BotoCoreError, ClientError) as exc:
-        raise RuntimeFailure(f"publishing to the artifacts bucket {bucket} failed: {exc}") from None
+        store.put(CURRENT, current.encode(), content_type="application/json")
+    except StoreError as exc:
+        raise RuntimeFailure(f"publishing to the artifacts bucket failed: {exc}") from None
     return Published(version, wheelhouse.id, uploaded)
 
 
-def _upload_wheelhouse(s3, bucket: str, wheelhouse: Wheelhouse, progress: Callable[[str], None]) -> int:
+def _upload_wheelhouse(store: ObjectStore, wheelhouse: Wheelhouse, progress: Callable[[str], None]) -> int:
     prefix = f"wheelhouse/{wheelhouse.id}"
-    if _exists(s3, bucket, f"{prefix}/index.json"):
+    if store.exists(f"{prefix}/index.json"):
         return 0
     progress(f"uploading the hub wheelhouse {wheelhouse.id[:12]} ({len(wheelhouse.files)} wheels) "
-             f"to s3://{bucket}/{prefix}/")
-    return upload_wheels(s3, bucket, prefix, wheelhouse)
+             f"to {store.url}/{prefix}/")
+    return upload_wheels(store, prefix, wheelhouse)
 
 
-def upload_wheels(s3, bucket: str, prefix: str, wheelhouse: Wheelhouse) -> int:
+def upload_wheels(store: ObjectStore, prefix: str, wheelhouse: Wheelhouse) -> int:
     """requirements.txt, the wheels and index.json under `prefix/`, the index last: a present
     index means a complete set (machines and later uploads rely on it)."""
     names = wheelhouse.files
     for name in [*names, "requirements.txt", "index.json"]:
-        s3.upload_file(str(wheelhouse.directory / name), bucket, f"{prefix}/{name}")
+        store.put_file(f"{prefix}/{name}", wheelhouse.directory / name)
     return len(names)
 
 
-def publish_environment(s3, bucket: str, key: str, wheels: Wheelhouse) -> int:
-    """One environment's wheel cache, `environments/<key>/` (key: the lock entry's build_key,
-    or a synced environment's key); uploaded only when absent. Returns the wheels uploaded."""
+def publish_environment(store: ObjectStore, key: str, wheels: Wheelhouse) -> int:
+    """One environment's wheel cache, `environments/<key>/` (key: the lock entry's build key);
+    uploaded only when absent. Returns the number of wheels uploaded."""
     prefix = naming.environment_prefix(key)
-    if _exists(s3, bucket, f"{prefix}/index.json"):
+    if store.exists(f"{prefix}/index.json"):
         return 0
-    return upload_wheels(s3, bucket, prefix, wheels)
+    return upload_wheels(store, prefix, wheels)

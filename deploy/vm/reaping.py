@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE, Machines, MachinesError
+from deploy.cloud.machines import NOTEBOOK_ROLE, Machines, MachinesError
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS, Reaped, reap
+from deploy.gateway.adoption import DASK_ROLES
 from deploy.gateway.machines_in_use import machine_ids
 from deploy.runtime.database import database_url
 from deploy.runtime.state import Layout
@@ -41,9 +42,22 @@ def reap_once(settings: VmSettings, machines: Machines, grace: float = DEFAULT_G
     except Exception as error:  # any failure to read means: we do not know what is in use
         print(f"reaper: the gateway's database cannot be read ({error}); nothing terminated", flush=True)
         return None
+    # The gateway's roles from its database; notebook servers' machines from the hub's, and
+    # only when it can be read (else none of them is judged: all are kept).
     servers = servers_in_use.known_or_none(settings.state_dir)
-    return reap(machines, settings.platform, lambda: known | (servers if servers is not None else {
-        m.id for m in machines.list({TAG_PLATFORM: settings.platform, TAG_ROLE: NOTEBOOK_ROLE})}), grace)
+    roles = (*DASK_ROLES, NOTEBOOK_ROLE) if servers is not None else DASK_ROLES
+    return reap(machines, settings.platform, lambda: known | (servers or set()), grace, roles=roles)
+
+
+def machines_of(settings: VmSettings) -> Machines:
+    """The machines layer of the hub's cloud, in the hub's region, with the VM's own identity."""
+    if settings.cloud == "gcp":
+        from deploy.cloud.gcp import GCPMachines, on_vm_arguments
+
+        return GCPMachines(project=settings.project, regions=[settings.region], **on_vm_arguments())
+    from deploy.cloud.aws import AWSMachines
+
+    return AWSMachines(region=settings.region)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,10 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS, help="keep machines younger than this")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args(argv)
-    from deploy.cloud.aws import AWSMachines
-
     settings = VmSettings.load(args.settings)
-    machines = AWSMachines(region=settings.region)
+    machines = machines_of(settings)
     while True:
         try:
             verdict = reap_once(settings, machines, args.grace)

@@ -1,4 +1,5 @@
-"""The hub's secrets from Secrets Manager, into the units' RuntimeDirectory (tmpfs).
+"""The hub's secrets from the cloud's secret store (deploy.vm.stores: Secrets Manager,
+Secret Manager), into the units' RuntimeDirectory (tmpfs).
 
 Terraform creates each secret without a value. The five the hub owns are generated here
 on first boot and put only when the secret has no value yet, then read back (so two
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.runtime.state import private_dir, write_private
+from deploy.vm.stores import SecretStore
 from modules import naming
 
 
@@ -39,27 +41,19 @@ def file_name(key: str) -> str:
     return key.replace("-", "_")
 
 
-def _value(client, name: str) -> str | None:
-    try:
-        return client.get_secret_value(SecretId=name)["SecretString"]
-    except client.exceptions.ResourceNotFoundException:
-        return None  # the secret has no value yet (or does not exist)
-
-
-def ensure(client, platform: str) -> dict[str, str]:
+def ensure(store: SecretStore) -> dict[str, str]:
     """key -> value: the generated ones made when missing; the operator's when set."""
     values: dict[str, str] = {}
     for key, make in GENERATORS.items():
-        name = naming.secret_name(platform, key)
-        value = _value(client, name)
+        value = store.value(key)
         if value is None:
-            client.put_secret_value(SecretId=name, SecretString=make())
-            value = _value(client, name)
+            store.add(key, make())
+            value = store.value(key)
         if not value:
-            raise RuntimeError(f"secret {name} has no value after putting one")
+            raise RuntimeError(f"secret {store.name(key)} has no value after putting one")
         values[key] = value
     for key in OPERATORS:
-        value = _value(client, naming.secret_name(platform, key))
+        value = store.value(key)
         if value and value.strip():
             values[key] = value.strip()
     return values

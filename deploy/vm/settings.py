@@ -1,6 +1,7 @@
-"""The hub VM's settings (/etc/graticule/vm.json, written by its user data) and the AWS
-clients built from them. boto3 comes from the wheelhouse: it honours AWS_ENDPOINT_URL
-and `endpoint_url` in ~/.aws/config (a VPC endpoint by name; the simulator's moto)."""
+"""The hub VM's settings (/etc/graticule/vm.json, written by its user data or startup
+script) and the AWS clients built from them. boto3 comes from the wheelhouse: it honours
+AWS_ENDPOINT_URL and `endpoint_url` in ~/.aws/config (a VPC endpoint by name; the
+simulator's moto). On GCP (`cloud: gcp`) the stores come from deploy.vm.gcp_stores."""
 
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ class VmSettings:
     log_group: str
     state_dir: Path
     state_device: str
+    cloud: str = "aws"
+    project: str = ""  # GCP's project
 
     @classmethod
     def load(cls, path: str | Path) -> VmSettings:
         raw = json.loads(Path(path).read_text())
         return cls(platform=raw["platform"], region=raw["region"], bucket=raw["bucket"],
-                   log_group=raw["log_group"], state_dir=Path(raw["state_dir"]), state_device=raw["state_device"])
+                   log_group=raw["log_group"], state_dir=Path(raw["state_dir"]), state_device=raw["state_device"],
+                   cloud=raw.get("cloud", "aws"), project=raw.get("project", ""))
 
     def client(self, service: str):
         import boto3

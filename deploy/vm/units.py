@@ -85,10 +85,11 @@ def component_units(runtime: Runtime) -> dict[str, str]:
     return units
 
 
-def agent_units(settings_path: Path, state_dir: Path) -> dict[str, str]:
+def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dict[str, str]:
     """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship) and the
-    reaper of unknown machines (deploy.vm.reaping)."""
-    return {
+    reaper of unknown machines (deploy.vm.reaping). Not the log shipper on gcp: it writes to
+    CloudWatch only, for now."""
+    found = {
         unit_name(CONFIG_SYNC): unit_text(
             CONFIG_SYNC, "configuration sync from the artifacts bucket",
             [sys.executable, "-m", "deploy.vm.config_sync", str(settings_path)],
@@ -102,6 +103,9 @@ def agent_units(settings_path: Path, state_dir: Path) -> dict[str, str]:
             [sys.executable, "-m", "deploy.vm.reaping", str(settings_path)],
             workdir=state_dir, state_dir=state_dir, after=(unit_name("gateway"),)),
     }
+    if cloud == "gcp":
+        del found[unit_name(LOGSHIP)]
+    return found
 
 
 def component_environment(component: Component, runtime: Runtime, base: Mapping[str, str],

@@ -1,4 +1,4 @@
-"""The hub VM's wheelhouse: graticule[platform,aws] at the running version, every package
+"""The hub VM's wheelhouse: graticule[platform,<cloud>] at the running version, every package
 pinned with `--hash`, as wheels for the VM's Python (CPython 3.11, x86_64, glibc 2.36:
 Debian 12, the image the stack selects).
 
@@ -34,7 +34,7 @@ UV_PLATFORM = "x86_64-manylinux_2_36"
 # pip does not widen a manylinux_2_36 platform to the older glibc tags it includes: all named.
 PIP_PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)),
                  "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64")
-EXTRAS = "platform,aws"
+EXTRAS = "platform,{cloud}"  # the machines layer and stores of the hub's cloud
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: the same source gives the same wheel bytes
 _SOURCE_PARTS = ("pyproject.toml", "README.md", "graticule", "deploy", "render", "modules")
 
@@ -89,9 +89,9 @@ def _build_from_source(root: Path, out_dir: Path) -> Path:
     return built.pop()
 
 
-def compile_requirements(graticule: Path, version: str) -> str:
-    """requirements.txt: every package of graticule[platform,aws]==version, pinned, hashed."""
-    spec = f"graticule[{EXTRAS}]=={version}\n"
+def compile_requirements(graticule: Path, version: str, cloud: str = "aws") -> str:
+    """requirements.txt: every package of graticule[platform,<cloud>]==version, pinned, hashed."""
+    spec = f"graticule[{EXTRAS.format(cloud=cloud)}]=={version}\n"
     text = uv.run(
         "pip", "compile", "-", "--quiet", "--generate-hashes", "--no-header", "--no-annotate",
         "--python-platform", UV_PLATFORM, "--python-version", PYTHON_VERSION,
@@ -116,15 +116,16 @@ def download(requirements: Path, graticule_dir: Path, out_dir: Path) -> list[str
     return sorted(path.name for path in out_dir.glob("*.whl"))
 
 
-def ensure_wheelhouse(cache: Path, progress: Callable[[str], None] = lambda _: None) -> Wheelhouse:
-    """The wheelhouse of the running graticule, built under `cache/<id>/` once."""
+def ensure_wheelhouse(cache: Path, progress: Callable[[str], None] = lambda _: None, cloud: str = "aws") -> Wheelhouse:
+    """The wheelhouse of the running graticule for a hub on `cloud`, built under `cache/<id>/` once."""
     from render.build import version
 
     with tempfile.TemporaryDirectory(prefix="graticule-wheel-") as tmp:
         progress("hub wheelhouse: building graticule's wheel")
         own = graticule_wheel(Path(tmp))
-        progress("hub wheelhouse: resolving graticule[platform,aws] for CPython 3.11 on manylinux_2_36 x86_64")
-        requirements = compile_requirements(own, version())
+        progress(f"hub wheelhouse: resolving graticule[{EXTRAS.format(cloud=cloud)}] for CPython 3.11 on "
+                 "manylinux_2_36 x86_64")
+        requirements = compile_requirements(own, version(), cloud)
         wheelhouse_id = hashlib.sha256(requirements.encode()).hexdigest()
         directory = cache / wheelhouse_id
         if (directory / "index.json").is_file():

@@ -1,13 +1,18 @@
 """The hub VM (JupyterHub, dask-gateway, usage ledger) and the instance group that puts it
-behind the load balancer. Private IP only; hardened like the worker templates."""
+behind the load balancer. Private IP only; hardened like the worker templates. It boots
+from its startup script (modules.gcp.startup_script) with its state disk attached
+(modules.gcp.hub_state)."""
 
 from __future__ import annotations
 
 from constructs import Construct
 
+from modules import naming
+from modules.base import terraform_literal
 from modules.gcp.base import hub_name, ref, res
 from modules.gcp.firewall import hub_tag
 from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.gcp.startup_script import hub_startup_script
 from modules.gcp.templates import BOOT_DISK_GB, HARDENED_METADATA, IMAGE, SCOPES, SHIELDED_VM
 
 HUB_PORT_NAME = "hub"
@@ -15,7 +20,7 @@ HUB_PORT_NAME = "hub"
 
 class Hub(Construct):
     def __init__(self, scope: Construct, spec: GcpSpec, zone: str, subnetwork_id: str, account: str, *,
-                 key_id: str, key_grant: str) -> None:
+                 key_id: str, key_grant: str, state_disk: str) -> None:
         super().__init__(scope, "hub")
         self.instance = res(self, "google_compute_instance", "hub", {
             "name": hub_name(spec.name),
@@ -38,9 +43,15 @@ class Hub(Construct):
             },
             # No access_config block: no external IP.
             "network_interface": [{"subnetwork": subnetwork_id}],
+            # A separate disk: a replaced hub gets the same one (modules.gcp.hub_state).
+            "attached_disk": [{"source": state_disk, "device_name": naming.GCP_STATE_DEVICE_NAME,
+                               "mode": "READ_WRITE", "kms_key_self_link": key_id}],
             "service_account": {"email": account, "scopes": SCOPES},
             "shielded_instance_config": SHIELDED_VM,
-            "metadata": HARDENED_METADATA,
+            # The startup script as metadata (changed in place), not `metadata_startup_script`
+            # (which replaces the instance); no secret and nothing that changes with users.
+            "metadata": {**HARDENED_METADATA, "startup-script": terraform_literal(
+                hub_startup_script(spec.name, spec.project, spec.region))},
             "depends_on": [key_grant],
         })
         self.group = res(self, "google_compute_instance_group", "hub", {

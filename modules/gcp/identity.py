@@ -84,7 +84,8 @@ def launch_condition(spec: GcpSpec) -> str:
     return " || ".join([
         f'({named("Instance", "instances")}.startsWith("{prefix}") '
         f'&& !resource.name.endsWith("/instances/{hub}"))',
-        f'({named("Disk", "disks")}.startsWith("{prefix}") && !resource.name.endsWith("/disks/{hub}"))',
+        f'({named("Disk", "disks")}.startsWith("{prefix}") && !resource.name.endsWith("/disks/{hub}") '
+        f'&& !resource.name.endsWith("/disks/{hub}-state"))',
         f"({named('InstanceTemplate', 'instanceTemplates')} in [{templates}])",
         f'(resource.type == "compute.googleapis.com/Subnetwork" '
         f'&& resource.name.endsWith("/subnetworks/{spec.name}-compute"))',

@@ -22,6 +22,7 @@ SERVICES = (
     "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
+    "secretmanager.googleapis.com",
     "storage.googleapis.com",
 )
 

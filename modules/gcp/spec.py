@@ -32,6 +32,8 @@ class GcpSpec(CloudSpec):
     project: str
     hub_machine_type: str
     profiles: tuple[ProfileSpec, ...] = ()
+    # the hub's auth needs an OAuth client secret (github, oidc): its Secret Manager secret exists
+    oauth_client_secret: bool = False
 
     @property
     def labels(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from modules.gcp.budgets import Budgets
 from modules.gcp.encryption import Encryption
 from modules.gcp.firewall import Firewall
 from modules.gcp.hub import Hub
+from modules.gcp.hub_state import HubState
 from modules.gcp.identity import Identity
 from modules.gcp.load_balancer import LoadBalancer
 from modules.gcp.logs import Logs
@@ -33,8 +34,11 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
     Firewall(stack, spec, network.network_id)
     default_worker = identity.workers[spec.worker_access[0].key]
     templates = InstanceTemplates(stack, spec, network.subnetwork_id, default_worker, encryption.key_id)
+    hub_state = HubState(stack, spec, zone=project.zone, hub_member=identity.hub_member,
+                         key_id=encryption.key_id, key_grants=encryption.grants)
     hub = Hub(stack, spec, project.zone, network.subnetwork_id, identity.hub_email,
-              key_id=encryption.key_id, key_grant=encryption.grants["compute"])
+              key_id=encryption.key_id, key_grant=encryption.grants["compute"],
+              state_disk=ref(hub_state.disk, "self_link"))
     lb = LoadBalancer(stack, spec, hub.group_id)
     storage = Storage(stack, spec, identity.workers, key_id=encryption.key_id,
                       key_grant=encryption.grants["storage"])
@@ -59,6 +63,9 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
             user: identity.workers[access.key] for access in spec.worker_access for user in access.users
         },
         "log_bucket": ref(logs.bucket, "id"),
+        "artifacts_bucket": ref(hub_state.artifacts, "name"),
+        "hub_state_disk": ref(hub_state.disk, "name"),
+        "secret_ids": {key: ref(secret, "secret_id") for key, secret in hub_state.secrets.items()},
         "buckets": storage.buckets,
     }
     for name, value in outputs.items():

@@ -1,11 +1,13 @@
-"""Hub VM boot benchmark: from the instance running to the hub healthy, in the simulator.
+"""Hub VM boot benchmark, aws and gcp side by side: from the instance running to the hub
+healthy, in the simulators.
 
-One platform (the repository's platform.yaml on aws, local logins) is rendered and its
-wheelhouse and configuration published to moto's artifacts bucket, as `platform apply`
-does; then its hub instance boots from the rendered user data. The phases come from the
-timestamps the user data and deploy.vm.boot print (`graticule-phase NAME TIME`):
+One platform (the repository's platform.yaml, local logins) is rendered and its
+wheelhouse and configuration published to the artifacts bucket (moto's S3; on gcp the
+Cloud Storage emulator), as `platform apply` does; then its hub instance boots from the
+rendered user data (on gcp: its startup script, tests/bench/hub_boot_gcp.py). The phases
+come from the timestamps the script and deploy.vm.boot print (`graticule-phase NAME TIME`):
 
-    wheelhouse download   the wheels from the bucket (curl, SigV4)
+    wheelhouse download   the wheels from the bucket (curl, SigV4 / a metadata-server token)
     wheelhouse install    uv out of its wheel, a venv, `uv pip install --require-hashes`
     configuration         state volume, secrets (generated: first boot), config download
     service start         units started -> proxy and hub answering
@@ -26,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from deploy.vm.stores import S3Objects
 from modules import naming
 from render.build import render
 from render.validate import validate_text
@@ -82,7 +85,7 @@ def _publish(moto, platform, bucket: str, cache: Path) -> float:
     house = wheelhouse.ensure_wheelhouse(cache)
     files = render(platform, "aws")
     outputs = {"hub_url": "https://hub.oceanlab.org", "artifacts_bucket": bucket, "region": moto.region}
-    publish.publish(bucket, moto.region, house, publish.config_files(files, outputs), s3=moto.client("s3"))
+    publish.publish(S3Objects(moto.client("s3"), bucket), house, publish.config_files(files, outputs))
     return time.monotonic() - begin
 
 
@@ -98,46 +101,78 @@ def _baseline(sim: Simulator, ec2, cloud: dict) -> float:
     return answered - started
 
 
+SPLITS = {  # printed name -> (phase it starts at, phase it ends at)
+    "wheelhouse download": ("wheelhouse-download", "wheelhouse-install"),
+    "wheelhouse install": ("wheelhouse-install", "boot"),
+    "configuration": ("configuration", "services"),
+    "service start": ("services", "healthy"),
+}
+
+
+def measured(phases: dict[str, float], running: float, baseline: float, published: float) -> dict:
+    """The figures one cloud's run gives: splits, the rest, the total and the baseline."""
+    splits = {name: phases[end] - phases[begin] for name, (begin, end) in SPLITS.items()}
+    total = phases["healthy"] - running
+    return {"published": published, "baseline": baseline, "splits": splits,
+            "other (python start-up)": total - sum(splits.values()), "total": total}
+
+
+def _measure_aws(scratch: Path) -> dict:
+    platform = validate_text(platform_yaml("nat"))
+    with running_moto(env=moto_server_env(scratch / "moto")) as moto:
+        saved = {key: os.environ.get(key) for key in moto.env() if key.startswith("AWS_")}
+        os.environ.update({key: value for key, value in moto.env().items() if key.startswith("AWS_")})
+        try:
+            ec2 = moto.client("ec2")
+            cloud = _cloud(moto, platform)
+            published = _publish(moto, platform, cloud["bucket"], scratch / "wheelhouse")
+            script = render(platform, "aws")["hub-vm/user-data.sh"].decode()
+            with Simulator(moto, scratch / "sim", poll_interval=0.1) as sim:
+                baseline = _baseline(sim, ec2, cloud)
+                instance = launch(ec2, cloud["subnet"], script, [cloud["group"]], image_id=first_image(ec2),
+                                  IamInstanceProfile={"Arn": cloud["profile"]})
+                box = sim.wait_running(instance)
+                running = time.time()
+                ec2.attach_volume(VolumeId=cloud["volume"], InstanceId=instance, Device=naming.HUB_STATE_DEVICE)
+                phases = _phases(box.console_log, timeout=900)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    return measured(phases, running, baseline, published)
+
+
 def main() -> None:
     reason = simulator_unavailable()
     if reason:
         print(f"  skipped: {reason}")
         return
-    platform = validate_text(platform_yaml("nat"))
+    from tests.bench.hub_boot_gcp import measure_gcp
+
     os.environ["GRATICULE_WHEELHOUSE_FIND_LINKS"] = str(hub_wheels())
-    with tempfile.TemporaryDirectory(prefix="bench-hub-") as scratch, \
-            running_moto(env=moto_server_env(Path(scratch) / "moto")) as moto:
-        os.environ.update({key: value for key, value in moto.env().items() if key.startswith("AWS_")})
-        ec2 = moto.client("ec2")
-        cloud = _cloud(moto, platform)
-        published = _publish(moto, platform, cloud["bucket"], Path(scratch) / "wheelhouse")
-        script = render(platform, "aws")["hub-vm/user-data.sh"].decode()
-        with Simulator(moto, Path(scratch) / "sim", poll_interval=0.1) as sim:
-            baseline = _baseline(sim, ec2, cloud)
-            instance = launch(ec2, cloud["subnet"], script, [cloud["group"]], image_id=first_image(ec2),
-                              IamInstanceProfile={"Arn": cloud["profile"]})
-            box = sim.wait_running(instance)
-            running = time.time()
-            ec2.attach_volume(VolumeId=cloud["volume"], InstanceId=instance, Device=naming.HUB_STATE_DEVICE)
-            phases = _phases(box.console_log, timeout=900)
-        splits = {
-            "wheelhouse download": phases["wheelhouse-install"] - phases["wheelhouse-download"],
-            "wheelhouse install": phases["boot"] - phases["wheelhouse-install"],
-            "configuration": phases["services"] - phases["configuration"],
-            "service start": phases["healthy"] - phases["services"],
-        }
-        total = phases["healthy"] - running
-        print(f"  publish (wheelhouse built and uploaded, config): {published:.1f} s")
-        print(f"  baseline: instance running -> a bare HTTP server answering: {baseline:.2f} s")
-        for name, seconds in splits.items():
-            print(f"  {name:<22} {seconds:6.1f} s")
-        other = total - sum(splits.values())
-        print(f"  {'other (python start-up)':<22} {other:6.1f} s")
-        print(f"  instance running -> hub healthy: {total:.1f} s (target < 60 s: {'met' if total < 60 else 'missed'}; "
-              f"{total / baseline:.0f}x the bare sandbox)")
-        print(f"  projection on EC2: {PUBLISHED_EC2_BOOT_SECONDS:.0f} s published RunInstances -> booted "
-              f"(Depot 2024) + {total:.1f} s = {PUBLISHED_EC2_BOOT_SECONDS + total:.0f} s from apply's launch "
-              "to a healthy hub (this machine is shared: 2 cores for 5 engineers)")
+    with tempfile.TemporaryDirectory(prefix="bench-hub-") as scratch:
+        runs = {"aws": _measure_aws(Path(scratch) / "aws"), "gcp": measure_gcp(Path(scratch) / "gcp", _phases)}
+    print(f"  {'':<46} {'aws':>8} {'gcp':>8}")
+
+    def row(name: str, values: list[float], digits: int = 1) -> None:
+        print(f"  {name:<46} " + " ".join(f"{value:7.{digits}f}s" for value in values))
+
+    row("publish (wheelhouse built, uploaded; config)", [r["published"] for r in runs.values()])
+    row("baseline: running -> bare HTTP server", [r["baseline"] for r in runs.values()], 2)
+    for name in SPLITS:
+        row(f"  {name}", [r["splits"][name] for r in runs.values()])
+    row("  other (python start-up)", [r["other (python start-up)"] for r in runs.values()])
+    row("instance running -> hub healthy", [r["total"] for r in runs.values()])
+    for cloud, run in runs.items():
+        print(f"  {cloud}: {run['total']:.1f} s to healthy (target < 60 s: {'met' if run['total'] < 60 else 'missed'}; "
+              f"{run['total'] / run['baseline']:.0f}x the bare sandbox)")
+    aws = runs["aws"]["total"]
+    print(f"  projection on EC2: {PUBLISHED_EC2_BOOT_SECONDS:.0f} s published RunInstances -> booted "
+          f"(Depot 2024) + {aws:.1f} s = {PUBLISHED_EC2_BOOT_SECONDS + aws:.0f} s from apply's launch "
+          "to a healthy hub (this machine is shared: 2 cores for 5 engineers); no published figure for "
+          "GCE's insert -> booted is used, so gcp has no projection")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """An offline wheel source for the hub VM's wheelhouse (deploy.vm.wheelhouse): every
-distribution graticule[platform,aws] needs, repacked from what this interpreter has
+distribution graticule[platform,aws] and [platform,gcp] need, repacked from what this interpreter has
 installed (this host is Debian 12 with CPython 3.11, like the VM's image), plus setuptools
 and wheel to build graticule's own wheel. Files a distribution installed outside
 site-packages go back into its wheel's `.data/` (JupyterHub's templates, JupyterLab's
@@ -18,6 +18,7 @@ import hashlib
 import io
 import shutil
 import sys
+import tomllib
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -27,20 +28,26 @@ from packaging.requirements import Requirement
 from graticule.wheels import repack, wheel_name
 from tests.support.wheelhouse import closure
 
-EXTRAS = ("platform", "aws")
+EXTRAS = ("platform", "aws", "gcp")
 BUILD = ("setuptools", "wheel")
 CACHE = Path.home() / ".cache" / "graticule" / "hub-wheels"
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def roots() -> tuple[str, ...]:
-    """graticule's requirements with the platform and aws extras (graticule itself is built)."""
+    """graticule's requirements with the platform and cloud extras (graticule itself is built),
+    from the checkout's pyproject.toml: the wheel is built from it, and its extras may be
+    newer than the installed graticule's metadata."""
+    project = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["project"]
+    texts = [*project.get("dependencies", []),
+             *(text for extra in EXTRAS for text in project.get("optional-dependencies", {}).get(extra, []))]
     names = []
-    for text in metadata.distribution("graticule").requires or []:
+    for text in texts:
         requirement = Requirement(text)
-        if requirement.marker is None or any(requirement.marker.evaluate({"extra": e}) for e in EXTRAS):
+        if requirement.name != "graticule" and (requirement.marker is None or requirement.marker.evaluate()):
             names.append(requirement.name)
             names.extend(f"{requirement.name}:{extra}" for extra in requirement.extras)
-    return tuple(names)
+    return tuple(dict.fromkeys(names))
 
 
 def _distributions() -> dict[str, metadata.Distribution]:
