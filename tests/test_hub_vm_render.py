@@ -134,9 +134,18 @@ def test_local_auth_has_no_oauth_secret():
 def test_hub_role_reads_its_bucket_and_its_secrets_only(stack):
     statements = {s["sid"]: s for s in stack["data"]["aws_iam_policy_document"]["hub"]["statement"]}
     secrets = statements["ReadPlatformSecrets"]
-    assert sorted(secrets["actions"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-                                          "secretsmanager:PutSecretValue"]
+    assert sorted(secrets["actions"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     assert secrets["resources"] == [f"arn:aws:secretsmanager:us-west-2:123456789012:secret:graticule/{NAME}/*"]
+    # values only on the secrets it generates: never the operator's OAuth client secret or database URL
+    puts = [s for s in statements.values() if any("PutSecretValue" in a for a in s["actions"])]
+    generated = next(s for s in puts if s["sid"] == "PutGeneratedSecrets")
+    assert generated["actions"] == ["secretsmanager:PutSecretValue"]
+    assert sorted(generated["resources"]) == sorted(
+        f"arn:aws:secretsmanager:us-west-2:123456789012:secret:graticule/{NAME}/{key}-??????"
+        for key in ("cookie-secret", "proxy-auth-token", "gateway-api-token", "admin-api-token",
+                    "gateway-encrypt-keys"))
+    other_puts = [r for s in puts if s["sid"] != "PutGeneratedSecrets" for r in s["resources"]]
+    assert all("/machines/" in resource for resource in other_puts)  # the launched machines' own secrets
     assert statements["ReadArtifacts"]["actions"] == ["s3:GetObject"]
     assert statements["ReadArtifacts"]["resources"] == ["${aws_s3_bucket.artifacts.arn}/*"]
     assert statements["ListArtifacts"]["resources"] == ["${aws_s3_bucket.artifacts.arn}"]

@@ -126,6 +126,7 @@ class Identity(Construct):
         only those, only to this platform's notebook instances."""
         spec = self._spec
         arn = f"arn:{spec.partition}:ec2:{spec.region}:{spec.account_id}"
+        secrets_arn = f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"
         from_templates = {"test": "ArnLike", "variable": "ec2:LaunchTemplate", "values": launch_template_arns}
         statements: list[dict[str, object]] = [
             {
@@ -189,13 +190,20 @@ class Identity(Construct):
                 "resources": [f"{log_group_arn}:*"],
             },
             {
-                # The hub's secrets live in Secrets Manager: it reads them, and puts the ones
-                # it generates on first boot (see modules.aws.hub_state).
+                # The hub's secrets live in Secrets Manager (see modules.aws.hub_state): it reads
+                # them all, the operator's included.
                 "sid": "ReadPlatformSecrets",
-                "actions": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-                            "secretsmanager:DescribeSecret"],
-                "resources": [f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"
-                              f":secret:graticule/{spec.name}/*"],
+                "actions": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "resources": [f"{secrets_arn}:secret:graticule/{spec.name}/*"],
+            },
+            {
+                # It puts values only on the ones it generates on first boot; the operator's
+                # (OAuth client secret, database URL) are never the hub's to change. `-??????`:
+                # the random suffix Secrets Manager gives every secret's ARN.
+                "sid": "PutGeneratedSecrets",
+                "actions": ["secretsmanager:PutSecretValue"],
+                "resources": [f"{secrets_arn}:secret:{naming.secret_name(spec.name, key)}-??????"
+                              for key in naming.SECRET_KEYS_GENERATED],
             },
         ]
         machine_secrets = (f"arn:{spec.partition}:secretsmanager:{spec.region}:{spec.account_id}"

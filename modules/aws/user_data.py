@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 
 from modules import naming
-
-VENV = "/opt/graticule/venv"
-WHEELHOUSE = "/opt/graticule/wheelhouse"
+from modules.hub_boot_script import VENV, WHEELHOUSE, fill
 
 _SCRIPT = r"""#!/bin/sh
 # graticule hub VM, first boot. Rendered by `platform render`: edit platform.yaml, not this.
@@ -32,8 +30,7 @@ mkdir -p /etc/graticule /var/log/graticule "$WHEELHOUSE"
 cat > __SETTINGS__ <<'VMJSON'
 __VMJSON__
 VMJSON
-phase() { echo "graticule-phase $1 $(date +%s.%N)"; }
-phase user-data
+__HELPERS__phase user-data
 # The endpoint: AWS_ENDPOINT_URL when set (a VPC endpoint by name, a test's stand-in),
 # else S3's regional endpoint (through the VPC's S3 gateway endpoint).
 if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
@@ -41,7 +38,6 @@ if [ -n "${AWS_ENDPOINT_URL:-}" ]; then
 else
     s3_url() { echo "https://$BUCKET.s3.$REGION.amazonaws.com/$1"; }
 fi
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 credentials() {
     token=$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 3600" \
         http://169.254.169.254/latest/api/token) || return 1
@@ -70,35 +66,8 @@ until fetch config/current.json /run/graticule-current.json 2>/dev/null; do
     sleep 3
     until credentials 2>/dev/null; do sleep 2; done
 done
-wheelhouse=$(field /run/graticule-current.json wheelhouse)
-phase wheelhouse-download
-dir="$WHEELHOUSE/$wheelhouse"
-mkdir -p "$dir"
-get "wheelhouse/$wheelhouse/requirements.txt" "$dir/requirements.txt"
-get "wheelhouse/$wheelhouse/index.json" "$dir/index.json"
-python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["files"]))' "$dir/index.json" \
-    > "$dir/files.txt"
-while read -r wheel; do
-    [ -s "$dir/$wheel" ] || get "wheelhouse/$wheelhouse/$wheel" "$dir/$wheel"
-done < "$dir/files.txt"
-phase wheelhouse-install
-# uv from its own wheel (a zip): the binary is its data/scripts/uv.
-python3 - "$dir" <<'UV'
-import pathlib, sys, zipfile
-wheel = next(pathlib.Path(sys.argv[1]).glob("uv-*.whl"))
-with zipfile.ZipFile(wheel) as archive:
-    member = next(n for n in archive.namelist() if n.endswith(".data/scripts/uv"))
-    target = pathlib.Path("/usr/local/bin/uv")
-    target.write_bytes(archive.read(member))
-    target.chmod(0o755)
-UV
-export UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
-[ -x "$VENV/bin/python" ] || uv venv --quiet --python /usr/bin/python3 "$VENV"
-uv pip install --quiet --python "$VENV/bin/python" --offline --no-index --find-links "$dir" \
-    --require-hashes -r "$dir/requirements.txt"
-phase boot
-exec "$VENV/bin/python" -m deploy.vm.boot __SETTINGS__
-"""
+downloaded() { :; }
+__INSTALL_AND_BOOT__"""
 
 
 def vm_settings(platform: str, region: str, bucket: str, log_group: str) -> dict[str, str]:
@@ -121,10 +90,7 @@ def hub_user_data(platform: str, region: str, account_id: str, log_group: str) -
         "__REGION__": region, "__BUCKET__": bucket, "__VENV__": VENV, "__WHEELHOUSE__": WHEELHOUSE,
         "__SETTINGS__": naming.VM_SETTINGS, "__VMJSON__": settings,
     }
-    script = _SCRIPT
-    for marker, value in values.items():
-        script = script.replace(marker, value)
-    return script
+    return fill(_SCRIPT, values)
 
 
 def log_group_name(platform: str) -> str:

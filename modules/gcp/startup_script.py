@@ -21,9 +21,8 @@ from __future__ import annotations
 import json
 
 from modules import naming
+from modules.hub_boot_script import VENV, WHEELHOUSE, fill
 
-VENV = "/opt/graticule/venv"
-WHEELHOUSE = "/opt/graticule/wheelhouse"
 GOOGLE_ENDPOINTS = "/etc/graticule/google-endpoints.json"
 METADATA = "http://169.254.169.254/computeMetadata/v1"  # metadata.google.internal, without DNS
 
@@ -41,9 +40,7 @@ mkdir -p /etc/graticule /var/log/graticule "$WHEELHOUSE"
 cat > __SETTINGS__ <<'VMJSON'
 __VMJSON__
 VMJSON
-phase() { echo "graticule-phase $1 $(date +%s.%N)"; }
-phase startup-script
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+__HELPERS__phase startup-script
 quoted() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 # Cloud Storage's JSON API: Google's, or the address a test's stand-in gives.
 STORAGE=https://storage.googleapis.com
@@ -71,36 +68,8 @@ until fetch config/current.json /run/graticule-current.json 2>/dev/null; do
     sleep 3
     until token 2>/dev/null; do sleep 2; done
 done
-wheelhouse=$(field /run/graticule-current.json wheelhouse)
-phase wheelhouse-download
-dir="$WHEELHOUSE/$wheelhouse"
-mkdir -p "$dir"
-get "wheelhouse/$wheelhouse/requirements.txt" "$dir/requirements.txt"
-get "wheelhouse/$wheelhouse/index.json" "$dir/index.json"
-python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["files"]))' "$dir/index.json" \
-    > "$dir/files.txt"
-while read -r wheel; do
-    [ -s "$dir/$wheel" ] || get "wheelhouse/$wheelhouse/$wheel" "$dir/$wheel"
-done < "$dir/files.txt"
-rm -f "$AUTH"
-phase wheelhouse-install
-# uv from its own wheel (a zip): the binary is its data/scripts/uv.
-python3 - "$dir" <<'UV'
-import pathlib, sys, zipfile
-wheel = next(pathlib.Path(sys.argv[1]).glob("uv-*.whl"))
-with zipfile.ZipFile(wheel) as archive:
-    member = next(n for n in archive.namelist() if n.endswith(".data/scripts/uv"))
-    target = pathlib.Path("/usr/local/bin/uv")
-    target.write_bytes(archive.read(member))
-    target.chmod(0o755)
-UV
-export UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
-[ -x "$VENV/bin/python" ] || uv venv --quiet --python /usr/bin/python3 "$VENV"
-uv pip install --quiet --python "$VENV/bin/python" --offline --no-index --find-links "$dir" \
-    --require-hashes -r "$dir/requirements.txt"
-phase boot
-exec "$VENV/bin/python" -m deploy.vm.boot __SETTINGS__
-"""
+downloaded() { rm -f "$AUTH"; }  # the token is not needed past the download
+__INSTALL_AND_BOOT__"""
 
 
 def vm_settings(platform: str, project: str, region: str, bucket: str, log_name: str) -> dict[str, str]:
@@ -130,7 +99,4 @@ def hub_startup_script(platform: str, project: str, region: str) -> str:
         "__BUCKET__": bucket, "__VENV__": VENV, "__WHEELHOUSE__": WHEELHOUSE, "__METADATA__": METADATA,
         "__ENDPOINTS__": GOOGLE_ENDPOINTS, "__SETTINGS__": naming.VM_SETTINGS, "__VMJSON__": settings,
     }
-    script = _SCRIPT
-    for marker, value in values.items():
-        script = script.replace(marker, value)
-    return script
+    return fill(_SCRIPT, values)
