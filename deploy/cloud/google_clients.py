@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 
 from deploy.errors import RuntimeFailure
+from deploy.runtime import env as contract
 
 VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
-ENDPOINTS_VARIABLE = "GRATICULE_GOOGLE_ENDPOINTS"
+ENDPOINTS_VARIABLE = contract.GOOGLE_ENDPOINTS
 
 
 def google_endpoints() -> dict[str, str]:

@@ -28,6 +28,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deploy.runtime import env as contract
 from modules import naming
 
 PYTHON = "@python"  # in `command`: the machine's installed Python
@@ -59,8 +60,8 @@ SECRET=__SECRET__
 ENVIRONMENT=__ENVIRONMENT__
 PLATFORM_SOFTWARE=__PLATFORM_SOFTWARE__
 # Tests run this outside a VM: a root to write under and a metadata service of their own.
-ROOT=${GRATICULE_MACHINE_ROOT:-}
-IMDS=${GRATICULE_IMDS_URL:-http://169.254.169.254}
+ROOT=${__MACHINE_ROOT__:-}
+IMDS=${__IMDS_URL__:-http://169.254.169.254}
 WORKDIR="$ROOT"__WORKDIR__
 CACHE="$ROOT"__CACHE__
 RUN="$ROOT/run/graticule-machine"
@@ -191,7 +192,7 @@ if [ -n "$ENVIRONMENT" ]; then
     install "__ENV_PREFIX__" "$ROOT__ENVS__/$ENVIRONMENT"
     PYTHON="$ROOT__ENVS__/$ENVIRONMENT/bin/python"
 fi
-export GRATICULE_PYTHON="$PYTHON"
+export __MACHINE_PYTHON__="$PYTHON"
 __EXPORTS__cd "$WORKDIR"
 phase command
 exec __COMMAND__
@@ -217,6 +218,8 @@ def machine_user_data(boot: MachineBoot) -> str:
         "__WORKDIR__": WORKDIR, "__CACHE__": CACHE_DIR, "__PLATFORM_VENV__": PLATFORM_VENV,
         "$ROOT__ENVS__": "${ROOT}" + ENVS_DIR,
         "__EXPORTS__": exports,
+        "__MACHINE_ROOT__": contract.MACHINE_ROOT, "__IMDS_URL__": contract.IMDS_URL,
+        "__MACHINE_PYTHON__": contract.MACHINE_PYTHON,
         "__COMMAND__": " ".join(_word(argument) for argument in boot.command),
     }
     script = _SCRIPT

@@ -90,3 +90,9 @@ def component_environment(
     for key in withheld:
         env.pop(key, None)
     return env
+
+# On the machines the gateway and the hub launch (deploy.cloud.machine_boot, deploy.vm.notebook_server)
+MACHINE_PYTHON = "GRATICULE_PYTHON"  # the Python of the machine's environment, for the command it runs
+MACHINE_ROOT = "GRATICULE_MACHINE_ROOT"  # tests: a root for the boot script to write under
+IMDS_URL = "GRATICULE_IMDS_URL"  # tests: the instance metadata service (default: EC2's link-local address)
+GOOGLE_ENDPOINTS = "GRATICULE_GOOGLE_ENDPOINTS"  # tests: a file of stand-in Google API endpoints

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"graticule: home at {args.home} ({how})", flush=True)
     args.home.chmod(0o700)
-    kernel = environment_kernel(os.environ.get("GRATICULE_PYTHON", ""), os.environ.get(contract.ENVIRONMENT))
+    kernel = environment_kernel(os.environ.get(contract.MACHINE_PYTHON, ""), os.environ.get(contract.ENVIRONMENT))
     if kernel is not None:
         print(f"graticule: kernel {kernel.name}", flush=True)
     os.chdir(args.home)
