@@ -1,7 +1,8 @@
 """Firewall rules, mirroring the AWS security groups: the load balancer's Google front
 ends reach the hub proxy; schedulers and workers take traffic only from the hub and each
-other; egress is HTTPS only (through NAT) or Google APIs only (`egress: none`); anything
-else is denied, and logged.
+other; notebook servers (a tag of their own) only from the hub's proxy, on NOTEBOOK_PORT,
+and reach only the hub's proxy and the scheduler proxy; egress is HTTPS only (through
+NAT) or Google APIs only (`egress: none`); anything else is denied, and logged.
 
 GCP's load balancer is not in the VPC: its 443 listener is the forwarding rule, and its
 proxies and health checks arrive from Google's published front-end ranges.
@@ -14,12 +15,14 @@ from constructs import Construct
 from modules.gcp.base import res
 from modules.gcp.network import PRIVATE_GOOGLE_APIS
 from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.spec import SCHEDULER_PORT
 
 # Google front ends: external application load balancer proxies and health checks.
 GOOGLE_LB_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 ANYWHERE = "0.0.0.0/0"
 LOWEST_PRIORITY = 65534  # the deny-all rules; everything allowed sits above them
 LOG_ALL = {"metadata": "INCLUDE_ALL_METADATA"}
+NOTEBOOK_PORT = 8888  # the single-user server on a notebook instance (deploy.hub.vm_spawner)
 
 
 def hub_tag(platform: str) -> str:
@@ -35,6 +38,12 @@ def worker_tag(platform: str) -> str:
     platform's worker instances (see identity), never on itself.
     """
     return f"{platform}-worker"
+
+
+def notebook_tag(platform: str) -> str:
+    """The network tag of notebook servers, in place of the template's worker tag: Dask
+    workers (anyone's) must not reach a user's server; only the hub's proxy does."""
+    return f"{platform}-notebook"
 
 
 class Firewall(Construct):
@@ -55,6 +64,11 @@ class Firewall(Construct):
                    source_tags=hub, target_tags=workers)
         self._rule("workers_to_workers", "INGRESS", "between schedulers and workers",
                    source_tags=workers, target_tags=workers)
+        notebooks = [notebook_tag(spec.name)]
+        self._rule("hub_to_notebooks", "INGRESS", "single-user servers from the hub proxy",
+                   ports=[NOTEBOOK_PORT], source_tags=hub, target_tags=notebooks)
+        self._rule("notebooks_to_hub", "INGRESS", "hub and gateway APIs and the scheduler proxy from notebook servers",
+                   ports=[HUB_PORT, SCHEDULER_PORT], source_tags=notebooks, target_tags=hub)
         self._rule("deny_ingress", "INGRESS", "everything else", action="deny",
                    priority=LOWEST_PRIORITY, source_ranges=[ANYWHERE])
 

@@ -24,6 +24,7 @@ NO_GRANTS = "none"  # the key of the account that reaches no bucket: the templat
 LAUNCH_PERMISSIONS = (
     "compute.disks.create",
     "compute.disks.setLabels",
+    "compute.disks.use",  # a user's home disk, attached to their notebook server's instance
     "compute.instanceTemplates.useReadOnly",
     "compute.instances.create",
     "compute.instances.delete",
@@ -35,6 +36,8 @@ LAUNCH_PERMISSIONS = (
 )
 # Read-only, and list calls are checked against the project, so no name condition fits.
 READ_PERMISSIONS = (
+    "compute.disks.get",
+    "compute.disks.list",
     "compute.instanceTemplates.get",
     "compute.instanceTemplates.list",
     "compute.instances.get",
