@@ -124,8 +124,11 @@ class GcpPlatform:
     def _attribute(self, kind: str, name: str, attribute: str):
         resource = self.stack.resources[kind][name]
         if kind == "google_compute_instance" and attribute == "network_interface.0.network_ip":
-            found = client(self.compute, "InstancesClient").get(
-                project=PROJECT, zone=self.stack.zone, instance=resource["name"])
+            try:  # known once the hub instance exists (the first apply runs before it is inserted)
+                found = client(self.compute, "InstancesClient").get(
+                    project=PROJECT, zone=self.stack.zone, instance=resource["name"])
+            except google_errors.NotFound:
+                return None
             return found.network_interfaces[0].network_i_p
         if kind == "google_compute_instance" and attribute == "zone":
             return self.stack.zone
