@@ -35,7 +35,8 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
     default_worker = identity.workers[spec.worker_access[0].key]
     templates = InstanceTemplates(stack, spec, network.subnetwork_id, default_worker, encryption.key_id)
     hub_state = HubState(stack, spec, zone=project.zone, hub_member=identity.hub_member,
-                         key_id=encryption.key_id, key_grants=encryption.grants)
+                         key_id=encryption.key_id, key_grants=encryption.grants,
+                         machine_members={k: f"serviceAccount:{e}" for k, e in identity.workers.items()})
     hub = Hub(stack, spec, project.zone, network.subnetwork_id, identity.hub_email,
               key_id=encryption.key_id, key_grant=encryption.grants["compute"],
               state_disk=ref(hub_state.disk, "self_link"))
