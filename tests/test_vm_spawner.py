@@ -312,13 +312,13 @@ def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site,
 
 
 def test_destroy_ends_the_notebook_servers_and_their_secrets_first(site, aws, example_text):
-    from deploy.targets.cloud import CloudTarget
+    from deploy.targets.cloud_teardown import end_machines
 
     spawner = _spawner(site, aws)
     asyncio.run(spawner.start())
     said = []
-    target = CloudTarget(validate_text(example_text.replace("target: local ", "target: aws   ")))
-    assert target._end_notebook_servers(said.append) == [spawner.machine_id]
+    platform = validate_text(example_text.replace("target: local ", "target: aws   "))
+    assert end_machines(platform, said.append, homes=False).servers == [spawner.machine_id]
     assert said == ["terminating 1 notebook server instance(s)"]
     assert _instance(site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
     assert _secret_names(site) == []
