@@ -12,8 +12,9 @@ simulator boots the hub instance from its startup script, behind the rendered lo
 balancer (the simulator's front door) and the rendered firewall.
 
 Each test leaves the platform as it found it: platform.yaml re-applied as it was, no
-cluster or server running. At the end of the session the harness deletes what Terraform
-would destroy, and nothing may be left in the fakes.
+cluster or server running. At the end of the session `platform destroy --machines-only`
+(destroy's own part: notebook instances, machine secrets, home disks) runs through the CLI,
+the harness deletes what Terraform would destroy, and nothing may be left in the fakes.
 """
 
 from __future__ import annotations
@@ -188,6 +189,9 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
         except BaseException:
             print(platform.diagnose(platform.hub_instance()))
             raise
+        # `platform destroy`'s own part (what the hub made at run time: notebook instances,
+        # machine secrets, home disks), through the CLI; then what Terraform would destroy.
+        platform.cli("destroy", "--yes", "--machines-only", timeout=900)
         destroy_rendered(platform)
         assert_nothing_left(platform)
 
