@@ -129,3 +129,10 @@ def machine_secrets_audience(platform_name: str) -> str:
     """The audience of the instance identity tokens a machine shows the broker: a token asked
     for another platform (or another purpose) is refused."""
     return f"graticule:{platform_name}:machine-secrets"
+
+
+def notebook_tag(platform_name: str) -> str:
+    """GCP: the network tag of notebook servers (modules.gcp.firewall; the hub's VM spawner sets
+    it in place of the template's worker tag): Dask workers, anyone's, must not reach a user's
+    server; only the hub's proxy does."""
+    return f"{platform_name}-notebook"

@@ -36,7 +36,6 @@ from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.gcp_home_disks import GCPHomeDisks, home_disk_name
 from deploy.cloud.home_volumes import HomeVolume
 from modules import naming
-from modules.gcp.firewall import notebook_tag
 from tests.support.gcp_hub import PROJECT
 from tests.support.gcp_platform import GcpPlatform, _secret_client
 from tests.support.hub_e2e import Session
@@ -144,7 +143,7 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_is_hers_alone_and_
     assert labels["budget"] and labels["profile"] == "small"
     small = json.loads((platform.root / "build" / "workers" / "small.json").read_text())
     assert first["machineType"].endswith(f"/machineTypes/{small['machine_type']}")
-    assert first["tags"]["items"] == [notebook_tag(NAME)]
+    assert first["tags"]["items"] == [naming.notebook_tag(NAME)]
     token = alice.new_token()
     script = {item["key"]: item["value"] for item in first["metadata"]["items"]}["startup-script"]
     assert token not in script

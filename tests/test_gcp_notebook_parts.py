@@ -9,9 +9,9 @@ import json
 from types import SimpleNamespace
 
 from deploy.hub.vm_spawner import SERVER_PORT, VMSpawner
-from modules.gcp.firewall import NOTEBOOK_PORT, hub_tag, notebook_tag, worker_tag
+from modules.gcp.firewall import NOTEBOOK_PORT, hub_tag, worker_tag
 from modules.gcp.identity import LAUNCH_PERMISSIONS, READ_PERMISSIONS
-from modules.naming import HUB_PORT, SCHEDULER_PORT
+from modules.naming import HUB_PORT, SCHEDULER_PORT, notebook_tag
 from render.build import render
 from render.hub_config import hub_data
 from render.validate import validate_text
@@ -78,3 +78,20 @@ def test_the_hub_runs_the_vm_spawner_on_gcp(tmp_path, monkeypatch):
     spawner = VMSpawner(config=config, user=SimpleNamespace(name="alice"))
     assert spawner.cloud == "gcp" and type(spawner.on_cloud).__name__ == "GcpNotebooks"
     assert spawner.on_cloud.home_device == "/dev/disk/by-id/google-home"
+
+
+def test_the_spawner_on_the_hub_vm_needs_no_node():
+    """The hub VM has no Node.js: nothing the spawner runs may import cdktf's constructs (jsii)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    program = ("import sys\nfrom types import SimpleNamespace\nfrom deploy.hub import vm_clouds\n"
+               "part = vm_clouds.GcpNotebooks(SimpleNamespace(platform_name='oceanlab'))\n"
+               "assert part.network_groups() == ('oceanlab-notebook',)\n"
+               "import deploy.hub.vm_spawner, deploy.targets.cloud_teardown\n"
+               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('constructs', 'jsii', 'cdktf')))\n")
+    done = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

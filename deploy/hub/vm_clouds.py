@@ -29,6 +29,7 @@ from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.cloud.home_volumes import HomeVolume
 from deploy.cloud.machine_boot import MachineBoot, machine_user_data
 from deploy.cloud.machines import Machine, MachinesError, MachineSpec
+from modules import naming
 from render.hub_config import GATEWAY_PATH
 
 if TYPE_CHECKING:
@@ -148,9 +149,7 @@ class GcpNotebooks:
         return self.spawner.outputs().get("worker_service_account_by_user", {}).get(user)
 
     def network_groups(self) -> tuple[str, ...]:
-        from modules.gcp.firewall import notebook_tag
-
-        return (notebook_tag(self.spawner.platform_name),)
+        return (naming.notebook_tag(self.spawner.platform_name),)
 
     def home_disks(self, home: HomeVolume) -> dict[str, str]:
         return {gcp_home_disks.HOME_DEVICE_NAME: self.spawner.homes.source(home)}

@@ -15,6 +15,7 @@ from constructs import Construct
 from modules.gcp.base import res
 from modules.gcp.network import PRIVATE_GOOGLE_APIS
 from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.naming import notebook_tag
 from modules.spec import SCHEDULER_PORT
 
 # Google front ends: external application load balancer proxies and health checks.
@@ -38,12 +39,6 @@ def worker_tag(platform: str) -> str:
     platform's worker instances (see identity), never on itself.
     """
     return f"{platform}-worker"
-
-
-def notebook_tag(platform: str) -> str:
-    """The network tag of notebook servers, in place of the template's worker tag: Dask
-    workers (anyone's) must not reach a user's server; only the hub's proxy does."""
-    return f"{platform}-notebook"
 
 
 class Firewall(Construct):
