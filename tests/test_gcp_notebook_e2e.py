@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 WAIT = 900  # seconds for a machine to boot, install and answer on a shared machine
 NOTE = "written on alice's first server\n"
 NAME = "oceanlab"
+BOB_PASSWORD = "bob-Secret-1"
 
 
 def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
@@ -162,7 +163,7 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_is_hers_alone_and_
 
     # bob cannot reach it: not through the hub, not from his own server's instance
     bob = Session(platform.front, "bob")
-    assert bob.login().status_code == 302
+    assert bob.login(BOB_PASSWORD).status_code == 302  # his first login sets it
     bob_token = bob.new_token()
     assert _contents(platform, bob_token, "notes.txt").status_code in (403, 404)
     bobs = _start(platform, bob)
