@@ -14,6 +14,7 @@ from constructs import Construct
 from modules.gcp.base import res
 from modules.gcp.network import PRIVATE_GOOGLE_APIS
 from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.spec import SCHEDULER_PORT
 
 # Google front ends: external application load balancer proxies and health checks.
 GOOGLE_LB_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
@@ -45,8 +46,8 @@ class Firewall(Construct):
         hub = [hub_tag(spec.name)]
         workers = [worker_tag(spec.name)]
 
-        self._rule("lb_to_hub", "INGRESS", "hub proxy from the load balancer and its health checks",
-                   ports=[HUB_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
+        self._rule("lb_to_hub", "INGRESS", "hub and scheduler proxies from the load balancer and its health checks",
+                   ports=[HUB_PORT, SCHEDULER_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
         # Notebook servers call the hub API and Dask schedulers heartbeat to the gateway
         # API, both through the hub proxy: the one port the hub opens inside the VPC.
         self._rule("workers_to_hub", "INGRESS", "hub and gateway APIs from notebooks and schedulers",
