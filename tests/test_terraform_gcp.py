@@ -336,18 +336,9 @@ def test_hub_may_launch_only_from_this_platforms_templates() -> None:
 
 def test_https_load_balancer_in_front_of_the_hub() -> None:
     rendered = stack("nat")
-    rules = resources(rendered, "google_compute_global_forwarding_rule")
-    rule = rules["hub_https"]
+    rule = resources(rendered, "google_compute_global_forwarding_rule")["hub_https"]  # Dask: test_gcp_schedulers_lb
     assert rule["port_range"] == "443"
     assert rule["target"] == "${google_compute_target_https_proxy.hub.id}"
-    # Dask on the same address: a TCP proxy (TLS end to end, SNI-routed by the gateway) on the hub
-    dask = rules["hub_dask"]
-    assert (dask["port_range"], dask["ip_address"]) == ("8786", rule["ip_address"])
-    proxy = resources(rendered, "google_compute_target_tcp_proxy")["schedulers"]
-    assert dask["target"] == "${google_compute_target_tcp_proxy.schedulers.id}"
-    service = resources(rendered, "google_compute_backend_service")["schedulers"]
-    assert proxy["backend_service"] == "${google_compute_backend_service.schedulers.id}"
-    assert (service["protocol"], service["port_name"]) == ("TCP", "dask")
     (cert,) = resources(rendered, "google_compute_managed_ssl_certificate").values()
     assert cert["managed"]["domains"] == ["hub.oceanlab.org"]
     (policy,) = resources(rendered, "google_compute_ssl_policy").values()
@@ -375,9 +366,8 @@ NAMED_BY_GCP_RULES = (
     "google_compute_network", "google_compute_subnetwork", "google_compute_router", "google_compute_router_nat",
     "google_compute_firewall", "google_compute_instance_template", "google_compute_instance",
     "google_compute_instance_group", "google_compute_global_address", "google_compute_health_check",
-    "google_compute_backend_service", "google_compute_url_map", "google_compute_ssl_policy",
+    "google_compute_backend_service", "google_compute_url_map", "google_compute_ssl_policy", "google_dns_managed_zone",
     "google_compute_target_https_proxy", "google_compute_target_tcp_proxy", "google_compute_global_forwarding_rule",
-    "google_dns_managed_zone",
 )
 
 
