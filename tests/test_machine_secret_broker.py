@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from google.api_core.exceptions import BadRequest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
@@ -107,6 +108,10 @@ def test_put_allow_read_delete(secrets, secret_manager):
     assert secrets.read("cluster-abc").allowed == {"oceanlab-abc-s", "oceanlab-abc-w-0002"}
     assert secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"]["annotations"] == {
         ALLOWED: "oceanlab-abc-s,oceanlab-abc-w-0002"}
+
+    with pytest.raises(BadRequest):  # the fake changes only what Secret Manager lets a patch change
+        secrets.client.update_secret(secret={"name": name, "replication": {"automatic": {}}},
+                                     update_mask={"paths": ["replication"]})
 
     secrets.put("cluster-abc", {"env": {"X": "new"}})  # a new value; nobody allowed until allow again
     again = secrets.read("cluster-abc")

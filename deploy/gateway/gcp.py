@@ -6,9 +6,10 @@ broker in this gateway's API (`deploy.gateway.machine_secret_broker`); their sof
 the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`).
 
 What the stack made is read from Terraform's outputs, published beside the rendered workers
-(`build/outputs.json`): the artifacts bucket, each user's worker service account and the
-hub's private address, where machines reach the gateway's API through the hub's proxy (the
-one port the firewall opens to them on the hub). Which wheels an environment's machines
+(`build/outputs.json`): the artifacts bucket and each user's worker service account. The
+machines reach the gateway's API through the hub's proxy (the one port the firewall opens to
+them on the hub) at the hub's private address, asked of the hub's metadata server (else
+Terraform's output). Which wheels an environment's machines
 install is `build/environments/wheels.json` ({environment: build key}), written by apply.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from dask_gateway_server.backends.base import PublicException
 from traitlets import Integer, List, Unicode, default
 
 from deploy.cloud.gcp import GCPMachines, on_vm_arguments
-from deploy.cloud.gcp_machine_boot import GcpMachineBoot, gcp_machine_startup_script
+from deploy.cloud.gcp_machine_boot import METADATA, GcpMachineBoot, gcp_machine_startup_script
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, identity_certs_url
 from deploy.gateway.machine_secret_broker import MachineSecretBroker
@@ -53,7 +55,8 @@ class GCPBackend(VMBackend):
 
     @default("api_url")
     def _api_url_default(self) -> str:
-        hub = self.outputs.get("hub_private_ip")
+        # The hub's own address first: Terraform's output is stale after a hub replacement.
+        hub = _own_private_ip() or self.outputs.get("hub_private_ip")
         if not hub:
             return super()._api_url_default()
         return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
@@ -129,6 +132,19 @@ class GCPBackend(VMBackend):
             # without a locked environment, Dask comes from the platform's own wheelhouse
             platform_software=key is None,
         ))
+
+
+def _own_private_ip() -> str | None:
+    """This VM's private address, from its metadata server (None off a VM)."""
+    if ENDPOINTS_VARIABLE in os.environ:  # a test's process, not a VM
+        return None
+    request = urllib.request.Request(f"{METADATA}/computeMetadata/v1/instance/network-interfaces/0/ip",
+                                     headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as answer:
+            return answer.read().decode().strip() or None
+    except OSError:
+        return None
 
 
 def _json(path: Path) -> dict:

@@ -49,13 +49,13 @@ class Firewall(Construct):
         hub = [hub_tag(spec.name)]
         workers = [worker_tag(spec.name)]
 
-        self._rule("lb_to_hub", "INGRESS", "hub proxy from the load balancer and its health checks",
-                   ports=[HUB_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
-        # Notebook servers call the hub API and Dask schedulers heartbeat to the gateway
-        # API, both through the hub proxy: the one port the hub opens inside the VPC.
-        self._rule("workers_to_hub", "INGRESS", "hub and gateway APIs from notebooks and schedulers",
+        self._rule("lb_to_hub", "INGRESS", "hub and scheduler proxies from the load balancer and its health checks",
+                   ports=[HUB_PORT, SCHEDULER_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
+        # Dask schedulers heartbeat to the gateway API through the hub proxy: the one port the
+        # hub opens to them inside the VPC (notebook servers have a tag and rules of their own).
+        self._rule("workers_to_hub", "INGRESS", "gateway API from schedulers and workers",
                    ports=[HUB_PORT], source_tags=workers, target_tags=hub)
-        self._rule("hub_to_workers", "INGRESS", "notebook servers, schedulers and workers from the hub",
+        self._rule("hub_to_workers", "INGRESS", "schedulers and workers from the hub",
                    source_tags=hub, target_tags=workers)
         self._rule("workers_to_workers", "INGRESS", "between schedulers and workers",
                    source_tags=workers, target_tags=workers)

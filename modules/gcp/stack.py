@@ -22,6 +22,7 @@ from modules.gcp.project import Project
 from modules.gcp.spec import GcpSpec
 from modules.gcp.storage import Storage
 from modules.gcp.templates import InstanceTemplates
+from modules.spec import SCHEDULER_PORT
 
 
 def build(stack: TerraformStack, spec: GcpSpec) -> None:
@@ -50,6 +51,8 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
     outputs = {
         "hub_url": f"https://{spec.domain}" if spec.domain else f"https://{hub_address}",
         "hub_public_ip": hub_address,
+        # where Dask clients reach their schedulers (the load balancer's TCP proxy, SNI to the gateway)
+        "gateway_scheduler_address": f"tls://{spec.domain or hub_address}:{SCHEDULER_PORT}",
         "hub_instance": ref(hub.instance, "name"),
         "hub_zone": ref(hub.instance, "zone"),
         "hub_private_ip": ref(hub.instance, "network_interface.0.network_ip"),

@@ -115,6 +115,11 @@ class GceSimulator:
             raise
         return self
 
+    def forward(self, port: int, url: str) -> None:
+        """A service on this machine's loopback (`url`), reached by every instance at its
+        subnet's router address and `port` (a test's stand-in for something off the VPC)."""
+        self._forward(port, url)
+
     def _forward(self, port: int, url: str) -> None:
         api = urlparse(url)
         if api.hostname not in ("127.0.0.1", "localhost"):
