@@ -37,13 +37,14 @@ KEY = "0123456789abcdef0123456789abcdef"  # the SDK's key of the laptop's captur
 
 
 def tiny_wheel(out: Path, name: str, version: str, requires: tuple[str, ...] = (),
-               tag: str = "py3-none-any", body: str = "") -> Path:
-    """An installable wheel of module `name` (its METADATA requiring `requires`)."""
+               tag: str = "py3-none-any", body: str = "", python: str = ">=3.8") -> Path:
+    """An installable wheel of module `name` (its METADATA requiring `requires` and `python`)."""
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     files = {
         f"{module}/__init__.py": f"VERSION = {version!r}\n{body}\n",
         f"{dist_info}/METADATA": "".join([f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+                                          f"Requires-Python: {python}\n",
                                           *(f"Requires-Dist: {r}\n" for r in requires)]),
         f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n",
     }
@@ -87,10 +88,11 @@ def test_pins_are_kept_relaxed_or_left_out_and_the_set_is_closed_over_dependenci
                   tiny_wheel(wheels, "macos", "1.0", tag="cp311-cp311-macosx_11_0_arm64"),
                   tiny_wheel(wheels, "py312", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64"),
                   tiny_wheel(wheels, "native", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64"),
-                  tiny_wheel(wheels, "onwin", "1.0", ('pywin32; sys_platform == "win32"',))):
+                  tiny_wheel(wheels, "onwin", "1.0", ('pywin32; sys_platform == "win32"',)),
+                  tiny_wheel(wheels, "newpy", "1.0", python=">=3.11.5")):
         pool.add(wheel.name, "hub wheelhouse", path=wheel)
     assert "macos" not in pool.by_name and "py312" not in pool.by_name  # not for the machines
-    wanted = ["alpha==1.0", "gamma==3.0", "delta==1.0", "native==0.9", "absent==1.0", "onwin==1.0"]
+    wanted = ["alpha==1.0", "gamma==3.0", "delta==1.0", "native==0.9", "absent==1.0", "onwin==1.0", "newpy==1.0"]
     chosen = select(pool, wanted, [], critical=set())
     assert {name: str(c.version) for name, c in chosen.chosen.items()} == {
         "alpha": "1.0", "beta": "2.5", "native": "1.0", "onwin": "1.0"}
@@ -98,7 +100,16 @@ def test_pins_are_kept_relaxed_or_left_out_and_the_set_is_closed_over_dependenci
         "native==0.9 -> 1.0", "absent==1.0 left out (not in the platform's wheels)",
         "beta 2.5 added (needed by alpha)",
         "gamma 3.0 left out: it needs nowhere, which the gateway does not have",
-        "delta 1.0 left out: it needs beta<2, which the gateway does not have"]
+        "delta 1.0 left out: it needs beta<2, which the gateway does not have",
+        "newpy 1.0 left out: it does not run on Python 3.11.2"]  # the machines' Debian 12
+    # a dependency that cannot stay takes what needs it along (and is not added back)
+    onchain = tiny_wheel(wheels, "onchain", "1.0", ("gamma",))
+    pool.add(onchain.name, "hub wheelhouse", path=onchain)
+    chain = select(pool, ["onchain==1.0"], [], critical=set())
+    assert chain.chosen == {} and chain.notes == [
+        "gamma 3.0 added (needed by onchain)",
+        "gamma 3.0 left out: it needs nowhere, which the gateway does not have",
+        "onchain 1.0 left out: it needs gamma, which the gateway does not have"]
     with pytest.raises(SelectionError, match=r"native==0\.9 is not available to the gateway"):
         select(pool, ["native==0.9"], [], critical={"native"})
 

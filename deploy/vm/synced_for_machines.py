@@ -19,6 +19,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from deploy.environments import build, runtime, syncbuild
+from deploy.environments import build, runtime, syncbuild, uv
 from deploy.environments.syncbuild import SyncBuildError
 from deploy.vm.environment_wheels import PYTHON
 from deploy.vm.publish import publish_environment
@@ -59,12 +60,16 @@ def machine_key(user: str, key: str, state: Path | None = None) -> str | None:
 def build_for_machines(user: str, key: str, python: str, requirements: list[str], wheels: dict[str, bytes],
                        critical: list[str], *, sources: Sources, state: Path | None = None,
                        progress: build.Progress | None = None) -> dict:
-    """Choose, install on the hub, publish; the environment's report (as syncbuild's)."""
+    """Choose, install on the hub, publish; the environment's report (as syncbuild's).
+
+    `python` (the laptop's minor) is not asked for: the machines have CPython 3.11 only, the
+    report says so, and the SDK fails on a laptop with another minor."""
     target = runtime.sync_dir(user, key, state)
     existing = syncbuild.report(user, key, state)
     if existing is not None and machine_key(user, key, state) is not None:
         return existing
     build.remove(target)  # built some other way (not for the machines): built again
+    started = time.monotonic()
     for line in requirements:
         try:
             Requirement(line)
@@ -90,8 +95,13 @@ def build_for_machines(user: str, key: str, python: str, requirements: list[str]
                 raise SyncBuildError(f"publishing the environment's wheels failed: {exc}") from None
             (env / MACHINES_FILE).write_text(json.dumps({"key": cache.id}) + "\n")
 
-        build.build(target, PYTHON, lines, exact=True, require_hashes=True, find_links=cache.directory,
-                    finish=finish, progress=progress)
+        try:
+            build.build(target, PYTHON, lines, exact=True, require_hashes=True, find_links=cache.directory,
+                        finish=finish, progress=progress)
+        except uv.UvError as exc:  # what would fail on every machine fails here, with uv's reason
+            raise SyncBuildError(f"the chosen wheels do not install together: {exc}") from None
+    if progress is not None:
+        progress.step(f"environment ready for the machines in {time.monotonic() - started:.1f} s")
     return syncbuild.report(user, key, state) or {}
 
 

@@ -24,7 +24,7 @@ from email.parser import Parser
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
@@ -95,12 +95,19 @@ class WheelPool:
         newest = max(c.version for c in found)
         return min((c for c in found if c.version == newest), key=lambda c: c.rank)  # min keeps source order
 
-    def requirements_of(self, candidate: Candidate, extras: frozenset[str]) -> list[Requirement]:
-        """What the wheel requires on the machines (with `extras`), from its METADATA."""
+    def requirements_of(self, candidate: Candidate, extras: frozenset[str]) -> list[Requirement] | None:
+        """What the wheel requires on the machines (with `extras`), from its METADATA; None when
+        its Requires-Python excludes the machines' Python."""
         with zipfile.ZipFile(self.fetch(candidate)) as archive:
             member = next(n for n in archive.namelist()
                           if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
             metadata = Parser().parsestr(archive.read(member).decode("utf-8", "replace"))
+        python = metadata.get("Requires-Python")
+        try:
+            if python and not SpecifierSet(python).contains(MACHINE_MARKERS["python_full_version"], prereleases=True):
+                return None
+        except InvalidSpecifier:
+            pass  # uv decides on the hub
         needed = []
         for text in metadata.get_all("Requires-Dist") or []:
             try:
@@ -160,14 +167,27 @@ def _close(pool: WheelPool, chosen: dict[str, Candidate], notes: list[str], crit
     """Add missing dependencies from the pool; drop a package whose dependency cannot be met."""
     extras: dict[str, frozenset[str]] = {}
     checked: set[tuple[str, frozenset[str]]] = set()
+    dropped: set[str] = set()  # never added back: what needs one of them is dropped in turn
     changed = True
     while changed:
         changed = False
         for name, candidate in list(chosen.items()):
             if name not in chosen or (name, extras.get(name, frozenset())) in checked:
                 continue
+            requirements = pool.requirements_of(candidate, extras.get(name, frozenset()))
+            if requirements is None:
+                if name in critical:
+                    raise SelectionError(f"{name} {candidate.version} does not run on the machines' Python "
+                                         f"{MACHINE_MARKERS['python_full_version']}")
+                del chosen[name]
+                dropped.add(name)
+                notes.append(f"{name} {candidate.version} left out: it does not run on Python "
+                             f"{MACHINE_MARKERS['python_full_version']}")
+                checked = set()
+                changed = True
+                continue
             unmet = None
-            for requirement in pool.requirements_of(candidate, extras.get(name, frozenset())):
+            for requirement in requirements:
                 dependency = canonicalize_name(requirement.name)
                 wanted = extras.get(dependency, frozenset()) | frozenset(requirement.extras)
                 if wanted != extras.get(dependency, frozenset()):
@@ -176,7 +196,8 @@ def _close(pool: WheelPool, chosen: dict[str, Candidate], notes: list[str], crit
                 have = chosen.get(dependency)
                 if have is not None and requirement.specifier.contains(have.version, prereleases=True):
                     continue
-                added = pool.best(dependency, specifier=requirement.specifier) if have is None else None
+                added = (pool.best(dependency, specifier=requirement.specifier)
+                         if have is None and dependency not in dropped else None)
                 if added is not None:
                     chosen[dependency] = added
                     notes.append(f"{dependency} {added.version} added (needed by {name})")
@@ -190,6 +211,7 @@ def _close(pool: WheelPool, chosen: dict[str, Candidate], notes: list[str], crit
             if name in critical:
                 raise SelectionError(f"{name} {candidate.version} needs {unmet}, which the gateway does not have")
             del chosen[name]
+            dropped.add(name)
             notes.append(f"{name} {candidate.version} left out: it needs {unmet}, which the gateway does not have")
             checked = set()  # what depended on it is checked again
             changed = True
