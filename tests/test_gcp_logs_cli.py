@@ -149,3 +149,15 @@ def test_a_platform_not_applied_yet_is_a_located_error(site, tmp_path):
     (tmp_path / "endpoints.json").write_text((site / "endpoints.json").read_text())
     done = platform(tmp_path, "logs", "hub")
     assert done.returncode == 2 and "run `platform apply` first" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_log_bucket_cloud_logging_does_not_have_is_a_clear_error(site, tmp_path):
+    (tmp_path / "platform.yaml").write_text(PLATFORM_YAML)
+    (tmp_path / "endpoints.json").write_text((site / "endpoints.json").read_text())
+    (tmp_path / "build").mkdir()
+    gone = f"projects/{PROJECT}/locations/us-central1/buckets/deleted-logs"
+    outputs = {"project": PROJECT, "hub_zone": "us-central1-a", "log_bucket": gone}
+    (tmp_path / "build" / "outputs.json").write_text(json.dumps(outputs))
+    done = platform(tmp_path, "logs", "hub")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"no log view {gone}/views/_AllLogs" in done.stderr
