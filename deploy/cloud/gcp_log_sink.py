@@ -32,7 +32,6 @@ stays under the 10 MB request limit whatever the text. Equal timestamps sort by 
 from __future__ import annotations
 
 import itertools
-import os
 import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,12 +39,11 @@ from urllib.parse import quote
 
 from deploy.cloud.google_clients import client_arguments
 from deploy.cloud.log_sink import Limits, SinkError
+from modules.gcp.startup_script import METADATA  # the metadata server, without DNS
 
 ENTRY_OVERHEAD = 120  # the JSON of an entry's timestamp, insertId and field names
 LIMITS = Limits(max_events=1_000, max_bytes=1_048_576, overhead=ENTRY_OVERHEAD, max_message_bytes=250_000)
 RESOURCE_NAME_LABEL = "compute.googleapis.com/resource_name"  # what the rendered sink's filter matches
-METADATA = "http://169.254.169.254/computeMetadata/v1"  # metadata.google.internal, without DNS
-METADATA_HOST_VARIABLE = "GCE_METADATA_HOST"  # google-auth's own override of the metadata server
 
 
 def log_id(prefix: str, stream: str) -> str:
@@ -73,11 +71,9 @@ def logging_client(project: str, *, on_vm: bool = False):
 def instance_resource(timeout: float = 10.0) -> tuple[dict, str]:
     """The `gce_instance` monitored resource of the machine this runs on and its name, from
     its metadata server; raises OSError off GCE."""
-    host = os.environ.get(METADATA_HOST_VARIABLE)
-    base = f"http://{host}/computeMetadata/v1" if host else METADATA
 
     def read(path: str) -> str:
-        request = urllib.request.Request(f"{base}/{path}", headers={"Metadata-Flavor": "Google"})
+        request = urllib.request.Request(f"{METADATA}/{path}", headers={"Metadata-Flavor": "Google"})
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.read().decode().strip()
 
