@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
+from deploy.cloud.gcp_log_sink import RESOURCE_NAME_LABEL
 from tests.support.gcp_hub import PROJECT
 from tests.support.gcp_platform import GcpPlatform, _child_env
 from tests.support.procs import kill_tree
@@ -68,7 +69,8 @@ def test_platform_logs_shows_the_lines_the_hub_vm_wrote(gcp_platform: GcpPlatfor
         # what the VM's shipper wrote: the hub instance's resource, routed into the rendered bucket
         entries = [e for e in platform.cloud_logging.entries if quote("/hub/hub", safe="") in e["logName"]]
         assert entries and all(e["resource"]["type"] == "gce_instance" for e in entries)
-        assert {e["resource"]["labels"]["instance_id"] for e in entries} == {box.instance_id}
+        assert box.instance_id in {e["resource"]["labels"]["instance_id"] for e in entries}  # (and a replaced hub's)
+        assert {e["labels"][RESOURCE_NAME_LABEL] for e in entries} == {platform.hub_instance()}
         assert {e["logName"].split("/logs/")[0] for e in entries} == {f"projects/{PROJECT}"}
         (bucket,) = platform.cloud_logging.buckets
         assert platform.outputs()["log_bucket"] == bucket
