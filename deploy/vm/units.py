@@ -88,7 +88,7 @@ def component_units(runtime: Runtime) -> dict[str, str]:
 def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dict[str, str]:
     """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship: to
     CloudWatch Logs on aws, Cloud Logging on gcp) and the reaper of unknown machines
-    (deploy.vm.reaping)."""
+    (deploy.gateway.reaping)."""
     return {
         unit_name(CONFIG_SYNC): unit_text(
             CONFIG_SYNC, "configuration sync from the artifacts bucket",
@@ -100,7 +100,7 @@ def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dic
             workdir=state_dir, state_dir=state_dir),
         unit_name(REAPER): unit_text(
             REAPER, "reaper of the platform's machines the gateway does not know",
-            [sys.executable, "-m", "deploy.vm.reaping", str(settings_path)],
+            [sys.executable, "-m", "deploy.gateway.reaping", str(settings_path)],
             workdir=state_dir, state_dir=state_dir, after=(unit_name("gateway"),)),
     }
 
