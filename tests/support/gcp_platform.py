@@ -128,7 +128,7 @@ class GcpPlatform:
     def _attribute(self, kind: str, name: str, attribute: str):
         resource = self.stack.resources[kind][name]
         if kind == "google_compute_instance" and attribute == "network_interface.0.network_ip":
-            try:  # known once the hub instance exists (the first apply runs before it is inserted)
+            try:  # known once the hub instance exists
                 found = client(self.compute, "InstancesClient").get(
                     project=PROJECT, zone=self.stack.zone, instance=resource["name"])
             except google_errors.NotFound:
@@ -177,14 +177,16 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
                                cloud_logging=cloud_logging)
         try:
             rendered.create()
-            platform.apply()
             sim.firewall(main)
             door = sim.front_door(main)
             platform.front = door.url(443)
             platform.env[CLOUD_HUB_URL] = platform.front  # the CLI's status/token reach the hub there
             if any(port == SCHEDULER_PORT for port in _forwarded_ports(main)):
                 platform.scheduler = "tls://" + door.url(SCHEDULER_PORT).split("://", 1)[1]
+            # Terraform's order: the hub instance exists (and so its private IP, in the outputs)
+            # before apply publishes; its startup script waits for the configuration.
             rendered.insert_hub()
+            platform.apply()
             sim.wait_running(platform.hub_instance(), timeout=300)
             platform.wait_healthy()
         except BaseException:
