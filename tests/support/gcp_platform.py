@@ -4,7 +4,8 @@ Terraform's Google provider is not mirrored here, so nothing runs `terraform app
 gcp. What the rendered stack (main.tf.json) would create is made in the fakes instead
 (tests/support/gcp_hub.py: network, subnetwork, instance templates and the hub's state disk
 in the fake Compute API, the artifacts bucket in gcp-storage-emulator, the secrets without
-versions in the Secret Manager fake), and `apply` does what `platform apply` does after
+versions in the Secret Manager fake, the log bucket and its sink in the Cloud Logging
+fake), and `apply` does what `platform apply` does after
 Terraform: it renders, writes build/outputs.json (Terraform's outputs, resolved from the
 fakes) and publishes the wheelhouse and the configuration (`deploy.cloud_ops.publish_hub`,
 run as the CLI runs, in a child process: tests/support/gcp_apply.py). The GCE machine
@@ -41,6 +42,7 @@ from tests.conftest import REPO as CHECKOUT
 from tests.support.gce.clients import client, wait
 from tests.support.gce.server import FakeCompute, running_fake_compute
 from tests.support.gcp import compute_disks
+from tests.support.gcp.cloud_logging import FakeCloudLogging, running_cloud_logging
 from tests.support.gcp.secret_manager import FakeSecretManager, running_secret_manager
 from tests.support.gcp.storage import RunningGcs, running_gcs
 from tests.support.gcp_hub import PROJECT, RenderedStack, platform_yaml
@@ -66,6 +68,7 @@ class GcpPlatform:
     front: str = ""  # the hub through the rendered HTTPS forwarding rule: http://127.0.0.1:PORT
     scheduler: str = ""  # the rendered 8786 forwarding rule: tls://127.0.0.1:PORT ("" if none is rendered)
     main: dict = field(default_factory=dict)  # main.tf.json as first rendered
+    cloud_logging: FakeCloudLogging | None = None  # the rendered log bucket and sink in it
 
     def cli(self, *args: str, timeout: float = 1500) -> subprocess.CompletedProcess[str]:
         """`platform ARGS` in the admin's checkout; fails the test on a non-zero exit."""
@@ -160,14 +163,17 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
         compute = stack.enter_context(running_fake_compute(PROJECT))
         gcs = stack.enter_context(running_gcs(PROJECT))
         secret_manager = stack.enter_context(running_secret_manager(PROJECT))
+        cloud_logging = stack.enter_context(running_cloud_logging(PROJECT))
+        cloud_logging.add_rendered(main)  # what Terraform makes of the logs construct
         sim = stack.enter_context(GceSimulator(compute, root / "sim", storage=gcs.url,
-                                               secretmanager=secret_manager.url))
+                                               secretmanager=secret_manager.url, logging=cloud_logging.url))
         endpoints = root / "google-endpoints.json"
         endpoints.write_text(json.dumps({"compute": compute.url, "storage": gcs.url,
-                                         "secretmanager": secret_manager.url}))
+                                         "secretmanager": secret_manager.url, "logging": cloud_logging.url}))
         env = {ENDPOINTS_VARIABLE: str(endpoints), WHEELHOUSE_FIND_LINKS: str(hub_wheels()), **gcs.environment()}
         rendered = RenderedStack(main, compute, gcs, _secret_client(secret_manager))
-        platform = GcpPlatform(root, text, env, compute, gcs, secret_manager, sim, rendered, main=main)
+        platform = GcpPlatform(root, text, env, compute, gcs, secret_manager, sim, rendered, main=main,
+                               cloud_logging=cloud_logging)
         try:
             rendered.create()
             platform.apply()
