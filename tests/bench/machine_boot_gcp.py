@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 PROJECT = "oceanlab-prod"
-BROKER_PORT = 84  # where the instances reach the broker, on their router's address
+BROKER_PORT = 90  # where the instances reach the broker, on their router's address
 ACCOUNT = "bench-w-none@oceanlab-prod.iam.gserviceaccount.com"
 
 
