@@ -27,7 +27,7 @@ NOTICE = "/latest/meta-data/spot/instance-action"
 EVERY_SECONDS = 5.0
 TOKEN_TTL_SECONDS = 21600
 logger = logging.getLogger("graticule.spot")
-_watchers: list = []
+_watchers: dict = {}  # id(worker) -> its NoticeWatcher
 
 
 class NoticeWatcher:
@@ -87,10 +87,11 @@ async def _retire(worker, reason: str) -> None:
 def dask_setup(worker) -> None:
     # The contract's GRATICULE_IMDS_URL (deploy/runtime/env.py): set by tests only.
     watcher = NoticeWatcher(os.environ.get("GRATICULE_IMDS_URL", "http://169.254.169.254"))
-    _watchers.append(watcher)
+    _watchers[id(worker)] = watcher
     threading.Thread(target=watch, args=(watcher, worker), daemon=True, name="graticule-spot-notice").start()
 
 
 def dask_teardown(worker) -> None:
-    for watcher in _watchers:
+    watcher = _watchers.pop(id(worker), None)
+    if watcher is not None:
         watcher.stopped.set()
