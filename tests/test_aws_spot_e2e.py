@@ -42,6 +42,13 @@ def _spot_step(python: Path, config: Path, *step: str, **env: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _clusters_of(platform: AwsPlatform, user: str) -> set[str]:
+    ec2 = platform.server.client("ec2")
+    found = ec2.describe_instances(Filters=[{"Name": "tag:user", "Values": [user]},
+                                            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return {_tags(i).get("cluster", "") for r in found["Reservations"] for i in r["Instances"]} - {""}
+
+
 def _workers(platform: AwsPlatform, cluster: str) -> dict[str, dict]:
     return {i["InstanceId"]: i for i in _instances(platform, cluster) if _tags(i)["role"] == "worker"}
 
@@ -53,6 +60,7 @@ def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPl
     here = {"GRATICULE_GATEWAY_SCHEDULER_URL": platform.scheduler, "LAPTOP_WAIT": str(WAIT)}
     assert Session(platform.front, "alice").login().status_code == 302  # a first login sets her password
     on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n", **here)
+    before = _clusters_of(platform, "alice")
     name = None
     try:
         name = _spot_step(laptop, config, "start", "large", "2", **here)["name"]
@@ -86,9 +94,11 @@ def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPl
 
         on_laptop(laptop, config, "stop", name, **here)
         _eventually(lambda: not _instances(platform, name), 300, lambda: f"instances of {name} left running")
-        name = None
-    finally:
-        if name is not None:  # a failed test leaves no cluster behind
-            print(_diagnosis(platform, name))
-            on_laptop(laptop, config, "stop", name, **here)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
+    except BaseException:
+        print(_diagnosis(platform, name))
+        # a failed test leaves no cluster behind, also one whose start failed before it was named
+        for started in _clusters_of(platform, "alice") - before:
+            on_laptop(laptop, config, "stop", started, **here)
+            _eventually(lambda started=started: not _instances(platform, started), 300,
+                        lambda started=started: f"{started} left instances")
+        raise
