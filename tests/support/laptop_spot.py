@@ -47,14 +47,14 @@ def start(profile: str, count: str) -> dict:
 
 
 def persist(name: str) -> dict:
-    from distributed import futures_of, wait
+    from distributed import futures_of
 
     cluster = _connect(name)
     try:
-        with cluster.get_client(set_as_default=False) as client:
+        with cluster.get_client(set_as_default=False) as client:  # not the default: every call names it
             pieces = client.scatter(PIECES)  # spread over the workers
             products = client.persist(_bag())
-            wait([*pieces, *futures_of(products)])
+            client.gather([*pieces, *futures_of(products)])  # all in memory (small)
             client.publish_dataset(spot_pieces=pieces, spot_products=products)
             held: dict[str, int] = {}
             for holders in client.who_has([*pieces, *futures_of(products)]).values():
@@ -86,7 +86,7 @@ def check(name: str, gone: str, count: str) -> dict:
             products = client.get_dataset("spot_products")
             futures = [*pieces, *futures_of(products)]
             holders = {str(key): sorted(found) for key, found in client.who_has(futures).items()}
-            intact = client.gather(pieces) == PIECES and products.compute() == PRODUCTS
+            intact = client.gather(pieces) == PIECES and client.compute(products, sync=True) == PRODUCTS
             computed = client.run_on_scheduler(_computed_once, keys=[f.key for f in futures_of(products)])
             # the cluster keeps computing, on every worker, the replacement included
             ran = {address: client.submit(sum, range(10), workers=[address], pure=False).result()
