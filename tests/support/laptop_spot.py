@@ -67,11 +67,12 @@ def persist(name: str) -> dict:
 
 def _computed_once(dask_scheduler, keys) -> dict:
     """Runs on the scheduler: how often each key went from processing to memory."""
-    counts = dict.fromkeys(keys, 0)
+    keys = [tuple(key) if isinstance(key, list) else key for key in keys]  # tuples arrive as lists
+    counts = {str(key): 0 for key in keys}
     for key, start, finish, *_ in dask_scheduler.story(*keys):
-        if start == "processing" and finish == "memory":
-            counts[key] += 1
-    return {str(key): count for key, count in counts.items()}
+        if start == "processing" and finish == "memory" and str(key) in counts:
+            counts[str(key)] += 1
+    return counts
 
 
 def check(name: str, gone: str, count: str) -> dict:
