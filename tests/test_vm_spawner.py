@@ -214,14 +214,6 @@ def test_a_profile_not_granted_is_refused_before_anything_is_made(site, aws):
     assert _secret_names(site) == []
 
 
-def test_a_user_without_a_budget_is_refused_with_the_reason(site, aws):
-    spawner = _spawner(site, aws)
-    spawner.budgets = {}
-    with pytest.raises(web.HTTPError, match="alice has no budget"):
-        asyncio.run(spawner.start())
-    assert site.ec2.describe_instances()["Reservations"] == []
-
-
 def test_no_capacity_in_the_home_zone_fails_the_start_naming_the_zone_and_launches_nowhere_else(site, aws):
     from tests.support.simulator.capacity import CapacityProxy
 

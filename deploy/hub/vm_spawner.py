@@ -13,6 +13,12 @@ and runs `jupyterhub-singleuser` on SERVER_PORT, talking to the hub over the pri
 network through the hub's proxy (`hub_private_ip`:8000, open only to the machines'
 security group).
 
+Its machine is paid by the user's budget (`deploy.hub.server_meter`): admitted before
+anything is made (a budget that cannot pay refuses the spawn, naming itself), charged from
+the instance's launch at the profile's on-demand price, closed when it stops. A user
+without a budget still gets a server, unmetered, as on the local target (their instance
+carries no `budget` tag; the hub's IAM policy allows that for notebook instances only).
+
 `start` returns as soon as the instance runs and the home volume is attached; JupyterHub
 then waits (`http_timeout`) for the server to answer. The instance id is saved in the
 spawner's state, so a restarted hub finds it again (`load_state`, `poll`); `stop` (the
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets as tokens
 from pathlib import Path
 
@@ -30,6 +37,7 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Dict, Float, Integer, Unicode, default
 
+from deploy.budgets.admission import BudgetExceeded
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.aws_clients import shared_client
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
@@ -47,6 +55,7 @@ from deploy.cloud.machines import (
     MachinesError,
     MachineSpec,
 )
+from deploy.hub.server_meter import ServerMeter
 from deploy.hub.spawner import ProfileChoices
 from deploy.runtime import env as contract
 from modules.naming import HUB_PORT, SCHEDULER_PORT
@@ -63,6 +72,9 @@ class VMSpawner(ProfileChoices, Spawner):
     templates_dir = Unicode(config=True, help="the rendered workers/<profile>.json")
     outputs_file = Unicode(config=True, help="Terraform's outputs.json, as published with the configuration")
     budgets = Dict(config=True, help="user -> the budget that pays for them (the `budget` tag)")
+    policy_file = Unicode("", config=True, help="the rendered gateway/platform.json (budgets, who pays, prices): "
+                                                "servers are metered in the usage ledger; empty: they are not")
+    ledger_dir = Unicode(config=True, help="the state directory of the usage ledger (unless its URL is set)")
     server_port = Integer(SERVER_PORT, config=True)
     home_size_gib = Integer(DEFAULT_SIZE_GIB, config=True, help="size of a new user's home volume")
     deadman_after = Float(DEFAULT_AFTER_SECONDS, config=True,
@@ -78,6 +90,10 @@ class VMSpawner(ProfileChoices, Spawner):
     @default("env_keep")
     def _env_keep(self) -> list[str]:
         return []  # nothing of the hub machine's environment belongs on the user's machine
+
+    @default("ledger_dir")
+    def _ledger_dir(self) -> str:
+        return os.environ.get(contract.STATE_DIR, "")
 
     @default("start_timeout")
     def _start_timeout(self) -> int:
@@ -191,15 +207,11 @@ class VMSpawner(ProfileChoices, Spawner):
         return [python, "-m", "deploy.vm.notebook_server", "--home", self.home, "--device", HOME_DEVICE, "--",
                 python, "-m", "jupyterhub.singleuser", "--ServerApp.allow_root=True", *self.get_args()]
 
-    def budget(self) -> str:
-        budget = self.budgets.get(self.user.name)
-        if not budget:
-            # The hub's IAM policy refuses an instance without a budget tag.
-            raise web.HTTPError(400, f"{self.user.name} has no budget: a notebook server on a VM needs one "
-                                     "(give them or their group a budget in platform.yaml)")
-        return budget
+    def budget(self) -> str | None:
+        """The budget that pays for the user's servers; None: nobody does (unmetered)."""
+        return self.budgets.get(self.user.name) or None
 
-    def machine_spec(self, profile: str, environment: str | None, budget: str) -> MachineSpec:
+    def machine_spec(self, profile: str, environment: str | None, budget: str | None) -> MachineSpec:
         template = self.worker_template(profile)
         outputs = self.outputs()
         bucket = outputs["artifacts_bucket"]
@@ -208,7 +220,7 @@ class VMSpawner(ProfileChoices, Spawner):
                            environment=self.environment_key(environment),
                            platform_software=True)
         tags = {TAG_PLATFORM: self.platform_name, TAG_ROLE: NOTEBOOK_ROLE, TAG_USER: self.user.name,
-                TAG_BUDGET: budget, TAG_SERVER: self.server_tag}
+                TAG_SERVER: self.server_tag, **({TAG_BUDGET: budget} if budget else {})}
         suffix = tokens.token_hex(3)  # a new name, so a new ClientToken, for every start
         return MachineSpec(
             name=f"{self.platform_name}-nb-{self.user.name}-{suffix}"[:63],
@@ -223,6 +235,14 @@ class VMSpawner(ProfileChoices, Spawner):
     async def start(self):
         profile, environment = self.chosen()  # refuse before anything is made
         budget = self.budget()
+        await self._admit(profile)  # from here the budget counts the machine (or refuses it)
+        try:
+            return await self._start(profile, environment, budget)
+        except BaseException:
+            await self._close_usage("not started")
+            raise
+
+    async def _start(self, profile: str, environment: str | None, budget: str | None):
         size = self.profiles[profile]
         self.cpu_limit, self.mem_limit = float(size["cpu"]), int(size["memory"])
         self.ip, self.port = "0.0.0.0", self.server_port  # where the server binds, on its machine
@@ -232,7 +252,7 @@ class VMSpawner(ProfileChoices, Spawner):
         if not subnets:
             raise MachinesError(f"no private subnets of platform {self.platform_name}")
         volume = await asyncio.to_thread(self.homes.ensure, self.user.name, next(iter(subnets)),
-                                         {TAG_BUDGET: budget})
+                                         {TAG_BUDGET: budget} if budget else {})
         if volume.zone not in subnets:
             raise MachinesError(f"{self.user.name}'s home volume {volume.id} is in {volume.zone}, "
                                 "where the platform has no private subnet")
@@ -251,13 +271,14 @@ class VMSpawner(ProfileChoices, Spawner):
                                      f"the zone of their home volume: {error}") from None
         self.machine_id, self.private_ip = machine.id, machine.private_ip or ""
         try:
+            await self._attach_usage(profile, machine)
             await asyncio.to_thread(self.machine_secrets.allow, self.secret_key, [machine.id])
             machine = await self._wait_running(machine.id)
             self.private_ip = machine.private_ip or self.private_ip
             await asyncio.to_thread(self.homes.wait_available, volume.id, self.attach_timeout, self.poll_every)
             await asyncio.to_thread(self.homes.attach, volume.id, machine.id)
         except Exception:
-            await self._release()
+            await self._release("not started")
             raise
         self.log.info("%s: server on %s (%s, %s) in %s", self.user.name, machine.id, profile, self.private_ip,
                       volume.zone)
@@ -275,11 +296,39 @@ class VMSpawner(ProfileChoices, Spawner):
                 raise MachinesError(f"instance {machine_id} not running after {self.attach_timeout:.0f} s")
             await asyncio.sleep(self.poll_every)
 
-    async def _release(self) -> None:
+    async def _release(self, reason: str = "stopped") -> None:
         await self._connect()
         if self.machine_id:
             await asyncio.to_thread(self.machines.terminate, [self.machine_id])
         await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
+        await self._close_usage(reason)
+
+    # -- usage (deploy.hub.server_meter) ------------------------------------------------------------
+
+    def meter(self) -> ServerMeter | None:
+        return ServerMeter.open(self.policy_file, self.ledger_dir) if self.policy_file else None
+
+    async def _admit(self, profile: str) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is None:
+            return
+        try:
+            metered = await asyncio.to_thread(meter.admit, self.user.name, self.server_tag, profile)
+        except BudgetExceeded as refused:
+            raise _refusal(403, str(refused)) from None
+        if not metered:
+            self.log.info("%s has no budget: their %s server is not metered", self.user.name, profile)
+
+    async def _attach_usage(self, profile: str, machine: Machine) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is not None:
+            launched = machine.launched_at.timestamp() if machine.launched_at else None
+            await asyncio.to_thread(meter.attach, self.server_tag, profile, machine.id, launched)
+
+    async def _close_usage(self, reason: str) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is not None:
+            await asyncio.to_thread(meter.stopped, self.server_tag, reason)
 
     async def poll(self):
         if not self.machine_id:
@@ -289,7 +338,7 @@ class VMSpawner(ProfileChoices, Spawner):
         return None if found is not None and found.alive else 1
 
     async def stop(self, now: bool = False) -> None:
-        await self._release()  # the home volume detaches itself as the instance terminates
+        await self._release("server stopped")  # the home volume detaches itself as the instance terminates
 
     def get_state(self) -> dict:
         state = super().get_state()
@@ -306,3 +355,10 @@ class VMSpawner(ProfileChoices, Spawner):
     def clear_state(self) -> None:
         super().clear_state()
         self.machine_id = self.private_ip = self.zone = self.volume_id = ""
+
+
+def _refusal(status: int, message: str) -> web.HTTPError:
+    """An HTTP error whose message JupyterHub shows the user as it is (its spawn page)."""
+    error = web.HTTPError(status, message)
+    error.jupyterhub_message = message
+    return error
