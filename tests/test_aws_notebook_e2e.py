@@ -12,6 +12,17 @@ Through the load balancer's 443 listener only, alice starts her notebook server:
   new instance (the same volume, attached again);
 - the idle culler (jupyterhub-idle-culler itself, with a short timeout and the platform's
   admin token) stops the idle server, and that terminates its instance.
+
+Then, with the platform's environments locked and published (tiny ones; `ml` also holds a
+marker package built here, which neither `default` nor the platform's software has):
+
+- alice's server in `ml` offers that environment's kernel, which starts on her instance and
+  imports the marker (the server's default kernel cannot);
+- her server's machine is an interval in the hub VM's ledger, paid by her budget;
+- with the budget nearly spent, carol's spawn is refused with a message naming it, shown by
+  JupyterHub; once spent (`on_exhausted: stop`), the gateway's metering pass has the hub stop
+  alice's server (the hub's API: the hub knows it stopped), its instance is terminated and
+  its interval closed.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -29,12 +40,19 @@ import requests
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
 from tests.support.hub_e2e import Session
+from tests.support.hub_wheelhouse import hub_wheels
+from tests.support.kernel import KernelError, run_in_kernel
 from tests.support.procs import kill_tree
+from tests.test_aws_budget_e2e import _intervals, _ledger
+from tests.test_aws_cluster_e2e import _wait_for_published_environments, tiny_environments
+from tests.test_lock_machines import make_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 WAIT = 900  # seconds for a machine to boot, install and answer on a shared machine
 NOTE = "written on alice's first server\n"
+MARKER = "graticule_e2e_marker"  # a package only the `ml` environment has
+CAROL_PASSWORD = "carol-Secret-1"
 
 
 def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
@@ -149,3 +167,104 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_and_is_culled(aws_
         output = culler.communicate(timeout=30)[0]
     assert "Culling server alice" in output or "culling" in output.lower(), output
     assert _notebook_instances(platform, "alice") == []
+
+
+@pytest.fixture(scope="module")
+def marked(aws_platform: AwsPlatform, tmp_path_factory) -> Iterator[AwsPlatform]:
+    """The platform with tiny, locked environments, `ml` with the marker package too (a wheel
+    beside the offline wheel source); as it was after."""
+    platform, original = aws_platform, aws_platform.text
+    links = tmp_path_factory.mktemp("wheel-source")
+    for wheel in hub_wheels().glob("*.whl"):
+        (links / wheel.name).symlink_to(wheel)
+    make_wheel(links, MARKER, "1.0", "py3-none-any", 'WHERE = "ml"\n')
+    tiny = tiny_environments(original)
+    ml = tiny.index("\n  ml:\n")
+    packages = tiny.index("    packages: [", ml)
+    text = tiny[:packages] + f'    packages: ["dask[distributed]==2026.8.0", "{MARKER.replace("_", "-")}==1.0"]\n' \
+        + tiny[tiny.index("\n", packages) + 1:]
+    empty_index = platform.root / "empty-index"
+    empty_index.mkdir(exist_ok=True)
+    offline = {"UV_FIND_LINKS": str(links), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1",
+               "GRATICULE_WHEELHOUSE_FIND_LINKS": str(links)}
+    saved = {key: platform.env.get(key) for key in offline}
+    lock = platform.root / "environments.lock"
+    (platform.root / "platform.yaml").write_text(text)
+    try:
+        platform.env.update(offline)
+        platform.cli("lock")
+        platform.apply(text)
+        _wait_for_published_environments(platform)
+        yield platform
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                platform.env.pop(key, None)
+            else:
+                platform.env[key] = value
+        lock.unlink(missing_ok=True)
+        platform.apply(original)
+
+
+def _spawn_answer(platform: AwsPlatform, session: Session, options: dict) -> str:
+    """What JupyterHub says of a spawn that fails at once: the start request's answer and the
+    progress events its spawn page shows."""
+    started = session.api("POST", f"/users/{session.user}/server", options)
+    progress = session.api("GET", f"/users/{session.user}/server/progress")
+    return started.text + progress.text
+
+
+def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(marked: AwsPlatform):
+    platform = marked
+    _eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(platform.hub_instance()))
+    platform.wait_healthy()
+    alice = Session(platform.front, "alice")
+    assert alice.login().status_code == 302
+    server = None
+    try:
+        answer = alice.api("POST", "/users/alice/server", {"profile": "small", "environment": "ml"})
+        assert answer.status_code in (201, 202), answer.text
+        _eventually(lambda: alice.api("GET", "/users/alice").json().get("servers", {}).get("", {}).get("ready"),
+                    WAIT, lambda: platform.diagnose(platform.hub_instance()))
+        (server,) = _notebook_instances(platform, "alice")
+        token = alice.new_token()
+
+        # the environment's kernel, on her instance, with the package only `ml` has
+        specs = requests.get(f"{platform.front}/user/alice/api/kernelspecs", timeout=60,
+                             headers={"Authorization": f"token {token}"}).json()
+        assert "graticule-ml" in specs["kernelspecs"], specs
+        code = f"import sys, socket, {MARKER}; print({MARKER}.WHERE, sys.prefix, socket.gethostname())"
+        where, prefix, host = run_in_kernel(f"{platform.front}/user/alice", token, code,
+                                            kernel_name="graticule-ml").split()
+        assert where == "ml" and prefix.startswith("/opt/graticule/envs/")  # the environment's, not the platform's
+        assert host == "ip-" + server["PrivateIpAddress"].replace(".", "-")  # her instance's name, not the hub's
+        with pytest.raises(KernelError, match=MARKER):
+            run_in_kernel(f"{platform.front}/user/alice", token, f"import {MARKER}")  # the default kernel
+
+        # her server's machine is in the ledger, paid by her budget
+        (row,) = _eventually(lambda: [r for r in _intervals(platform, "notebook:alice") if r["ended_at"] is None],
+                             120, lambda: "no open interval for alice's server")
+        assert row["machine_id"] == server["InstanceId"]
+
+        # a budget that cannot pay refuses carol's server, by name, on JupyterHub's pages
+        _ledger(platform, "spend-to", "ocean", "500", "0.01")
+        carol = Session(platform.front, "carol")
+        assert carol.login(CAROL_PASSWORD).status_code == 302
+        refused = _spawn_answer(platform, carol, {"profile": "small"})
+        assert "budget 'ocean' refused this request" in refused, refused
+        assert _notebook_instances(platform, "carol") == []
+
+        # spent: the gateway has the hub stop alice's server
+        _ledger(platform, "spend-to", "ocean", "500", "-0.01")
+        _stopped(platform, alice, server["InstanceId"])
+        gateway_log = (platform.sim.sandboxes[platform.hub_instance()].root
+                       / "var/log/graticule/gateway.log").read_text(errors="replace")
+        assert "Stopping notebook server alice: stopped by graticule: budget 'ocean' is exhausted" in gateway_log
+        assert all(r["ended_at"] for r in _intervals(platform, "notebook:alice"))
+        server = None
+    finally:
+        _ledger(platform, "forget", "ocean")
+        if server is not None:
+            print(platform.diagnose(server["InstanceId"]))
+            alice.api("DELETE", "/users/alice/server")
+            _eventually(lambda: not _notebook_instances(platform, "alice"), 300, lambda: "alice's server left")

@@ -153,6 +153,20 @@ def test_the_hub_policy_and_the_machines_layer_use_the_same_tag_keys(stacks):
     assert stacks["none"]["resource"]["aws_instance"]["hub"]["tags"][TAG_ROLE] == HUB_ROLE
 
 
+def test_only_a_notebook_instance_may_launch_without_a_budget_and_any_budget_tag_is_a_declared_one(stacks):
+    (hub_policy,) = [d for k, d in stacks["none"]["data"]["aws_iam_policy_document"].items() if k == "hub"]
+    denials = {s["sid"]: s["condition"] for s in hub_policy["statement"] if s.get("effect") == "Deny"}
+    declared = ["ocean", "students", "bob-thesis"]
+    # Deny unless the budget is declared, or it is a notebook (whose user may have no budget)...
+    assert denials["TagLaunchesWithABudget"] == [
+        {"test": "StringNotEquals", "variable": f"aws:RequestTag/{TAG_BUDGET}", "values": declared},
+        {"test": "StringNotEquals", "variable": f"aws:RequestTag/{TAG_ROLE}", "values": ["notebook"]}]
+    # ...and a budget tag, whenever there is one, names a declared budget.
+    assert denials["BudgetTagsAreDeclared"] == [
+        {"test": "Null", "variable": f"aws:RequestTag/{TAG_BUDGET}", "values": ["false"]},
+        {"test": "StringNotEquals", "variable": f"aws:RequestTag/{TAG_BUDGET}", "values": declared}]
+
+
 def test_budgets_alert_the_configured_addresses(stacks):
     budgets = stacks["nat"]["resource"]["aws_budgets_budget"]
     assert set(budgets) == {"budget_ocean", "budget_students", "budget_bob-thesis"}

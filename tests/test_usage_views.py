@@ -112,3 +112,14 @@ def test_only_admins_see_the_alerts_sent(ledger, clock, policy):
     admin = views.page_data(ledger, policy, "carol", True)
     assert [(a["budget"], a["threshold"], a["mailed"]) for a in admin["alerts"]] == [("solo", 10, True)]
     assert views.page_data(ledger, policy, "bob", False)["alerts"] == []
+
+
+def test_a_notebook_servers_machine_is_spending_but_no_cluster_to_list_count_or_stop(ledger, clock, policy):
+    _scene(ledger, clock)
+    _start(ledger, "alice", "team", "notebook:alice", "notebook:alice", "notebook", 0.5)
+    clock.advance(HOUR)
+    assert [c.name for c in views.running_clusters(ledger)] == ["c2", "c3"]
+    assert views.owner_of(ledger, "notebook:alice") is None  # the hub stops servers, not the pages
+    (team,) = [b for b in usage_report(ledger, policy)["budgets"] if b["name"] == "team"]
+    assert team["clusters_running"] == 1 and team["cores_in_use"] == 3  # c3's two processes and the server
+    assert team["spent_usd"] == pytest.approx(7.2 * 2 + 7.2 * 1.5 * 2 + 0.5)  # c1, c3, an hour of the server

@@ -214,14 +214,6 @@ def test_a_profile_not_granted_is_refused_before_anything_is_made(site, aws):
     assert _secret_names(site) == []
 
 
-def test_a_user_without_a_budget_is_refused_with_the_reason(site, aws):
-    spawner = _spawner(site, aws)
-    spawner.budgets = {}
-    with pytest.raises(web.HTTPError, match="alice has no budget"):
-        asyncio.run(spawner.start())
-    assert site.ec2.describe_instances()["Reservations"] == []
-
-
 def test_no_capacity_in_the_home_zone_fails_the_start_naming_the_zone_and_launches_nowhere_else(site, aws):
     from tests.support.simulator.capacity import CapacityProxy
 
@@ -265,12 +257,18 @@ def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_doe
     assert vm.entitlements["bob"]["profiles"] == ["small"] and vm.budgets["alice"]
     assert vm.start_timeout >= 600 and "workdir_root" not in vm  # nothing on the hub's own disk
     assert aws_config.JupyterHub.slow_spawn_timeout == 0  # a start request is answered at once
+    # servers are paid by the gateway spec's budgets; a spent stop budget's gateway may stop them
+    assert vm.policy_file == str(tmp_path / "aws" / "gateway" / "platform.json")
+    roles = {role["name"]: role["scopes"] for role in aws_config.JupyterHub.load_roles}
+    assert "delete:servers" in roles["dask-gateway"]
     spawner = VMSpawner(config=aws_config, user=SimpleNamespace(name="alice"))
     assert spawner.profiles["large"]["cpu"] == 16 and spawner.start_timeout == vm.start_timeout
     local_config = loaded("local")
     assert local_config.JupyterHub.spawner_class == "deploy.hub.spawner.ProfileSpawner"
     assert local_config.ProfileSpawner.workdir_root == str(state / "users")
     assert "slow_spawn_timeout" not in local_config.JupyterHub
+    roles = {role["name"]: role["scopes"] for role in local_config.JupyterHub.load_roles}
+    assert "delete:servers" not in roles["dask-gateway"]  # local servers are not metered
 
 
 def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, aws):

@@ -250,7 +250,7 @@ class GraticuleBackend(DBBackendBase):
         await super().setup(app)
         # budgets: close the intervals of processes that died while the gateway was down,
         # before anything else is reconciled (the local backend's checks never suspend).
-        self.budgets.recover(self.db, await self.liveness())
+        self.budgets.recover(self.db, await self.liveness(), await self.live_outside_clusters())
         self.task_pool.spawn(self.budgets.budgets.metering_loop(self._budget_live, self._budget_stop))
         from deploy.gateway.api import add_routes
 
@@ -302,8 +302,13 @@ class GraticuleBackend(DBBackendBase):
                 dead |= {id(job) for job, ok in zip(started, await check(started), strict=True) if not ok}
         return lambda job: id(job) not in dead
 
+    async def live_outside_clusters(self) -> set[tuple[str, str]]:
+        """Open intervals of the ledger that are no cluster's but still run, so that no sweep
+        closes them (VM backends: notebook servers' machines, deploy.gateway.machine_meter)."""
+        return set()
+
     async def _budget_live(self) -> set[tuple[str, str]]:
-        return self.budgets.live(self.db, await self.liveness())
+        return self.budgets.live(self.db, await self.liveness()) | await self.live_outside_clusters()
 
     async def _budget_stop(self, cluster_name: str, reason: str) -> None:
         """Stop a cluster whose budget is exhausted (`on_exhausted: stop`), saying why."""

@@ -199,11 +199,12 @@ class GatewayBudgets:
                     keys.add((cluster.name, worker.name))
         return keys
 
-    def recover(self, db, is_alive=None) -> None:
-        """At start-up, before anything is reconciled: close what died while we were down."""
+    def recover(self, db, is_alive=None, also_live: set[ProcessKey] = frozenset()) -> None:
+        """At start-up, before anything is reconciled: close what died while we were down
+        (`also_live`: what runs outside the gateway's clusters, which it must leave open)."""
         ledger = self.budgets.ledger
         seen_at = ledger.clock()
-        closed = ledger.sweep(self.live(db, is_alive, strict=True), seen_at, seen_at)
+        closed = ledger.sweep(self.live(db, is_alive, strict=True) | set(also_live), seen_at, seen_at)
         if closed:
             log.warning("closed %d intervals of processes gone while the gateway was down", len(closed))
 

@@ -13,6 +13,13 @@ which gives it `self.machines` (the machines layer) and keeps each job's state a
 - `on_exhausted: stop`: besides stopping the budget's clusters, every live Dask instance
   tagged with the budget is terminated in the same metering pass, whether the gateway
   knows it or not.
+- notebook servers' machines (the hub's spawner admits, attaches and closes their intervals:
+  `deploy.budgets.servers`): this pass is the one that judges every open interval of the
+  ledger, so it keeps a server's interval open while its instance lives (one more
+  DescribeInstances, of the servers' instances only), closes it at the instance's end
+  when the instance went by itself, and stops the servers of a budget spent with
+  `on_exhausted: stop` through the hub's REST API (the gateway's service token, scope
+  `delete:servers`): the hub stops them as it stops any server, so it knows they stopped.
 - adoption after a restart (or a SIGKILL): dask-gateway reloads its jobs from its
   database and re-runs the launches it had not recorded: a scheduler's is found again by
   its client token, a batch of workers' by its tags (the worker machines listed before
@@ -26,27 +33,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from urllib.parse import quote
 
+import aiohttp
 from dask_gateway_server.backends.db_base import JobStatus
 from traitlets import Float
 
+from deploy.budgets.prices import machine_price
+from deploy.budgets.servers import close_ended, live_servers, open_servers, server_of
 from deploy.cloud.machines import TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, Machine
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS
 from deploy.gateway.adoption import DASK_ROLES, UnrecordedLaunches, in_use, orphans
 from deploy.gateway.base import GraticuleBackend
 from deploy.ledger.machines import Attachment, attach, attached, close_machine
-from render.gateway_spec import GatewaySpec
-
-
-def machine_price(spec: GatewaySpec, profile: str, spot: bool) -> float:
-    """Hourly price of one instance of `profile`: the profile's (spot estimate for a spot
-    profile) when it runs on spot, the on-demand price when it does not."""
-    size = spec.profiles.get(profile)
-    if size is None:
-        return 0.0
-    if spot or size.on_demand_per_hour_usd is None:
-        return float(size.price_per_hour_usd or 0.0)
-    return float(size.on_demand_per_hour_usd)
 
 
 class MachineMetering(GraticuleBackend):
@@ -115,6 +114,9 @@ class MachineMetering(GraticuleBackend):
     # -- on_exhausted: stop ------------------------------------------------------------------
 
     async def _budget_stop(self, cluster_name: str, reason: str) -> None:
+        if (server := server_of(cluster_name)) is not None:
+            await self._stop_server(*server, reason)
+            return
         cluster = self.db.get_cluster(cluster_name)
         await super()._budget_stop(cluster_name, reason)
         grants = self.spec.users.get(cluster.username) if cluster is not None else None
@@ -128,6 +130,37 @@ class MachineMetering(GraticuleBackend):
         if doomed:
             self.log.warning("Terminating %d instances of budget %s: %s", len(doomed), budget, reason)
             await asyncio.to_thread(self.machines.terminate, doomed)
+
+    # -- notebook servers (deploy.budgets.servers) ----------------------------------------------
+
+    async def live_outside_clusters(self) -> set[tuple[str, str]]:
+        """The open intervals of notebook servers whose instance lives (or that still start);
+        those whose instance went are closed at its end. A failed look fails the whole pass
+        (retried next interval) rather than closing what may still run."""
+        ledger = self.budgets.budgets.ledger
+        now = ledger.clock()
+        servers = await asyncio.to_thread(open_servers, ledger)
+        ids = [server.machine_id for server in servers if server.machine_id]
+        found: dict[str, Machine] = await asyncio.to_thread(self.machines.describe, ids) if ids else {}
+        ended = [(m.id, m.ended_at.timestamp(), m.state) for m in found.values() if not m.alive and m.ended_at]
+        if ended:
+            await asyncio.to_thread(close_ended, ledger, ended)
+        return live_servers(servers, {m.id for m in found.values() if m.alive}, now)
+
+    async def _stop_server(self, user: str, name: str, reason: str) -> None:
+        """Ask the hub to stop a server (its spawner terminates the instance and closes the
+        interval); a refusal is logged and asked again at the next pass."""
+        path = f"/users/{quote(user)}/server" + (f"s/{quote(name)}" if name else "")
+        self.log.warning("Stopping notebook server %s%s: %s", user, f"/{name}" if name else "", reason)
+        headers = {"Authorization": f"token {self.hub_service_token}"}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session, \
+                    session.delete(self.hub_api_url.rstrip("/") + path, headers=headers) as answer:
+                if answer.status not in (202, 204):
+                    self.log.warning("The hub did not stop %s's server: HTTP %d %s", user, answer.status,
+                                     (await answer.text())[:300])
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self.log.warning("The hub did not stop %s's server: %s", user, error)
 
     # -- adoption -------------------------------------------------------------------------------
 

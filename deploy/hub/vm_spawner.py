@@ -15,6 +15,12 @@ network through the hub's proxy (`hub_private_ip`:8000, open only to the noteboo
 security group or network tag). What differs between the clouds is in `deploy.hub.vm_clouds`
 (`cloud`: aws or gcp).
 
+Its machine is paid by the user's budget (`deploy.hub.server_meter`): admitted before
+anything is made (a budget that cannot pay refuses the spawn, naming itself), charged from
+the instance's launch at the profile's on-demand price, closed when it stops. A user
+without a budget still gets a server, unmetered, as on the local target (their instance
+carries no `budget` tag; the hub's IAM policy allows that for notebook instances only).
+
 `start` returns as soon as the instance runs with the home attached; JupyterHub then
 waits (`http_timeout`) for the server to answer. The instance id is saved in the
 spawner's state, so a restarted hub finds it again (`load_state`, `poll`); `stop` (the
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets as tokens
 from pathlib import Path
 
@@ -32,6 +39,7 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Dict, Float, Integer, Unicode, default
 
+from deploy.budgets.admission import BudgetExceeded
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
 from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HomeVolume, home_mount_point
 from deploy.cloud.machine_boot import PLATFORM_VENV, MachineBoot
@@ -46,6 +54,7 @@ from deploy.cloud.machines import (
     MachinesError,
     MachineSpec,
 )
+from deploy.hub.server_meter import ServerMeter
 from deploy.hub.spawner import ProfileChoices
 from deploy.hub.vm_clouds import CLOUDS
 from deploy.runtime import env as contract
@@ -64,6 +73,9 @@ class VMSpawner(ProfileChoices, Spawner):
     templates_dir = Unicode(config=True, help="the rendered workers/<profile>.json")
     outputs_file = Unicode(config=True, help="Terraform's outputs.json, as published with the configuration")
     budgets = Dict(config=True, help="user -> the budget that pays for them (the `budget` tag)")
+    policy_file = Unicode("", config=True, help="the rendered gateway/platform.json (budgets, who pays, prices): "
+                                                "servers are metered in the usage ledger; empty: they are not")
+    ledger_dir = Unicode(config=True, help="the state directory of the usage ledger (unless its URL is set)")
     server_port = Integer(SERVER_PORT, config=True)
     home_size_gib = Integer(DEFAULT_SIZE_GIB, config=True, help="size of a new user's home volume")
     deadman_after = Float(DEFAULT_AFTER_SECONDS, config=True,
@@ -79,6 +91,10 @@ class VMSpawner(ProfileChoices, Spawner):
     @default("env_keep")
     def _env_keep(self) -> list[str]:
         return []  # nothing of the hub machine's environment belongs on the user's machine
+
+    @default("ledger_dir")
+    def _ledger_dir(self) -> str:
+        return os.environ.get(contract.STATE_DIR, "")
 
     @default("start_timeout")
     def _start_timeout(self) -> int:
@@ -201,15 +217,11 @@ class VMSpawner(ProfileChoices, Spawner):
                 "--",
                 python, "-m", "jupyterhub.singleuser", "--ServerApp.allow_root=True", *self.get_args()]
 
-    def budget(self) -> str:
-        budget = self.budgets.get(self.user.name)
-        if not budget:
-            # The hub's IAM policy refuses an instance without a budget tag.
-            raise web.HTTPError(400, f"{self.user.name} has no budget: a notebook server on a VM needs one "
-                                     "(give them or their group a budget in platform.yaml)")
-        return budget
+    def budget(self) -> str | None:
+        """The budget that pays for the user's servers; None: nobody does (unmetered)."""
+        return self.budgets.get(self.user.name) or None
 
-    def machine_spec(self, profile: str, environment: str | None, budget: str,
+    def machine_spec(self, profile: str, environment: str | None, budget: str | None,
                      home: HomeVolume | None = None) -> MachineSpec:
         template = self.worker_template(profile)
         outputs = self.outputs()
@@ -220,7 +232,7 @@ class VMSpawner(ProfileChoices, Spawner):
                            environment=self.environment_key(environment),
                            platform_software=True)
         tags = {TAG_PLATFORM: self.platform_name, TAG_ROLE: NOTEBOOK_ROLE, TAG_USER: self.user.name,
-                TAG_BUDGET: budget, TAG_SERVER: self.server_tag}
+                TAG_SERVER: self.server_tag, **({TAG_BUDGET: budget} if budget else {})}
         suffix = tokens.token_hex(3)  # a new name, so a new ClientToken, for every start
         return MachineSpec(
             name=f"{self.platform_name}-nb-{self.user.name}-{suffix}"[:63],
@@ -235,13 +247,21 @@ class VMSpawner(ProfileChoices, Spawner):
     async def start(self):
         profile, environment = self.chosen()  # refuse before anything is made
         budget = self.budget()
+        await self._admit(profile)  # from here the budget counts the machine (or refuses it)
+        try:
+            return await self._start(profile, environment, budget)
+        except BaseException:
+            await self._close_usage("not started")
+            raise
+
+    async def _start(self, profile: str, environment: str | None, budget: str | None):
         size = self.profiles[profile]
         self.cpu_limit, self.mem_limit = float(size["cpu"]), int(size["memory"])
         self.ip, self.port = "0.0.0.0", self.server_port  # where the server binds, on its machine
         self.notebook_dir = self.home
         await self._connect()
         on_cloud = self.on_cloud
-        volume = await asyncio.to_thread(on_cloud.home, self.user.name, {TAG_BUDGET: budget})
+        volume = await asyncio.to_thread(on_cloud.home, self.user.name, {TAG_BUDGET: budget} if budget else {})
         self.volume_id, self.zone = volume.id, volume.zone
         spec = self.machine_spec(profile, environment, budget, volume)
         await asyncio.to_thread(self.machine_secrets.put, self.secret_key, {"env": self.get_env()},
@@ -254,12 +274,13 @@ class VMSpawner(ProfileChoices, Spawner):
                                      f"the zone of their home: {error}") from None
         self.machine_id, self.private_ip = machine.id, machine.private_ip or ""
         try:
+            await self._attach_usage(profile, machine)
             await asyncio.to_thread(self.machine_secrets.allow, self.secret_key, [machine.id])
             machine = await self._wait_running(machine.id)
             self.private_ip = machine.private_ip or self.private_ip
             await asyncio.to_thread(on_cloud.after_running, machine, volume)
         except Exception:
-            await self._release()
+            await self._release("not started")
             raise
         self.log.info("%s: server on %s (%s, %s) in %s", self.user.name, machine.id, profile, self.private_ip,
                       volume.zone)
@@ -277,11 +298,39 @@ class VMSpawner(ProfileChoices, Spawner):
                 raise MachinesError(f"instance {machine_id} not running after {self.attach_timeout:.0f} s")
             await asyncio.sleep(self.poll_every)
 
-    async def _release(self) -> None:
+    async def _release(self, reason: str = "stopped") -> None:
         await self._connect()
         if self.machine_id:
             await asyncio.to_thread(self.machines.terminate, [self.machine_id])
         await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
+        await self._close_usage(reason)
+
+    # -- usage (deploy.hub.server_meter) ------------------------------------------------------------
+
+    def meter(self) -> ServerMeter | None:
+        return ServerMeter.open(self.policy_file, self.ledger_dir) if self.policy_file else None
+
+    async def _admit(self, profile: str) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is None:
+            return
+        try:
+            metered = await asyncio.to_thread(meter.admit, self.user.name, self.server_tag, profile)
+        except BudgetExceeded as refused:
+            raise _refusal(403, str(refused)) from None
+        if not metered:
+            self.log.info("%s has no budget: their %s server is not metered", self.user.name, profile)
+
+    async def _attach_usage(self, profile: str, machine: Machine) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is not None:
+            launched = machine.launched_at.timestamp() if machine.launched_at else None
+            await asyncio.to_thread(meter.attach, self.server_tag, profile, machine.id, launched)
+
+    async def _close_usage(self, reason: str) -> None:
+        meter = await asyncio.to_thread(self.meter)
+        if meter is not None:
+            await asyncio.to_thread(meter.stopped, self.server_tag, reason)
 
     async def poll(self):
         if not self.machine_id:
@@ -291,7 +340,7 @@ class VMSpawner(ProfileChoices, Spawner):
         return None if found is not None and found.alive else 1
 
     async def stop(self, now: bool = False) -> None:
-        await self._release()  # the home detaches itself as the instance goes
+        await self._release("server stopped")  # the home detaches itself as the instance goes
 
     def get_state(self) -> dict:
         state = super().get_state()
@@ -308,3 +357,10 @@ class VMSpawner(ProfileChoices, Spawner):
     def clear_state(self) -> None:
         super().clear_state()
         self.machine_id = self.private_ip = self.zone = self.volume_id = ""
+
+
+def _refusal(status: int, message: str) -> web.HTTPError:
+    """An HTTP error whose message JupyterHub shows the user as it is (its spawn page)."""
+    error = web.HTTPError(status, message)
+    error.jupyterhub_message = message
+    return error

@@ -25,6 +25,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 
 ROLE_SCHEDULER = "scheduler"
 ROLE_WORKER = "worker"
+ROLE_NOTEBOOK = "notebook"  # a notebook server's machine (VM targets; deploy.budgets.servers)
 
 
 class Base(DeclarativeBase):
@@ -32,7 +33,8 @@ class Base(DeclarativeBase):
 
 
 class UsageInterval(Base):
-    """One scheduler or worker process, from admission to its stop (NULL while running)."""
+    """One scheduler or worker process, or a notebook server's machine, from admission to its
+    stop (NULL while running)."""
 
     __tablename__ = "usage_intervals"
 

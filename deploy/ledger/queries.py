@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
 
+from deploy.ledger.models import ROLE_NOTEBOOK
 from deploy.ledger.models import UsageInterval as U
 from deploy.ledger.periods import Month
 
@@ -67,12 +68,17 @@ class Running:
     clusters: int = 0
 
 
+def _clusters() -> ColumnElement:
+    """How many clusters: distinct cluster names, notebook servers' intervals left out."""
+    return func.count(func.distinct(case((U.role != ROLE_NOTEBOOK, U.cluster))))
+
+
 def running(conn: Connection, budget: str) -> Running:
     """What one budget holds right now: open intervals only."""
     query = select(
         func.coalesce(func.sum(U.cores), 0.0),
         func.coalesce(func.sum(U.price_per_hour_usd), 0.0),
-        func.count(func.distinct(U.cluster)),
+        _clusters(),
     ).where(U.budget == budget, U.ended_at.is_(None))
     cores, rate, clusters = conn.execute(query).one()
     return Running(float(cores), float(rate), int(clusters))
@@ -86,7 +92,7 @@ def running_by(conn: Connection) -> dict[tuple[str, str], Running]:
             U.user,
             func.sum(U.cores),
             func.sum(U.price_per_hour_usd),
-            func.count(func.distinct(U.cluster)),
+            _clusters(),
         )
         .where(U.ended_at.is_(None))
         .group_by(U.budget, U.user)
@@ -98,5 +104,6 @@ def running_by(conn: Connection) -> dict[tuple[str, str], Running]:
 
 
 def running_clusters(conn: Connection, budget: str) -> list[str]:
+    """The budget's running clusters, and its notebook servers' keys (deploy.budgets.servers)."""
     query = select(U.cluster).where(U.budget == budget, U.ended_at.is_(None)).distinct().order_by(U.cluster)
     return list(conn.scalars(query))

@@ -240,14 +240,28 @@ class Identity(Construct):
                 },
             ]
         if spec.budgets:
-            statements.insert(3, {
-                "sid": "TagLaunchesWithABudget",
-                "effect": "Deny",
-                "actions": ["ec2:RunInstances"],
-                "resources": [f"{arn}:instance/*"],
-                "condition": [{"test": "StringNotEquals", "variable": "aws:RequestTag/budget",
-                               "values": [b.name for b in spec.budgets]}],
-            })
+            budgets = [b.name for b in spec.budgets]
+            statements[3:3] = [
+                {
+                    # Dask machines are always paid by a budget; a notebook server of a user
+                    # without one runs unmetered (deploy.hub.vm_spawner), untagged.
+                    "sid": "TagLaunchesWithABudget",
+                    "effect": "Deny",
+                    "actions": ["ec2:RunInstances"],
+                    "resources": [f"{arn}:instance/*"],
+                    "condition": [{"test": "StringNotEquals", "variable": "aws:RequestTag/budget", "values": budgets},
+                                  {"test": "StringNotEquals", "variable": "aws:RequestTag/role",
+                                   "values": ["notebook"]}],
+                },
+                {
+                    "sid": "BudgetTagsAreDeclared",
+                    "effect": "Deny",
+                    "actions": ["ec2:RunInstances"],
+                    "resources": [f"{arn}:instance/*"],
+                    "condition": [{"test": "Null", "variable": "aws:RequestTag/budget", "values": ["false"]},
+                                  {"test": "StringNotEquals", "variable": "aws:RequestTag/budget", "values": budgets}],
+                },
+            ]
         if not self.worker_roles:
             statements = [s for s in statements if s["sid"] != "PassWorkerRoles"]
         policy = data(self, "aws_iam_policy_document", "hub", {"statement": statements})

@@ -17,9 +17,10 @@ class KernelError(AssertionError):
     """The code raised in the kernel (its traceback is the message)."""
 
 
-def run_in_kernel(server_url: str, token: str, code: str, timeout: float = 600) -> str:
-    """stdout of `code` run in a new kernel of the server at `server_url` (deleted after)."""
-    return asyncio.run(asyncio.wait_for(_run(server_url.rstrip("/"), token, code), timeout))
+def run_in_kernel(server_url: str, token: str, code: str, timeout: float = 600, kernel_name: str = "") -> str:
+    """stdout of `code` run in a new kernel (of spec `kernel_name`, else the server's default)
+    of the server at `server_url` (deleted after)."""
+    return asyncio.run(asyncio.wait_for(_run(server_url.rstrip("/"), token, code, kernel_name), timeout))
 
 
 def run_in_running_kernel(server_url: str, token: str, kernel: str, code: str, timeout: float = 600) -> str:
@@ -34,10 +35,11 @@ async def _run_in(server_url: str, token: str, kernel: str, code: str) -> str:
             return await _execute(socket, code)
 
 
-async def _run(server_url: str, token: str, code: str) -> str:
+async def _run(server_url: str, token: str, code: str, kernel_name: str = "") -> str:
     headers = {"Authorization": f"token {token}"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        async with session.post(f"{server_url}/api/kernels", json={}) as answer:
+        spec = {"name": kernel_name} if kernel_name else {}
+        async with session.post(f"{server_url}/api/kernels", json=spec) as answer:
             assert answer.status == 201, f"kernel not started: HTTP {answer.status} {await answer.text()}"
             kernel = (await answer.json())["id"]
         try:

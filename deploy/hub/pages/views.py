@@ -17,7 +17,7 @@ from deploy.budgets.daily import daily_spend
 from deploy.budgets.policy import Policy
 from deploy.budgets.report import usage_report
 from deploy.ledger import Ledger, Month, month_of
-from deploy.ledger.models import ROLE_WORKER, AlertSent
+from deploy.ledger.models import ROLE_NOTEBOOK, ROLE_WORKER, AlertSent
 from deploy.ledger.models import UsageInterval as U
 
 
@@ -45,10 +45,11 @@ def budgets_for(ledger: Ledger, policy: Policy, viewer: str, admin: bool, month:
 
 
 def running_clusters(ledger: Ledger, user: str | None = None) -> list[RunningCluster]:
-    """Clusters with an open interval (of `user`, or everybody's), oldest first."""
+    """Clusters with an open interval (of `user`, or everybody's), oldest first (notebook
+    servers' machines are in the ledger too, but they are no cluster to stop here)."""
     now = ledger.clock()
     with ledger.reading() as conn:
-        query = select(U.cluster).where(U.ended_at.is_(None)).distinct()
+        query = select(U.cluster).where(U.ended_at.is_(None), U.role != ROLE_NOTEBOOK).distinct()
         if user is not None:
             query = query.where(U.user == user)
         names = list(conn.scalars(query))
@@ -78,7 +79,7 @@ def running_clusters(ledger: Ledger, user: str | None = None) -> list[RunningClu
 def owner_of(ledger: Ledger, cluster: str) -> str | None:
     """Who owns a running cluster (None: not running)."""
     with ledger.reading() as conn:
-        query = select(U.user).where(U.cluster == cluster, U.ended_at.is_(None)).limit(1)
+        query = select(U.user).where(U.cluster == cluster, U.ended_at.is_(None), U.role != ROLE_NOTEBOOK).limit(1)
         return conn.scalars(query).first()
 
 
