@@ -1,4 +1,4 @@
-"""The GCP hub VM's reaper unit (deploy.vm.reaping) against the fake Compute API and a real
+"""The GCP hub VM's reaper unit (deploy.gateway.reaping) against the fake Compute API and a real
 dask-gateway database where the hub VM's gateway keeps it: the platform's machines the
 gateway does not know are deleted; the known ones and the hub are kept; the unit's
 machines layer is GCP's, in the hub's region, at the endpoint a simulated VM is given.
@@ -14,8 +14,9 @@ from google.auth.credentials import AnonymousCredentials
 from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.cloud.machines import MachineSpec
+from deploy.gateway import reaping
 from deploy.runtime.state import Layout
-from deploy.vm import reaping, units
+from deploy.vm import units
 from deploy.vm.settings import VmSettings
 from tests.support.gce.server import running_fake_compute
 from tests.support.gce.setup import network, template
@@ -80,4 +81,4 @@ def test_the_unit_takes_gcps_machines_in_the_hubs_region_at_the_vms_endpoint(fle
     (unit,) = [text for name, text in units.agent_units(path, settings.state_dir, "gcp").items()
                if name == "graticule-reaper.service"]
     command = next(line for line in unit.splitlines() if line.startswith("ExecStart=")).split("=", 1)[1].split()
-    assert command[1:] == ["-m", "deploy.vm.reaping", str(path)]
+    assert command[1:] == ["-m", "deploy.gateway.reaping", str(path)]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from deploy.gateway import reaping
 from deploy.runtime.addresses import Runtime
 from deploy.runtime.state import Layout
-from deploy.vm import boot, config, config_sync, publish, reaping, secrets, units
+from deploy.vm import boot, config, config_sync, publish, secrets, units
 from deploy.vm.settings import VmSettings
 from deploy.vm.stores import AwsSecrets, S3Objects
 from deploy.vm.wheelhouse import Wheelhouse

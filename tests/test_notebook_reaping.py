@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.machines import MachineSpec
+from deploy.gateway import reaping
 from deploy.runtime.state import Layout
-from deploy.vm import reaping, servers_in_use
+from deploy.vm import servers_in_use
 from deploy.vm.settings import VmSettings
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.test_reaper import PLATFORM, TEMPLATE, _gateway_database, _states, fleet  # noqa: F401  (fleet: a fixture)
