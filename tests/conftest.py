@@ -8,6 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import xdist_workers
+
+# Plugins of the whole suite: the xdist groups (which tests may run side by side) and the
+# moto-backed fixtures several modules share.
+pytest_plugins = ("tests.support.xdist_groups", "tests.support.aws_fixtures")
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,6 +24,8 @@ EXAMPLE_COPY = REPO / "tests" / "data" / "platform.example.yaml"
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    if xdist_workers.forward(signum):
+        return  # xdist's controller: the workers tear down, then xdist ends the run
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -25,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # `timeout`, `kill` and CI runners end a run with SIGTERM, which by default kills pytest
     # before any fixture's finally: the hubs, gateways and PostgreSQL servers that tests
     # started would outlive it. As an interrupt, pytest tears every fixture down first.
+    xdist_workers.remember(config)
     signal.signal(signal.SIGTERM, _interrupt)
 
 
