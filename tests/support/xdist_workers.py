@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 _controller = False
+_signalled = False
 
 
 def remember(config: pytest.Config) -> None:
@@ -28,10 +29,22 @@ def remember(config: pytest.Config) -> None:
 def forward(signum: int) -> bool:
     """In an xdist controller, send `signum` to the workers (its child processes: it starts no
     others) and say so; anywhere else do nothing and return False."""
+    global _signalled
     if not _controller:
         return False
+    _signalled = True
     workers = psutil.Process(os.getpid()).children()
     for worker in workers:
         with contextlib.suppress(psutil.NoSuchProcess):  # already gone
             worker.send_signal(signum)
     return bool(workers)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # an xdist hook: absent with -p no:xdist
+def pytest_testnodedown(node, error: object | None) -> None:
+    """After the signal, a worker whose interrupt a test's code swallowed may end with tests
+    still queued for it: xdist would take that for its own bug (an INTERNALERROR) and
+    print no summary. Reported as interrupted, it ends the run as on Ctrl-C."""
+    output = getattr(node, "workeroutput", None)
+    if _signalled and error is None and output is not None and output.get("exitstatus") != 2:
+        output["exitstatus"] = 2
