@@ -79,3 +79,17 @@ def aws_platform(tmp_path_factory):
 
     with booted_aws_platform(tmp_path_factory.mktemp("aws-platform")) as platform:
         yield platform
+
+
+@pytest.fixture(scope="session")
+def gcp_platform(tmp_path_factory):
+    """One platform on the simulated GCP for the whole session (tests/support/gcp_platform.py):
+    the GCP e2e modules share its hub; each leaves it as it found it."""
+    from tests.support.simulator import simulator_unavailable
+
+    if (reason := simulator_unavailable()) is not None:
+        pytest.skip(reason)
+    from tests.support.gcp_platform import booted_gcp_platform
+
+    with booted_gcp_platform(tmp_path_factory.mktemp("gcp-platform")) as platform:
+        yield platform

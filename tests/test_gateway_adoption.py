@@ -132,8 +132,8 @@ def test_orphans_spares_young_launches_of_live_clusters_and_what_is_not_the_gate
 
 def test_the_hub_vm_reaper_ends_unknown_dask_instances_and_never_a_notebook_server(aws, tmp_path, monkeypatch,
                                                                                    example_text):
+    from deploy.gateway import reaping
     from deploy.runtime.state import Layout
-    from deploy.vm import reaping
     from deploy.vm.settings import VmSettings
 
     made = vm_gateway.backend(tmp_path, monkeypatch, aws, vm_gateway.aws_text(example_text))

@@ -221,16 +221,3 @@ def test_the_rendered_config_gives_machines_minutes_to_start_and_local_processes
     local = LocalProcessBackend(config=config)
     assert (local.cluster_start_timeout, local.worker_start_timeout) == (60.0, 60.0)
 
-
-def test_a_synced_environment_is_refused_with_a_message_not_ignored(tmp_path, monkeypatch, aws, platform_text):
-    from dask_gateway_server.backends.base import PublicException
-    from dask_gateway_server.models import User
-
-    backend, _ = _aws_backend(tmp_path, monkeypatch, aws, platform_text)
-    user = User(_user_with(backend, "small"))
-    try:
-        asyncio.run(backend.admit_cluster(user, {"profile": "small"}, None))  # a locked environment: fine
-        with pytest.raises(PublicException, match="synced environments"):
-            asyncio.run(backend.admit_cluster(user, {"profile": "small", "sync_environment": "a" * 32}, None))
-    finally:
-        backend.budgets.close()

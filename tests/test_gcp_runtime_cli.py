@@ -1,4 +1,5 @@
-"""`platform status`, `token` and `logs` for a gcp target, through the real CLI.
+"""`platform status` and `token` for a gcp target, through the real CLI (`logs`:
+tests/test_gcp_logs_cli.py).
 
 The hub instance is made in the fake Compute API (tests/support/gce, checked against
 Compute's discovery document) and the admin token put in the Secret Manager fake (checked
@@ -156,8 +157,3 @@ def test_token_comes_from_the_hub_with_the_admin_token_in_secret_manager(site, g
     assert http("GET", hub.hub_api_url + "/user", token).json()["name"] == "alice"
     refused = platform(site, google, hub.hub_url, "token", "mallory")
     assert refused.returncode == 2 and "no user 'mallory'" in refused.stderr
-
-
-def test_logs_say_they_are_not_there_yet(site, google, hub):
-    done = platform(site, google, hub.hub_url, "logs", "hub")
-    assert done.returncode == 2 and "not available on gcp yet" in done.stderr and "Traceback" not in done.stderr

@@ -137,10 +137,12 @@ def test_apply_publishes_to_gcs_for_target_gcp(artifacts, gcs, tmp_path, monkeyp
     assert config.current(artifacts)["version"] == done.version
 
 
-def test_gcp_hub_runs_config_sync_and_the_reaper_but_not_the_cloudwatch_log_shipper():
+def test_gcp_hub_runs_config_sync_the_log_shipper_to_cloud_logging_and_the_reaper():
     agents = units.agent_units(Path("/etc/graticule/vm.json"), Path("/var/lib/graticule"), "gcp")
-    assert list(agents) == ["graticule-config-sync.service", "graticule-reaper.service"]
-    assert len(units.agent_units(Path("/etc/graticule/vm.json"), Path("/var/lib/graticule"))) == 3
+    assert list(agents) == ["graticule-config-sync.service", "graticule-logship.service", "graticule-reaper.service"]
+    assert "Description=graticule log shipper to Cloud Logging" in agents["graticule-logship.service"]
+    aws = units.agent_units(Path("/etc/graticule/vm.json"), Path("/var/lib/graticule"))
+    assert "Description=graticule log shipper to CloudWatch Logs" in aws["graticule-logship.service"]
 
 
 def test_settings_from_the_startup_script_name_the_cloud_and_project(tmp_path):

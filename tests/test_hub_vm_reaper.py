@@ -1,4 +1,4 @@
-"""The hub VM's reaper unit (deploy.vm.reaping) against a moto server and a real
+"""The hub VM's reaper unit (deploy.gateway.reaping) against a moto server and a real
 dask-gateway database where the hub VM's gateway keeps it: the platform's machines the
 gateway does not know are terminated, the known ones, the hub and what the layer did not
 launch are kept, and a database that cannot be read terminates nothing."""
@@ -9,8 +9,9 @@ import json
 import subprocess
 import sys
 
+from deploy.gateway import reaping
 from deploy.runtime.state import Layout
-from deploy.vm import reaping, units
+from deploy.vm import units
 from deploy.vm.settings import VmSettings
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.test_reaper import PLATFORM, _gateway_database, _states, fleet  # noqa: F401  (fleet: a fixture)
@@ -52,7 +53,7 @@ def test_the_unit_runs_a_pass_from_the_vm_settings(fleet, tmp_path):  # noqa: F8
     (unit,) = [text for name, text in units.agent_units(path, settings.state_dir).items()
                if name == "graticule-reaper.service"]
     command = next(line for line in unit.splitlines() if line.startswith("ExecStart=")).split("=", 1)[1].split()
-    assert command[1:] == ["-m", "deploy.vm.reaping", str(path)]
+    assert command[1:] == ["-m", "deploy.gateway.reaping", str(path)]
     done = subprocess.run([sys.executable, *command[1:], "--once", "--grace", "0"], capture_output=True, text=True,
                           timeout=120, env={**moto.env(), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr

@@ -151,10 +151,11 @@ def test_hub_role_reads_its_bucket_and_its_secrets_only(stack):
     assert statements["ListArtifacts"]["resources"] == ["${aws_s3_bucket.artifacts.arn}"]
     key = statements["UsePlatformKeyThroughS3AndSecrets"]
     assert key["condition"][0]["variable"] == "kms:ViaService"
-    # nothing else in the hub's policy writes to S3
-    s3_writes = [a for s in statements.values() for a in s["actions"] if a.startswith("s3:") and "Get" not in a
-                 and "List" not in a]
-    assert s3_writes == []
+    # the one S3 write: synced environments' wheels (the gateway publishes them for the machines)
+    s3_writes = [(s["sid"], a, r) for s in statements.values() for a in s["actions"] for r in s["resources"]
+                 if a.startswith("s3:") and "Get" not in a and "List" not in a]
+    assert s3_writes == [("PublishSyncedEnvironments", "s3:PutObject",
+                          "${aws_s3_bucket.artifacts.arn}/environments/*")]
 
 
 def test_behind_a_load_balancer_the_hub_gives_out_its_addresses(monkeypatch, tmp_path):

@@ -45,15 +45,8 @@ def test_up_and_down_on_a_cloud_target_say_what_to_run_instead(example_text, clo
         getattr(target, operation)()
 
 
-def test_logs_on_gcp_say_they_are_not_there_yet(example_text, tmp_path):
-    gcp = target_for(validate_text(example_text.replace("target: local ", "target: gcp   ")), Path("p.yaml"),
-                     out=str(tmp_path / "build"))
-    with pytest.raises(UserError, match="`platform logs` is not available on gcp yet"):
-        _run(gcp, "logs")
-
-
 @pytest.mark.parametrize(("cloud", "operation"), [("aws", "status"), ("aws", "token"), ("aws", "logs"),
-                                                  ("gcp", "status"), ("gcp", "token")])
+                                                  ("gcp", "status"), ("gcp", "token"), ("gcp", "logs")])
 def test_the_runtime_commands_of_a_cloud_need_the_outputs_of_apply(example_text, cloud, operation, tmp_path):
     target = target_for(validate_text(example_text.replace("target: local ", f"target: {cloud:<6}")), Path("p.yaml"),
                         out=str(tmp_path / "build"))

@@ -9,7 +9,8 @@ since January 2023). boto3 is imported when first used.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from deploy.errors import RuntimeFailure
 
@@ -20,22 +21,60 @@ MAX_MESSAGE_BYTES = 262_144 - EVENT_OVERHEAD
 
 
 class SinkError(RuntimeFailure):
-    """CloudWatch refused or could not be reached; the lines are shipped again later."""
+    """The sink refused or could not be reached; the lines are shipped again later."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one put may carry: events, bytes (each event's UTF-8 message plus `overhead`)
+    and the largest message."""
+
+    max_events: int
+    max_bytes: int
+    overhead: int
+    max_message_bytes: int
+
+    def size(self, message: str) -> int:
+        return len(message.encode()) + self.overhead
+
+    def fit(self, message: str) -> str:
+        """`message` cut to the largest size the sink takes (on a character boundary)."""
+        encoded = message.encode()
+        if len(encoded) <= self.max_message_bytes:
+            return message
+        return encoded[:self.max_message_bytes].decode(errors="ignore")
+
+
+CLOUDWATCH = Limits(MAX_BATCH_EVENTS, MAX_BATCH_BYTES, EVENT_OVERHEAD, MAX_MESSAGE_BYTES)
+
+
+class LogSink(Protocol):
+    """Where deploy.vm.logship puts a component's lines: CloudWatch Logs here, Cloud Logging
+    in deploy.cloud.gcp_log_sink."""
+
+    name: str  # as messages name it
+    limits: Limits
+
+    def put(self, stream: str, events: Sequence[tuple[int, str]]) -> dict:
+        """Put `(timestamp ms, message)` events of `stream` (`hub/<component>`), within
+        `limits`; returns what the sink rejected for good ({} when all were taken) and
+        raises SinkError for what a later pass may ship."""
+        ...
 
 
 def event_size(message: str) -> int:
-    return len(message.encode()) + EVENT_OVERHEAD
+    return CLOUDWATCH.size(message)
 
 
 def fit(message: str) -> str:
     """`message` cut to the largest size CloudWatch takes (on a character boundary)."""
-    encoded = message.encode()
-    if len(encoded) <= MAX_MESSAGE_BYTES:
-        return message
-    return encoded[:MAX_MESSAGE_BYTES].decode(errors="ignore")
+    return CLOUDWATCH.fit(message)
 
 
 class CloudWatchSink:
+    name = "CloudWatch"
+    limits = CLOUDWATCH
+
     def __init__(self, group: str, region: str | None = None, client: Any = None) -> None:
         self.group, self.region = group, region
         self._client = client

@@ -1,14 +1,23 @@
-"""What the operator's `platform status` and `token` ask GCP, with the operator's own
-credentials (Application Default Credentials; a test's stand-ins through
-deploy.cloud.google_clients): the hub instance's state (Compute Engine) and a secret's
-value (Secret Manager). The clients are imported when first used (the `[gcp]` extra).
+"""What the operator's `platform status`, `logs` and `token` ask GCP, with the operator's
+own credentials (Application Default Credentials; a test's stand-ins through
+deploy.cloud.google_clients): the hub instance's state (Compute Engine), a log's entries
+(Cloud Logging) and a secret's value (Secret Manager). The clients are imported when
+first used (the `[gcp]` extra).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from itertools import islice
+
+from deploy.cloud.gcp_log_sink import logging_client
 from deploy.cloud.google_clients import client_arguments
 from deploy.cloud.operator import InstanceState
-from deploy.errors import RuntimeFailure
+from deploy.errors import RuntimeFailure, UserError
+
+MAX_LINES = 10_000  # `--lines 0` (all): as many as the aws target prints
+PAGE = 1_000  # entries.list's largest page
 
 # Compute Engine's instance statuses, as `platform status` words them (running = up).
 _STATES = {"RUNNING": "running", "PROVISIONING": "pending", "STAGING": "pending", "STOPPING": "stopping",
@@ -50,3 +59,48 @@ class GcpOperator:
             return None
         except GoogleAPIError as exc:
             raise RuntimeFailure(f"gcp secretmanager access {name} failed: {exc}") from None
+
+    def log_entries(self, source: str, log_name: str, *, last: int, follow: bool = False,
+                    wait: Callable[[], None] = lambda: time.sleep(1.0)) -> Iterator[str]:
+        """The log's last `last` messages in `source` (a log bucket's view, or the project),
+        oldest first; with `follow`, then each new one as it arrives (`wait()` between
+        polls), until the caller stops iterating."""
+        from google.api_core.exceptions import GoogleAPIError, NotFound
+
+        api = logging_client(self.project).logging_api
+        wanted = min(last, MAX_LINES) if last > 0 else MAX_LINES
+        only_log = f'logName="{log_name}"'
+        try:
+            newest = list(islice(api.list_entries([source], filter_=only_log, order_by="timestamp desc",
+                                                  page_size=min(wanted, PAGE)), wanted))
+        except NotFound:
+            raise UserError(f"no log view {source}: run `platform apply` (it makes the platform's log bucket)") \
+                from None
+        except GoogleAPIError as exc:
+            raise RuntimeFailure(f"gcp logging entries.list in {source} failed: {exc}") from None
+        if not newest:
+            raise UserError(f"no entries in the log {log_name} ({source}): nothing was shipped for it (is the "
+                            f"component's name right? is the hub VM up?)")
+        yield from (_text(entry) for entry in reversed(newest))
+        # entries.list orders by (timestamp, insertId) and the shipper's insertIds grow: what
+        # follows the last entry printed is new.
+        last_seen = (newest[0].timestamp, newest[0].insert_id)
+        while follow:
+            stamp = last_seen[0].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            try:
+                fresh = [e for e in api.list_entries([source], filter_=f'{only_log} AND timestamp>="{stamp}"',
+                                                     order_by="timestamp asc", page_size=PAGE)
+                         if (e.timestamp, e.insert_id) > last_seen]
+            except GoogleAPIError as exc:
+                raise RuntimeFailure(f"gcp logging entries.list in {source} failed: {exc}") from None
+            yield from (_text(entry) for entry in fresh)
+            if fresh:
+                last_seen = (fresh[-1].timestamp, fresh[-1].insert_id)
+            else:
+                wait()
+
+
+def _text(entry) -> str:
+    """A text entry's message (the shipper writes text); any other payload as its JSON."""
+    payload = entry.payload
+    return payload if isinstance(payload, str) else str(payload)

@@ -40,6 +40,7 @@ def build(
     *,
     exact: bool = True,
     require_hashes: bool = False,
+    find_links: Path | None = None,
     finish: Callable[[Path], None] | None = None,
     progress: Progress | None = None,
 ) -> Path:
@@ -48,6 +49,8 @@ def build(
     exact: install exactly `requirements` (a lock: `uv pip sync`; no wheels); otherwise
     install them and `wheels` without dependencies (a sync capture lists everything).
     require_hashes: every requirement carries hashes and every file installed must match one.
+    find_links: with exact, install offline from this directory of wheels only, the way the
+    launched machines do (`uv pip install`, which checks dependencies), not `uv pip sync`.
     finish(tmp_dir): runs inside the temporary environment before the rename.
     progress: gets the steps and uv's output of a non-exact build (instead of --quiet)."""
     if python_of(target).exists():
@@ -58,7 +61,7 @@ def build(
     tmp = Path(tempfile.mkdtemp(prefix=f".build-{target.name}-", dir=target.parent))
     try:
         quiet, on_line = ("--quiet",), None
-        if progress is not None and not exact:
+        if progress is not None and (not exact or find_links is not None):
             quiet, on_line = (), progress.line
             progress.step(f"creating a Python {python} environment")
         uv.run("venv", *quiet, "--relocatable", "--no-project", "--python", python, str(tmp / "env"),
@@ -66,7 +69,13 @@ def build(
         requirement_file = tmp / "requirements.txt"
         requirement_file.write_text("".join(f"{line}\n" for line in requirements))
         interpreter = str(python_of(tmp / "env"))
-        if exact:
+        if exact and find_links is not None:
+            if progress is not None:
+                progress.step(f"installing {len(requirements)} wheels offline, hashes required (as the machines will)")
+            uv.run("pip", "install", *quiet, "--python", interpreter, "--offline", "--no-index",
+                   "--find-links", str(find_links), *(("--require-hashes",) if require_hashes else ()),
+                   "-r", str(requirement_file), on_line=on_line)
+        elif exact:
             hashes = ("--require-hashes",) if require_hashes else ()
             with console.step(f"installing {len(requirements)} packages into environment {target.name}"):
                 uv.run("pip", "sync", *hashes, "--python", interpreter, str(requirement_file), stream=True)

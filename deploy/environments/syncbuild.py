@@ -122,7 +122,7 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
         for _ in range(len(pending) + 1):
             try:
                 build.build(runtime.sync_dir(user, key, state), chosen, pending, paths, exact=False,
-                            finish=lambda env: _write_report(env, relaxed, progress), progress=progress)
+                            finish=lambda env: write_report(env, relaxed, progress), progress=progress)
                 break
             except uv.UvError as exc:
                 match = _OFFENDER.search(str(exc))
@@ -147,7 +147,7 @@ def _from_error(text: str) -> str:
     return "\n".join(lines[start:])
 
 
-def _write_report(env: Path, relaxed: list[str], progress: build.Progress | None) -> None:
+def write_report(env: Path, relaxed: list[str], progress: build.Progress | None) -> None:
     if progress is not None:
         progress.step("recording the installed versions")
     listing = json.loads(uv.run("pip", "list", "--format", "json", "--python", str(build.python_of(env))))

@@ -55,7 +55,8 @@ def add_routes(app: web.Application, backend) -> None:
         budget = grants.budget if grants else None
         return web.json_response(await asyncio.to_thread(_usage_of, backend, user, budget))
 
-    add_sync_routes(routes, PREFIX, _read_json)  # package sync and its build log
+    # package sync and its build log; a backend whose machines install it elsewhere builds it its way
+    add_sync_routes(routes, PREFIX, _read_json, getattr(backend, "build_synced", None))
 
     add_job_routes(routes, PREFIX, backend, _read_json)
     add_machine_routes(routes, PREFIX, backend)  # launched worker machines: who am I, where is my scheduler

@@ -8,22 +8,29 @@ workers (`build/outputs.json`): the artifacts bucket, each user's worker instanc
 and the hub's private address, where machines reach the gateway's API through the hub's
 proxy (the one port the hub opens inside the VPC). Which wheels an environment's machines
 install is `build/environments/wheels.json` ({environment: build key}), written by apply
-when it publishes them.
+when it publishes them. A synced environment (`Cluster(sync=True)`) is built here from the
+wheels the platform has and published by this gateway (`deploy.vm.synced_for_machines`);
+its machines install it from the bucket the same way.
 """
 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 
 from dask_gateway_server.backends.base import PublicException
 from traitlets import Unicode, default
 
 from deploy.cloud.aws import AWSMachines
+from deploy.cloud.aws_clients import shared_client
 from deploy.cloud.machine_boot import MachineBoot, machine_user_data
 from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.gateway.options import SYNC_OPTION
 from deploy.gateway.vm import VMBackend
+from deploy.vm.stores import S3Objects
+from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
+from modules.hub_boot_script import WHEELHOUSE
 from modules.spec import HUB_PORT
 
 OUTPUTS = "outputs.json"
@@ -33,6 +40,8 @@ ENVIRONMENT_WHEELS = "environments/wheels.json"
 class AWSBackend(VMBackend):
     artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
                                     "(default: Terraform's output)", config=True)
+    hub_wheelhouses = Unicode(WHEELHOUSE, help="Where the hub VM keeps its wheelhouses: wheels for "
+                                               "synced environments", config=True)
 
     @default("artifacts_bucket")
     def _artifacts_bucket_default(self) -> str:
@@ -74,13 +83,26 @@ class AWSBackend(VMBackend):
 
     async def admit_cluster(self, user, options: dict, config) -> None:
         await super().admit_cluster(user, options, config)
-        if options.get(SYNC_OPTION):
-            # its wheels are built on the hub, not published for machines yet: refused, not ignored
-            raise PublicException("synced environments (Cluster(sync=True)) cannot run on aws machines yet; "
-                                  "start the cluster with one of the platform's locked environments")
+        synced = options.get(SYNC_OPTION)
+        if synced and machine_key(user.name, synced) is None:
+            # built on the hub only (not by this backend): its machines would have nothing to install
+            raise PublicException(f"synced environment {synced!r} was not published for the machines; "
+                                  "run graticule.Cluster(sync=True) again")
+
+    @cached_property
+    def artifacts(self) -> S3Objects:
+        return S3Objects(shared_client("s3", self.region), self.artifacts_bucket)
+
+    def build_synced(self, user: str, key: str, *arguments, progress=None) -> dict:
+        """The sync API's builder on aws (in a worker thread): for the machines, published."""
+        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), _json(self.build_dir / ENVIRONMENT_WHEELS))
+        return build_for_machines(user, key, *arguments, sources=sources, progress=progress)
 
     def environment_key(self, cluster) -> str | None:
         """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
+        synced = (cluster.options or {}).get(SYNC_OPTION)
+        if synced:
+            return machine_key(cluster.username, synced)
         wanted = (cluster.options or {}).get("environment")
         grants = self.spec.grants_of(cluster.username)
         name = wanted or (grants.environments[0] if grants and grants.environments else None)

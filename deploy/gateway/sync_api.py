@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -103,10 +104,14 @@ class Build:
 
 
 class SyncBuilds:
-    """The builds this gateway ran or runs, per (user, key): one at a time for each."""
+    """The builds this gateway ran or runs, per (user, key): one at a time for each.
 
-    def __init__(self):
+    builder: `syncbuild.build_synced`'s signature; by default that one (the gateway's own
+    machine runs the cluster)."""
+
+    def __init__(self, builder: Callable[..., dict] | None = None):
         self._builds: dict[tuple[str, str], Build] = {}
+        self._builder = builder or syncbuild.build_synced
 
     def get(self, user: str, key: str) -> Build | None:
         return self._builds.get((user, key))
@@ -117,7 +122,7 @@ class SyncBuilds:
         if current is not None and current.log.state == "building":
             return current
         build = Build(BuildLog(asyncio.get_running_loop()))
-        build.task = asyncio.create_task(self._run(build, user, key, arguments))
+        build.task = asyncio.create_task(self._run(self._builder, build, user, key, arguments))
         self._builds.pop((user, key), None)
         self._builds[(user, key)] = build  # the newest last
         self._forget_old()
@@ -129,9 +134,9 @@ class SyncBuilds:
             del self._builds[name]
 
     @staticmethod
-    async def _run(build: Build, user: str, key: str, arguments: tuple) -> None:
+    async def _run(builder: Callable[..., dict], build: Build, user: str, key: str, arguments: tuple) -> None:
         try:
-            report = await asyncio.to_thread(syncbuild.build_synced, user, key, *arguments, progress=build.log)
+            report = await asyncio.to_thread(builder, user, key, *arguments, progress=build.log)
         except syncbuild.SyncBuildError as exc:
             log.warning("the synced environment %s of %s could not be built: %s", key, user, exc)
             build.log.finish(error=str(exc))
@@ -143,8 +148,9 @@ class SyncBuilds:
             build.log.finish(report=report)
 
 
-def add_sync_routes(routes: web.RouteTableDef, prefix: str, read_json) -> None:
-    builds = SyncBuilds()
+def add_sync_routes(routes: web.RouteTableDef, prefix: str, read_json,
+                    builder: Callable[..., dict] | None = None) -> None:
+    builds = SyncBuilds(builder)
 
     @routes.get(prefix + "/environments/sync/{key}")
     @api_handler(user_authenticated=True)

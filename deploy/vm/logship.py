@@ -1,16 +1,19 @@
-"""`python -m deploy.vm.logship`: the hub VM's components' logs into CloudWatch Logs.
+"""`python -m deploy.vm.logship`: the hub VM's components' logs into CloudWatch Logs (aws)
+or Cloud Logging (gcp).
 
 Follows every `*.log` in the log directory (`/var/log/graticule`, where each systemd unit
 appends its output) and puts each new complete line into the platform's log group under
 the stream `hub/<component>` (the file's name without `.log`), which `platform logs
-<component>` reads. How far each file was shipped is kept in a small state file, written
-atomically after every accepted batch, so a restart resumes where it stopped: a line is
-shipped twice only if the VM dies between CloudWatch accepting a batch and that write.
+<component>` reads; on gcp the stream is a log of its own (deploy.cloud.gcp_log_sink).
+How far each file was shipped is kept in a small state file, written atomically after
+every accepted batch, so a restart resumes where it stopped: a line is shipped twice
+only if the VM dies between the sink accepting a batch and that write.
 A file that shrank or was replaced (rotation) is read again from its start. Blank lines
 are skipped (CloudWatch refuses empty messages); a partial last line waits for its newline.
 
-Settings come from the VM's `/etc/graticule/vm.json` (`log_group`, `region`, `state_dir`);
-the options override them.
+Settings come from the VM's `/etc/graticule/vm.json` (`cloud`, `log_group`, `region`,
+`project`, `state_dir`); the options override them. The sink's limits (deploy.cloud.log_sink,
+deploy.cloud.gcp_log_sink) cut the batches.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.cloud.log_sink import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, CloudWatchSink, SinkError, event_size, fit
+from deploy.cloud.log_sink import CLOUDWATCH, CloudWatchSink, Limits, LogSink, SinkError
 from deploy.files import write_atomic
 
 SETTINGS = Path("/etc/graticule/vm.json")
 LOG_DIR = Path("/var/log/graticule")
 STREAM_PREFIX = "hub/"
-READ_AT_MOST = 4 * MAX_BATCH_BYTES  # per file and pass: memory stays bounded on a huge backlog
+READ_AT_MOST = 4 * CLOUDWATCH.max_bytes  # per file and pass: memory stays bounded on a huge backlog
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,17 @@ class Batch:
     end: int  # where the file is shipped up to once this batch is in
 
 
-def batches(lines: Sequence[Line]) -> Iterator[Batch]:
-    """`lines` cut into batches within PutLogEvents' limits, in order."""
+def batches(lines: Sequence[Line], limits: Limits = CLOUDWATCH) -> Iterator[Batch]:
+    """`lines` cut into batches within the sink's limits (PutLogEvents' by default), in order."""
     messages: list[str] = []
     size, end = 0, None
     for line in lines:
-        message = fit(line.message)
-        if messages and (len(messages) == MAX_BATCH_EVENTS or size + event_size(message) > MAX_BATCH_BYTES):
+        message = limits.fit(line.message)
+        if messages and (len(messages) == limits.max_events or size + limits.size(message) > limits.max_bytes):
             yield Batch(messages, end)
             messages, size = [], 0
         messages.append(message)
-        size += event_size(message)
+        size += limits.size(message)
         end = line.end
     if messages:
         yield Batch(messages, end)
@@ -102,7 +105,7 @@ class Offsets:
 
 
 class Shipper:
-    def __init__(self, log_dir: Path, offsets: Offsets, sink: CloudWatchSink, clock=time.time) -> None:
+    def __init__(self, log_dir: Path, offsets: Offsets, sink: LogSink, clock=time.time) -> None:
         self.log_dir, self.offsets, self.sink, self.clock = log_dir, offsets, sink, clock
 
     def ship_once(self) -> int:
@@ -129,10 +132,10 @@ class Shipper:
         if end == start and len(chunk) == READ_AT_MOST:  # a line longer than a read: it goes, cut
             lines, end = [Line(chunk.decode(errors="replace"), start + len(chunk))], start + len(chunk)
         stamp = int(self.clock() * 1000)
-        for batch in batches(lines):
+        for batch in batches(lines, self.sink.limits):
             rejected = self.sink.put(STREAM_PREFIX + path.stem, [(stamp, message) for message in batch.messages])
             if rejected:  # the clock is far off: retrying would not help
-                print(f"logship: CloudWatch rejected events of {path.name}: {rejected}", file=sys.stderr)
+                print(f"logship: {self.sink.name} rejected events of {path.name}: {rejected}", file=sys.stderr)
             self.offsets.advance(path.name, status.st_ino, batch.end)
         if end != self.offsets.where(path.name, status.st_ino, status.st_size):
             self.offsets.advance(path.name, status.st_ino, end)  # trailing blank lines
@@ -148,12 +151,25 @@ def _settings(path: Path) -> dict:
         raise SystemExit(f"logship: {path} is not JSON: {exc}") from None
 
 
+def _sink(settings: dict, group: str, region: str | None) -> LogSink:
+    if settings.get("cloud") != "gcp":
+        return CloudWatchSink(group, region or settings.get("region"))
+    from deploy.cloud.gcp_log_sink import CloudLoggingSink, instance_resource
+
+    try:
+        resource, name = instance_resource()
+    except OSError as exc:  # systemd starts it again
+        raise SystemExit(f"logship: cannot read the instance from its metadata server: {exc}") from None
+    return CloudLoggingSink(settings["project"], group, resource, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.vm.logship", description=__doc__.splitlines()[0])
     parser.add_argument("--settings", type=Path, default=SETTINGS, help=f"the VM's settings (default {SETTINGS})")
     parser.add_argument("--log-dir", type=Path, default=LOG_DIR, help=f"where the logs are (default {LOG_DIR})")
     parser.add_argument("--state-file", type=Path, help="offsets file (default STATE_DIR/logship/offsets.json)")
-    parser.add_argument("--log-group", help="CloudWatch log group (default: log_group of the settings)")
+    parser.add_argument("--log-group", help="CloudWatch log group, or on gcp the logs' name prefix "
+                                            "(default: log_group of the settings)")
     parser.add_argument("--region", help="AWS region (default: region of the settings)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
@@ -164,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not group:
         parser.error(f"no log group: give --log-group or log_group in {args.settings}")
     state_file = args.state_file or Path(settings.get("state_dir", "/var/lib/graticule")) / "logship" / "offsets.json"
-    shipper = Shipper(args.log_dir, Offsets(state_file), CloudWatchSink(group, args.region or settings.get("region")))
+    shipper = Shipper(args.log_dir, Offsets(state_file), _sink(settings, group, args.region))
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # systemd's stop: finish the batch, exit

@@ -86,26 +86,23 @@ def component_units(runtime: Runtime) -> dict[str, str]:
 
 
 def agent_units(settings_path: Path, state_dir: Path, cloud: str = "aws") -> dict[str, str]:
-    """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship) and the
-    reaper of unknown machines (deploy.vm.reaping). Not the log shipper on gcp: it writes to
-    CloudWatch only, for now."""
-    found = {
+    """Config sync, the log shipper that feeds `platform logs` (deploy.vm.logship: to
+    CloudWatch Logs on aws, Cloud Logging on gcp) and the reaper of unknown machines
+    (deploy.gateway.reaping)."""
+    return {
         unit_name(CONFIG_SYNC): unit_text(
             CONFIG_SYNC, "configuration sync from the artifacts bucket",
             [sys.executable, "-m", "deploy.vm.config_sync", str(settings_path)],
             workdir=state_dir, state_dir=state_dir, after=(unit_name(HUB.name),)),
         unit_name(LOGSHIP): unit_text(
-            LOGSHIP, "log shipper to CloudWatch Logs",
+            LOGSHIP, f"log shipper to {'Cloud Logging' if cloud == 'gcp' else 'CloudWatch Logs'}",
             [sys.executable, "-m", "deploy.vm.logship", "--settings", str(settings_path)],
             workdir=state_dir, state_dir=state_dir),
         unit_name(REAPER): unit_text(
             REAPER, "reaper of the platform's machines the gateway does not know",
-            [sys.executable, "-m", "deploy.vm.reaping", str(settings_path)],
+            [sys.executable, "-m", "deploy.gateway.reaping", str(settings_path)],
             workdir=state_dir, state_dir=state_dir, after=(unit_name("gateway"),)),
     }
-    if cloud == "gcp":
-        del found[unit_name(LOGSHIP)]
-    return found
 
 
 def component_environment(component: Component, runtime: Runtime, base: Mapping[str, str],

@@ -223,6 +223,13 @@ class Identity(Construct):
                 {"sid": "ListArtifacts", "actions": ["s3:ListBucket"], "resources": [artifacts_bucket_arn]},
                 {"sid": "ReadArtifacts", "actions": ["s3:GetObject"], "resources": [f"{artifacts_bucket_arn}/*"]},
                 {
+                    # The gateway publishes synced environments' wheels for the machines
+                    # (deploy.vm.synced_for_machines): it writes there and nowhere else.
+                    "sid": "PublishSyncedEnvironments",
+                    "actions": ["s3:PutObject"],
+                    "resources": [f"{artifacts_bucket_arn}/{naming.environment_prefix('*')}"],
+                },
+                {
                     # Its bucket and secrets are encrypted with the platform's key, used only through them.
                     "sid": "UsePlatformKeyThroughS3AndSecrets",
                     "actions": ["kms:Decrypt", "kms:GenerateDataKey"],

@@ -81,3 +81,9 @@ def create_rendered_disks(fake, stack: dict) -> dict[str, str]:
         wait(fake, client(fake, "DisksClient").insert(project=fake.project, zone=zone, disk_resource=disk))
         paths[resource["name"]] = f"projects/{fake.project}/zones/{zone}/disks/{resource['name']}"
     return paths
+
+
+def disks_of(fake) -> list[tuple[str, str]]:
+    """(zone, name) of every disk the fake holds: what a test's "nothing left" check reads."""
+    with fake.store.lock:
+        return sorted(_disks(fake.store))

@@ -37,6 +37,11 @@ class ApiError(Exception):
         return json.dumps({"error": {"code": self.code, "message": self.message, "status": self.status}}).encode()
 
 
+def _camel(name: str) -> str:
+    """`dry_run` -> `dryRun`: the JSON name of a proto field."""
+    return re.sub(r"_([a-z0-9])", lambda match: match.group(1).upper(), name)
+
+
 def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
 
@@ -167,6 +172,8 @@ class Discovery:
             inner = f"{where}.{key}" if where else key
             if key in properties:
                 self._check_value(properties[key], item, inner)
+            elif _camel(key) in properties:  # proto3 JSON: parsers take the proto field name too
+                self._check_value(properties[_camel(key)], item, inner)
             elif extra is not None:
                 self._check_value(extra, item, inner)
             else:

@@ -57,7 +57,7 @@ from .simulator import _VPC_FILTER
 from .volumes import bind_into
 
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
-API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82}
+API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82, "logging": 84}
 _counter = itertools.count()
 # The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
 TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
@@ -66,13 +66,15 @@ TRANSIENT_LIMIT = 40
 
 class GceSimulator:
     def __init__(self, compute, workdir: Path, *, storage: str | None = None, secretmanager: str | None = None,
-                 project: str | None = None, poll_interval: float = 0.25) -> None:
+                 project: str | None = None, poll_interval: float = 0.25, logging: str | None = None) -> None:
         """`compute`: the fake Compute API (its `url`, `power_off(name)`); `storage`,
-        `secretmanager`: loopback URLs of those fakes, for the instances to reach."""
+        `secretmanager`, `logging`: loopback URLs of those fakes, for the instances to reach."""
         self.compute = compute
         self.project = project or getattr(compute, "project", "oceanlab-prod")
         self.apis = {name: url for name, url in
                      (("compute", compute.url), ("storage", storage), ("secretmanager", secretmanager)) if url}
+        if logging:
+            self.apis["logging"] = logging
         self.workdir = Path(workdir)
         self.poll_interval = poll_interval
         self.prefix = f"gce{os.getpid()}-{next(_counter)}"

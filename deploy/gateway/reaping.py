@@ -61,7 +61,7 @@ def machines_of(settings: VmSettings) -> Machines:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.vm.reaping", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m deploy.gateway.reaping", description=__doc__.split("\n\n")[0])
     parser.add_argument("settings", type=Path, help="the VM's settings (/etc/graticule/vm.json)")
     parser.add_argument("--interval", type=float, default=INTERVAL_SECONDS, help="seconds between passes")
     parser.add_argument("--grace", type=float, default=DEFAULT_GRACE_SECONDS, help="keep machines younger than this")
