@@ -17,7 +17,6 @@ import asyncio
 import json
 
 import aiohttp
-import pytest
 from aiohttp import web
 from dask_gateway_server.backends.base import ClusterConfig
 from dask_gateway_server.backends.db_base import JobStatus
