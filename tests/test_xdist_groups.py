@@ -98,13 +98,15 @@ def test_shared_b(server):
 def test_shared_c():
     record("shared::c")
 ''',
-    "test_a_plain.py": "from conftest import record\n\n" + "\n".join(
-        f"def test_plain_{n}():\n    record('plain::{n}')\n\n" for n in range(8)),
+    "test_a_plain.py": "import pytest\n\nfrom conftest import record\n\n" + "\n".join(
+        f"def test_plain_{n}():\n    record('plain::{n}')\n\n" for n in range(7))
+    + "\n@pytest.mark.slow\ndef test_plain_7():\n    record('plain::7')\n",
 }
 
 
 def _tree(root: Path, modules: dict[str, str]) -> Path:
     (root / "conftest.py").write_text(CONFTEST)
+    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: as this suite's\n")
     for name, text in modules.items():
         (root / name).write_text(text)
     return root
@@ -140,6 +142,9 @@ def test_the_simulator_and_platform_modules_share_one_worker_and_start_it(tmp_pa
     (sim_worker,) = simulator
     # Collected last (by name), started first.
     assert next(what for what, worker in ran if worker == sim_worker) == "machines::a"
+    # A slow single test is handed out before the quick ones (collected before it).
+    there = [what for what, worker in ran if worker == workers["plain::7"]]
+    assert not any(what.startswith("plain::") for what in there[:there.index("plain::7")])
     shared = {workers[f"shared::{x}"] for x in "abc"}
     assert len(shared) == 1  # the whole module, even the test that does not use the fixture
     assert [what for what, _ in ran].count("server-up") == 1

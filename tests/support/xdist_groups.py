@@ -6,15 +6,16 @@ Registered by tests/conftest.py, so a new test module is placed without anyone r
   (a session fixture named `*_platform`: `aws_platform`, `gcp_platform`). They run one after
   another on one worker: the booted platform is per worker process, and namespaces, the
   bridge and nft rules are the machine's. They also carry the `simulator` mark, so
-  `-m "not simulator"` selects the rest.
+  `-m "not simulator"` selects the rest. (A module that boots the simulator through a helper
+  imports `simulator_unavailable` for its skip, or uses a `*_platform` fixture.)
 - a group per module for a module whose tests share a module-, package- or class-scoped
   fixture (a running hub, a moto server): split over two workers, each would start its own.
 - every other test is scheduled on its own.
 
 Under xdist the simulator group is put first, so its long chain starts at once on one worker
-while the other takes the rest (scripts/test.sh passes `--no-loadscope-reorder` to keep the
-order). Without xdist (`-n 0`, `-p no:xdist`) the marks are inert and the order is the
-collection order.
+while the other takes the rest: whole modules, then `slow` single tests, then the quick ones
+(scripts/test.sh passes `--no-loadscope-reorder` to keep that order). Without xdist (`-n 0`,
+`-p no:xdist`) the marks are inert and the order is the collection order.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("loadgroup", default=False):
         # Stable: within a module, the tests keep their order.
-        items.sort(key=lambda item: _start_order(groups.get(module_id(item))))
+        items.sort(key=lambda item: _start_order(groups.get(module_id(item)), item.get_closest_marker("slow")))
 
 
 def module_groups(items: Iterable[pytest.Item]) -> dict[str, str]:
@@ -97,7 +98,10 @@ def _fixture_scopes(item: pytest.Item) -> Iterable[tuple[str, str]]:
     return [(name, definitions[-1].scope) for name, definitions in info.name2fixturedefs.items() if definitions]
 
 
-def _start_order(group: str | None) -> int:
+def _start_order(group: str | None, slow: object | None) -> int:
+    # The longest chain first; the quick single tests last, where they fill the gaps.
     if group == SIMULATOR_GROUP:
-        return 0  # the longest chain: it starts first
-    return 1 if group is not None else 2  # whole modules before single tests, which fill the gaps
+        return 0
+    if group is not None:
+        return 1
+    return 2 if slow is not None else 3
