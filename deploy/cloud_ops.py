@@ -105,8 +105,8 @@ def publish_hub(prepared: Prepared, outputs: dict[str, Any], progress: Callable[
     store = operator_store(target, bucket, region=outputs.get("region") or cloud.region,
                            project=outputs.get("project") or getattr(cloud, "project", ""))
     files = publish.config_files(build, outputs)
-    if target == "aws":  # the AWS gateway's machines install them (deploy.gateway.aws)
-        files[environment_wheels.INDEX_FILE] = environment_wheels.index_file(
+    # the gateway's machines install them (deploy.gateway.aws, deploy.gateway.gcp)
+    files[environment_wheels.INDEX_FILE] = environment_wheels.index_file(
             _publish_environments(prepared, store, progress))
     return publish.publish(store, house, files, progress)
 

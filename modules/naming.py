@@ -109,3 +109,30 @@ def gcp_secret_id(platform_name: str, key: str) -> str:
 def gcp_label_value(path: str) -> str:
     """A path as a GCE label value (lower-case letters, digits, `-` and `_` only): `/` -> `_`."""
     return path.replace("/", "_")
+
+
+# -- the machines the gateway and the hub launch on GCP (issue 15) -----------------------------
+
+def gcp_machine_secret_id(platform_name: str, key: str) -> str:
+    """A launched machine's secret in Secret Manager (`cluster-<name>`, `server-<user>-<server>`):
+    read by the hub alone, and handed to the machines it allows by its broker
+    (deploy.gateway.machine_secret_broker). Ids allow letters, digits, `-` and `_` only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"graticule-{platform_name}-machines-{key}")
+
+
+def gcp_machine_secret_prefix(platform_name: str) -> str:
+    """What every machine secret id of the platform starts with (the hub's IAM condition)."""
+    return gcp_machine_secret_id(platform_name, "")
+
+
+def machine_secrets_audience(platform_name: str) -> str:
+    """The audience of the instance identity tokens a machine shows the broker: a token asked
+    for another platform (or another purpose) is refused."""
+    return f"graticule:{platform_name}:machine-secrets"
+
+
+def notebook_tag(platform_name: str) -> str:
+    """GCP: the network tag of notebook servers (modules.gcp.firewall; the hub's VM spawner sets
+    it in place of the template's worker tag): Dask workers, anyone's, must not reach a user's
+    server; only the hub's proxy does."""
+    return f"{platform_name}-notebook"

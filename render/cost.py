@@ -18,9 +18,12 @@ from render.schema import CLOUD_TARGETS, Platform
 
 NOT_INCLUDED = (
     "usage-priced items: worker and notebook VMs while running (see profiles), data transfer, "
-    "NAT data processing, storage, logs, load balancer capacity units, disks (aws notebook homes: "
+    "NAT data processing, storage, logs, load balancer capacity units, disks (notebook homes: "
     "see notebook_homes)"
 )
+# Notebook homes by target: (what they are in cost.json, their price's key in the price table)
+HOME_STORAGE = {"aws": ("ebs-gp3-per-user", "ebs_gp3_gb_monthly"),
+                "gcp": ("pd-balanced-per-user", "pd_balanced_gb_monthly")}
 
 
 @dataclass(frozen=True)
@@ -87,21 +90,23 @@ def render_cost(
             "total_usd": round(sum(item["monthly_usd"] for item in items.values() if item["monthly_usd"]), 2),
         },
         "profiles": {name: _profile_entry(platform, target, name) for name in platform.profiles},
-        **({"notebook_homes": _notebook_homes(platform, region)} if target == "aws" else {}),
+        **({"notebook_homes": _notebook_homes(platform, target, region)} if target in HOME_STORAGE else {}),
         "unpriced": unpriced,
         "not_included": NOT_INCLUDED,
     }
     return {"cost.json": (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()}
 
 
-def _notebook_homes(platform: Platform, region: str | None) -> dict:
-    """Users' notebook homes on aws: one gp3 EBS volume each (why: deploy.cloud.home_volumes),
+def _notebook_homes(platform: Platform, target: str, region: str | None) -> dict:
+    """Users' notebook homes: one block volume each (aws: a gp3 EBS volume, why in
+    deploy.cloud.home_volumes; gcp: a pd-balanced persistent disk, deploy.cloud.gcp_home_disks),
     made at a user's first server and kept between servers, so billed whether a server runs
-    or not; at most one per user of platform.yaml. EBS bills the provisioned GiB."""
-    per_gb = (prices.region_prices("aws", region or "") or {}).get("ebs_gp3_gb_monthly")
+    or not; at most one per user of platform.yaml. Both bill the provisioned GiB."""
+    storage, price_key = HOME_STORAGE[target]
+    per_gb = (prices.region_prices(target, region or "") or {}).get(price_key)
     per_user = None if per_gb is None else round(per_gb * HOME_VOLUME_GIB, 2)
     return {
-        "storage": "ebs-gp3-per-user",
+        "storage": storage,
         "size_gib": HOME_VOLUME_GIB,
         "per_gb_monthly_usd": per_gb,
         "per_user_monthly_usd": per_user,

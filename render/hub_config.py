@@ -20,8 +20,8 @@ LOCAL_AUTHENTICATOR = "deploy.hub.auth.LocalPasswordAuthenticator"
 GITHUB_AUTHENTICATOR = "deploy.hub.oauth.PlatformGitHubOAuthenticator"
 OIDC_AUTHENTICATOR = "deploy.hub.oauth.PlatformOIDCAuthenticator"
 SPAWNER = "deploy.hub.spawner.ProfileSpawner"
-# aws: every notebook server on an instance of its own, never on the hub's machine
-VM_SPAWNERS = {"aws": "deploy.hub.vm_spawner.VMSpawner"}
+# aws, gcp: every notebook server on an instance of its own, never on the hub's machine
+VM_SPAWNERS = {"aws": "deploy.hub.vm_spawner.VMSpawner", "gcp": "deploy.hub.vm_spawner.VMSpawner"}
 
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 GATEWAY_PATH = f"/services/{GATEWAY_SERVICE}"  # the gateway behind the hub's proxy

@@ -12,8 +12,10 @@ balancer's 443 listener only:
   the hub instance is the same one;
 - the hub instance replaced (`terraform taint aws_instance.hub`, then `platform apply`)
   comes back with every user, alice's password, her API token and the usage ledger's rows
-  (the state volume); the operator's `platform status`, `token` and `logs` reach it through
-  EC2, Secrets Manager, CloudWatch Logs (fed by the VM's log shipper) and the load balancer.
+  (the state volume), at the same private address, so the dead-man switch of alice's
+  notebook machine (which asks that address) is answered again; the operator's `platform
+  status`, `token` and `logs` reach it through EC2, Secrets Manager, CloudWatch Logs (fed
+  by the VM's log shipper) and the load balancer.
 
 `platform destroy` leaving no instance, volume, secret or artifacts bucket in moto is
 checked when the session's platform is torn down.
@@ -22,10 +24,12 @@ checked when the session's platform is torn down.
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 import requests
 
+from deploy.cloud.deadman import UNIT as DEADMAN_UNIT
 from deploy.terraform import Terraform
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
@@ -98,13 +102,21 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     assert {"alice", "dave"} <= users
     ledger_rows = _ledger_processes(sim, hub, write=True)  # earlier modules' clusters' rows too
     assert LEDGER_PROCESS in ledger_rows
+    hub_ip = _private_ip(platform, hub)
+    assert platform.outputs()["hub_private_ip"] == hub_ip
+    deadman_url = _deadman_url(sim, notebook)
+    assert deadman_url.startswith(f"http://{hub_ip}:")  # the notebook machine asks the hub's address
+    assert _answers(sim, notebook, deadman_url)
     _taint(platform, "aws_instance.hub")
     platform.apply()
     replaced = platform.hub_instance()
     assert replaced != hub
     sim.wait_stopped(hub, timeout=300)
     sim.wait_running(replaced, timeout=300)
+    assert _private_ip(platform, replaced) == hub_ip  # the fixed address, taken over
     platform.wait_healthy()
+    _eventually(lambda: _answers(sim, notebook, deadman_url), 180,
+                "the notebook machine's dead-man URL was not answered by the replaced hub")
     again = Session(front, "alice")
     assert again.login().status_code == 302  # her password, not a new first login
     assert Session(front, "alice").login("a-wrong-password").status_code != 302
@@ -117,6 +129,25 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     # as it was: without dave, and alice's server stopped
     platform.apply(text)
     assert again.api("DELETE", "/users/alice/server").status_code in (202, 204)
+
+
+def _private_ip(platform: AwsPlatform, instance_id: str) -> str:
+    found = platform.server.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return found["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+
+
+def _deadman_url(sim: Simulator, instance_id: str) -> str:
+    """What the machine's dead-man switch asks (deploy/cloud/deadman.py: its unit's ExecStart)."""
+    unit = sim.sandboxes[instance_id].exec(["cat", f"/etc/systemd/system/{DEADMAN_UNIT}"]).stdout
+    command = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    return shlex.split(command.removeprefix("ExecStart="))[2]
+
+
+def _answers(sim: Simulator, instance_id: str, url: str) -> bool:
+    """Whether `url` answers below 500 from inside the machine: what the dead-man switch counts as alive."""
+    done = sim.sandboxes[instance_id].exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                            "--max-time", "10", url])
+    return done.stdout.strip().isdigit() and 0 < int(done.stdout.strip()) < 500
 
 
 LEDGER_PROCESS = "e2e-scheduler"

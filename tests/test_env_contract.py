@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OWNERS = {ROOT / "deploy" / "runtime" / "env.py", ROOT / "graticule" / "_env.py"}
 # Runs on a worker machine with the standard library only (the `-c` program of its command):
 # it cannot import the contract, so it may spell names, but only the contract's (checked below).
-STANDALONE = {ROOT / "deploy" / "gateway" / "vm_worker_launcher.py"}
+STANDALONE = {ROOT / "deploy" / "gateway" / "vm_worker_launcher.py", ROOT / "deploy" / "gateway" / "spot_notice.py"}
 SEARCHED = ("deploy", "render", "modules", "graticule", "scripts")
 NAME = re.compile(r"GRATICULE_[A-Z0-9_]+")
 

@@ -1,10 +1,13 @@
 """The VM gateway backend on GCP against the fake Compute API: one instance per scheduler
 and per worker from the profile's instance template as the rendered stack makes it (the
 templates are created in the fake from the rendered `main.tf.json`: no Terraform Google
-provider runs offline), labels for budgets and the reaper, the startup script that starts
-the Dask command behind the dead-man switch, liveness asked of the machines layer.
+provider runs offline), labels for budgets and the reaper, the startup script that reads the
+cluster's secret from the broker and starts the Dask command behind the dead-man switch (no
+credential in it), the secret in Secret Manager allowed to the cluster's machines and deleted
+with it, liveness asked of the machines layer.
 
-Real parts: google-cloud-compute (REST), graticule's GCP backend and machines layer, the
+Real parts: google-cloud-compute and google-cloud-secret-manager (REST) against the fakes
+validated by the discovery documents, graticule's GCP backend and machines layer, the
 rendered `workers/<profile>.json`, `gateway/platform.json` and stack, dask-gateway's
 database layer, the usage ledger on SQLite. Nothing boots here (the simulator's tests do
 that): what would run is checked as the startup script given.
@@ -21,9 +24,11 @@ import pytest
 from dask_gateway_server.backends.base import ClusterConfig
 from dask_gateway_server.backends.db_base import DataManager
 from google.auth.credentials import AnonymousCredentials
+from google.cloud import secretmanager
 
 from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
 from deploy.cloud.gcp import GCPMachines
+from deploy.cloud.gcp_machine_secrets import ALLOWED, GcpMachineSecrets
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.gateway.budgets import GatewayBudgets
 from deploy.gateway.gcp import GCPBackend
@@ -33,6 +38,7 @@ from render.workers import render_workers
 from tests.support.gce.clients import client, wait
 from tests.support.gce.rendered import Rendered
 from tests.support.gce.server import running_fake_compute
+from tests.support.gcp.secret_manager import running_secret_manager
 from tests.test_terraform_gcp import example_platform
 
 
@@ -45,7 +51,8 @@ def gateway(tmp_path, monkeypatch):
         (tmp_path / "build" / path).write_bytes(data)
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
-    with running_fake_compute(platform.cloud.gcp.project) as fake:
+    with running_fake_compute(platform.cloud.gcp.project) as fake, \
+            running_secret_manager(platform.cloud.gcp.project) as secret_manager:
         Rendered(fake, json.loads(synthesize_gcp(platform))).create()
         backend = GCPBackend(platform=json.loads(files["gateway/platform.json"]), state_dir=str(tmp_path / "gateway"),
                              api_url="https://hub.example/api")
@@ -54,6 +61,10 @@ def gateway(tmp_path, monkeypatch):
         template = backend.worker_template(backend.spec.dask.default_profile)
         backend.machines = GCPMachines(template["project"], regions=[template["region"]],
                                        client_options=fake.client_options(), credentials=AnonymousCredentials())
+        backend.secrets = GcpMachineSecrets(template["project"], backend.spec.name, client=(
+            secretmanager.SecretManagerServiceClient(credentials=AnonymousCredentials(), transport="rest",
+                                                     client_options={"api_endpoint": secret_manager.url})))
+        backend.secret_manager = secret_manager  # the test's handle on the fake
         fake.requests.clear()
         try:
             yield backend, fake
@@ -112,7 +123,19 @@ def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
         assert raw["guestAccelerators"] and raw["scheduling"]["onHostMaintenance"] == "TERMINATE"
         whole, script = _script(fake, machine)
         assert f"systemctl enable --now {UNIT}" in whole and "https://hub.example/api/health" in whole
-        assert "distributed.cli.dask_worker" in script and "tls://10.50.0.3:8786" in script
+        broker = f"https://hub.example/api/graticule/v1/machine-secret/cluster-{cluster.name}"
+        assert broker in script and "format=full" in script
+        assert "distributed.cli.dask_worker" in script and "GRATICULE_MACHINE_ID" in script
+        _, scheduler_script = _script(fake, scheduler)
+        for credential in (cluster.token, cluster.tls_key.decode().splitlines()[1]):
+            assert credential not in whole and credential not in script and credential not in scheduler_script
+        secret_id = f"graticule-oceanlab-machines-cluster-{cluster.name}"
+        stored = backend.secret_manager.secrets[secret_id]
+        assert set(stored["annotations"][ALLOWED].split(",")) == {scheduler, machine}
+        assert stored["labels"] == {"platform": "oceanlab", "cluster": cluster.name, "user": user}
+        values = backend.secrets.read(f"cluster-{cluster.name}").values
+        assert values["env"] == {"DASK_GATEWAY_API_TOKEN": cluster.token}
+        assert cluster.tls_key.decode() in values["files"].values()
         assert await backend.do_check_workers([worker]) == [True]
 
         # The instance goes away behind the gateway's back: its liveness says so.
@@ -123,6 +146,7 @@ def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
         await backend.do_stop_cluster(cluster)
         assert await backend.do_check_clusters([cluster]) == [False]
         assert backend.machines.list({"cluster": cluster.name}) == []
+        assert secret_id not in backend.secret_manager.secrets  # deleted with the cluster
 
     asyncio.run(scenario())
     assert len(fake.calls("compute.regions.get")) == 1 and fake.instances() == []
@@ -151,19 +175,20 @@ def test_a_spot_profile_launches_spot_and_falls_back_to_standard(gateway):
 
 
 def test_as_many_launches_wait_at_once_as_dask_gateway_starts(gateway):
-    """dask-gateway starts up to `parallelism` (20) workers at once; each launch waits for its
-    insert operation. With the fake holding every wait, all 20 must be in flight together
-    (asyncio's default pool would hold them to min(32, cpus + 4))."""
+    """dask-gateway starts up to `parallelism` (20) clusters at once; each scheduler's launch
+    waits for its insert operation. With the fake holding every wait, all 20 must be in flight
+    together (asyncio's default pool would hold them to min(32, cpus + 4)). A cluster's
+    workers are one bulkInsert (vm_batches), so schedulers are what run side by side."""
     backend, fake = gateway
     user = next(name for name, grants in backend.spec.users.items() if grants.budget and "small" in grants.profiles)
     held = fake.hold("compute.zoneOperations.wait")
 
     async def scenario() -> int:
         await backend.do_setup()
-        cluster = backend.db.create_cluster(user, {"profile": "small"}, ClusterConfig().to_dict())
-        workers = [backend.db.create_worker(cluster) for _ in range(backend.parallelism)]
-        starts = [asyncio.ensure_future(_start(w, backend.do_start_worker(w), backend.db.update_worker))
-                  for w in workers]
+        clusters = [backend.db.create_cluster(user, {"profile": "small"}, ClusterConfig().to_dict())
+                    for _ in range(backend.parallelism)]
+        starts = [asyncio.ensure_future(_start(c, backend.do_start_cluster(c), backend.db.update_cluster))
+                  for c in clusters]
         with ThreadPoolExecutor(max_workers=1) as own:  # not the pool under test
             reached = await asyncio.get_running_loop().run_in_executor(own, held.reached, backend.parallelism, 60)
         held.release()

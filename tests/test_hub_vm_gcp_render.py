@@ -95,8 +95,21 @@ def test_artifacts_bucket_is_private_encrypted_and_destroyable_and_the_hub_only_
     hub = "serviceAccount:${google_service_account.hub.email}"
     on_artifacts = [m for m in resources(stack, "google_storage_bucket_iam_member").values()
                     if m["bucket"] == "${google_storage_bucket.artifacts.name}"]
-    assert on_artifacts == [{"bucket": "${google_storage_bucket.artifacts.name}",
-                             "role": "roles/storage.objectViewer", "member": hub}]
+    unconditional = [m for m in on_artifacts if "condition" not in m]
+    assert unconditional == [{"bucket": "${google_storage_bucket.artifacts.name}",
+                              "role": "roles/storage.objectViewer", "member": hub}]
+    # the machines' accounts read only the wheels they install, and config/current.json naming them
+    machines = [m for m in on_artifacts if "condition" in m]
+    workers = {f"serviceAccount:${{google_service_account.{key}.email}}"
+               for key in resources(stack, "google_service_account") if key.startswith("worker_")}
+    assert {m["member"] for m in machines} == workers and workers
+    for grant in machines:
+        assert grant["role"] == "roles/storage.objectViewer"
+        expression = grant["condition"]["expression"]
+        assert f'/buckets/{BUCKET}/objects/environments/")' in expression
+        assert f'/buckets/{BUCKET}/objects/wheelhouse/")' in expression
+        assert f'resource.name == "projects/_/buckets/{BUCKET}/objects/config/current.json"' in expression
+        assert "objects/config/\"" not in expression and expression.count("||") == 2
 
 
 def test_state_disk_is_separate_encrypted_labelled_and_attached(stack):

@@ -13,9 +13,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import google.auth.transport.requests
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager_v1
+from google.oauth2 import id_token
 
 from tests.support.gce.server import running_fake_compute
 from tests.support.gcp.compute_disks import create_rendered_disks
@@ -112,6 +114,15 @@ def test_the_metadata_server_answers_with_the_header_only(cloud):
     assert token["token_type"] == "Bearer" and token["access_token"] and token["expires_in"] > 0
     account = json.loads(_curl(box, *flavor, f"{METADATA}/instance/service-accounts/default/?recursive=true").stdout)
     assert account["email"] == ACCOUNT and account["aliases"] == ["default"]
+    # an identity token, verified by google-auth against the certificates the instance reaches too
+    identity = _curl(box, *flavor, f"{METADATA}/instance/service-accounts/default/identity?audience=aud-1"
+                                   "&format=full").stdout
+    claims = id_token.verify_token(identity, google.auth.transport.requests.Request(), audience="aud-1",
+                                   certs_url=sim.identity.certs_url)
+    assert claims["email"] == ACCOUNT and claims["google"]["compute_engine"]["instance_name"] == "meta-1"
+    assert claims["google"]["compute_engine"]["instance_id"] == str(raw.id)
+    certs = json.loads(box.exec(["cat", "/etc/graticule/google-endpoints.json"]).stdout)["certs"]
+    assert json.loads(_curl(box, certs).stdout) == sim.identity.certs()
     # the same address by IP, and the refusals: no header, a wrong one, or a proxied request
     assert _curl(box, *flavor, "http://169.254.169.254/computeMetadata/v1/instance/name").stdout == "meta-1"
     for refused in ([], ["-H", "Metadata-Flavor: google-ish"], [*flavor, "-H", "X-Forwarded-For: 10.0.0.9"]):
@@ -136,7 +147,7 @@ def test_instances_reach_storage_and_secret_manager_through_the_forwarder(cloud)
     insert_instance(compute, "hub-1", cloud["subnetwork"], SERVE, account=ACCOUNT)
     box = sim.wait_running("hub-1")
     endpoints = json.loads(box.exec(["cat", "/etc/graticule/google-endpoints.json"]).stdout)
-    assert set(endpoints) == {"compute", "storage", "secretmanager"}
+    assert set(endpoints) == {"compute", "storage", "secretmanager", "certs"}
     assert all(url.startswith(f"http://{box.gateway}:") for url in endpoints.values())
     token = json.loads(_curl(box, "-H", "Metadata-Flavor: Google",
                              f"{METADATA}/instance/service-accounts/default/token").stdout)["access_token"]

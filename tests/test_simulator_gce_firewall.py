@@ -34,7 +34,7 @@ def test_the_rendered_rules_in_evaluation_order(stack):
     members = [Member("10.50.0.2", (HUB_TAG,), ""), Member("10.50.0.3", (WORKER_TAG,), ""),
                Member("10.50.0.4", (), "")]
     hub = ingress_rules(rules, (HUB_TAG,), "", members)
-    assert "ip saddr 35.191.0.0/16 meta l4proto tcp tcp dport { 8000 } accept" in hub
+    assert "ip saddr 35.191.0.0/16 meta l4proto tcp tcp dport { 8000, 8786 } accept" in hub
     assert "ip saddr 10.50.0.3 meta l4proto tcp tcp dport { 8000 } accept" in hub  # a worker, by its tag
     assert hub[-1] == "ip saddr 0.0.0.0/0 drop"  # priority 65534: after every allow
     worker = ingress_rules(rules, (WORKER_TAG,), "", members)

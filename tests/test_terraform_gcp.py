@@ -248,7 +248,7 @@ def test_firewall_mirrors_the_security_groups() -> None:
     lb = rules["lb_to_hub"]
     assert lb["source_ranges"] == list(GOOGLE_LB_RANGES)
     assert lb["target_tags"] == ["oceanlab-hub"]
-    assert lb["allow"] == [{"protocol": "tcp", "ports": [str(HUB_PORT)]}]
+    assert lb["allow"] == [{"protocol": "tcp", "ports": [str(HUB_PORT), "8786"]}]  # the hub and the schedulers
     assert rules["workers_to_hub"]["source_tags"] == ["oceanlab-worker"]
     assert rules["hub_to_workers"]["source_tags"] == ["oceanlab-hub"]
     assert rules["workers_to_workers"]["target_tags"] == ["oceanlab-worker"]
@@ -336,7 +336,7 @@ def test_hub_may_launch_only_from_this_platforms_templates() -> None:
 
 def test_https_load_balancer_in_front_of_the_hub() -> None:
     rendered = stack("nat")
-    (rule,) = resources(rendered, "google_compute_global_forwarding_rule").values()
+    rule = resources(rendered, "google_compute_global_forwarding_rule")["hub_https"]  # Dask: test_gcp_schedulers_lb
     assert rule["port_range"] == "443"
     assert rule["target"] == "${google_compute_target_https_proxy.hub.id}"
     (cert,) = resources(rendered, "google_compute_managed_ssl_certificate").values()
@@ -344,7 +344,7 @@ def test_https_load_balancer_in_front_of_the_hub() -> None:
     (policy,) = resources(rendered, "google_compute_ssl_policy").values()
     assert policy["min_tls_version"] == "TLS_1_2"
     (group,) = resources(rendered, "google_compute_instance_group").values()
-    assert group["named_port"] == [{"name": "hub", "port": HUB_PORT}]
+    assert group["named_port"] == [{"name": "hub", "port": HUB_PORT}, {"name": "dask", "port": 8786}]
 
 
 def test_render_is_deterministic() -> None:
@@ -366,8 +366,8 @@ NAMED_BY_GCP_RULES = (
     "google_compute_network", "google_compute_subnetwork", "google_compute_router", "google_compute_router_nat",
     "google_compute_firewall", "google_compute_instance_template", "google_compute_instance",
     "google_compute_instance_group", "google_compute_global_address", "google_compute_health_check",
-    "google_compute_backend_service", "google_compute_url_map", "google_compute_ssl_policy",
-    "google_compute_target_https_proxy", "google_compute_global_forwarding_rule", "google_dns_managed_zone",
+    "google_compute_backend_service", "google_compute_url_map", "google_compute_ssl_policy", "google_dns_managed_zone",
+    "google_compute_target_https_proxy", "google_compute_target_tcp_proxy", "google_compute_global_forwarding_rule",
 )
 
 

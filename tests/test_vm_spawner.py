@@ -25,7 +25,7 @@ from deploy.cloud.aws import AWSMachines
 from deploy.cloud.deadman import MACHINE_USER_DATA
 from deploy.cloud.home_volumes import HOME_DEVICE, AWSHomeVolumes
 from deploy.cloud.machine_secrets import MachineSecrets
-from deploy.hub import vm_spawner
+from deploy.hub import vm_clouds
 from deploy.hub.vm_spawner import VMSpawner
 from render.hub_config import hub_data
 from render.validate import validate_text
@@ -286,13 +286,13 @@ def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site,
         spawner._machines = spawner._homes = spawner._secrets = None  # the hub's: made on first use
     loop_thread = threading.get_ident()
     made_in = []
-    real = vm_spawner.shared_client
+    real = vm_clouds.shared_client
 
     def recording(*args, **kwargs):
         made_in.append(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(vm_spawner, "shared_client", recording)
+    monkeypatch.setattr(vm_clouds, "shared_client", recording)
     asyncio.run(first.start())
     asyncio.run(second._connect())
     assert made_in and loop_thread not in made_in
@@ -303,13 +303,13 @@ def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site,
 
 
 def test_destroy_ends_the_notebook_servers_and_their_secrets_first(site, aws, example_text):
-    from deploy.targets.cloud import CloudTarget
+    from deploy.targets.cloud_teardown import end_machines
 
     spawner = _spawner(site, aws)
     asyncio.run(spawner.start())
     said = []
-    target = CloudTarget(validate_text(example_text.replace("target: local ", "target: aws   ")))
-    assert target._end_notebook_servers(said.append) == [spawner.machine_id]
+    platform = validate_text(example_text.replace("target: local ", "target: aws   "))
+    assert end_machines(platform, said.append, homes=False).servers == [spawner.machine_id]
     assert said == ["terminating 1 notebook server instance(s)"]
     assert _instance(site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
     assert _secret_names(site) == []

@@ -133,6 +133,14 @@ class GCPMachines:
             self._zones = found
         return list(self._zones)
 
+    def in_zones(self, zones: Sequence[str]) -> GCPMachines:
+        """The same project and clients, launching only in `zones` (a machine pinned to its
+        disk's zone)."""
+        pinned = GCPMachines(self.project, zones, subnetworks=self.subnetworks, client_options=self.client_options,
+                             credentials=self.credentials)
+        pinned._clients, pinned._templates = self._clients, self._templates
+        return pinned
+
     def template(self, reference: str) -> dict:
         """The template's properties (JSON), asked for once per template."""
         with self._templates_lock:

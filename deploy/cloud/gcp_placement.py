@@ -16,7 +16,9 @@ request over the template's, whole): labels (the template's and the machine's, s
 creation, so budgets and the reaper see them from the first second), metadata (the
 template's hardening items and the machine's `startup-script`), scheduling (complete for
 the provisioning model: a Spot fallback to standard must not inherit the template's Spot
-settings) and, given a region's subnetwork, the network interface. The template's
+settings), given a region's subnetwork, the network interface and, for a machine that
+names them, its network tags and the disks attached at creation (a notebook server's home:
+the template's disks are repeated, since a request's `disks` replaces them). The template's
 accelerators are not repeated: they stay, and `onHostMaintenance` stays TERMINATE for them.
 """
 
@@ -147,7 +149,28 @@ def instance_body(spec: MachineSpec, attempt: Attempt, properties: Mapping, star
         body["networkInterfaces"] = [{"subnetwork": attempt.subnetwork}]  # no accessConfigs: no external IP
     if spec.instance_profile:
         body["serviceAccounts"] = [{"email": spec.instance_profile, "scopes": SCOPES}]
+    if spec.security_groups:
+        body["tags"] = {"items": list(spec.security_groups)}
+    if spec.disks:
+        body["disks"] = [*template_disks(properties, attempt.zone), *(
+            {"boot": False, "autoDelete": False, "mode": "READ_WRITE", "deviceName": device, "source": source}
+            for device, source in spec.disks.items())]
     return body
+
+
+def template_disks(properties: Mapping, zone: str) -> list[dict]:
+    """The template's disks as an insert in `zone` repeats them (a request's `disks` replaces
+    the template's whole): a template may name a disk type bare, an instance may not."""
+    disks = []
+    for disk in properties.get("disks") or []:
+        disk = {key: value for key, value in disk.items() if key not in ("kind", "index")}
+        params = dict(disk.get("initializeParams") or {})
+        if params.get("diskType") and "/" not in params["diskType"]:
+            params["diskType"] = f"zones/{zone}/diskTypes/{params['diskType']}"
+        if params:
+            disk["initializeParams"] = params
+        disks.append(disk)
+    return disks
 
 
 def refusal(errors: list[dict]) -> Refused | None:

@@ -2,7 +2,8 @@
 (deploy.vm.gcp_stores) and the operator's commands (deploy.cloud.operator_gcp).
 
 Endpoints are Google's, unless a JSON file names others (`{"compute": url, "storage":
-url, "secretmanager": url}`): /etc/graticule/google-endpoints.json on a VM, which a
+url, "secretmanager": url, "certs": url}`; `certs`: where identity tokens' signing
+certificates are, `identity_certs_url`): /etc/graticule/google-endpoints.json on a VM, which a
 test's machine simulator writes as its stand-in for Private Google Access, or the file
 `GRATICULE_GOOGLE_ENDPOINTS` names on the operator's machine (tests only). On the VM the
 credentials are the instance's service account, from the metadata server; elsewhere
@@ -20,6 +21,7 @@ from deploy.runtime import env as contract
 
 VM_ENDPOINTS = Path("/etc/graticule/google-endpoints.json")  # modules.gcp.startup_script reads it too
 ENDPOINTS_VARIABLE = contract.GOOGLE_ENDPOINTS
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"  # Google's ID token signing certificates
 
 
 def google_endpoints() -> dict[str, str]:
@@ -51,3 +53,8 @@ def client_arguments(api: str, *, on_vm: bool = False) -> dict:
     endpoints = google_endpoints()
     return {"credentials": _credentials(on_vm, endpoints),
             "client_options": {"api_endpoint": endpoints[api]} if api in endpoints else None}
+
+
+def identity_certs_url() -> str:
+    """Where the certificates that sign instance identity tokens are served (PEM by key id)."""
+    return google_endpoints().get("certs") or GOOGLE_CERTS_URL

@@ -44,8 +44,11 @@ class MachineSpec:
     spot: bool = False  # the profile allows spot: tried first, on-demand after a capacity error
     deadman: DeadMan | None = None  # shut the machine down when its hub stops answering
     instance_profile: str | None = None  # the cloud identity it runs as (AWS: an instance profile's name)
-    # AWS: security group ids in place of the template's (notebook servers have a group of their own)
+    # In place of the template's: AWS security group ids, GCP network tags (notebook servers
+    # have a group, a tag, of their own)
     security_groups: tuple[str, ...] = ()
+    # GCP: {device name: disk path} attached read-write at creation, kept when the machine goes
+    disks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

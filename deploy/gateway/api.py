@@ -4,7 +4,9 @@
 - GET  /api/graticule/v1/usage: my budget this month (spent, limit, cores in use);
 - /api/graticule/v1/environments/sync...: package sync, its builds and their logs
   (deploy.gateway.sync_api);
-- /api/graticule/v1/jobs...: my batch job runs (deploy.gateway.jobs_api).
+- /api/graticule/v1/jobs...: my batch job runs (deploy.gateway.jobs_api);
+- /api/graticule/v1/clusters/.../machines/..., /api/graticule/v1/machine-secret/...: what
+  launched machines ask (deploy.gateway.machines_api, deploy.gateway.machine_secret_broker).
 Authenticated like the rest of the gateway (JupyterHub tokens). A backend adds these in
 its `setup(app)` with `add_routes(app, backend)`.
 """
@@ -20,6 +22,7 @@ from dask_gateway_server.routes import api_handler
 
 from deploy.budgets.report import usage_report
 from deploy.gateway.jobs_api import add_job_routes
+from deploy.gateway.machine_secret_broker import add_machine_secret_routes
 from deploy.gateway.machines_api import add_machine_routes
 from deploy.gateway.sync_api import add_sync_routes
 from render.gateway_spec import Grants
@@ -60,6 +63,8 @@ def add_routes(app: web.Application, backend) -> None:
 
     add_job_routes(routes, PREFIX, backend, _read_json)
     add_machine_routes(routes, PREFIX, backend)  # launched worker machines: who am I, where is my scheduler
+    # GCP machines' secrets, to instances that prove who they are (none elsewhere: 404)
+    add_machine_secret_routes(routes, PREFIX, lambda: getattr(backend, "secret_broker", None))
     app.router.add_routes(routes)
 
 

@@ -24,8 +24,9 @@ from traitlets import Unicode, default
 
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.aws_clients import shared_client
-from deploy.cloud.machine_boot import MachineBoot, machine_user_data
+from deploy.cloud.machine_boot import WORKDIR, MachineBoot, machine_user_data
 from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.gateway import spot_notice
 from deploy.gateway.options import SYNC_OPTION
 from deploy.gateway.vm import VMBackend
 from deploy.vm.stores import S3Objects
@@ -35,6 +36,7 @@ from modules.spec import HUB_PORT
 
 OUTPUTS = "outputs.json"
 ENVIRONMENT_WHEELS = "environments/wheels.json"
+SPOT_NOTICE_FILE = f"{WORKDIR}/graticule_spot_notice.py"  # a `dask worker --preload` on spot machines
 
 
 class AWSBackend(VMBackend):
@@ -97,6 +99,23 @@ class AWSBackend(VMBackend):
         """The sync API's builder on aws (in a worker thread): for the machines, published."""
         sources = Sources(self.artifacts, Path(self.hub_wheelhouses), _json(self.build_dir / ENVIRONMENT_WHEELS))
         return build_for_machines(user, key, *arguments, sources=sources, progress=progress)
+
+    def _spot(self, cluster) -> bool:
+        return bool(self.worker_template(self._profile(cluster)).get("spot"))
+
+    def worker_machine_command(self, cluster) -> list[str]:
+        """On a spot profile the worker watches for EC2's interruption notice and retires
+        itself, its data moved to the other workers first (`spot_notice.py`)."""
+        command = super().worker_machine_command(cluster)
+        return [*command, "--preload", SPOT_NOTICE_FILE] if self._spot(cluster) else command
+
+    def _secret_values(self, cluster) -> dict:
+        values = super()._secret_values(cluster)
+        if self._spot(cluster):
+            # Written by the machine's boot with the secret's other files: user data, where
+            # the worker's command is, has room for 16 KB only, and the launcher takes most.
+            values["files"][SPOT_NOTICE_FILE] = Path(spot_notice.__file__).read_text()
+        return values
 
     def environment_key(self, cluster) -> str | None:
         """The wheel-cache key of the cluster's environment (None: the image's Python only)."""

@@ -1,25 +1,65 @@
 """The gateway on GCP: schedulers and workers on Compute Engine instances from the
 profiles' instance templates (see `deploy.gateway.vm`), in the zones of the platform's
-region (asked of Compute once), Spot first where the profile allows it."""
+region (asked of Compute once), Spot first where the profile allows it; their credentials
+in Secret Manager (`deploy.cloud.gcp_machine_secrets`), handed to each machine by the
+broker in this gateway's API (`deploy.gateway.machine_secret_broker`); their software from
+the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`).
+
+What the stack made is read from Terraform's outputs, published beside the rendered workers
+(`build/outputs.json`): the artifacts bucket and each user's worker service account. The
+machines reach the gateway's API through the hub's proxy (the one port the firewall opens to
+them on the hub) at the hub's private address, asked of the hub's metadata server (else
+Terraform's output). Which wheels an environment's machines
+install is `build/environments/wheels.json` ({environment: build key}), written by apply.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-from traitlets import Integer, List, Unicode
+from dask_gateway_server.backends.base import PublicException
+from traitlets import Integer, List, Unicode, default
 
 from deploy.cloud.gcp import GCPMachines, on_vm_arguments
+from deploy.cloud.gcp_machine_boot import METADATA, GcpMachineBoot, gcp_machine_startup_script
+from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, identity_certs_url
+from deploy.gateway.machine_secret_broker import MachineSecretBroker
+from deploy.gateway.options import SYNC_OPTION
 from deploy.gateway.vm import VMBackend
+from modules import naming
+from modules.spec import HUB_PORT
+
+OUTPUTS = "outputs.json"
+ENVIRONMENT_WHEELS = "environments/wheels.json"
 
 
 class GCPBackend(VMBackend):
     zone = Unicode(help="One zone to run in (default: every zone of the platform's region)", config=True)
     zones = List(Unicode(), help="The zones tried, in order (default: every zone of the platform's region)",
                  config=True)
+    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
+                                    "(default: Terraform's output)", config=True)
 
     machine_threads = Integer(
         0, help="Threads for calls to Compute Engine (default: dask-gateway's parallelism and 4 more)", config=True)
+
+    @default("artifacts_bucket")
+    def _artifacts_bucket_default(self) -> str:
+        return str(self.outputs.get("artifacts_bucket") or "")
+
+    @default("api_url")
+    def _api_url_default(self) -> str:
+        # The hub's own address first: Terraform's output is stale after a hub replacement.
+        hub = _own_private_ip() or self.outputs.get("hub_private_ip")
+        if not hub:
+            return super()._api_url_default()
+        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
 
     async def do_setup(self) -> None:
         # Each launch waits for its insert operation (its capacity error is what moves it to the
@@ -30,6 +70,20 @@ class GCPBackend(VMBackend):
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gcp-machines"))
         await super().do_setup()
 
+    @property
+    def build_dir(self) -> Path:
+        return Path(self.templates_dir).parent
+
+    @property
+    def outputs(self) -> dict:
+        if getattr(self, "_outputs", None) is None:
+            self._outputs = _json(self.build_dir / OUTPUTS)
+        return self._outputs
+
+    @property
+    def project(self) -> str:
+        return self.worker_template(self.spec.dask.default_profile)["project"]
+
     def make_machines(self) -> GCPMachines:
         template = self.worker_template(self.spec.dask.default_profile)
         zones = list(self.zones) or ([self.zone] if self.zone else [])
@@ -37,6 +91,65 @@ class GCPBackend(VMBackend):
         return GCPMachines(project=template["project"], zones=zones, regions=[template["region"]],
                            **on_vm_arguments())
 
+    def make_secrets(self) -> GcpMachineSecrets:
+        return GcpMachineSecrets(self.project, self.spec.name, on_vm=ENDPOINTS_VARIABLE not in os.environ)
+
+    @property
+    def secret_broker(self) -> MachineSecretBroker:
+        """Served by the gateway's API (deploy.gateway.api): the machines' secrets, to them only."""
+        if getattr(self, "_broker", None) is None:
+            self._broker = MachineSecretBroker(self.secrets, naming.machine_secrets_audience(self.spec.name),
+                                               identity_certs_url())
+        return self._broker
+
     def template_of(self, worker_template: dict) -> str:
         project, name = worker_template["project"], worker_template["instance_template_name"]
         return f"projects/{project}/global/instanceTemplates/{name}"
+
+    def instance_profile_of(self, username: str) -> str | None:
+        """The user's worker service account: it reaches only the buckets the user's groups were granted."""
+        return (self.outputs.get("worker_service_account_by_user") or {}).get(username)
+
+    async def admit_cluster(self, user, options: dict, config) -> None:
+        await super().admit_cluster(user, options, config)
+        if options.get(SYNC_OPTION):
+            # its wheels are built on the hub, not published for machines yet: refused, not ignored
+            raise PublicException("synced environments (Cluster(sync=True)) cannot run on gcp machines yet; "
+                                  "start the cluster with one of the platform's locked environments")
+
+    def environment_key(self, cluster) -> str | None:
+        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
+        wanted = (cluster.options or {}).get("environment")
+        grants = self.spec.grants_of(cluster.username)
+        name = wanted or (grants.environments[0] if grants and grants.environments else None)
+        return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
+
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+        key = self.environment_key(cluster)
+        return gcp_machine_startup_script(GcpMachineBoot(
+            platform=self.spec.name, bucket=self.artifacts_bucket, api_url=self.api_url,
+            secret=self.secret_key(cluster), command=command, environment=key, env=environment,
+            # without a locked environment, Dask comes from the platform's own wheelhouse
+            platform_software=key is None,
+        ))
+
+
+def _own_private_ip() -> str | None:
+    """This VM's private address, from its metadata server (None off a VM)."""
+    if ENDPOINTS_VARIABLE in os.environ:  # a test's process, not a VM
+        return None
+    request = urllib.request.Request(f"{METADATA}/computeMetadata/v1/instance/network-interfaces/0/ip",
+                                     headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as answer:
+            return answer.read().decode().strip() or None
+    except OSError:
+        return None
+
+
+def _json(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

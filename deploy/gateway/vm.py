@@ -7,7 +7,7 @@ boot; whether a machine still runs is asked of the machines layer through
 `do_check_clusters`/`do_check_workers`, so a machine that dies has its usage closed in
 the ledger (see `GraticuleBackend.liveness`).
 
-A cloud with machine secrets (`make_secrets`, AWS) keeps every credential out of user
+A cloud with machine secrets (`make_secrets`: AWS, GCP) keeps every credential out of user
 data: the cluster's TLS certificate and key and its API token go into one secret per
 cluster, readable only by the cluster's machines (`allow` after each launch) and deleted
 when the cluster stops; the user data (`deploy.cloud.machine_boot`) is the same for all of a
@@ -15,8 +15,8 @@ cluster's workers, so a scale-up's `do_start_worker` calls are coalesced into ba
 (`vm_batches.py`: one launch request per batch), and each worker machine asks the gateway
 which worker it is and where its scheduler listens (`vm_worker_launcher.py`,
 `machines_api.py`). Initial workers therefore launch together with the scheduler.
-A cloud without them (GCP, for now) writes the credentials into user data and launches
-each worker with its own command (`legacy_user_data`).
+A backend without them (the tests' fake machines) writes the credentials into user data
+and launches each worker with its own command (`legacy_user_data`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 its source is the `-c` program of the worker's command (`deploy.gateway.vm`).
 
 The machines of one launch batch share one user data, so a machine learns which worker it
-is, and where its scheduler listens, from the gateway: it asks with its instance id (from
-IMDSv2) and the cluster's API token (from its secret), until the scheduler has reported
+is, and where its scheduler listens, from the gateway: it asks with its machine id (on GCP the
+instance name, which the boot script exports as GRATICULE_MACHINE_ID; on AWS the instance id,
+from IMDSv2) and the cluster's API token (from its secret), until the scheduler has reported
 its address, then becomes `dask worker <scheduler> --name <worker> <the other arguments>`.
 """
 
@@ -41,7 +42,7 @@ def main(arguments: list[str]) -> None:
     machine = ""
     while True:
         try:
-            machine = machine or instance_id()
+            machine = machine or os.environ.get("GRATICULE_MACHINE_ID") or instance_id()
             answer = ask(machine)
         except (OSError, ValueError) as exc:  # the gateway restarting, or not yet knowing this machine
             print(f"graticule: asking the gateway which worker this is: {exc}", file=sys.stderr, flush=True)

@@ -1,20 +1,22 @@
-"""Notebook servers on VMs of their own (the aws target): never on the hub's machine.
+"""Notebook servers on VMs of their own (the aws and gcp targets): never on the hub's machine.
 
-Each server is an EC2 instance launched through the machines layer from the chosen
-profile's launch template (tags `platform`, `role = notebook`, `user`, `budget`,
+Each server is an instance launched through the machines layer from the chosen profile's
+launch/instance template (tags or labels `platform`, `role = notebook`, `user`, `budget`,
 `server`), as the user's worker identity (their bucket grants), always on-demand (a spot
-reclaim would take the user's kernels and unsaved work with it). Its user data
-(`deploy.vm.machine_boot`) holds no secret: the server's environment, its hub API token
-included, is a Secrets Manager secret (`server-<user>[-<name>]`) that only this instance
-and the hub may read, deleted when the server stops. The machine installs the platform's
-wheelhouse (the single-user server) and the user's environment, mounts the user's home
-volume (`deploy.cloud.home_volumes`: why EBS, and why the server is pinned to its zone)
+reclaim would take the user's kernels and unsaved work with it). Its boot script
+(`deploy.vm.machine_boot`, GCP's variant) holds no secret: the server's environment, its
+hub API token included, is a machine secret (`server-<user>[-<name>]`) that only this
+instance and the hub may read, deleted when the server stops. The machine installs the
+platform's wheelhouse (the single-user server) and the user's environment, mounts the
+user's home (an EBS volume or a persistent disk: `deploy.cloud.home_volumes`,
+`deploy.cloud.gcp_home_disks`; why a block volume, and why the server is pinned to its zone)
 and runs `jupyterhub-singleuser` on SERVER_PORT, talking to the hub over the private
-network through the hub's proxy (`hub_private_ip`:8000, open only to the machines'
-security group).
+network through the hub's proxy (`hub_private_ip`:8000, open only to the notebooks'
+security group or network tag). What differs between the clouds is in `deploy.hub.vm_clouds`
+(`cloud`: aws or gcp).
 
-`start` returns as soon as the instance runs and the home volume is attached; JupyterHub
-then waits (`http_timeout`) for the server to answer. The instance id is saved in the
+`start` returns as soon as the instance runs with the home attached; JupyterHub then
+waits (`http_timeout`) for the server to answer. The instance id is saved in the
 spawner's state, so a restarted hub finds it again (`load_state`, `poll`); `stop` (the
 idle culler's too) terminates the instance and deletes the secret.
 """
@@ -30,12 +32,9 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Dict, Float, Integer, Unicode, default
 
-from deploy.cloud.aws import AWSMachines
-from deploy.cloud.aws_clients import shared_client
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
-from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HOME_DEVICE, AWSHomeVolumes, home_mount_point
-from deploy.cloud.machine_boot import PLATFORM_VENV, MachineBoot, machine_user_data
-from deploy.cloud.machine_secrets import MachineSecrets
+from deploy.cloud.home_volumes import DEFAULT_SIZE_GIB, HomeVolume, home_mount_point
+from deploy.cloud.machine_boot import PLATFORM_VENV, MachineBoot
 from deploy.cloud.machines import (
     NOTEBOOK_ROLE,
     TAG_BUDGET,
@@ -48,6 +47,7 @@ from deploy.cloud.machines import (
     MachineSpec,
 )
 from deploy.hub.spawner import ProfileChoices
+from deploy.hub.vm_clouds import CLOUDS
 from deploy.runtime import env as contract
 from modules.naming import HUB_PORT, SCHEDULER_PORT
 from render.hub_config import GATEWAY_PATH
@@ -60,6 +60,7 @@ VM_PATH = f"{PLATFORM_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 
 class VMSpawner(ProfileChoices, Spawner):
     platform_name = Unicode(config=True, help="the platform's name (its `platform` tag)")
+    cloud = Unicode("aws", config=True, help="the cloud of the platform's machines: aws or gcp")
     templates_dir = Unicode(config=True, help="the rendered workers/<profile>.json")
     outputs_file = Unicode(config=True, help="Terraform's outputs.json, as published with the configuration")
     budgets = Dict(config=True, help="user -> the budget that pays for them (the `budget` tag)")
@@ -104,11 +105,14 @@ class VMSpawner(ProfileChoices, Spawner):
             return None
         return keys.get(environment) if environment and isinstance(keys, dict) else None
 
+    def worker_template_any(self) -> dict:
+        first = sorted(Path(self.templates_dir).glob("*.json"))[0]
+        return json.loads(first.read_text())
+
     @property
     def region(self) -> str:
         """Every profile's template names the platform's region (as the gateway reads it)."""
-        first = sorted(Path(self.templates_dir).glob("*.json"))[0]
-        return json.loads(first.read_text())["region"]
+        return self.worker_template_any()["region"]
 
     @property
     def hub_private_url(self) -> str:
@@ -120,39 +124,44 @@ class VMSpawner(ProfileChoices, Spawner):
 
     # -- the clients (tests set their own) ------------------------------------------------------
 
-    # Made in a worker thread (`_connect`), from clients shared by the hub's spawners.
+    # Made in a worker thread (`_connect`), by the cloud's part (deploy.hub.vm_clouds).
 
     @property
-    def machines(self) -> AWSMachines:
+    def on_cloud(self):
+        if getattr(self, "_cloud_part", None) is None:
+            if self.cloud not in CLOUDS:
+                raise web.HTTPError(500, f"no notebook servers on VMs for cloud {self.cloud!r}")
+            self._cloud_part = CLOUDS[self.cloud](self)
+        return self._cloud_part
+
+    @property
+    def machines(self):
         if getattr(self, "_machines", None) is None:
-            self._machines = AWSMachines(self.region, client=shared_client("ec2", self.region),
-                                         platform=self.platform_name)
+            self._machines = self.on_cloud.make_machines()
         return self._machines
 
     @machines.setter
-    def machines(self, value: AWSMachines) -> None:
+    def machines(self, value) -> None:
         self._machines = value
 
     @property
-    def homes(self) -> AWSHomeVolumes:
+    def homes(self):
         if getattr(self, "_homes", None) is None:
-            self._homes = AWSHomeVolumes(self.region, self.platform_name, size_gib=self.home_size_gib,
-                                         client=shared_client("ec2", self.region))
+            self._homes = self.on_cloud.make_homes()
         return self._homes
 
     @homes.setter
-    def homes(self, value: AWSHomeVolumes) -> None:
+    def homes(self, value) -> None:
         self._homes = value
 
     @property
-    def machine_secrets(self) -> MachineSecrets:
+    def machine_secrets(self):
         if getattr(self, "_secrets", None) is None:
-            self._secrets = MachineSecrets(self.region, self.platform_name,
-                                           client=shared_client("secretsmanager", self.region))
+            self._secrets = self.on_cloud.make_secrets()
         return self._secrets
 
     @machine_secrets.setter
-    def machine_secrets(self, value: MachineSecrets) -> None:
+    def machine_secrets(self, value) -> None:
         self._secrets = value
 
     async def _connect(self) -> None:
@@ -188,7 +197,8 @@ class VMSpawner(ProfileChoices, Spawner):
 
     def server_command(self) -> list[str]:
         python = f"{PLATFORM_VENV}/bin/python"
-        return [python, "-m", "deploy.vm.notebook_server", "--home", self.home, "--device", HOME_DEVICE, "--",
+        return [python, "-m", "deploy.vm.notebook_server", "--home", self.home, "--device", self.on_cloud.home_device,
+                "--",
                 python, "-m", "jupyterhub.singleuser", "--ServerApp.allow_root=True", *self.get_args()]
 
     def budget(self) -> str:
@@ -199,12 +209,14 @@ class VMSpawner(ProfileChoices, Spawner):
                                      "(give them or their group a budget in platform.yaml)")
         return budget
 
-    def machine_spec(self, profile: str, environment: str | None, budget: str) -> MachineSpec:
+    def machine_spec(self, profile: str, environment: str | None, budget: str,
+                     home: HomeVolume | None = None) -> MachineSpec:
         template = self.worker_template(profile)
         outputs = self.outputs()
+        on_cloud = self.on_cloud
         bucket = outputs["artifacts_bucket"]
         boot = MachineBoot(platform=self.platform_name, region=self.region, bucket=bucket,
-                           secret=self.machine_secrets.name(self.secret_key), command=self.server_command(),
+                           secret=on_cloud.secret_name(self.secret_key), command=self.server_command(),
                            environment=self.environment_key(environment),
                            platform_software=True)
         tags = {TAG_PLATFORM: self.platform_name, TAG_ROLE: NOTEBOOK_ROLE, TAG_USER: self.user.name,
@@ -212,10 +224,10 @@ class VMSpawner(ProfileChoices, Spawner):
         suffix = tokens.token_hex(3)  # a new name, so a new ClientToken, for every start
         return MachineSpec(
             name=f"{self.platform_name}-nb-{self.user.name}-{suffix}"[:63],
-            template=template["launch_template_name"], tags=tags, user_data=machine_user_data(boot),
+            template=on_cloud.template_of(template), tags=tags, user_data=on_cloud.boot_script(boot),
             spot=False, deadman=DeadMan(f"{self.hub_private_url}/hub/health", after_seconds=self.deadman_after),
-            instance_profile=outputs.get("worker_instance_profile_by_user", {}).get(self.user.name),
-            security_groups=tuple(filter(None, [outputs.get("security_group_ids", {}).get("notebooks")])),
+            instance_profile=on_cloud.identity(self.user.name), security_groups=on_cloud.network_groups(),
+            disks=on_cloud.home_disks(home) if home is not None else {},
         )
 
     # -- JupyterHub's Spawner API -------------------------------------------------------------------
@@ -228,34 +240,24 @@ class VMSpawner(ProfileChoices, Spawner):
         self.ip, self.port = "0.0.0.0", self.server_port  # where the server binds, on its machine
         self.notebook_dir = self.home
         await self._connect()
-        subnets = await asyncio.to_thread(self.machines.subnets)
-        if not subnets:
-            raise MachinesError(f"no private subnets of platform {self.platform_name}")
-        volume = await asyncio.to_thread(self.homes.ensure, self.user.name, next(iter(subnets)),
-                                         {TAG_BUDGET: budget})
-        if volume.zone not in subnets:
-            raise MachinesError(f"{self.user.name}'s home volume {volume.id} is in {volume.zone}, "
-                                "where the platform has no private subnet")
+        on_cloud = self.on_cloud
+        volume = await asyncio.to_thread(on_cloud.home, self.user.name, {TAG_BUDGET: budget})
         self.volume_id, self.zone = volume.id, volume.zone
-        spec = self.machine_spec(profile, environment, budget)
+        spec = self.machine_spec(profile, environment, budget, volume)
         await asyncio.to_thread(self.machine_secrets.put, self.secret_key, {"env": self.get_env()},
                                 {TAG_USER: self.user.name, TAG_SERVER: self.server_tag})
-        # Pinned to the home volume's zone: an EBS volume attaches only there.
-        pinned = AWSMachines(self.region, client=self.machines.ec2, subnets={volume.zone: subnets[volume.zone]},
-                             platform=self.platform_name)
         try:
-            machine = await asyncio.to_thread(pinned.launch, spec)
+            machine = await asyncio.to_thread(on_cloud.launch, spec, volume)
         except MachinesError as error:
             await asyncio.to_thread(self.machine_secrets.delete, self.secret_key)
             raise web.HTTPError(503, f"{self.user.name}'s {profile} server could not start in {volume.zone}, "
-                                     f"the zone of their home volume: {error}") from None
+                                     f"the zone of their home: {error}") from None
         self.machine_id, self.private_ip = machine.id, machine.private_ip or ""
         try:
             await asyncio.to_thread(self.machine_secrets.allow, self.secret_key, [machine.id])
             machine = await self._wait_running(machine.id)
             self.private_ip = machine.private_ip or self.private_ip
-            await asyncio.to_thread(self.homes.wait_available, volume.id, self.attach_timeout, self.poll_every)
-            await asyncio.to_thread(self.homes.attach, volume.id, machine.id)
+            await asyncio.to_thread(on_cloud.after_running, machine, volume)
         except Exception:
             await self._release()
             raise
@@ -289,7 +291,7 @@ class VMSpawner(ProfileChoices, Spawner):
         return None if found is not None and found.alive else 1
 
     async def stop(self, now: bool = False) -> None:
-        await self._release()  # the home volume detaches itself as the instance terminates
+        await self._release()  # the home detaches itself as the instance goes
 
     def get_state(self) -> dict:
         state = super().get_state()

@@ -71,6 +71,9 @@ class Component:
         return digest.hexdigest()
 
 
+PROXY_TIMEOUT_MS = 300_000  # what the proxy waits for a target's answer
+
+
 def _proxy_command(runtime: Runtime) -> list[str]:
     # configurable-http-proxy with websocket subprotocols passed through (see the module)
     return [
@@ -83,6 +86,9 @@ def _proxy_command(runtime: Runtime) -> list[str]:
         f"--api-port={runtime.ports['proxy_api']}",
         f"--default-target={runtime.hub_bind_url}",
         f"--error-target={runtime.hub_bind_url}/hub/error",
+        # Without it tornado's 20 s request timeout applies, which dask-gateway's own 20 s
+        # long poll for a starting cluster (`GET .../clusters/<name>?wait`) races: a 503.
+        f"--proxy-timeout={PROXY_TIMEOUT_MS}",
     ]
 
 

@@ -96,3 +96,4 @@ MACHINE_PYTHON = "GRATICULE_PYTHON"  # the Python of the machine's environment, 
 MACHINE_ROOT = "GRATICULE_MACHINE_ROOT"  # tests: a root for the boot script to write under
 IMDS_URL = "GRATICULE_IMDS_URL"  # tests: the instance metadata service (default: EC2's link-local address)
 GOOGLE_ENDPOINTS = "GRATICULE_GOOGLE_ENDPOINTS"  # tests: a file of stand-in Google API endpoints
+MACHINE_ID = "GRATICULE_MACHINE_ID"  # (gcp) the machine's id in the machines layer: the instance's name

@@ -13,6 +13,7 @@ from pathlib import Path
 from deploy import cloud_ops
 from deploy.errors import UserError
 from deploy.local.results import ComponentStatus, DownResult, UpResult
+from deploy.targets import cloud_teardown
 from deploy.targets.base import Outcome, Preview, Progress
 from deploy.targets.cloud_runtime import AwsRuntime
 from render.schema import Platform
@@ -56,42 +57,24 @@ class CloudTarget:
 
     def destroy(self, preview: Preview, progress: Progress) -> Outcome:
         prepared, plan = preview.handle
-        servers = self._end_notebook_servers(progress)
+        # What the hub made at run time goes first (gcp: homes too; aws: its homes after Terraform).
+        ended = cloud_teardown.end_machines(self.platform, progress, homes=self.name != "aws")
         if preview.changes:
             progress("terraform apply (the destroy plan above)")
             prepared.stack.apply(plan)
         prepared.stack.forget_plans()
         (prepared.build / cloud_ops.OUTPUTS).unlink(missing_ok=True)
-        homes = ""
         if self.name == "aws" and self.platform.cloud.aws:
-            # Users' home volumes are made by the hub at run time, outside Terraform's state.
-            from deploy.cloud.home_volumes import AWSHomeVolumes
+            ended.homes = cloud_teardown.delete_aws_homes(self.platform)
+        done = ended.describe()
+        return Outcome(f"destroyed: every resource of {self.platform.name}{f'; {done}' if done else ''}; "
+                       "the state bucket is kept")
 
-            deleted = AWSHomeVolumes(self.platform.cloud.aws.region, self.platform.name).delete_all(timeout=600)
-            homes = f"; {len(deleted)} home volume(s) deleted" if deleted else ""
-        ended = f"; {len(servers)} notebook server(s) ended" if servers else ""
-        return Outcome(f"destroyed: every resource of {self.platform.name}{ended}{homes}; the state bucket is kept")
-
-    def _end_notebook_servers(self, progress: Progress) -> list[str]:
-        """aws: the notebook servers' instances (the hub's, outside Terraform's state) end with
-        the hub: their security group could not be deleted while they run."""
-        if self.name != "aws" or not self.platform.cloud.aws:
-            return []
-        from deploy.cloud.aws import AWSMachines
-        from deploy.cloud.machine_secrets import MachineSecrets
-        from deploy.cloud.machines import NOTEBOOK_ROLE, TAG_PLATFORM, TAG_ROLE, TAG_SERVER
-
-        region = self.platform.cloud.aws.region
-        machines = AWSMachines(region)
-        found = machines.list({TAG_PLATFORM: self.platform.name, TAG_ROLE: NOTEBOOK_ROLE})
-        if found:
-            progress(f"terminating {len(found)} notebook server instance(s)")
-            machines.terminate([m.id for m in found])
-        secrets = MachineSecrets(region, self.platform.name)
-        for machine in found:  # the key the VM spawner put its secret under
-            if machine.tags.get(TAG_SERVER):
-                secrets.delete("server-" + machine.tags[TAG_SERVER].replace("/", "-"))
-        return [m.id for m in found]
+    def end_machines(self, progress: Progress) -> Outcome:
+        """`destroy --machines-only`: what the hub made at run time, without Terraform."""
+        ended = cloud_teardown.end_machines(self.platform, progress)
+        return Outcome(f"{self.platform.name}: {ended.describe() or 'no notebook server, machine secret or home'}; "
+                       "Terraform's resources are kept")
 
     def up(self, *, hub_port: int | None = None, gateway_port: int | None = None, timeout: float = 180.0) -> UpResult:
         raise UserError(f"`platform up` runs a platform on this machine; {self.platform.name} targets {self.name}: "

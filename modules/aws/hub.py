@@ -15,15 +15,22 @@ HUB_ROOT_GIB = 30
 class Hub(Construct):
     """No public address: the subnet never maps one and has no route to the internet
     gateway (setting `associate_public_ip_address` would add nothing but a second source
-    of truth)."""
+    of truth).
 
-    def __init__(self, scope: Construct, spec: AwsSpec, *, images: Images, subnet_id: str,
+    A fixed private address (`private_ip`, inside the subnet of `subnet_id`): a replaced
+    hub takes its predecessor's, so running machines' dead-man switches and workers find
+    it again. Changing it forces a replacement, which Terraform carries out destroy first
+    (no `create_before_destroy` here or on anything that refers to the hub), so the old
+    instance has let go of the address when the new one asks for it."""
+
+    def __init__(self, scope: Construct, spec: AwsSpec, *, images: Images, subnet_id: str, private_ip: str,
                  security_group_id: str, instance_profile: str) -> None:
         super().__init__(scope, "hub")
         self.instance = res(self, "aws_instance", "hub", {
             "ami": ref(images.image("debian", architecture(spec.hub_instance_type)), "id"),
             "instance_type": spec.hub_instance_type,
             "subnet_id": subnet_id,
+            "private_ip": private_ip,
             "vpc_security_group_ids": [security_group_id],
             "iam_instance_profile": instance_profile,
             "ebs_optimized": True,

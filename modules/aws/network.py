@@ -23,6 +23,16 @@ def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     return [str(s) for s in slices[:zones]], [str(s) for s in slices[8 : 8 + public_zones]]
 
 
+def hub_private_ip(vpc_cidr: str, zones: int) -> str:
+    """The hub's fixed address: the last one AWS lets an instance have in the first private
+    subnet (AWS reserves the first four and the broadcast address), easy to recognise.
+    Fixed, so that a replaced hub answers where every running machine's dead-man switch
+    and worker launcher already ask. It is free when the hub asks for it: the hub exists
+    before any machine it launches, and while it is being replaced nothing launches."""
+    first_private = ipaddress.IPv4Network(subnet_cidrs(vpc_cidr, zones)[0][0])
+    return str(first_private[-2])
+
+
 class Network(Construct):
     def __init__(self, scope: Construct, spec: AwsSpec) -> None:
         super().__init__(scope, "network")

@@ -16,7 +16,7 @@ from modules.aws.hub_state import HubState
 from modules.aws.identity import Identity
 from modules.aws.loadbalancer import LoadBalancer
 from modules.aws.logging import Logging
-from modules.aws.network import Network
+from modules.aws.network import Network, hub_private_ip
 from modules.aws.runner import Runner
 from modules.aws.security import SecurityGroups
 from modules.aws.spec import AwsSpec
@@ -53,6 +53,7 @@ def build(stack: TerraformStack, spec: AwsSpec) -> None:
         key_arn=encryption.key_arn,
     )
     hub = Hub(stack, spec, images=images, subnet_id=ref(network.private_subnets[0], "id"),
+              private_ip=hub_private_ip(spec.vpc_cidr, spec.zones),
               security_group_id=ref(security.hub, "id"), instance_profile=ref(identity.hub_profile, "name"))
     hub_state.attach(ref(hub.instance, "id"))
     lb = LoadBalancer(stack, spec, subnet_ids=[ref(s, "id") for s in network.public_subnets],

@@ -1,7 +1,8 @@
 """Firewall rules, mirroring the AWS security groups: the load balancer's Google front
 ends reach the hub proxy; schedulers and workers take traffic only from the hub and each
-other; egress is HTTPS only (through NAT) or Google APIs only (`egress: none`); anything
-else is denied, and logged.
+other; notebook servers (a tag of their own) only from the hub's proxy, on NOTEBOOK_PORT,
+and reach only the hub's proxy and the scheduler proxy; egress is HTTPS only (through
+NAT) or Google APIs only (`egress: none`); anything else is denied, and logged.
 
 GCP's load balancer is not in the VPC: its 443 listener is the forwarding rule, and its
 proxies and health checks arrive from Google's published front-end ranges.
@@ -14,12 +15,15 @@ from constructs import Construct
 from modules.gcp.base import res
 from modules.gcp.network import PRIVATE_GOOGLE_APIS
 from modules.gcp.spec import HUB_PORT, GcpSpec
+from modules.naming import notebook_tag
+from modules.spec import SCHEDULER_PORT
 
 # Google front ends: external application load balancer proxies and health checks.
 GOOGLE_LB_RANGES = ("35.191.0.0/16", "130.211.0.0/22")
 ANYWHERE = "0.0.0.0/0"
 LOWEST_PRIORITY = 65534  # the deny-all rules; everything allowed sits above them
 LOG_ALL = {"metadata": "INCLUDE_ALL_METADATA"}
+NOTEBOOK_PORT = 8888  # the single-user server on a notebook instance (deploy.hub.vm_spawner)
 
 
 def hub_tag(platform: str) -> str:
@@ -45,16 +49,21 @@ class Firewall(Construct):
         hub = [hub_tag(spec.name)]
         workers = [worker_tag(spec.name)]
 
-        self._rule("lb_to_hub", "INGRESS", "hub proxy from the load balancer and its health checks",
-                   ports=[HUB_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
-        # Notebook servers call the hub API and Dask schedulers heartbeat to the gateway
-        # API, both through the hub proxy: the one port the hub opens inside the VPC.
-        self._rule("workers_to_hub", "INGRESS", "hub and gateway APIs from notebooks and schedulers",
+        self._rule("lb_to_hub", "INGRESS", "hub and scheduler proxies from the load balancer and its health checks",
+                   ports=[HUB_PORT, SCHEDULER_PORT], source_ranges=list(GOOGLE_LB_RANGES), target_tags=hub)
+        # Dask schedulers heartbeat to the gateway API through the hub proxy: the one port the
+        # hub opens to them inside the VPC (notebook servers have a tag and rules of their own).
+        self._rule("workers_to_hub", "INGRESS", "gateway API from schedulers and workers",
                    ports=[HUB_PORT], source_tags=workers, target_tags=hub)
-        self._rule("hub_to_workers", "INGRESS", "notebook servers, schedulers and workers from the hub",
+        self._rule("hub_to_workers", "INGRESS", "schedulers and workers from the hub",
                    source_tags=hub, target_tags=workers)
         self._rule("workers_to_workers", "INGRESS", "between schedulers and workers",
                    source_tags=workers, target_tags=workers)
+        notebooks = [notebook_tag(spec.name)]
+        self._rule("hub_to_notebooks", "INGRESS", "single-user servers from the hub proxy",
+                   ports=[NOTEBOOK_PORT], source_tags=hub, target_tags=notebooks)
+        self._rule("notebooks_to_hub", "INGRESS", "hub and gateway APIs and the scheduler proxy from notebook servers",
+                   ports=[HUB_PORT, SCHEDULER_PORT], source_tags=notebooks, target_tags=hub)
         self._rule("deny_ingress", "INGRESS", "everything else", action="deny",
                    priority=LOWEST_PRIORITY, source_ranges=[ANYWHERE])
 

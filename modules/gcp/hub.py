@@ -14,8 +14,10 @@ from modules.gcp.firewall import hub_tag
 from modules.gcp.spec import HUB_PORT, GcpSpec
 from modules.gcp.startup_script import hub_startup_script
 from modules.gcp.templates import BOOT_DISK_GB, HARDENED_METADATA, IMAGE, SCOPES, SHIELDED_VM
+from modules.spec import SCHEDULER_PORT
 
 HUB_PORT_NAME = "hub"
+SCHEDULER_PORT_NAME = "dask"  # the gateway's TLS proxy to the schedulers (SNI-routed)
 
 
 class Hub(Construct):
@@ -59,6 +61,7 @@ class Hub(Construct):
             "description": "the hub VM, as the load balancer's backend",
             "zone": zone,
             "instances": [ref(self.instance, "self_link")],
-            "named_port": [{"name": HUB_PORT_NAME, "port": HUB_PORT}],
+            "named_port": [{"name": HUB_PORT_NAME, "port": HUB_PORT},
+                           {"name": SCHEDULER_PORT_NAME, "port": SCHEDULER_PORT}],
         })
         self.group_id = ref(self.group, "id")

@@ -1,7 +1,8 @@
 """What the GCP hub VM keeps outside itself: its artifacts bucket, its state disk, its secrets.
 
 - The artifacts bucket (`naming.gcp_artifacts_bucket`): `platform apply` publishes the
-  wheelhouse and the rendered configuration there; the hub's account may only read it.
+  wheelhouse and the rendered configuration there; the hub's account may only read it, the
+  machines' accounts only the wheels they install (`environments/`, `wheelhouse/`).
   Emptied and removed by `platform destroy` (force_destroy): all of it can be published again.
 - The state disk: a pd-balanced disk in the hub's zone, encrypted with the platform's key,
   attached as `graticule-state` and mounted at /var/lib/graticule (hub database, gateway
@@ -18,6 +19,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from constructs import Construct
 
 from modules import naming
@@ -30,6 +33,8 @@ OPERATOR_KEYS = (naming.OAUTH_CLIENT_SECRET_KEY, naming.DATABASE_URL_KEY)
 READ_SECRET = "roles/secretmanager.secretAccessor"
 ADD_SECRET_VERSION = "roles/secretmanager.secretVersionAdder"
 READ_OBJECTS = "roles/storage.objectViewer"
+MACHINE_PREFIXES = ("environments", "wheelhouse")  # what launched machines install from the bucket
+CURRENT = "config/current.json"  # names the wheelhouse published last
 
 
 def secret_keys(spec: GcpSpec) -> list[str]:
@@ -42,7 +47,7 @@ def secret_keys(spec: GcpSpec) -> list[str]:
 
 class HubState(Construct):
     def __init__(self, scope: Construct, spec: GcpSpec, *, zone: str, hub_member: str, key_id: str,
-                 key_grants: dict[str, str]) -> None:
+                 key_grants: dict[str, str], machine_members: Mapping[str, str] | None = None) -> None:
         super().__init__(scope, "hub_state")
         self.artifacts = res(self, "google_storage_bucket", "artifacts", {
             "name": naming.gcp_artifacts_bucket(spec.name, spec.project),
@@ -61,6 +66,18 @@ class HubState(Construct):
             "role": READ_OBJECTS,
             "member": hub_member,
         })
+        bucket_name = naming.gcp_artifacts_bucket(spec.name, spec.project)
+        objects = f"projects/_/buckets/{bucket_name}/objects/"
+        wheels = " || ".join([f'resource.name.startsWith("{objects}{prefix}/")' for prefix in MACHINE_PREFIXES]
+                             + [f'resource.name == "{objects}{CURRENT}"'])
+        for key, member in sorted((machine_members or {}).items()):
+            res(self, "google_storage_bucket_iam_member", f"artifacts_machines_{ident(key)}", {
+                "bucket": ref(self.artifacts, "name"),
+                "role": READ_OBJECTS,
+                "member": member,
+                "condition": {"title": "wheels-only", "description": "the wheels machines install",
+                              "expression": wheels},
+            })
         self.disk = res(self, "google_compute_disk", "hub_state", {
             "name": f"{spec.name}-hub-state",
             "description": f"graticule {spec.name}: hub, gateway and ledger databases",

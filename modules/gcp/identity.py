@@ -24,6 +24,7 @@ NO_GRANTS = "none"  # the key of the account that reaches no bucket: the templat
 LAUNCH_PERMISSIONS = (
     "compute.disks.create",
     "compute.disks.setLabels",
+    "compute.disks.use",  # a user's home disk, attached to their notebook server's instance
     "compute.instanceTemplates.useReadOnly",
     "compute.instances.create",
     "compute.instances.delete",
@@ -35,6 +36,8 @@ LAUNCH_PERMISSIONS = (
 )
 # Read-only, and list calls are checked against the project, so no name condition fits.
 READ_PERMISSIONS = (
+    "compute.disks.get",
+    "compute.disks.list",
     "compute.instanceTemplates.get",
     "compute.instanceTemplates.list",
     "compute.instances.get",
@@ -43,6 +46,18 @@ READ_PERMISSIONS = (
     "compute.zoneOperations.get",
     "compute.zones.list",
 )
+# The launched machines' secrets (deploy.cloud.gcp_machine_secrets): the hub alone reads and
+# writes them, under a condition naming their ids; the machines' accounts get no Secret
+# Manager role at all (the hub's broker hands each machine its own).
+MACHINE_SECRET_PERMISSIONS = (
+    "secretmanager.secrets.delete",
+    "secretmanager.secrets.get",
+    "secretmanager.secrets.update",
+    "secretmanager.versions.access",
+    "secretmanager.versions.add",
+)
+# Checked against the project (the parent), so no name condition fits; creating grants no read.
+MACHINE_SECRET_CREATE = ("secretmanager.secrets.create",)
 # What every VM of the platform may do in the project: write its logs and metrics.
 RUNTIME_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
 
@@ -157,4 +172,36 @@ class Identity(Construct):
             "project": spec.project,
             "role": ref(read, "name"),
             "member": self.hub_member,
+        })
+        self._machine_secret_roles(spec, role_prefix)
+
+    def _machine_secret_roles(self, spec: GcpSpec, role_prefix: str) -> None:
+        prefix = naming.gcp_machine_secret_prefix(spec.name)
+        create = res(self, "google_project_iam_custom_role", "hub_machine_secrets_create", {
+            "role_id": f"{role_prefix}_hub_msecrets_new",
+            "title": f"graticule {spec.name}: create machine secrets",
+            "description": "Create the secrets of the machines the hub launches",
+            "permissions": sorted(MACHINE_SECRET_CREATE),
+        })
+        manage = res(self, "google_project_iam_custom_role", "hub_machine_secrets", {
+            "role_id": f"{role_prefix}_hub_msecrets",
+            "title": f"graticule {spec.name}: machine secrets",
+            "description": "Read, allow and delete the secrets of the machines the hub launches",
+            "permissions": sorted(MACHINE_SECRET_PERMISSIONS),
+        })
+        res(self, "google_project_iam_member", "hub_machine_secrets_create", {
+            "project": spec.project,
+            "role": ref(create, "name"),
+            "member": self.hub_member,
+        })
+        res(self, "google_project_iam_member", "hub_machine_secrets", {
+            "project": spec.project,
+            "role": ref(manage, "name"),
+            "member": self.hub_member,
+            "condition": {
+                "title": "machine-secrets-only",
+                "description": f"only {spec.name}'s machine secrets ({prefix}*)",
+                "expression": f'resource.type.startsWith("secretmanager.googleapis.com/") '
+                              f'&& resource.name.extract("/secrets/{{name}}").startsWith("{prefix}")',
+            },
         })

@@ -22,6 +22,7 @@ from modules.gcp.project import Project
 from modules.gcp.spec import GcpSpec
 from modules.gcp.storage import Storage
 from modules.gcp.templates import InstanceTemplates
+from modules.spec import SCHEDULER_PORT
 
 
 def build(stack: TerraformStack, spec: GcpSpec) -> None:
@@ -35,7 +36,8 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
     default_worker = identity.workers[spec.worker_access[0].key]
     templates = InstanceTemplates(stack, spec, network.subnetwork_id, default_worker, encryption.key_id)
     hub_state = HubState(stack, spec, zone=project.zone, hub_member=identity.hub_member,
-                         key_id=encryption.key_id, key_grants=encryption.grants)
+                         key_id=encryption.key_id, key_grants=encryption.grants,
+                         machine_members={k: f"serviceAccount:{e}" for k, e in identity.workers.items()})
     hub = Hub(stack, spec, project.zone, network.subnetwork_id, identity.hub_email,
               key_id=encryption.key_id, key_grant=encryption.grants["compute"],
               state_disk=ref(hub_state.disk, "self_link"))
@@ -49,6 +51,8 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
     outputs = {
         "hub_url": f"https://{spec.domain}" if spec.domain else f"https://{hub_address}",
         "hub_public_ip": hub_address,
+        # where Dask clients reach their schedulers (the load balancer's TCP proxy, SNI to the gateway)
+        "gateway_scheduler_address": f"tls://{spec.domain or hub_address}:{SCHEDULER_PORT}",
         "hub_instance": ref(hub.instance, "name"),
         "hub_zone": ref(hub.instance, "zone"),
         "hub_private_ip": ref(hub.instance, "network_interface.0.network_ip"),

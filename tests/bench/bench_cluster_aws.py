@@ -169,7 +169,7 @@ def _phases(console: str) -> dict[str, float]:
             if line.startswith("graticule-phase ")}
 
 
-def _machine_boot(moto, scratch: Path) -> None:
+def _machine_boot(moto, scratch: Path) -> dict:
     from deploy.cloud.machine_boot import PYTHON, MachineBoot, machine_user_data
     from deploy.cloud.machine_secrets import MachineSecrets
     from deploy.vm import publish
@@ -232,6 +232,7 @@ def _machine_boot(moto, scratch: Path) -> None:
         ec2.terminate_instances(InstanceIds=[scheduler, worker])
         sim.wait_stopped(scheduler)
         sim.wait_stopped(worker)
+        return {"total": total, "phases": phases}  # for bench_cluster_gcp's side by side
 
 
 def _wait_for(box, text: str, timeout: float) -> float:

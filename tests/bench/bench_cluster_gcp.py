@@ -14,18 +14,23 @@ Printed: seconds (median of ROUNDS), API requests per machine, speed-up against 
 cloud's own 1-at-a-time; n/a where the emulator failed (moto is not safe for concurrent
 RunInstances: it may answer 500 under 24 at once). Emulators are not clouds: the seconds compare the layers' work
 and round trips, not Google's or Amazon's provisioning times.
-(The cluster engineer's tests/bench/bench_cluster_aws.py, gateway-level, is not on this
-branch; this one measures both machines layers itself.)
+
+(b) In the simulators, instance running to worker connected with a warm wheel cache, GCP
+(tests/bench/machine_boot_gcp.py: startup script, identity token to the broker, wheels from
+Cloud Storage) and AWS (bench_cluster_aws's (b): user data, Secrets Manager, S3) in the
+same run, phase by phase, side by side. Needs root; says why not otherwise.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 from google.auth.credentials import AnonymousCredentials
 
@@ -137,6 +142,38 @@ def main() -> None:
                 aws = [_aws(moto, n, name, r) for r in range(rounds)]
                 print(f"   {name:<22}     {_cell(gcp, base, 'gcp')}       {_cell(aws, base, 'aws')}", flush=True)
             print(f"   gcp / aws, 1 at a time: {base['gcp'] / base['aws']:.2f}")
+    _boots()
+
+
+BOOT_STEPS = (("secret (token, broker / Secrets Manager)", "user-data", "environment-install"),
+              ("environment: wheels from the bucket", "environment-install", "uv-install"),
+              ("environment: uv install", "uv-install", "command"))
+
+
+def _boots() -> None:
+    """(b): both clouds' machine boot in their simulators, in this run."""
+    from tests.bench import bench_cluster_aws as aws
+    from tests.bench.machine_boot_gcp import machine_boot
+    from tests.support.simulator import simulator_unavailable
+
+    if reason := simulator_unavailable():
+        print(f"(b) skipped: {reason}")
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-gcp-sim-") as scratch:
+        gcp = machine_boot(Path(scratch), aws._tiny_wheels, aws._phases, aws._wait_for)
+    with tempfile.TemporaryDirectory(prefix="bench-aws-sim-") as scratch, running_moto() as moto:
+        aws._use(moto)
+        print("(b) the AWS side, as bench_cluster_aws prints it:")
+        amazon = aws._machine_boot(moto, Path(scratch))
+    print("(b) instance running -> worker connected, warm wheel cache (simulators, one boot each)")
+    print(f"   {'phase':<42} {'gcp':>8} {'aws':>8}")
+    for label, start, end in BOOT_STEPS:
+        cells = [f"{found['phases'][end] - found['phases'][start]:7.2f}s"
+                 if {start, end} <= found["phases"].keys() else f"{'n/a':>8}" for found in (gcp, amazon)]
+        print(f"   {label:<42} {cells[0]:>8} {cells[1]:>8}")
+    print(f"   {'running -> connected':<42} {gcp['total']:7.2f}s {amazon['total']:7.2f}s   "
+          f"gcp / aws {gcp['total'] / amazon['total']:.2f}; target < 15 s: "
+          f"{'meets' if gcp['total'] < 15 else 'MISSES'} (gcp), {'meets' if amazon['total'] < 15 else 'MISSES'} (aws)")
 
 
 if __name__ == "__main__":

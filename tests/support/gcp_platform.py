@@ -13,8 +13,9 @@ simulator boots the hub instance from its startup script, behind the rendered lo
 balancer (the simulator's front door) and the rendered firewall.
 
 Each test leaves the platform as it found it: platform.yaml re-applied as it was, no
-cluster or server running. At the end of the session the harness deletes what Terraform
-would destroy, and nothing may be left in the fakes.
+cluster or server running. At the end of the session `platform destroy --machines-only`
+(destroy's own part: notebook instances, machine secrets, home disks) runs through the CLI,
+the harness deletes what Terraform would destroy, and nothing may be left in the fakes.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class GcpPlatform:
     def _attribute(self, kind: str, name: str, attribute: str):
         resource = self.stack.resources[kind][name]
         if kind == "google_compute_instance" and attribute == "network_interface.0.network_ip":
-            try:  # known once the hub instance exists (the first apply runs before it is inserted)
+            try:  # known once the hub instance exists
                 found = client(self.compute, "InstancesClient").get(
                     project=PROJECT, zone=self.stack.zone, instance=resource["name"])
             except google_errors.NotFound:
@@ -176,14 +177,16 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
                                cloud_logging=cloud_logging)
         try:
             rendered.create()
-            platform.apply()
             sim.firewall(main)
             door = sim.front_door(main)
             platform.front = door.url(443)
             platform.env[CLOUD_HUB_URL] = platform.front  # the CLI's status/token reach the hub there
             if any(port == SCHEDULER_PORT for port in _forwarded_ports(main)):
                 platform.scheduler = "tls://" + door.url(SCHEDULER_PORT).split("://", 1)[1]
+            # Terraform's order: the hub instance exists (and so its private IP, in the outputs)
+            # before apply publishes; its startup script waits for the configuration.
             rendered.insert_hub()
+            platform.apply()
             sim.wait_running(platform.hub_instance(), timeout=300)
             platform.wait_healthy()
         except BaseException:
@@ -194,6 +197,9 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
         except BaseException:
             print(platform.diagnose(platform.hub_instance()))
             raise
+        # `platform destroy`'s own part (what the hub made at run time: notebook instances,
+        # machine secrets, home disks), through the CLI; then what Terraform would destroy.
+        platform.cli("destroy", "--yes", "--machines-only", timeout=900)
         destroy_rendered(platform)
         assert_nothing_left(platform)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -65,10 +64,8 @@ class MotoServer:
 
 
 def _command() -> list[str]:
-    found = shutil.which("moto_server")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "moto.server"]
+    # moto's server with its terminated instances' addresses freed, as EC2 does (moto_main.py)
+    return [sys.executable, str(Path(__file__).with_name("moto_main.py"))]
 
 
 @contextlib.contextmanager

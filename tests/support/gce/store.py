@@ -29,6 +29,10 @@ def now() -> str:
 
 
 class Store:
+    # Checks of an insert's built instances before they are placed (store, zone, instances);
+    # tests/support/gcp/compute_disks.py adds its attached-disk check.
+    insert_checks: list[Callable[[Store, str, list[dict]], None]] = []
+
     def __init__(self, project: str, document: Document) -> None:
         self.project, self.document = project, document
         self.validator = Validator(document)
@@ -121,6 +125,8 @@ class Store:
                     raise ApiError(409, f"The resource 'projects/{self.project}/zones/{zone}/instances/{name}' "
                                         "already exists", "alreadyExists")
             built = [instances.build(self.project, zone, name, properties, overrides) for name in names]
+            for check in self.insert_checks:
+                check(self, zone, built)
             first = built[0]
             machine_type = last(first["machineType"])
             provisioning = first.get("scheduling", {}).get("provisioningModel", "STANDARD")

@@ -3,7 +3,7 @@ maintained one (pytest-gcpsecretmanager patches the client inside the test proce
 a VM's processes would not see; gcplocal is a one-release 0.1.0).
 
 Serves the global secrets' REST calls that `google-cloud-secret-manager` (transport="rest")
-and `curl` make: secrets create/get/list/delete, versions addVersion/get/list/access
+and `curl` make: secrets create/get/list/patch (labels, annotations)/delete, versions addVersion/get/list/access
 (`latest` or a number). Every request is routed and validated against the Secret Manager
 v1 discovery document that google-api-python-client ships (tests/support/gcp/discovery.py),
 and every response is checked against the same document's schema before it is sent,
@@ -70,7 +70,7 @@ class FakeSecretManager:
     # the API -------------------------------------------------------------------------
     def _handle(self, route: Route, body: dict) -> dict:
         handlers = {"create": self._create, "get": self._get, "list": self._list, "delete": self._delete,
-                    "addVersion": self._add_version, "versions.get": self._get_version,
+                    "addVersion": self._add_version, "patch": self._patch, "versions.get": self._get_version,
                     "versions.list": self._list_versions, "versions.access": self._access}
         action = route.method_id.removeprefix("secretmanager.projects.secrets.")
         if route.method_id.startswith("secretmanager.projects.locations") or action not in handlers:
@@ -101,6 +101,24 @@ class FakeSecretManager:
         self._secret_id(route.path_params["parent"] + "/secrets/-")
         secrets = [self.secrets[k] for k in sorted(self.secrets)]
         return {"secrets": secrets, "totalSize": len(secrets)} if secrets else {}
+
+    def _patch(self, route: Route, body: dict) -> dict:
+        """Only the fields `updateMask` names change (labels and annotations are what callers set)."""
+        secret_id, secret = self._secret(route.path_params["name"])
+        paths = [p for p in route.query.get("updateMask", [""])[0].split(",") if p]
+        if not paths:
+            raise invalid("update_mask must be set.")
+        mutable = ("labels", "annotations", "expireTime", "ttl", "topics", "rotation", "versionAliases")
+        if unknown := [p for p in paths if p not in mutable]:
+            raise invalid(f"update_mask names fields that cannot be updated: {', '.join(unknown)}.")
+        for path in paths:
+            if path in body:
+                secret[path] = body[path]
+            else:
+                secret.pop(path, None)
+        secret["etag"] = f'"{next(self._etags)}"'
+        self.secrets[secret_id] = secret
+        return secret
 
     def _delete(self, route: Route, body: dict) -> dict:
         secret_id, _ = self._secret(route.path_params["name"])

@@ -8,8 +8,9 @@ lists its children (sub-directories with '/'), asked without its trailing slash 
 as set); `?alt=json` a value as JSON. Served: instance id, name, hostname, zone, machine
 type, network-interfaces/0 (ip, network, subnetmask, gateway), attributes (read from the
 fake Compute API at each request, so metadata set later shows, as on GCE), service
-accounts (`default` and by email: email, aliases, scopes, and a fake `token` the fakes
-accept), project id and number.
+accounts (`default` and by email: email, aliases, scopes, a fake `token` the fakes
+accept, and `identity?audience=AUD[&format=full]`: a signed identity token, gce_identity.py),
+project id and number.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = "/computeMetadata/v1/"
 DYNAMIC = ("token",)  # computed per request, and not part of a recursive listing (as on GCE)
+_IDENTITY = re.compile(r"instance/service-accounts/([^/]+)/identity")
 _MISSING_HEADER = (b"Your client does not have permission to get URL from this server. "
                    b"Missing Metadata-Flavor:Google header.\n")
 
@@ -38,10 +40,12 @@ class GceMetadata:
     """The tree one instance's metadata server answers from: nested dicts of strings and lists;
     `attributes` is called for each request under instance/attributes."""
 
-    def __init__(self, instance: dict, project: dict, attributes: Callable[[], dict[str, str]]) -> None:
+    def __init__(self, instance: dict, project: dict, attributes: Callable[[], dict[str, str]],
+                 identity: Callable[[str, str, bool], str] | None = None) -> None:
         self.instance = instance
         self.project = project
         self.attributes = attributes
+        self.identity = identity  # (audience, account email, full) -> a signed token
 
     def tree(self) -> dict:
         return {"instance": {**self.instance, "attributes": self.attributes()}, "project": self.project}
@@ -83,6 +87,14 @@ def answer(metadata: GceMetadata, headers, target: str) -> tuple[int, dict[str, 
     if not parts.path.startswith(ROOT) and parts.path != ROOT.rstrip("/"):
         return 404, {"Content-Type": "text/html; charset=UTF-8"}, b"Not Found\n"
     key = parts.path.removeprefix(ROOT.rstrip("/")).strip("/")
+    if (found := _IDENTITY.fullmatch(key)) and metadata.identity is not None:
+        account = metadata.lookup(f"instance/service-accounts/{found.group(1)}")
+        if not isinstance(account, dict) or "email" not in account:
+            return 404, {"Content-Type": "text/html; charset=UTF-8"}, b"Not Found\n"
+        if not query.get("audience"):
+            return 400, {"Content-Type": "text/html; charset=UTF-8"}, b"non-empty audience parameter required\n"
+        token = metadata.identity(query["audience"], account["email"], query.get("format") == "full")
+        return 200, {"Content-Type": "application/text"}, token.encode()
     node = metadata.lookup(key)
     if node is None:
         return 404, {"Content-Type": "text/html; charset=UTF-8"}, b"Not Found\n"

@@ -47,6 +47,7 @@ from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
 from .gce_firewall import Member, Rule, rules_from_stack, ruleset
 from .gce_front_door import GceFrontDoor
+from .gce_identity import IdentityIssuer
 from .gce_metadata import GceMetadata, GceMetadataServer
 from .gce_sandbox import GceSandbox
 from .rootfs import ensure_rootfs
@@ -57,7 +58,8 @@ from .simulator import _VPC_FILTER
 from .volumes import bind_into
 
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
-API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82, "logging": 84}
+# `certs`: the identity tokens' signing certificates (gce_identity.py), Google's oauth2/v1/certs.
+API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82, "certs": 83, "logging": 84}
 _counter = itertools.count()
 # The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
 TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
@@ -97,6 +99,7 @@ class GceSimulator:
         self._halt = threading.Event()
         self._watcher = threading.Thread(target=self._watch, daemon=True, name="gce-sim-watcher")
         self._veths = itertools.count()
+        self.identity = IdentityIssuer()  # signs the metadata servers' identity tokens
 
     # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> GceSimulator:
@@ -105,6 +108,7 @@ class GceSimulator:
             self.workdir.mkdir(parents=True, exist_ok=True)
             self.vpc.create()
             netns.run("ip", "netns", "exec", self.vpc.name, "nft", "-f", "-", input=_VPC_FILTER)
+            self.apis["certs"] = self.identity.serve()
             for name, url in self.apis.items():
                 self._forward(API_PORTS[name], url)
             self._watcher.start()
@@ -112,6 +116,11 @@ class GceSimulator:
             self.close()
             raise
         return self
+
+    def forward(self, port: int, url: str) -> None:
+        """A service on this machine's loopback (`url`), reached by every instance at its
+        subnet's router address and `port` (a test's stand-in for something off the VPC)."""
+        self._forward(port, url)
 
     def _forward(self, port: int, url: str) -> None:
         api = urlparse(url)
@@ -142,6 +151,7 @@ class GceSimulator:
                 front_door.close()
             for forwarder in self._forwarders:
                 forwarder.stop()
+            self.identity.close()
             self.vpc.delete()
             for line in netns.run("ip", "netns", "list").splitlines():  # whatever a crash mid-boot left
                 name = line.split()[0] if line.split() else ""
@@ -219,7 +229,12 @@ class GceSimulator:
                                          "network": f"projects/{PROJECT_NUMBER}/networks/{last(instance.subnetwork)}"}},
             "service-accounts": accounts, "tags": list(instance.tags)}
         project = {"project-id": self.project, "numeric-project-id": PROJECT_NUMBER, "attributes": {}}
-        metadata = GceMetadata(fields, project, lambda: self._metadata_view.attributes(instance))
+        described = {"id": instance.id, "name": instance.name, "zone": instance.zone, "project_id": self.project}
+
+        def identity(audience: str, email: str, full: bool) -> str:
+            return self.identity.token(audience, email=email, instance=described if full else None)
+
+        metadata = GceMetadata(fields, project, lambda: self._metadata_view.attributes(instance), identity)
         listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
         self._servers[instance.id] = GceMetadataServer(listener, metadata).start()
 

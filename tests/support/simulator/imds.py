@@ -3,7 +3,8 @@
 One per instance, listening on 169.254.169.254:80 inside that instance's namespace only.
 Serves what the platform's VMs read: instance-id, local-ipv4, placement, instance type,
 user data, the identity document, and the role credentials, which are moto's own (an STS
-AssumeRole of the instance profile's role), so SDKs inside use them against moto.
+AssumeRole of the instance profile's role), so SDKs inside use them against moto; and,
+once `interrupt` was called (`Simulator.interrupt_spot`), a spot interruption notice.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ class InstanceMetadata:
         self.role_arn = ""
         self.credentials = credentials
         self.resolve_role: Callable[[], tuple[str, str] | None] | None = None
+
+    def interrupt(self, action: str, at: datetime) -> None:
+        """EC2's spot interruption notice from now on (404 before): `spot/instance-action`
+        `{"action": ..., "time": "YYYY-MM-DDTHH:MM:SSZ"}`, and for a termination the older
+        `spot/termination-time` item too."""
+        when = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.fields["spot/instance-action"] = json.dumps({"action": action, "time": when})
+        if action == "terminate":
+            self.fields["spot/termination-time"] = when
 
     def _current_role(self) -> None:
         """Resolve a role not known at boot (once found, kept)."""
@@ -106,6 +116,7 @@ def _handler(metadata: InstanceMetadata, tokens: set[str]) -> type[BaseHTTPReque
 
 class MetadataServer:
     def __init__(self, listener: socket.socket, metadata: InstanceMetadata) -> None:
+        self.metadata = metadata
         self.server = ThreadingHTTPServer(("169.254.169.254", 80), _handler(metadata, set()),
                                           bind_and_activate=False)
         self.server.socket.close()

@@ -22,6 +22,7 @@ import os
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -65,6 +66,7 @@ class Simulator:
         self.shutdowns: dict[str, str] = {}  # instance id -> the shutdown behaviour its power-off met
         self.errors: list[BaseException] = []
         self._servers: dict[str, MetadataServer] = {}
+        self._reclaims: list[threading.Timer] = []  # spot interruptions under way
         self._forwarder: Forwarder | None = None
         self._lock = threading.RLock()
         self._halt = threading.Event()
@@ -100,6 +102,8 @@ class Simulator:
     def close(self) -> list[Exception]:
         """Stop everything; every step is tried even when one fails. Returns what failed."""
         self._halt.set()
+        for reclaim in self._reclaims:
+            reclaim.cancel()
         if self._watcher.is_alive():
             self._watcher.join(timeout=30)
         problems: list[Exception] = []
@@ -223,6 +227,33 @@ class Simulator:
         return box.ip if box is not None and box.extra.get("booted") else None
 
     # for tests -----------------------------------------------------------------------
+    def interrupt_spot(self, instance_id: str, notice_seconds: float = 120.0) -> datetime:
+        """What EC2 does when it reclaims a spot instance: the interruption notice in the
+        instance's metadata at once, then TerminateInstances (through moto) `notice_seconds`
+        later (EC2: two minutes). Returns the announced time. Only a booted spot instance."""
+        (reservation,) = self.cloud.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        if reservation["Instances"][0].get("InstanceLifecycle") != "spot":
+            raise ValueError(f"{instance_id} is not a spot instance: EC2 interrupts only those")
+        with self._lock:
+            server = self._servers.get(instance_id)
+        if server is None:
+            raise ValueError(f"{instance_id} has not been booted by the simulator")
+        at = datetime.now(UTC) + timedelta(seconds=notice_seconds)
+        server.metadata.interrupt("terminate", at)
+        reclaim = threading.Timer(notice_seconds, self._reclaim, args=(instance_id,))
+        reclaim.daemon = True
+        self._reclaims.append(reclaim)
+        reclaim.start()
+        return at
+
+    def _reclaim(self, instance_id: str) -> None:
+        if self._halt.is_set():
+            return
+        try:
+            self.cloud.ec2.terminate_instances(InstanceIds=[instance_id])
+        except Exception as error:  # surfaced by wait_* in the test's thread
+            self.errors.append(error)
+
     def wait_load_balancer(self, name: str, port: int, timeout: float = 60.0) -> str:
         """The URL on this machine's loopback where load balancer `name`'s listener on `port` answers."""
         deadline = time.monotonic() + timeout

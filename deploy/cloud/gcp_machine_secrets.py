@@ -1,0 +1,127 @@
+"""Secrets of launched machines on GCP, in Secret Manager: a cluster's TLS credentials and API
+token, a notebook server's token; never in a startup script.
+
+The same methods as AWS's `deploy.cloud.machine_secrets.MachineSecrets` (`put`, `allow`,
+`delete`), with another guard. GCP has no IAM condition naming the instance that calls
+(AWS's `ec2:SourceInstanceARN`): every machine runs as a worker service account, so a grant
+on a secret would let bob's workers read alice's cluster credentials. Instead (HashiCorp
+Vault's GCP auth method) only the hub's service account may access these secrets, and the
+hub's broker (`deploy.gateway.machine_secret_broker`) hands a secret to a machine that
+proves, with its instance identity token, that it is one of the instances `allow` named.
+
+One secret per key, id `graticule-<platform>-machines-<key>` (`naming.gcp_machine_secret_id`),
+labelled platform/cluster/user; its value (latest version) is the JSON the machine applies,
+`{"env": {...}, "files": {path: content}}`; the allowed machines are the annotation
+`ALLOWED` (their machine ids, which on GCP are instance names, comma-separated; GCP caps a
+secret's annotations at 16 KiB, about 300 machines of one cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deploy.cloud import gcp_placement
+from deploy.cloud.google_clients import client_arguments
+from deploy.cloud.machines import TAG_PLATFORM, MachinesError
+from modules import naming
+
+ALLOWED = "graticule-allowed-machines"
+MAX_ANNOTATIONS = 16 * 1024  # bytes of annotation keys and values, Secret Manager's limit
+
+
+@dataclass(frozen=True)
+class MachineSecret:
+    values: dict  # {"env": ..., "files": ...}
+    allowed: frozenset[str]  # machine ids (instance names)
+
+
+class GcpMachineSecrets:
+    def __init__(self, project: str, platform: str, *, client: Any = None, on_vm: bool = True) -> None:
+        self.project, self.platform = project, platform
+        self._client, self._on_vm = client, on_vm
+
+    @property
+    def client(self):
+        if self._client is None:
+            from google.cloud import secretmanager
+
+            self._client = secretmanager.SecretManagerServiceClient(
+                transport="rest", **client_arguments("secretmanager", on_vm=self._on_vm))
+        return self._client
+
+    def name(self, key: str) -> str:
+        return f"projects/{self.project}/secrets/{naming.gcp_machine_secret_id(self.platform, key)}"
+
+    def put(self, key: str, values: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
+        """Create the secret (or overwrite its value); no machine is allowed until `allow`."""
+        from google.api_core.exceptions import Conflict  # ALREADY_EXISTS (REST maps 409 to Conflict)
+
+        name, data = self.name(key), json.dumps(dict(values), sort_keys=True).encode()
+        labels = gcp_placement.labels({TAG_PLATFORM: self.platform, **(tags or {})})
+        secret_id = name.rsplit("/", 1)[1]
+        with _failing("put", name):
+            try:
+                self.client.create_secret(parent=f"projects/{self.project}", secret_id=secret_id, secret={
+                    "replication": {"automatic": {}}, "labels": labels, "annotations": {ALLOWED: ""}})
+            except Conflict:
+                self._set_allowed(name, [])
+            self.client.add_secret_version(parent=name, payload={"data": data})
+        return name
+
+    def allow(self, key: str, instance_ids: Sequence[str]) -> None:
+        """Only these machines may have the secret from the broker from now on."""
+        name = self.name(key)
+        with _failing("allow", name):
+            self._set_allowed(name, instance_ids)
+
+    def delete(self, key: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        name = self.name(key)
+        with _failing("delete", name), contextlib.suppress(NotFound):  # deleted already: idempotent
+            self.client.delete_secret(name=name)
+
+    def read(self, key: str) -> MachineSecret | None:
+        """The value and the allowed machines (None: no such secret, or no value yet); the broker's."""
+        from google.api_core.exceptions import FailedPrecondition, NotFound
+
+        name = self.name(key)
+        with _failing("read", name):
+            try:
+                secret = self.client.get_secret(name=name)
+                answer = self.client.access_secret_version(name=f"{name}/versions/latest")
+            except (NotFound, FailedPrecondition):
+                return None
+        allowed = frozenset(filter(None, dict(secret.annotations).get(ALLOWED, "").split(",")))
+        return MachineSecret(json.loads(answer.payload.data), allowed)
+
+    def _set_allowed(self, name: str, instance_ids: Sequence[str]) -> None:
+        value = ",".join(sorted(set(instance_ids)))
+        if len(ALLOWED) + len(value) > MAX_ANNOTATIONS:
+            raise MachinesError(f"gcp secretmanager: {name}: {len(set(instance_ids))} machines do not fit in "
+                                f"the secret's annotations ({MAX_ANNOTATIONS} bytes)")
+        self.client.update_secret(secret={"name": name, "annotations": {ALLOWED: value}},
+                                  update_mask={"paths": ["annotations"]})
+
+
+class _failing:
+    """Google's errors as a MachinesError naming the call (AlreadyExists/NotFound pass through
+    to the caller's own handling inside)."""
+
+    def __init__(self, what: str, name: str) -> None:
+        self.what, self.name = what, name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+
+        if error is not None and isinstance(error, (GoogleAPIError, GoogleAuthError, OSError)):
+            raise MachinesError(f"gcp secretmanager: {self.what} {self.name} failed: {error}") from None
+        return False

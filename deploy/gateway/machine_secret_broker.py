@@ -1,0 +1,101 @@
+"""The machine-secret broker: how a launched GCP machine gets its secret (HashiCorp Vault's
+GCP auth method, in the gateway's API beside `machines_api.py`).
+
+    GET /api/graticule/v1/machine-secret/{key}
+        Authorization: Bearer <instance identity token>
+        -> 200 the secret's JSON ({"env": {...}, "files": {...}})
+           401 no token, a bad signature, another audience, expired, not a Compute Engine
+               instance's token (format=full) or another project's instance
+           403 a valid instance that is not one of the secret's allowed machines
+           404 no such secret
+           503 the signing certificates could not be fetched
+
+The machine asks its metadata server for
+`instance/service-accounts/default/identity?audience=<AUDIENCE>&format=full`, with
+AUDIENCE = `naming.machine_secrets_audience(platform)` (`graticule:<platform>:machine-secrets`).
+The broker verifies the token with google-auth against Google's signing certificates
+(`deploy.cloud.google_clients.identity_certs_url`: the endpoints file names a test's), checks
+its issuer, and reads `google.compute_engine`: the instance's project must be the
+platform's, and its `instance_name` (the machines layer's id on GCP, `deploy.cloud.gcp`;
+names are the hub's to give: its IAM lets it alone create the platform's instances) must be
+among the machines `GcpMachineSecrets.allow` named. Only the hub's service account can
+read the secrets themselves (`deploy.cloud.gcp_machine_secrets`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+
+ROUTE = "/machine-secret/{key}"
+ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class MachineSecretBroker:
+    secrets: GcpMachineSecrets
+    audience: str
+    certs_url: str
+
+    def instance_of(self, token: str) -> str:
+        """The instance name a valid token proves; Refused(401/503) otherwise."""
+        import google.auth.transport.requests
+        from google.auth import exceptions
+        from google.oauth2 import id_token
+
+        request = google.auth.transport.requests.Request()
+        try:
+            claims = id_token.verify_token(token, request, audience=self.audience, certs_url=self.certs_url)
+        except exceptions.TransportError as error:
+            raise Refused(503, f"the identity token's certificates could not be fetched: {error}") from None
+        except (ValueError, exceptions.GoogleAuthError) as error:  # signature, audience, expiry, shape
+            raise Refused(401, f"the identity token is not valid: {error}") from None
+        if claims.get("iss") not in ISSUERS:
+            raise Refused(401, "the identity token is not Google's")
+        instance = (claims.get("google") or {}).get("compute_engine") or {}
+        if not instance.get("instance_name"):
+            raise Refused(401, "the identity token names no instance: ask for it with format=full")
+        if instance.get("project_id") != self.secrets.project:
+            raise Refused(401, "the identity token is of an instance in another project")
+        return instance["instance_name"]
+
+    def secret_for(self, key: str, token: str) -> dict:
+        """The secret's value for the instance the token proves (Refused otherwise)."""
+        instance = self.instance_of(token)
+        found = self.secrets.read(key)
+        if found is None:
+            raise Refused(404, f"no machine secret {key}")
+        if instance not in found.allowed:
+            raise Refused(403, f"instance {instance} may not read the machine secret {key}")
+        return found.values
+
+
+def add_machine_secret_routes(routes: web.RouteTableDef, prefix: str, broker_of) -> None:
+    """`broker_of()`: the gateway's MachineSecretBroker, or None (a cloud without one: 404)."""
+
+    @routes.get(prefix + ROUTE)
+    async def machine_secret(request: web.Request) -> web.Response:
+        broker, key = broker_of(), request.match_info["key"]
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            if broker is None or not _KEY.fullmatch(key):
+                raise Refused(404, f"no machine secret {key}")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Refused(401, "an instance identity token is required (Authorization: Bearer)")
+            values = await asyncio.to_thread(broker.secret_for, key, token.strip())
+        except Refused as refused:
+            headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+            return web.json_response({"message": refused.reason}, status=refused.status, headers=headers)
+        return web.json_response(values, headers={"Cache-Control": "no-store"})
