@@ -21,9 +21,12 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from xdist.workermanage import NodeManager
 
 from tests.support.procs import alive, kill_tree
+
+pytestmark = pytest.mark.slow  # each test runs pytest processes (two xdist workers)
 
 REPO = Path(__file__).resolve().parents[1]
 XDIST = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
