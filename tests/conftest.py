@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Plugins of the whole suite: the xdist groups (which tests may run side by side), stopping
+# xdist's workers cleanly, and the moto-backed fixtures several modules share.
+pytest_plugins = ("tests.support.xdist_groups", "tests.support.xdist_workers", "tests.support.aws_fixtures")
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,6 +22,10 @@ EXAMPLE_COPY = REPO / "tests" / "data" / "platform.example.yaml"
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    from tests.support import xdist_workers  # here, not at the top: pytest_plugins loads it first
+
+    if xdist_workers.forward(signum):
+        return  # xdist's controller: the workers tear down, then xdist ends the run
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -25,6 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # `timeout`, `kill` and CI runners end a run with SIGTERM, which by default kills pytest
     # before any fixture's finally: the hubs, gateways and PostgreSQL servers that tests
     # started would outlive it. As an interrupt, pytest tears every fixture down first.
+    from tests.support import xdist_workers
+
+    xdist_workers.remember(config)
     signal.signal(signal.SIGTERM, _interrupt)
 
 

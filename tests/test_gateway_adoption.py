@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
 from cryptography.fernet import Fernet
 from dask_gateway_server.backends.db_base import DataManager, JobStatus
 from sqlalchemy import select
@@ -22,15 +21,6 @@ from deploy.cloud.machines import MachineSpec
 from deploy.gateway.adoption import UnrecordedLaunches, orphans
 from deploy.ledger.models import UsageInterval
 from tests.support import vm_gateway
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch):  # noqa: F811
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    moto_server.reset()
-    return moto_server
 
 
 def _intervals(made) -> list[tuple]:

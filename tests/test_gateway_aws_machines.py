@@ -17,7 +17,6 @@ import asyncio
 import json
 
 import aiohttp
-import pytest
 from aiohttp import web
 from dask_gateway_server.backends.base import ClusterConfig
 from dask_gateway_server.backends.db_base import JobStatus
@@ -27,26 +26,12 @@ from deploy.cloud.aws import AWSMachines
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.machines_api import add_machine_routes
 from deploy.gateway.vm import ASKS_THE_GATEWAY
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.support.simulator.capacity import CapacityProxy
 from tests.test_gateway_vm import _backend, _start
 from tests.test_gateway_vm import _user_data as vm_user_data
 
 HUB_IP = "10.0.1.10"
 BUCKET = "oceanlab-artifacts-123456789012"
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch):  # noqa: F811
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    moto_server.reset()
-    return moto_server
-
-
-@pytest.fixture
-def platform_text(example_text: str) -> str:
-    return example_text.replace("target: local ", "target: aws   ")
 
 
 def _aws_backend(tmp_path, monkeypatch, aws, text, endpoint: str | None = None):

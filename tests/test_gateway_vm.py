@@ -30,20 +30,6 @@ from deploy.ledger.models import ROLE_WORKER, UsageInterval
 from render.gateway_config import render_gateway
 from render.validate import validate_text
 from render.workers import render_workers
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch):  # noqa: F811
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    moto_server.reset()
-    return moto_server
-
-
-@pytest.fixture
-def platform_text(example_text: str) -> str:
-    return example_text.replace("target: local ", "target: aws   ")
 
 
 def _launch_templates(aws, workers: dict[str, dict]) -> None:

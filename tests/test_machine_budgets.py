@@ -27,15 +27,6 @@ from deploy.ledger import ManualClock
 from deploy.ledger.models import UsageInterval
 from render import prices
 from tests.support import vm_gateway
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch):  # noqa: F811
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    moto_server.reset()
-    return moto_server
 
 
 def _rows(made) -> list[UsageInterval]:

@@ -31,7 +31,7 @@ from deploy.vm.stores import S3Objects
 from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
 from deploy.vm.wheel_pool import SelectionError, WheelPool, select
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_gateway_aws_machines import BUCKET, _aws_backend, _user_with, aws, platform_text  # noqa: F401
+from tests.test_gateway_aws_machines import BUCKET, _aws_backend, _user_with
 
 KEY = "0123456789abcdef0123456789abcdef"  # the SDK's key of the laptop's capture
 
@@ -127,7 +127,7 @@ def test_the_laptops_own_wheel_wins_over_the_platforms(tmp_path):
 
 
 @pytest.fixture
-def bucket(aws):  # noqa: F811
+def bucket(aws):
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.region})
     return S3Objects(s3, BUCKET)
@@ -199,7 +199,7 @@ def test_a_critical_package_the_platform_lacks_fails_the_sync_and_publishes_noth
 
 
 def test_the_aws_backend_builds_publishes_and_boots_machines_from_a_synced_environment(
-        tmp_path, monkeypatch, aws, bucket, platform_text):  # noqa: F811
+        tmp_path, monkeypatch, aws, bucket, platform_text):
     from dask_gateway_server.backends.base import PublicException
     from dask_gateway_server.models import User
 

@@ -30,19 +30,10 @@ from deploy.hub.vm_spawner import VMSpawner
 from render.hub_config import hub_data
 from render.validate import validate_text
 from render.workers import render_workers
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 
 PLATFORM = "oceanlab"
 TOKEN = "hub-api-token-of-alice-0123456789"
 HUB_IP = "10.0.1.10"
-
-
-@pytest.fixture
-def aws(moto_server, monkeypatch):  # noqa: F811
-    for key, value in moto_server.env().items():
-        monkeypatch.setenv(key, value)
-    moto_server.reset()
-    return moto_server
 
 
 @pytest.fixture

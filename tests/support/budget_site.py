@@ -29,6 +29,7 @@ from render.validate import validate_text
 from tests.support.gateway_client import Gateway
 from tests.support.procs import alive, free_port, kill_tree, wait_for_http
 
+REPO = Path(__file__).resolve().parents[2]
 PRICE = 36.0  # USD per process-hour: one cent per second
 METER_INTERVAL_S = 1.0
 CROWD = [f"user{n}" for n in range(10)]
@@ -220,6 +221,8 @@ def budget_site(root: Path) -> Iterator[Site]:
     hub_url, gateway_url = f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{gateway_port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GRATICULE_")},
+        # This checkout's code, not whichever checkout the editable install points at.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "GRATICULE_STATE_DIR": str(state),
         "GRATICULE_HUB_URL": hub_url,
         "GRATICULE_HUB_API_URL": f"{hub_url}/hub/api",

@@ -1,0 +1,225 @@
+"""The suite on pytest-xdist's workers (tests/support/xdist_groups.py, xdist_workers.py):
+a small tree of test modules run by real pytest processes with this suite's own conftest
+hooks, as scripts/test.sh runs them (`-n 2 --dist loadgroup --no-loadscope-reorder`).
+
+- every test of a module that uses the simulator, and of one that uses a `*_platform`
+  session fixture, runs on one worker, and that group starts first there;
+- a module sharing a module-scoped fixture runs whole on one worker (the fixture is set up once);
+- `-m "not simulator"` leaves the simulator group out; without xdist the marks still pass
+  `--strict-markers`;
+- SIGTERM to the controller: every worker tears its fixtures down and the run ends interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from xdist.workermanage import NodeManager
+
+from tests.support.procs import alive, kill_tree
+
+pytestmark = pytest.mark.slow  # each test runs pytest processes (two xdist workers)
+
+REPO = Path(__file__).resolve().parents[1]
+XDIST = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
+
+CONFTEST = '''
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import pytest_configure, pytest_plugins  # noqa: F401  (this suite's own hooks)
+
+RECORD = Path(__file__).parent / "ran.txt"
+
+
+def record(what: str) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with RECORD.open("a") as out:
+        out.write(f"{what} {worker}\\n")
+
+
+@pytest.fixture(scope="session")
+def demo_platform():
+    record("demo_platform-up")
+    yield "booted"
+'''
+
+MODULES = {
+    "test_machines.py": '''
+from conftest import record
+from tests.support.simulator import Simulator  # noqa: F401  (what marks a module as the simulator's)
+
+
+def test_machine_a():
+    record("machines::a")
+
+
+def test_machine_b():
+    record("machines::b")
+''',
+    "test_on_platform.py": '''
+from conftest import record
+
+
+def test_platform_a(demo_platform):
+    record("on_platform::a")
+
+
+def test_platform_b(demo_platform):
+    record("on_platform::b")
+''',
+    "test_b_shared.py": '''
+import pytest
+
+from conftest import record
+
+
+@pytest.fixture(scope="module")
+def server():
+    record("server-up")
+    yield "server"
+
+
+def test_shared_a(server):
+    record("shared::a")
+
+
+def test_shared_b(server):
+    record("shared::b")
+
+
+def test_shared_c():
+    record("shared::c")
+''',
+    "test_a_plain.py": "import pytest\n\nfrom conftest import record\n\n" + "\n".join(
+        f"def test_plain_{n}():\n    record('plain::{n}')\n\n" for n in range(7))
+    + "\n@pytest.mark.slow\ndef test_plain_7():\n    record('plain::7')\n",
+}
+
+
+def _tree(root: Path, modules: dict[str, str]) -> Path:
+    (root / "conftest.py").write_text(CONFTEST)
+    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: as this suite's\n")
+    for name, text in modules.items():
+        (root / name).write_text(text)
+    return root
+
+
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers", "-q", *args],
+        cwd=root, capture_output=True, text=True, timeout=300, env=_env(),
+    )
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
+
+
+def _ran(root: Path) -> list[tuple[str, str]]:
+    record = root / "ran.txt"
+    lines = record.read_text().splitlines() if record.is_file() else []
+    return [tuple(line.split()) for line in lines]  # type: ignore[misc]
+
+
+def test_the_simulator_and_platform_modules_share_one_worker_and_start_it(tmp_path):
+    root = _tree(tmp_path, MODULES)
+    result = _pytest(root, *XDIST)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = _ran(root)
+    assert len([what for what, _ in ran if "::" in what]) == 15
+    workers = {what: worker for what, worker in ran}
+    simulator = {workers[f"machines::{x}"] for x in "ab"} | {workers[f"on_platform::{x}"] for x in "ab"}
+    assert len(simulator) == 1 and simulator <= {"gw0", "gw1"}
+    (sim_worker,) = simulator
+    # Collected last (by name), started first.
+    assert next(what for what, worker in ran if worker == sim_worker) == "machines::a"
+    # A slow single test is handed out before the quick ones (collected before it).
+    there = [what for what, worker in ran if worker == workers["plain::7"]]
+    assert not any(what.startswith("plain::") for what in there[:there.index("plain::7")])
+    shared = {workers[f"shared::{x}"] for x in "abc"}
+    assert len(shared) == 1  # the whole module, even the test that does not use the fixture
+    assert [what for what, _ in ran].count("server-up") == 1
+
+
+def test_not_simulator_leaves_the_group_out_and_no_xdist_still_runs(tmp_path):
+    root = _tree(tmp_path, MODULES)
+    result = _pytest(root, *XDIST, "-m", "not simulator")
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {what for what, _ in _ran(root)}
+    assert not any(name.startswith(("machines::", "on_platform::")) for name in names)
+    assert {"shared::a", "plain::7"} <= names
+    (root / "ran.txt").unlink()
+    result = _pytest(root, "-p", "no:xdist")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {worker for _, worker in _ran(root)} == {"main"}
+    assert len([what for what, _ in _ran(root)]) == 15 + 2  # the tests, the platform and the server
+
+
+HOLDING = '''
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import record
+
+HERE = Path(__file__).parent
+LONGER_THAN_XDIST_WAITS = {teardown}
+
+
+@pytest.fixture(scope="module")
+def resource():
+    yield
+    time.sleep(LONGER_THAN_XDIST_WAITS)  # as destroying a booted platform does
+    record("torn-down")
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_holds_until_stopped(resource, n):
+    (HERE / f"pid-{os.environ['PYTEST_XDIST_WORKER']}").write_text(str(os.getpid()))
+    for _ in range(1200):  # until the signal; the test that runs this bounds it anyway
+        time.sleep(0.1)
+'''
+
+
+def test_sigterm_to_the_controller_tears_every_worker_down(tmp_path):
+    # xdist kills its workers EXIT_TIMEOUT seconds after the controller stops: a teardown that
+    # takes longer is cut short unless the controller waits for the workers (xdist_workers.py).
+    holding = HOLDING.replace("{teardown}", str(NodeManager.EXIT_TIMEOUT + 5))
+    root = _tree(tmp_path, {"test_hold_a.py": holding, "test_hold_b.py": holding})
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *XDIST],
+        cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(root.glob("pid-gw*"))) < 2 and time.monotonic() < deadline and controller.poll() is None:
+            time.sleep(0.2)
+        workers = [int(path.read_text()) for path in root.glob("pid-gw*")]
+        assert len(workers) == 2, "both workers should be holding a test"
+        assert set(workers) <= {p.pid for p in psutil.Process(controller.pid).children()}
+        controller.send_signal(signal.SIGTERM)
+        output, _ = controller.communicate(timeout=120)
+        assert controller.returncode == 2, output  # interrupted
+        assert [what for what, _ in _ran(root)].count("torn-down") == 2, output
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        for pid in (controller.pid, *workers):
+            if alive(pid):
+                kill_tree(pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            controller.wait(timeout=30)
