@@ -28,7 +28,7 @@ from deploy.ledger import ManualClock
 from deploy.ledger.models import UsageInterval as U
 from tests.support import vm_gateway
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_machine_budgets import _ended_at, _raw, aws  # noqa: F401  (fixture)
+from tests.test_machine_budgets import _ended_at, _raw
 
 SMALL_ON_DEMAND = 0.096  # m6i.large in us-west-2, the table's
 
@@ -54,7 +54,7 @@ def _serve(made, user: str, clock: ManualClock) -> str:
 
 
 def test_the_pass_keeps_live_and_starting_servers_open_and_closes_gone_ones_at_their_end(
-        tmp_path, monkeypatch, aws, example_text):  # noqa: F811
+        tmp_path, monkeypatch, aws, example_text):
     clock = ManualClock(time.time() - 7200)
     made = vm_gateway.backend(tmp_path, monkeypatch, aws, vm_gateway.aws_text(example_text), clock)
     ledger, policy = made.budgets.budgets.ledger, made.budgets.budgets.policy
@@ -81,7 +81,7 @@ def test_the_pass_keeps_live_and_starting_servers_open_and_closes_gone_ones_at_t
 
 
 def test_a_spent_stop_budget_asks_the_hub_to_stop_its_servers_and_terminates_none_itself(
-        tmp_path, monkeypatch, aws, example_text):  # noqa: F811
+        tmp_path, monkeypatch, aws, example_text):
     text = vm_gateway.aws_text(example_text).replace("monthly_usd: 500", "monthly_usd: 0.05")
     clock = ManualClock(time.time())
     made = vm_gateway.backend(tmp_path, monkeypatch, aws, text, clock)

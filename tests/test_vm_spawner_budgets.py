@@ -29,7 +29,7 @@ from deploy.ledger.models import UsageInterval as U
 from render.gateway_config import render_gateway
 from render.validate import validate_text
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_vm_spawner import _instance, _secret_names, _spawner, aws, site  # noqa: F401  (fixtures)
+from tests.test_vm_spawner import _instance, _secret_names, _spawner, site  # noqa: F401  (fixtures)
 
 GUEST = """  guests:
     profiles: [small]
