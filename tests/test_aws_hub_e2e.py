@@ -108,7 +108,7 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     assert deadman_url.startswith(f"http://{hub_ip}:")  # the notebook machine asks the hub's address
     assert _answers(sim, notebook, deadman_url)
     _taint(platform, "aws_instance.hub")
-    platform.apply()
+    platform.apply(settle=False)  # a new hub boots with the configuration: waited for below
     replaced = platform.hub_instance()
     assert replaced != hub
     sim.wait_stopped(hub, timeout=300)

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from deploy.runtime.env import CLOUD_HUB_URL
 from render.terraform import synthesize_target
@@ -51,11 +54,45 @@ class AwsPlatform:
         """`platform ARGS` in the admin's checkout; fails the test on a non-zero exit."""
         return cli(self.root, self.env, *args, timeout=timeout)
 
-    def apply(self, text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def apply(self, text: str | None = None, *, settle: bool = True) -> subprocess.CompletedProcess[str]:
+        """`platform apply`; with `settle`, also until the hub runs what it published (see `settle`)."""
         if text is not None:
             (self.root / "platform.yaml").write_text(text)
             self.text = text
-        return self.cli("apply", "--auto-approve")
+        before = self.installed_version() if settle else None
+        applied = self.cli("apply", "--auto-approve")
+        if settle:
+            self.settle(before)
+        return applied
+
+    def installed_version(self) -> str | None:
+        """The configuration version the hub VM runs (its config sync's VERSION file)."""
+        box = self.sim.sandboxes.get(self.hub_instance())
+        found = box.exec(["cat", "/var/lib/graticule/build/VERSION"]) if box else None
+        return found.stdout.strip() if found and found.returncode == 0 else None
+
+    def settle(self, before: str | None, timeout: float = 300.0) -> None:
+        """Until the hub's config sync installed the published version, restarted what changed
+        (its log line comes after the restarts) and the gateway answers again: a test that
+        starts a cluster right after a re-apply must not meet a gateway in mid-restart."""
+        bucket = self.outputs()["artifacts_bucket"]
+        current = self.server.client("s3").get_object(Bucket=bucket, Key="config/current.json")["Body"].read()
+        version = json.loads(current)["version"]
+        if version == before:
+            return  # nothing new for the hub
+        hub = self.sim.sandboxes[self.hub_instance()]
+        line = f"configuration {version[:12]} applied"
+        deadline = time.monotonic() + timeout
+        while line not in hub.exec(["cat", "/var/log/graticule/config-sync.log"]).stdout:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the hub did not apply {version[:12]} within {timeout:.0f} s\n"
+                                     + self.diagnose(self.hub_instance()))
+            time.sleep(2)
+        while not _answers(f"{self.front}/services/dask-gateway/api/health"):
+            if time.monotonic() > deadline:
+                raise AssertionError("the gateway did not answer after the re-apply\n"
+                                     + self.diagnose(self.hub_instance()))
+            time.sleep(2)
 
     def outputs(self) -> dict:
         return json.loads((self.root / "build" / "outputs.json").read_text())
@@ -76,6 +113,13 @@ class AwsPlatform:
         for log in sorted((box.root / "var/log/graticule").glob("*.log")):
             parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         return "\n".join(parts)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=10).ok
+    except requests.RequestException:
+        return False
 
 
 def _bootstrap(root: Path, platform_env: dict[str, str]) -> None:
