@@ -33,13 +33,7 @@ from tests.test_aws_cluster_e2e import WAIT, _diagnosis, _eventually, _instances
 from tests.test_gateway_vm import _user_data as machine_script
 from tests.test_laptop_e2e import on_laptop
 
-# Known intermittent failure, not a missing feature hidden: it passed twice on its branch,
-# then failed in two fresh-clone CI runs of 2026-12-04, once on a gateway restarting after
-# the previous module's re-apply (fixed in AwsPlatform.apply) and once with the hub's uv
-# refusing the chosen wheels ("do not install together"), cause not yet found. Issue 14
-# stays open until this runs green again; tests/test_sync_for_machines.py covers the parts.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600),
-              pytest.mark.skip(reason="intermittent on CI: the hub's uv refused the chosen wheels (issue 14 open)")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 LAPTOP_CODE = textwrap.dedent("""
     import json, os, sys, warnings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 
@@ -11,7 +12,21 @@ from deploy.errors import RuntimeFailure
 
 
 class UvError(RuntimeFailure, RuntimeError):
-    """uv failed; the message is the tail of its output."""
+    """uv failed; the message is the tail of its output. `interrupted`: uv did not fail on
+    its own but was stopped by a signal (say, its service restarting), so the same command
+    may well succeed when run again."""
+
+    def __init__(self, message: str, *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.interrupted = interrupted
+
+
+def _failure(command: str, returncode: int, stderr: str) -> UvError:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if returncode < 0:  # killed: its output stops mid-way and says nothing of why
+        name = signal.Signals(-returncode).name
+        return UvError("\n".join([*lines[-12:], f"uv {command} was stopped by {name}"]), interrupted=True)
+    return UvError("\n".join(lines[-12:]) or f"uv {command} exited {returncode}")
 
 
 def binary() -> str:
@@ -38,8 +53,7 @@ def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
         finished = console.run_streamed([binary(), *args], stdin=stdin, env={**os.environ, **(env or {})},
                                         on_line=on_line or console.emit)
         if finished.returncode != 0:
-            lines = [line for line in finished.stderr.strip().splitlines() if line.strip()]
-            raise UvError("\n".join(lines[-12:]) or f"uv {args[0]} exited {finished.returncode}")
+            raise _failure(args[0], finished.returncode, finished.stderr)
         return finished.stdout
     result = subprocess.run(
         [binary(), *args],
@@ -49,6 +63,5 @@ def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
         env={**os.environ, **(env or {}), "NO_COLOR": "1"},
     )
     if result.returncode != 0:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise UvError("\n".join(lines[-12:]) or f"uv {args[0]} exited {result.returncode}")
+        raise _failure(args[0], result.returncode, result.stderr)
     return result.stdout
