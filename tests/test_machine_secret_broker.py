@@ -2,7 +2,8 @@
 Manager fake (validated against its discovery document) through google-cloud-secret-manager,
 the broker's routes in a real aiohttp server, google-auth verifying tokens that the
 simulator's metadata server code issues (gce_metadata.answer) signed with the simulator's
-test key, whose certificates a loopback server serves as Google serves its own.
+test key, whose certificates a loopback server serves as Google serves its own (and counts
+its fetches: the broker keeps them for their Cache-Control max-age).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.cloud import secretmanager
 
 from deploy.cloud.gcp_machine_secrets import ALLOWED, GcpMachineSecrets
 from deploy.gateway.machine_secret_broker import MachineSecretBroker, add_machine_secret_routes
+from deploy.gateway.signing_certs import REFETCH_AFTER, freshness
 from modules import naming
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.simulator.gce_identity import IdentityIssuer
@@ -128,7 +130,8 @@ def test_broker_answers_only_the_allowed_instances(secrets, issuer):
     secrets.allow("cluster-abc", ["oceanlab-abc-s", "oceanlab-abc-w-0001"])
     secrets.put("cluster-bob", {"env": {"BOB": "1"}}, tags={"cluster": "bob", "user": "bob"})
     secrets.allow("cluster-bob", ["oceanlab-bob-w-0001"])
-    broker = MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url)
+    clock = Clock()
+    broker = MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url, clock=clock)
 
     alice_worker = _metadata_token(issuer, "oceanlab-abc-w-0001")
     assert _ask(broker, "cluster-abc", alice_worker) == (200, VALUES)
@@ -157,8 +160,80 @@ def test_broker_answers_only_the_allowed_instances(secrets, issuer):
     assert _ask(broker, "cluster-nope", alice_worker)[0] == 404
     assert _ask(None, "cluster-abc", alice_worker)[0] == 404  # a gateway without a broker (aws)
 
-    issuer.close()  # the certificates unreachable: the broker cannot tell, and says so
-    assert _ask(broker, "cluster-abc", alice_worker)[0] == 503
+    issuer.close()  # the certificates unreachable: the kept ones serve until they expire, then 503
+    assert _ask(broker, "cluster-abc", alice_worker)[0] == 200
+    clock.now += issuer.max_age
+    status, body = _ask(broker, "cluster-abc", alice_worker)
+    assert status == 503 and "certificates" in body["message"]
+
+
+class Clock:
+    """The certificates' cache's clock, moved by the test (no test waits for time to pass)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ask_all(broker: MachineSecretBroker, key: str, tokens: list[str]) -> list[int]:
+    """Every token's request at once, as a cluster's machines booting together ask."""
+    async def scenario() -> list[int]:
+        async with _broker_server(broker) as url, aiohttp.ClientSession() as session:
+            async def one(token: str) -> int:
+                async with session.get(f"{url}/machine-secret/{key}",
+                                       headers={"Authorization": f"Bearer {token}"}) as response:
+                    return response.status
+            return list(await asyncio.gather(*(one(token) for token in tokens)))
+    return asyncio.run(scenario())
+
+
+def test_broker_fetches_the_certificates_once_per_their_max_age(secrets, issuer):
+    names = [f"oceanlab-abc-w-{i:04d}" for i in range(1, 41)]
+    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
+    secrets.allow("cluster-abc", names)
+    clock = Clock()
+    broker = MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url, clock=clock)
+    tokens = [_metadata_token(issuer, name) for name in names]
+
+    assert _ask_all(broker, "cluster-abc", tokens) == [200] * len(tokens)
+    assert issuer.fetches == 1  # 40 machines at once: one fetch
+    clock.now += issuer.max_age - 1
+    assert _ask(broker, "cluster-abc", tokens[0])[0] == 200 and issuer.fetches == 1
+    clock.now += 1  # max-age reached: fetched again, once
+    assert _ask_all(broker, "cluster-abc", tokens[:5]) == [200] * 5 and issuer.fetches == 2
+
+    # A key the kept certificates lack: fetched early, but no more than once per REFETCH_AFTER
+    with IdentityIssuer() as stranger:
+        forged = _metadata_token(stranger, names[0])
+    assert _ask(broker, "cluster-abc", forged)[0] == 401 and issuer.fetches == 2  # fetched just now
+    clock.now += REFETCH_AFTER
+    assert [_ask(broker, "cluster-abc", forged)[0] for _ in range(3)] == [401] * 3
+    assert issuer.fetches == 3
+
+
+def test_broker_keeps_no_certificates_their_response_says_not_to(secrets):
+    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
+    secrets.allow("cluster-abc", ["oceanlab-abc-s"])
+    with IdentityIssuer(max_age=0) as issuer:
+        broker = MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url, clock=Clock())
+        token = _metadata_token(issuer, "oceanlab-abc-s")
+        assert [_ask(broker, "cluster-abc", token)[0] for _ in range(3)] == [200] * 3
+        assert issuer.fetches == 3
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({"Cache-Control": "public, max-age=19602, must-revalidate, no-transform"}, 19602),  # Google's
+    ({"Cache-Control": "public, max-age=19602", "Age": "602"}, 19000),  # kept by a cache on the way
+    ({"Cache-Control": "max-age=60", "Age": "90"}, 0),
+    ({"Cache-Control": "no-store, max-age=60"}, 0),
+    ({"Cache-Control": "no-cache"}, 0),
+    ({"Cache-Control": "public, s-maxage=60"}, 0),  # a shared cache's, not ours
+    ({}, 0),
+])
+def test_freshness_of_a_certificates_response(headers, seconds):
+    assert freshness(headers) == seconds
 
 
 def test_metadata_server_identity_needs_an_audience(issuer):

@@ -14,7 +14,8 @@ The machine asks its metadata server for
 `instance/service-accounts/default/identity?audience=<AUDIENCE>&format=full`, with
 AUDIENCE = `naming.machine_secrets_audience(platform)` (`graticule:<platform>:machine-secrets`).
 The broker verifies the token with google-auth against Google's signing certificates
-(`deploy.cloud.google_clients.identity_certs_url`: the endpoints file names a test's), checks
+(`deploy.cloud.google_clients.identity_certs_url`: the endpoints file names a test's), kept
+as long as their response's Cache-Control allows (`deploy.gateway.signing_certs`), checks
 its issuer, and reads `google.compute_engine`: the instance's project must be the
 platform's, and its `instance_name` (the machines layer's id on GCP, `deploy.cloud.gcp`;
 names are the hub's to give: its IAM lets it alone create the platform's instances) must be
@@ -26,11 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+from deploy.gateway.signing_certs import CertificatesUnavailable, SigningCerts
 
 ROUTE = "/machine-secret/{key}"
 ISSUERS = ("https://accounts.google.com", "accounts.google.com")
@@ -48,17 +52,21 @@ class MachineSecretBroker:
     secrets: GcpMachineSecrets
     audience: str
     certs_url: str
+    clock: Callable[[], float] = time.monotonic  # the certificates' cache's; tests move it
+
+    def __post_init__(self) -> None:
+        self.certs = SigningCerts(self.certs_url, clock=self.clock)
 
     def instance_of(self, token: str) -> str:
         """The instance name a valid token proves; Refused(401/503) otherwise."""
-        import google.auth.transport.requests
-        from google.auth import exceptions
-        from google.oauth2 import id_token
+        from google.auth import exceptions, jwt
 
-        request = google.auth.transport.requests.Request()
         try:
-            claims = id_token.verify_token(token, request, audience=self.audience, certs_url=self.certs_url)
-        except exceptions.TransportError as error:
+            header = jwt.decode_header(token)
+            key_id = header.get("kid") if isinstance(header, dict) else None
+            certs = self.certs.for_key(key_id if isinstance(key_id, str) else None)
+            claims = jwt.decode(token, certs=certs, audience=self.audience)
+        except CertificatesUnavailable as error:
             raise Refused(503, f"the identity token's certificates could not be fetched: {error}") from None
         except (ValueError, exceptions.GoogleAuthError) as error:  # signature, audience, expiry, shape
             raise Refused(401, f"the identity token is not valid: {error}") from None
