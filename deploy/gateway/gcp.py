@@ -99,7 +99,7 @@ class GCPBackend(VMBackend):
         """Served by the gateway's API (deploy.gateway.api): the machines' secrets, to them only."""
         if getattr(self, "_broker", None) is None:
             self._broker = MachineSecretBroker(self.secrets, naming.machine_secrets_audience(self.spec.name),
-                                               identity_certs_url())
+                                               identity_certs_url(), instances=self.machines.instance)
         return self._broker
 
     def template_of(self, worker_template: dict) -> str:
