@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -41,20 +40,13 @@ from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.machines import MachineSpec
 from modules import naming
 from modules.spec import HUB_PORT
+from tests.support.cloud_e2e import eventually
 from tests.support.gcp_hub import PROJECT
 from tests.support.gcp_platform import GcpPlatform
 from tests.support.hub_e2e import Session, token_user, with_user
 from tests.support.simulator.gce_sandbox import GceSandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
-
-
-def _eventually(check, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(2)
 
 
 def _versions_added(platform: GcpPlatform) -> list[dict]:
@@ -99,7 +91,7 @@ def test_hub_boots_from_its_startup_script_serves_follows_and_survives_replaceme
         assert Session(front, "dave").login().status_code != 302
         platform.apply(with_user(original, "dave", "ocean"))
         dave = Session(front, "dave")
-        _eventually(lambda: dave.login().status_code == 302, 180, "dave could not log in after the re-publish")
+        eventually(lambda: dave.login().status_code == 302, 180, lambda: "dave could not log in after the re-publish")
 
         # a machine launched before the replacement asks the hub's fixed address
         hub_ip = platform.outputs()["hub_private_ip"]
@@ -107,9 +99,9 @@ def test_hub_boots_from_its_startup_script_serves_follows_and_survives_replaceme
         assert hub_ip == address["address"] == _private_ip(platform, hub) == box.ip
         machines, machine = _probe_machine(platform, f"http://{hub_ip}:{HUB_PORT}/hub/health")
         probe = sim.wait_running(machine, timeout=300)
-        deadman_url = _eventually_read(lambda: _deadman_url(probe), 120, "the probe's dead-man unit never appeared")
+        deadman_url = eventually(lambda: _deadman_url(probe), 120, lambda: "the probe's dead-man unit never appeared")
         assert deadman_url.startswith(f"http://{hub_ip}:")
-        _eventually(lambda: _answers(probe, deadman_url), 120, "the hub did not answer the probe's dead-man URL")
+        eventually(lambda: _answers(probe, deadman_url), 120, lambda: "the hub did not answer the probe's dead-man URL")
 
         # the hub replaced: a new instance on the same state disk, at the same address
         platform.stack.delete_hub()
@@ -120,8 +112,8 @@ def test_hub_boots_from_its_startup_script_serves_follows_and_survives_replaceme
         assert replaced.instance_id != box.instance_id
         assert _private_ip(platform, hub) == replaced.ip == hub_ip  # the fixed address, taken again
         platform.wait_healthy()
-        _eventually(lambda: _answers(probe, deadman_url), 180,
-                    "the probe's dead-man URL was not answered by the replaced hub")
+        eventually(lambda: _answers(probe, deadman_url), 180,
+                   lambda: "the probe's dead-man URL was not answered by the replaced hub")
         assert Session(front, "alice").login().status_code == 302  # her password, not a new first login
         assert Session(front, "alice").login("a-wrong-password").status_code != 302
         assert token_user(front, token) == "alice"
@@ -168,12 +160,3 @@ def _answers(box: GceSandbox, url: str) -> bool:
     """Whether `url` answers below 500 from inside the machine: what the dead-man switch counts as alive."""
     done = box.exec(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", url])
     return done.stdout.strip().isdigit() and 0 < int(done.stdout.strip()) < 500
-
-
-def _eventually_read(read, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while (found := read()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(2)
-    return found
