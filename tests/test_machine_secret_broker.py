@@ -4,40 +4,34 @@ the fake Compute API (validated against Compute's) holding the instances the mac
 launched with their labels, the broker's routes in a real aiohttp server, google-auth
 verifying tokens that the simulator's metadata server code issues (gce_metadata.answer)
 signed with the simulator's test key, whose certificates a loopback server serves as Google
-serves its own (and counts its fetches: the broker keeps them for their Cache-Control max-age).
+serves its own. The certificates' cache: tests/test_broker_certificates.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
-from aiohttp import web
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import secretmanager
 
-from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
-from deploy.cloud.machines import MachineSpec
-from deploy.gateway.machine_secret_broker import MachineSecretBroker, add_machine_secret_routes
-from deploy.gateway.signing_certs import REFETCH_AFTER, freshness
 from modules import naming
-from tests.support.gce.clients import client, wait
-from tests.support.gce.server import running_fake_compute
-from tests.support.gce.setup import network, template
 from tests.support.gcp.secret_manager import running_secret_manager
+from tests.support.machine_secret_broker import (
+    AUDIENCE,
+    PROJECT,
+    VALUES,
+    ZONE,
+    Clock,
+    ask,
+    ask_all,
+    broker_of,
+    machine_secrets,
+    metadata_token,
+    running_fleet,
+)
 from tests.support.simulator.gce_identity import IdentityIssuer
 from tests.support.simulator.gce_metadata import GceMetadata, answer
-
-PROJECT = "oceanlab-prod"
-ZONE = "us-central1-a"
-AUDIENCE = naming.machine_secrets_audience("oceanlab")
-PREFIX = "/services/dask-gateway/api/graticule/v1"
-VALUES = {"env": {"DASK_GATEWAY_API_TOKEN": "s3cr3t"}, "files": {"dask.pem": "KEY", "dask.crt": "CERT"}}
 
 
 @pytest.fixture
@@ -48,9 +42,7 @@ def secret_manager():
 
 @pytest.fixture
 def secrets(secret_manager) -> GcpMachineSecrets:
-    client = secretmanager.SecretManagerServiceClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": secret_manager.url})
-    return GcpMachineSecrets(PROJECT, "oceanlab", client=client)
+    return machine_secrets(secret_manager)
 
 
 @pytest.fixture
@@ -59,109 +51,10 @@ def issuer():
         yield running
 
 
-class Fleet:
-    """Instances launched as the gateway and the hub launch them (labels from their tags)."""
-
-    def __init__(self, compute) -> None:
-        self.compute = compute
-        network(compute, {"us-central1": "10.20.0.0/16"})
-        self.template = template(compute, "oceanlab-small", "e2-standard-2")
-        self.machines = GCPMachines(PROJECT, [ZONE], client_options=compute.client_options(),
-                                    credentials=AnonymousCredentials())
-
-    def launch(self, name: str, count: int = 1, **tags: str) -> list[dict]:
-        spec = MachineSpec(name=name, template=self.template, tags={"platform": "oceanlab", **tags}, count=count)
-        launched = self.machines.launch_batch(spec) if count > 1 else [self.machines.launch(spec)]
-        held = {instance["name"]: instance for instance in self.compute.instances(ZONE)}
-        return [held[machine.id] for machine in launched]
-
-    def relaunch(self, name: str, **tags: str) -> dict:
-        """An instance of a name used before (the machines layer's retry-safe request id would
-        replay the first launch): inserted as a new request."""
-        from google.cloud import compute_v1
-
-        wait(self.compute, client(self.compute, "InstancesClient").insert(request=compute_v1.InsertInstanceRequest(
-            project=PROJECT, zone=ZONE, source_instance_template=self.template,
-            instance_resource=compute_v1.Instance(name=name, labels={"platform": "oceanlab", **tags}))))
-        return self.machines.instance(ZONE, name)
-
-
 @pytest.fixture
 def fleet():
-    with running_fake_compute(PROJECT) as compute:
-        yield Fleet(compute)
-
-
-def _broker(secrets: GcpMachineSecrets, issuer: IdentityIssuer, fleet: Fleet, clock=None) -> MachineSecretBroker:
-    return MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url, instances=fleet.machines.instance,
-                               clock=clock or Clock())
-
-
-def _metadata_token(issuer: IdentityIssuer, instance: dict, audience: str = AUDIENCE, full: bool = True) -> str:
-    """What `instance/service-accounts/default/identity` answers on `instance` (Compute's JSON)."""
-    account = {"email": "oceanlab-w-none@oceanlab-prod.iam.gserviceaccount.com", "aliases": ["default"]}
-    zone = instance["zone"].rsplit("/", 1)[-1]
-    described = {"id": str(instance["id"]), "name": instance["name"], "zone": f"projects/1/zones/{zone}",
-                 "service-accounts": {"default": account}}
-
-    def identity(aud: str, email: str, want_full: bool) -> str:
-        claims = {"id": described["id"], "name": described["name"], "zone": zone, "project_id": PROJECT}
-        return issuer.token(aud, email=email, instance=claims if want_full else None)
-
-    metadata = GceMetadata(described, {"project-id": PROJECT}, dict, identity)
-    query = f"audience={audience}" + ("&format=full" if full else "")
-    status, _, body = answer(metadata, {"Metadata-Flavor": "Google"},
-                             f"/computeMetadata/v1/instance/service-accounts/default/identity?{query}")
-    assert status == 200, body
-    return body.decode()
-
-
-@asynccontextmanager
-async def _broker_server(broker: MachineSecretBroker | None):
-    routes = web.RouteTableDef()
-    add_machine_secret_routes(routes, PREFIX, lambda: broker)
-    app = web.Application()
-    app.router.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}{PREFIX}"
-    finally:
-        await runner.cleanup()
-
-
-def _ask(broker: MachineSecretBroker | None, key: str, token: str | None) -> tuple[int, dict]:
-    async def scenario() -> tuple[int, dict]:
-        async with _broker_server(broker) as url, aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-            async with session.get(f"{url}/machine-secret/{key}", headers=headers) as response:
-                return response.status, await response.json(content_type=None)
-    return asyncio.run(scenario())
-
-
-def _ask_all(broker: MachineSecretBroker, key: str, tokens: list[str]) -> list[int]:
-    """Every token's request at once, as a cluster's machines booting together ask."""
-    async def scenario() -> list[int]:
-        async with _broker_server(broker) as url, aiohttp.ClientSession() as session:
-            async def one(token: str) -> int:
-                async with session.get(f"{url}/machine-secret/{key}",
-                                       headers={"Authorization": f"Bearer {token}"}) as response:
-                    return response.status
-            return list(await asyncio.gather(*(one(token) for token in tokens)))
-    return asyncio.run(scenario())
-
-
-class Clock:
-    """The certificates' cache's clock, moved by the test (no test waits for time to pass)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    with running_fleet() as running:
+        yield running
 
 
 def test_put_read_delete(secrets, secret_manager):
@@ -202,56 +95,56 @@ def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(secre
     notebook, = fleet.launch("oceanlab-nb-alice-1a2b3c", role="notebook", user="alice", server="alice")
     stranger, = fleet.launch("oceanlab-odd", user="alice")  # the platform's, but no cluster's
     clock = Clock()
-    broker = _broker(secrets, issuer, fleet, clock)
+    broker = broker_of(secrets, issuer, fleet, clock)
 
-    alice_token = _metadata_token(issuer, alice_s)
-    assert _ask(broker, "cluster-abc", alice_token) == (200, VALUES)
-    bob_token = _metadata_token(issuer, bob_w)  # valid, but not one of alice's cluster's machines
-    status, body = _ask(broker, "cluster-abc", bob_token)
+    alice_token = metadata_token(issuer, alice_s)
+    assert ask(broker, "cluster-abc", alice_token) == (200, VALUES)
+    bob_token = metadata_token(issuer, bob_w)  # valid, but not one of alice's cluster's machines
+    status, body = ask(broker, "cluster-abc", bob_token)
     assert status == 403 and "oceanlab-bob-w" in body["message"] and "cluster" in body["message"]
-    assert _ask(broker, "cluster-bob", bob_token) == (200, {"env": {"BOB": "1"}})
-    assert _ask(broker, "server-alice", _metadata_token(issuer, notebook)) == (200, {"env": {"NB": "1"}})
-    assert _ask(broker, "server-alice", alice_token)[0] == 403  # alice's, but her cluster's, not her server
-    assert _ask(broker, "cluster-abc", _metadata_token(issuer, stranger))[0] == 403
-    assert _ask(broker, "ownerless", alice_token)[0] == 403
+    assert ask(broker, "cluster-bob", bob_token) == (200, {"env": {"BOB": "1"}})
+    assert ask(broker, "server-alice", metadata_token(issuer, notebook)) == (200, {"env": {"NB": "1"}})
+    assert ask(broker, "server-alice", alice_token)[0] == 403  # alice's, but her cluster's, not her server
+    assert ask(broker, "cluster-abc", metadata_token(issuer, stranger))[0] == 403
+    assert ask(broker, "ownerless", alice_token)[0] == 403
 
-    status, body = _ask(broker, "cluster-abc", _metadata_token(issuer, alice_s, audience="other"))
+    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, audience="other"))
     assert status == 401 and "audience" in body["message"].lower()
     expired = issuer.token(AUDIENCE, email="w@x", issued_at=time.time() - 7200, instance={
         "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": PROJECT})
-    status, body = _ask(broker, "cluster-abc", expired)
+    status, body = ask(broker, "cluster-abc", expired)
     assert status == 401 and "expired" in body["message"].lower()
-    status, body = _ask(broker, "cluster-abc", _metadata_token(issuer, alice_s, full=False))
+    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, full=False))
     assert status == 401 and "format=full" in body["message"]
     other_project = issuer.token(AUDIENCE, email="w@x", instance={
         "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": "someone-else"})
-    assert _ask(broker, "cluster-abc", other_project)[0] == 401
+    assert ask(broker, "cluster-abc", other_project)[0] == 401
     with IdentityIssuer() as forger:  # signed by a key Google's certificates do not hold
-        forged = _metadata_token(forger, alice_s)
-    assert _ask(broker, "cluster-abc", forged)[0] == 401
-    assert _ask(broker, "cluster-abc", None)[0] == 401
+        forged = metadata_token(forger, alice_s)
+    assert ask(broker, "cluster-abc", forged)[0] == 401
+    assert ask(broker, "cluster-abc", None)[0] == 401
 
-    assert _ask(broker, "cluster-nope", alice_token)[0] == 404
-    assert _ask(None, "cluster-abc", alice_token)[0] == 404  # a gateway without a broker (aws)
+    assert ask(broker, "cluster-nope", alice_token)[0] == 404
+    assert ask(None, "cluster-abc", alice_token)[0] == 404  # a gateway without a broker (aws)
 
     # Its name launched again for bob's cluster: the old token is of another instance
     fleet.machines.terminate([bob_w["name"]])
-    status, body = _ask(broker, "cluster-bob", bob_token)
+    status, body = ask(broker, "cluster-bob", bob_token)
     assert status == 403 and "no such instance" in body["message"]
     again = fleet.relaunch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
     assert again["id"] != bob_w["id"]
-    status, body = _ask(broker, "cluster-bob", bob_token)
+    status, body = ask(broker, "cluster-bob", bob_token)
     assert status == 403 and "earlier instance" in body["message"]
-    assert _ask(broker, "cluster-bob", _metadata_token(issuer, again))[0] == 200
+    assert ask(broker, "cluster-bob", metadata_token(issuer, again))[0] == 200
 
     fleet.compute.fail_next("compute.instances.get", status=403)  # Compute cannot be asked: not a 403 of ours
-    status, body = _ask(broker, "cluster-abc", alice_token)
+    status, body = ask(broker, "cluster-abc", alice_token)
     assert status == 503 and "could not be read" in body["message"]
 
     issuer.close()  # the certificates unreachable: the kept ones serve until they expire, then 503
-    assert _ask(broker, "cluster-abc", alice_token)[0] == 200
+    assert ask(broker, "cluster-abc", alice_token)[0] == 200
     clock.now += issuer.max_age
-    status, body = _ask(broker, "cluster-abc", alice_token)
+    status, body = ask(broker, "cluster-abc", alice_token)
     assert status == 503 and "certificates" in body["message"]
 
 
@@ -265,59 +158,13 @@ def test_a_cluster_of_500_machines_reads_its_secret(secrets, secret_manager, iss
     assert len(set(names)) == 500
     secrets.allow("cluster-big", names)
     other, = fleet.launch("oceanlab-small-w", cluster="small", role="worker", user="alice")
-    broker = _broker(secrets, issuer, fleet)
+    broker = broker_of(secrets, issuer, fleet)
 
-    assert _ask_all(broker, "cluster-big", [_metadata_token(issuer, m) for m in machines]) == [200] * 500
-    assert _ask(broker, "cluster-big", _metadata_token(issuer, other))[0] == 403
+    assert ask_all(broker, "cluster-big", [metadata_token(issuer, m) for m in machines]) == [200] * 500
+    assert ask(broker, "cluster-big", metadata_token(issuer, other))[0] == 403
     assert issuer.fetches == 1
     stored = secret_manager.secrets["graticule-oceanlab-machines-cluster-big"]
     assert len(json.dumps(stored.get("annotations") or {})) < 100
-
-
-def test_broker_fetches_the_certificates_once_per_their_max_age(secrets, issuer, fleet):
-    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    machines = fleet.launch("oceanlab-abc-w", count=40, cluster="abc", role="worker", user="alice")
-    clock = Clock()
-    broker = _broker(secrets, issuer, fleet, clock)
-    tokens = [_metadata_token(issuer, m) for m in machines]
-
-    assert _ask_all(broker, "cluster-abc", tokens) == [200] * len(tokens)
-    assert issuer.fetches == 1  # 40 machines at once: one fetch
-    clock.now += issuer.max_age - 1
-    assert _ask(broker, "cluster-abc", tokens[0])[0] == 200 and issuer.fetches == 1
-    clock.now += 1  # max-age reached: fetched again, once
-    assert _ask_all(broker, "cluster-abc", tokens[:5]) == [200] * 5 and issuer.fetches == 2
-
-    # A key the kept certificates lack: fetched early, but no more than once per REFETCH_AFTER
-    with IdentityIssuer() as forger:
-        forged = _metadata_token(forger, machines[0])
-    assert _ask(broker, "cluster-abc", forged)[0] == 401 and issuer.fetches == 2  # fetched just now
-    clock.now += REFETCH_AFTER
-    assert [_ask(broker, "cluster-abc", forged)[0] for _ in range(3)] == [401] * 3
-    assert issuer.fetches == 3
-
-
-def test_broker_keeps_no_certificates_their_response_says_not_to(secrets, fleet):
-    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    scheduler, = fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
-    with IdentityIssuer(max_age=0) as issuer:
-        broker = _broker(secrets, issuer, fleet)
-        token = _metadata_token(issuer, scheduler)
-        assert [_ask(broker, "cluster-abc", token)[0] for _ in range(3)] == [200] * 3
-        assert issuer.fetches == 3
-
-
-@pytest.mark.parametrize(("headers", "seconds"), [
-    ({"Cache-Control": "public, max-age=19602, must-revalidate, no-transform"}, 19602),  # Google's
-    ({"Cache-Control": "public, max-age=19602", "Age": "602"}, 19000),  # kept by a cache on the way
-    ({"Cache-Control": "max-age=60", "Age": "90"}, 0),
-    ({"Cache-Control": "no-store, max-age=60"}, 0),
-    ({"Cache-Control": "no-cache"}, 0),
-    ({"Cache-Control": "public, s-maxage=60"}, 0),  # a shared cache's, not ours
-    ({}, 0),
-])
-def test_freshness_of_a_certificates_response(headers, seconds):
-    assert freshness(headers) == seconds
 
 
 def test_metadata_server_identity_needs_an_audience(issuer):

@@ -40,7 +40,7 @@ class GCPBackend(VMBackend):
         0, help="Threads for calls to Compute Engine (default: dask-gateway's parallelism and 4 more)", config=True)
 
     def hub_private_ip(self) -> str | None:
-        # The hub's own address first: Terraform's output is stale after a hub replacement.
+        # The hub's own address first (Terraform's output names the same one: fixed, modules.gcp.hub).
         return _own_private_ip() or super().hub_private_ip()
 
     async def do_setup(self) -> None:
