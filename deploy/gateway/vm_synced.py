@@ -4,8 +4,8 @@ The gateway on the hub VM builds the user's environment from the wheels the plat
 (`deploy.vm.synced_for_machines`), publishes it to `environments/<key>/` of the artifacts
 bucket through the cloud's ObjectStore (`deploy.vm.stores`: S3 or Cloud Storage), and the
 cluster's machines install it from there at boot like a locked environment. A cloud's
-backend gives `artifacts` (its store) and `build_dir` (the rendered build beside the
-workers); everything else is here, once.
+backend gives `artifacts`, its store with the gateway's credentials; everything else is
+here, once.
 """
 
 from __future__ import annotations
