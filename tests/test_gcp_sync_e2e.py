@@ -23,8 +23,11 @@ import pytest
 from deploy.cloud.deadman import MACHINE_USER_DATA
 from render.gateway_config import gateway_spec
 from render.validate import validate_text
+from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import WAIT, eventually, gcp_diagnosis, gcp_instances
 from tests.support.gcp_platform import GcpPlatform
 from tests.support.hub_e2e import PASSWORDS, Session
+from tests.support.laptop import on_laptop
 from tests.support.sync_laptop import (
     SYNCED_WHEEL,
     SYNCED_WHERE,
@@ -33,8 +36,6 @@ from tests.support.sync_laptop import (
     sync_result,
     synced_environment_key,
 )
-from tests.test_gcp_cluster_e2e import NAME, WAIT, _diagnosis, _eventually, _instances, _startup_script
-from tests.test_laptop_e2e import on_laptop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -52,7 +53,7 @@ def _published(platform: GcpPlatform, key: str) -> list[str]:
 
 def _machine_script(instance: dict) -> str:
     """The machine's own startup script, inside the dead-man switch's wrapper."""
-    whole = _startup_script(instance)
+    whole = {item["key"]: item["value"] for item in instance["metadata"]["items"]}["startup-script"]
     (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
     return base64.b64decode(carried).decode()
 
@@ -68,7 +69,7 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_instances(gcp_platfor
     done = run_sync_on_laptop(laptop, config, WAIT, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler)
     name, result = sync_result(done)
     try:
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{_diagnosis(platform, name)}"
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{gcp_diagnosis(platform, name)}"
         assert result["where"] == SYNCED_WHERE
         # the worker ran in the synced environment its instance installed from Cloud Storage
         key = synced_environment_key(result["executable"])
@@ -76,8 +77,8 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_instances(gcp_platfor
         assert SYNCED_WHEEL in files and {"index.json", "requirements.txt"} <= set(files)
         assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
 
-        instances = _instances(platform, name)
-        assert sorted(i["labels"]["role"] for i in instances) == ["scheduler", "worker"], _diagnosis(platform, name)
+        instances = gcp_instances(platform, name)
+        assert sorted(i["labels"]["role"] for i in instances) == ["scheduler", "worker"], gcp_diagnosis(platform, name)
         for instance in instances:
             labels = instance["labels"]
             assert (labels["user"], labels["cluster"], labels["budget"], labels["platform"]) == (
@@ -88,13 +89,13 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_instances(gcp_platfor
         secret_id = f"graticule-{NAME}-machines-cluster-{name}"
         assert secret_id in platform.secret_manager.secrets
         on_laptop(laptop, config, "stop", name)
-        _eventually(lambda: not _instances(platform, name), 300,
-                    lambda: f"instances of {name} left running\n" + _diagnosis(platform, name))
-        _eventually(lambda: secret_id not in platform.secret_manager.secrets, 120,  # deleted after the instances
-                    lambda: f"the secret {secret_id} outlived its cluster")
+        eventually(lambda: not gcp_instances(platform, name), 300,
+                   lambda: f"instances of {name} left running\n" + gcp_diagnosis(platform, name))
+        eventually(lambda: secret_id not in platform.secret_manager.secrets, 120,  # deleted after the instances
+                   lambda: f"the secret {secret_id} outlived its cluster")
         name = None
     finally:
         if name is not None:  # a failed test leaves no cluster behind
             with contextlib.suppress(AssertionError):  # stopped already: the failure came after
                 on_laptop(laptop, config, "stop", name)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
+            eventually(lambda: not gcp_instances(platform, name), 300, lambda: f"{name} left instances")

@@ -3,22 +3,17 @@ templates (see `deploy.gateway.vm`), their credentials in Secrets Manager
 (`deploy.cloud.machine_secrets`), their software from the artifacts bucket's wheel cache
 (`deploy.cloud.machine_boot`).
 
-What the stack made is read from Terraform's outputs, published beside the rendered
-workers (`build/outputs.json`): the artifacts bucket, each user's worker instance profile
-and the hub's private address, where machines reach the gateway's API through the hub's
-proxy (the one port the hub opens inside the VPC). Which wheels an environment's machines
-install is `build/environments/wheels.json` ({environment: build key}), written by apply
-when it publishes them. A synced environment (`Cluster(sync=True)`) is built and published
-by this gateway (`deploy.gateway.vm_synced`); its machines install it from the bucket the same way.
+Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker instance
+profile; machines reach the gateway's API at the hub's private address (Terraform's output)
+through the hub's proxy, the one port the hub opens inside the VPC. A synced environment
+(`Cluster(sync=True)`) is built and published by this gateway (`deploy.gateway.vm_synced`);
+its machines install it from the bucket the same way.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
-
-from traitlets import Unicode, default
 
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.aws_clients import shared_client
@@ -27,33 +22,11 @@ from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.gateway import spot_notice
 from deploy.gateway.vm_synced import SyncingVMBackend
 from deploy.vm.stores import S3Objects
-from modules.spec import HUB_PORT
 
-OUTPUTS = "outputs.json"
 SPOT_NOTICE_FILE = f"{WORKDIR}/graticule_spot_notice.py"  # a `dask worker --preload` on spot machines
 
 
 class AWSBackend(SyncingVMBackend):
-    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
-                                    "(default: Terraform's output)", config=True)
-
-    @default("artifacts_bucket")
-    def _artifacts_bucket_default(self) -> str:
-        return str(self.outputs.get("artifacts_bucket") or "")
-
-    @default("api_url")
-    def _api_url_default(self) -> str:
-        hub = self.outputs.get("hub_private_ip")
-        if not hub:
-            return super()._api_url_default()
-        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
-
-    @property
-    def outputs(self) -> dict:
-        if getattr(self, "_outputs", None) is None:
-            self._outputs = _json(self.build_dir / OUTPUTS)
-        return self._outputs
-
     @property
     def region(self) -> str:
         return self.worker_template(self.spec.dask.default_profile)["region"]
@@ -102,10 +75,3 @@ class AWSBackend(SyncingVMBackend):
             platform_software=key is None,
         ))
 
-
-def _json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}

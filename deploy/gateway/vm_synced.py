@@ -10,7 +10,6 @@ here, once.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from dask_gateway_server.backends.base import PublicException
@@ -21,8 +20,6 @@ from deploy.gateway.vm import VMBackend
 from deploy.vm.stores import ObjectStore
 from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
 from modules.hub_boot_script import WHEELHOUSE
-
-ENVIRONMENT_WHEELS = "environments/wheels.json"  # {environment: build key}, written by apply
 
 
 class SyncingVMBackend(VMBackend):
@@ -37,18 +34,6 @@ class SyncingVMBackend(VMBackend):
         """The artifacts bucket, with this gateway's credentials."""
         raise NotImplementedError
 
-    @property
-    def build_dir(self) -> Path:
-        return Path(self.templates_dir).parent
-
-    def locked_environment_keys(self) -> dict:
-        """{environment: build key} as apply last published them (read each time: apply rewrites it)."""
-        try:
-            found = json.loads((self.build_dir / ENVIRONMENT_WHEELS).read_text())
-        except (OSError, ValueError):
-            return {}
-        return found if isinstance(found, dict) else {}
-
     async def admit_cluster(self, user, options: dict, config) -> None:
         await super().admit_cluster(user, options, config)
         synced = options.get(SYNC_OPTION)
@@ -59,16 +44,13 @@ class SyncingVMBackend(VMBackend):
 
     def build_synced(self, user: str, key: str, *arguments, progress=None) -> dict:
         """The sync API's builder (in a worker thread): for the machines, published."""
-        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), self.locked_environment_keys())
+        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), self.environment_wheels())
         return build_for_machines(user, key, *arguments, sources=sources, progress=progress)
 
     def environment_key(self, cluster) -> str | None:
-        """The wheel-cache key of the cluster's environment (None: the image's Python only):
-        a synced one's as this gateway published it for its user, else the locked one's."""
+        """A synced environment's key as this gateway published it for the cluster's user,
+        else the locked one's."""
         synced = (cluster.options or {}).get(SYNC_OPTION)
         if synced:
             return machine_key(cluster.username, synced)
-        wanted = (cluster.options or {}).get("environment")
-        grants = self.spec.grants_of(cluster.username)
-        name = wanted or (grants.environments[0] if grants and grants.environments else None)
-        return self.locked_environment_keys().get(name) if name else None
+        return super().environment_key(cluster)

@@ -19,6 +19,7 @@ from pathlib import Path
 from deploy.cloud.machine_boot import ENVS_DIR
 from tests.support import environments as support
 from tests.support import wheelhouse
+from tests.support.laptop import laptop_env
 
 SYNCED_PACKAGE, SYNCED_VERSION, SYNCED_WHERE = "syncextra", "0.1", "my laptop"
 SYNCED_WHEEL = f"{SYNCED_PACKAGE}-{SYNCED_VERSION}-py3-none-any.whl"
@@ -61,11 +62,8 @@ def sync_laptop(base: Path, name: str) -> Path:
 
 def run_sync_on_laptop(python: Path, config: Path, wait: float, **env: str) -> subprocess.CompletedProcess[str]:
     """LAPTOP_CODE with the laptop's config (`graticule login` wrote it) and none of ours in the environment."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("GRATICULE_", "JUPYTERHUB_", "DASK_GATEWAY", "PYTHONPATH", "UV_"))}
     return subprocess.run([str(python), "-c", LAPTOP_CODE], capture_output=True, text=True, cwd=config,
-                          env={**clean, "GRATICULE_CONFIG_DIR": str(config), "LAPTOP_WAIT": str(wait), **env},
-                          timeout=2 * wait)
+                          env=laptop_env(config, drop=("UV_",), LAPTOP_WAIT=str(wait), **env), timeout=2 * wait)
 
 
 def sync_result(done: subprocess.CompletedProcess[str]) -> tuple[str | None, dict]:
