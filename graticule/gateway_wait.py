@@ -77,15 +77,15 @@ class GatewayWait:
             except aiohttp.ClientResponseError as exc:
                 if exc.status not in RETRIED:
                     raise
-                await asyncio.sleep(self.pause(exc.status))
-                continue
+                status = exc.status
             except ValueError as exc:  # dask-gateway's 404 and 422, the answer's text as the message
                 if str(exc).strip() != UNROUTED:
                     raise
-                await asyncio.sleep(self.pause(404))
-                continue
-            self.answered()
-            return result
+                status = 404
+            else:
+                self.answered()
+                return result
+            await asyncio.sleep(self.pause(status))  # outside the except: GatewayUnavailable chains nothing
 
 
 def waited_out(status: int, json_error: bool) -> bool:

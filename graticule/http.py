@@ -24,11 +24,12 @@ def call(method: str, url: str, *, token: str, scheme: str = "jupyterhub",
         except _Refused as refused:
             if wait is None or not waited_out(refused.status, refused.json_error):
                 raise refused.error from None
-            time.sleep(wait.pause(refused.status))
-            continue
-        if wait is not None:
-            wait.answered()
-        return answer
+            status = refused.status
+        else:
+            if wait is not None:
+                wait.answered()
+            return answer
+        time.sleep(wait.pause(status))  # outside the except: GatewayUnavailable chains nothing
 
 
 class _Refused(Exception):
