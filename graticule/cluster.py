@@ -43,7 +43,7 @@ class Cluster(GatewayCluster):
     or pass each graticule.progress.BuildLine to this callable.
     gateway_wait: seconds to wait, saying so on stderr, while the gateway answers 502/503/504
     to the start or its status polls (it restarts when the platform is re-applied); then
-    graticule.gateway_wait.GatewayUnavailable.
+    graticule.GatewayUnavailable.
     """
 
     def __init__(

@@ -19,17 +19,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from graticule.errors import GraticuleError
+from graticule.errors import GatewayUnavailable
 
 RETRIED = frozenset({502, 503, 504})
 UNROUTED = "Not Found"  # the text of a starting gateway's 404, not JSON
 DEFAULT_WAIT = 60.0  # seconds: a gateway restart takes a few
 FIRST_PAUSE, MAX_PAUSE = 0.5, 5.0
 T = TypeVar("T")
-
-
-class GatewayUnavailable(GraticuleError):
-    """The gateway kept answering 502/503/504 for longer than the SDK waits."""
 
 
 def _to_stderr(line: str) -> None:

@@ -29,8 +29,8 @@ from packaging.utils import canonicalize_name
 
 from graticule import http, wheels
 from graticule import progress as progress_
-from graticule.errors import ClusterNotFound, GraticuleError, SyncError
-from graticule.gateway_wait import DEFAULT_WAIT, GatewayUnavailable, GatewayWait
+from graticule.errors import ClusterNotFound, GatewayUnavailable, GraticuleError, SyncError
+from graticule.gateway_wait import DEFAULT_WAIT, GatewayWait
 
 API = "/api/graticule/v1/environments/sync"
 LOG_WAIT = 10  # seconds the gateway holds a log request open when nothing new came

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from graticule import http
-from graticule.errors import ClusterNotFound, GraticuleError
-from graticule.gateway_wait import GatewayUnavailable, GatewayWait
+from graticule.errors import ClusterNotFound, GatewayUnavailable, GraticuleError
+from graticule.gateway_wait import GatewayWait
 
 PAGE_503 = (503, "text/html", b"<html><body>Service Unavailable</body></html>")
 BARE_404 = (404, "text/plain", b"Not Found\n")
