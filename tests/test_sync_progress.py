@@ -117,6 +117,28 @@ def laptop(lp, house, tmp_path_factory):
     return _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncgate"), release
 
 
+class _StderrLines:
+    """A process's stderr, line by line as it comes: `until(predicate)` reads on until
+    predicate() holds (LINE_WAIT at most for each line); `seen` is what was read."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self.reader.start()
+
+    def _pump(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def until(self, predicate) -> None:
+        while not predicate():
+            line = self._lines.get(timeout=LINE_WAIT)
+            assert line is not None, "the SDK ended early:\n" + "\n".join(self.seen)
+            self.seen.append(line)
+
+
 def _get(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
     """GET `url` (POST `body` when given) as the token's user: the status and the JSON answer."""
     data = None if body is None else json.dumps(body).encode()
@@ -148,23 +170,8 @@ def test_the_laptop_sees_the_build_while_it_runs_and_only_its_owner_reads_the_lo
                GRATICULE_GATEWAY_SCHEDULER_URL=lp.scheduler_address, GRATICULE_CONFIG_DIR=str(tmp_path / "conf"))
     proc = subprocess.Popen([str(venv / "bin" / "python"), "-c", SCRIPT], env=env, cwd=tmp_path, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stderr:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    seen: list[str] = []
-
-    def until(predicate) -> None:
-        while not predicate():
-            line = lines.get(timeout=LINE_WAIT)
-            assert line is not None, "the SDK ended early:\n" + "\n".join(seen)
-            seen.append(line)
-
+    stderr = _StderrLines(proc)
+    seen, until = stderr.seen, stderr.until
     try:
         # uv says it is building syncgate, then waits in its setup.py for the release.
         until(lambda: any("Building syncgate==1.0" in line for line in seen))
@@ -189,7 +196,7 @@ def test_the_laptop_sees_the_build_while_it_runs_and_only_its_owner_reads_the_lo
     finally:
         release.touch()  # let the gateway's build end whatever happened here
         kill_tree(proc.pid)
-        reader.join(timeout=30)
+        stderr.reader.join(timeout=30)
     after_release = seen[len(before_release):]
     # What needs the build to have ended came after the release.
     assert any("+ syncgate==1.0" in line for line in after_release), seen
@@ -258,17 +265,8 @@ def test_a_build_whose_uv_is_killed_is_started_again_once_by_the_sdk(lp, house, 
     (gateway,) = [c["pid"] for c in lp.status()["components"] if c["name"] == "gateway"]
     proc = subprocess.Popen([str(venv / "bin" / "python"), "-c", SCRIPT], env=env, cwd=tmp_path, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stderr] + [lines.put(None)],
-                     daemon=True).start()
-    seen: list[str] = []
-
-    def until(predicate) -> None:
-        while not predicate():
-            line = lines.get(timeout=LINE_WAIT)
-            assert line is not None, "the SDK ended early:\n" + "\n".join(seen)
-            seen.append(line)
-
+    stderr = _StderrLines(proc)
+    seen, until = stderr.seen, stderr.until
     building = lambda line: "Building syncagain==1.0" in line  # noqa: E731
     try:
         until(lambda: any(map(building, seen)))  # uv waits in syncagain's setup.py now
