@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from dask_gateway import Gateway, GatewayCluster, JupyterHubAuth
 from dask_gateway.client import ClusterStatus, GatewayClusterError
@@ -16,6 +17,7 @@ from graticule.progress import BuildLine
 
 # Cluster option names agreed with the gateway (deploy/gateway/options.py).
 PROFILE, ENVIRONMENT, SYNC = "profile", "environment", "sync_environment"
+T = TypeVar("T")
 
 
 def close_gateway(gateway: Gateway) -> None:
@@ -122,7 +124,7 @@ class Cluster(GatewayCluster):
         await self._init_internals()
         self.status = "running"
 
-    async def _wait_until_running(self, retried):
+    async def _wait_until_running(self, retried: Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]):
         """Gateway._wait_for_start, each status poll tried again while the gateway restarts."""
         while True:
             try:
