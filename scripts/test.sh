@@ -23,6 +23,7 @@ fi
 ruff check .
 deptry .  # every imported package is declared (the SDK's in the base install; tests/test_installs.py checks that one alone)
 # On every core (pytest-xdist): tests/support/xdist_groups.py says which tests must share a
-# worker and puts the simulator's chain first (the flag keeps that order). `-n 0` runs in one
-# process; PYTEST_XDIST_AUTO_NUM_WORKERS sets how many workers `auto` means.
-python -m pytest -n auto --dist loadgroup --no-loadscope-reorder "$@"
+# worker and puts each simulated platform's chain first (the flag keeps that order).
+# TEST_WORKERS sets how many workers (default `auto`: one per core); `-n 0` runs in one process.
+# The 25 slowest durations close every run's log, so CI says where the time goes.
+python -m pytest -n "${TEST_WORKERS:-auto}" --dist loadgroup --no-loadscope-reorder --durations=25 "$@"

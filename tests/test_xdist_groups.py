@@ -2,8 +2,9 @@
 a small tree of test modules run by real pytest processes with this suite's own conftest
 hooks, as scripts/test.sh runs them (`-n 2 --dist loadgroup --no-loadscope-reorder`).
 
-- every test of a module that uses the simulator, and of one that uses a `*_platform`
-  session fixture, runs on one worker, and that group starts first there;
+- every test of a module that uses a `*_platform` session fixture runs on the worker that
+  boots that platform, and that chain starts first there; two platforms, two workers; a
+  module that boots the simulator itself is placed like any other;
 - a module sharing a module-scoped fixture runs whole on one worker (the fixture is set up once);
 - `-m "not simulator"` leaves the simulator group out; without xdist the marks still pass
   `--strict-markers`;
@@ -52,6 +53,12 @@ def record(what: str) -> None:
 def demo_platform():
     record("demo_platform-up")
     yield "booted"
+
+
+@pytest.fixture(scope="session")
+def other_platform():
+    record("other_platform-up")
+    yield "booted"
 '''
 
 MODULES = {
@@ -77,6 +84,17 @@ def test_platform_a(demo_platform):
 
 def test_platform_b(demo_platform):
     record("on_platform::b")
+''',
+    "test_on_other_platform.py": '''
+from conftest import record
+
+
+def test_other_a(other_platform):
+    record("on_other::a")
+
+
+def test_other_b(other_platform):
+    record("on_other::b")
 ''',
     "test_b_shared.py": '''
 import pytest
@@ -133,18 +151,21 @@ def _ran(root: Path) -> list[tuple[str, str]]:
     return [tuple(line.split()) for line in lines]  # type: ignore[misc]
 
 
-def test_the_simulator_and_platform_modules_share_one_worker_and_start_it(tmp_path):
+def test_each_platforms_modules_share_its_worker_and_start_it(tmp_path):
     root = _tree(tmp_path, MODULES)
     result = _pytest(root, *XDIST)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = _ran(root)
-    assert len([what for what, _ in ran if "::" in what]) == 15
+    assert len([what for what, _ in ran if "::" in what]) == 17
     workers = {what: worker for what, worker in ran}
-    simulator = {workers[f"machines::{x}"] for x in "ab"} | {workers[f"on_platform::{x}"] for x in "ab"}
-    assert len(simulator) == 1 and simulator <= {"gw0", "gw1"}
-    (sim_worker,) = simulator
+    (demo,) = {workers[f"on_platform::{x}"] for x in "ab"}
+    (other,) = {workers[f"on_other::{x}"] for x in "ab"}
+    assert {demo, other} == {"gw0", "gw1"}  # one chain per worker, at once
+    assert [what for what, _ in ran].count("demo_platform-up") == 1
+    assert [what for what, _ in ran].count("other_platform-up") == 1
     # Collected last (by name), started first.
-    assert next(what for what, worker in ran if worker == sim_worker) == "machines::a"
+    assert next(what for what, worker in ran if worker == demo and "::" in what) == "on_platform::a"
+    assert next(what for what, worker in ran if worker == other and "::" in what) == "on_other::a"
     # A slow single test is handed out before the quick ones (collected before it).
     there = [what for what, worker in ran if worker == workers["plain::7"]]
     assert not any(what.startswith("plain::") for what in there[:there.index("plain::7")])
@@ -158,13 +179,13 @@ def test_not_simulator_leaves_the_group_out_and_no_xdist_still_runs(tmp_path):
     result = _pytest(root, *XDIST, "-m", "not simulator")
     assert result.returncode == 0, result.stdout + result.stderr
     names = {what for what, _ in _ran(root)}
-    assert not any(name.startswith(("machines::", "on_platform::")) for name in names)
+    assert not any(name.startswith(("machines::", "on_platform::", "on_other::")) for name in names)
     assert {"shared::a", "plain::7"} <= names
     (root / "ran.txt").unlink()
     result = _pytest(root, "-p", "no:xdist")
     assert result.returncode == 0, result.stdout + result.stderr
     assert {worker for _, worker in _ran(root)} == {"main"}
-    assert len([what for what, _ in _ran(root)]) == 15 + 2  # the tests, the platform and the server
+    assert len([what for what, _ in _ran(root)]) == 17 + 3  # the tests, the platforms and the server
 
 
 HOLDING = '''
