@@ -6,7 +6,8 @@ hooks, as scripts/test.sh runs them (`-n 2 --dist loadgroup --no-loadscope-reord
   boots that platform, and that chain starts first there; two platforms, two workers; a
   module that boots the simulator itself is placed like any other;
 - a module sharing a module-scoped fixture runs whole on one worker (the fixture is set up once);
-- `-m "not simulator"` leaves the simulator group out; without xdist the marks still pass
+- `--simulator-chains one` puts every simulator test on one worker, first (the old layout);
+- `-m "not simulator"` leaves the simulator tests out; without xdist the marks still pass
   `--strict-markers`;
 - SIGTERM to the controller: every worker tears its fixtures down and the run ends interrupted.
 """
@@ -187,6 +188,17 @@ def test_not_simulator_leaves_the_group_out_and_no_xdist_still_runs(tmp_path):
     assert {worker for _, worker in _ran(root)} == {"main"}
     assert len([what for what, _ in _ran(root)]) == 17 + 3  # the tests, the platforms and the server
 
+
+
+def test_one_chain_puts_every_simulator_test_on_one_worker_first(tmp_path):
+    root = _tree(tmp_path, MODULES)
+    result = _pytest(root, *XDIST, "--simulator-chains", "one")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = _ran(root)
+    chain = {f"{module}::{x}" for module in ("machines", "on_platform", "on_other") for x in "ab"}
+    (worker,) = {worker for what, worker in ran if what in chain}
+    assert {what for what, w in ran if w == worker and "::" in what} >= chain
+    assert set([what for what, w in ran if w == worker and "::" in what][:len(chain)]) == chain
 
 HOLDING = '''
 import os

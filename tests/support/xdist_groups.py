@@ -31,8 +31,8 @@ from types import ModuleType
 
 import pytest
 
-SIMULATOR_MARK = "simulator"
 PLATFORM_GROUP_PREFIX = "simulator:"
+ONE_CHAIN_GROUP = "simulator"  # --simulator-chains one: every simulator test on one worker
 # A test module that refers to any of these boots machines in the simulator.
 SIMULATOR_NAMES = ("Simulator", "GceSimulator", "simulator_unavailable")
 SIMULATOR_PACKAGE = "tests.support.simulator"
@@ -54,8 +54,17 @@ class ModulePlacement:
             return PLATFORM_GROUP_PREFIX + "+".join(sorted(self.platforms))
         return None
 
-    def group_of(self, module: str) -> str | None:
+    def group_of(self, module: str, one_chain: bool = False) -> str | None:
+        if one_chain and self.simulator:
+            return ONE_CHAIN_GROUP
         return self.group or (module if self.shares else None)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--simulator-chains", choices=("split", "one"), default="split",
+                     help="split (default): a worker per simulated platform, the other simulator modules placed "
+                          "like any; one: every simulator test on one worker, one after another (the layout "
+                          "before the split: the benchmark's baseline, and a fallback)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,17 +76,18 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups and `-m` deselects by mark
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     placements = module_placements(items)
+    one_chain = config.getoption("simulator_chains", default="split") == "one"
     for item in items:
         module = module_id(item)
         placement = placements[module]
         if placement.simulator:
             item.add_marker(pytest.mark.simulator)
-        group = placement.group_of(module)
+        group = placement.group_of(module, one_chain)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("loadgroup", default=False):
         # Stable: within a module, the tests keep their order.
-        items.sort(key=lambda item: _start_order(placements[module_id(item)], item))
+        items.sort(key=lambda item: _start_order(placements[module_id(item)], item, one_chain))
 
 
 def module_placements(items: Iterable[pytest.Item]) -> dict[str, ModulePlacement]:
@@ -115,9 +125,9 @@ def _fixture_scopes(item: pytest.Item) -> Iterable[tuple[str, str]]:
     return [(name, definitions[-1].scope) for name, definitions in info.name2fixturedefs.items() if definitions]
 
 
-def _start_order(placement: ModulePlacement, item: pytest.Item) -> int:
+def _start_order(placement: ModulePlacement, item: pytest.Item, one_chain: bool) -> int:
     # The longest chains first; the quick single tests last, where they fill the gaps.
-    if placement.platforms:
+    if placement.platforms or (one_chain and placement.simulator):
         return 0
     if placement.shares:
         return 1
