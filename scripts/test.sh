@@ -22,7 +22,11 @@ fi
 
 ruff check .
 deptry .  # every imported package is declared (the SDK's in the base install; tests/test_installs.py checks that one alone)
-# On every core (pytest-xdist): tests/support/xdist_groups.py says which tests must share a
-# worker and puts the simulator's chain first (the flag keeps that order). `-n 0` runs in one
-# process; PYTEST_XDIST_AUTO_NUM_WORKERS sets how many workers `auto` means.
-python -m pytest -n auto --dist loadgroup --no-loadscope-reorder "$@"
+# On pytest-xdist's workers: tests/support/xdist_groups.py says which tests must share a
+# worker and puts each simulated platform's chain first (the flag keeps that order).
+# TEST_WORKERS sets how many; by default two per core: the tests mostly wait (hubs, simulated
+# VMs, Terraform; one worker per core kept ~1.1 of 2 cores busy) and the AWS and GCP chains
+# take a worker each (python -m tests.bench.run suite_workers). `-n 0` runs in one process.
+# The 25 slowest durations close every run's log, so CI says where the time goes.
+workers="${TEST_WORKERS:-$(( 2 * $(nproc) ))}"
+python -m pytest -n "$workers" --dist loadgroup --no-loadscope-reorder --durations=25 "$@"

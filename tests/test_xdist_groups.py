@@ -2,10 +2,12 @@
 a small tree of test modules run by real pytest processes with this suite's own conftest
 hooks, as scripts/test.sh runs them (`-n 2 --dist loadgroup --no-loadscope-reorder`).
 
-- every test of a module that uses the simulator, and of one that uses a `*_platform`
-  session fixture, runs on one worker, and that group starts first there;
+- every test of a module that uses a `*_platform` session fixture runs on the worker that
+  boots that platform, and that chain starts first there; two platforms, two workers; a
+  module that boots the simulator itself is placed like any other;
 - a module sharing a module-scoped fixture runs whole on one worker (the fixture is set up once);
-- `-m "not simulator"` leaves the simulator group out; without xdist the marks still pass
+- `--simulator-chains one` puts every simulator test on one worker, first (the old layout);
+- `-m "not simulator"` leaves the simulator tests out; without xdist the marks still pass
   `--strict-markers`;
 - SIGTERM to the controller: every worker tears its fixtures down and the run ends interrupted.
 """
@@ -52,6 +54,12 @@ def record(what: str) -> None:
 def demo_platform():
     record("demo_platform-up")
     yield "booted"
+
+
+@pytest.fixture(scope="session")
+def other_platform():
+    record("other_platform-up")
+    yield "booted"
 '''
 
 MODULES = {
@@ -77,6 +85,17 @@ def test_platform_a(demo_platform):
 
 def test_platform_b(demo_platform):
     record("on_platform::b")
+''',
+    "test_on_other_platform.py": '''
+from conftest import record
+
+
+def test_other_a(other_platform):
+    record("on_other::a")
+
+
+def test_other_b(other_platform):
+    record("on_other::b")
 ''',
     "test_b_shared.py": '''
 import pytest
@@ -133,18 +152,21 @@ def _ran(root: Path) -> list[tuple[str, str]]:
     return [tuple(line.split()) for line in lines]  # type: ignore[misc]
 
 
-def test_the_simulator_and_platform_modules_share_one_worker_and_start_it(tmp_path):
+def test_each_platforms_modules_share_its_worker_and_start_it(tmp_path):
     root = _tree(tmp_path, MODULES)
     result = _pytest(root, *XDIST)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = _ran(root)
-    assert len([what for what, _ in ran if "::" in what]) == 15
+    assert len([what for what, _ in ran if "::" in what]) == 17
     workers = {what: worker for what, worker in ran}
-    simulator = {workers[f"machines::{x}"] for x in "ab"} | {workers[f"on_platform::{x}"] for x in "ab"}
-    assert len(simulator) == 1 and simulator <= {"gw0", "gw1"}
-    (sim_worker,) = simulator
+    (demo,) = {workers[f"on_platform::{x}"] for x in "ab"}
+    (other,) = {workers[f"on_other::{x}"] for x in "ab"}
+    assert {demo, other} == {"gw0", "gw1"}  # one chain per worker, at once
+    assert [what for what, _ in ran].count("demo_platform-up") == 1
+    assert [what for what, _ in ran].count("other_platform-up") == 1
     # Collected last (by name), started first.
-    assert next(what for what, worker in ran if worker == sim_worker) == "machines::a"
+    assert next(what for what, worker in ran if worker == demo and "::" in what) == "on_platform::a"
+    assert next(what for what, worker in ran if worker == other and "::" in what) == "on_other::a"
     # A slow single test is handed out before the quick ones (collected before it).
     there = [what for what, worker in ran if worker == workers["plain::7"]]
     assert not any(what.startswith("plain::") for what in there[:there.index("plain::7")])
@@ -158,14 +180,25 @@ def test_not_simulator_leaves_the_group_out_and_no_xdist_still_runs(tmp_path):
     result = _pytest(root, *XDIST, "-m", "not simulator")
     assert result.returncode == 0, result.stdout + result.stderr
     names = {what for what, _ in _ran(root)}
-    assert not any(name.startswith(("machines::", "on_platform::")) for name in names)
+    assert not any(name.startswith(("machines::", "on_platform::", "on_other::")) for name in names)
     assert {"shared::a", "plain::7"} <= names
     (root / "ran.txt").unlink()
     result = _pytest(root, "-p", "no:xdist")
     assert result.returncode == 0, result.stdout + result.stderr
     assert {worker for _, worker in _ran(root)} == {"main"}
-    assert len([what for what, _ in _ran(root)]) == 15 + 2  # the tests, the platform and the server
+    assert len([what for what, _ in _ran(root)]) == 17 + 3  # the tests, the platforms and the server
 
+
+
+def test_one_chain_puts_every_simulator_test_on_one_worker_first(tmp_path):
+    root = _tree(tmp_path, MODULES)
+    result = _pytest(root, *XDIST, "--simulator-chains", "one")
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = _ran(root)
+    chain = {f"{module}::{x}" for module in ("machines", "on_platform", "on_other") for x in "ab"}
+    (worker,) = {worker for what, worker in ran if what in chain}
+    assert {what for what, w in ran if w == worker and "::" in what} >= chain
+    assert set([what for what, w in ran if w == worker and "::" in what][:len(chain)]) == chain
 
 HOLDING = '''
 import os
@@ -215,6 +248,9 @@ def test_sigterm_to_the_controller_tears_every_worker_down(tmp_path):
         controller.send_signal(signal.SIGTERM)
         output, _ = controller.communicate(timeout=120)
         assert controller.returncode == 2, output  # interrupted
+        # Each worker the signal reached goes down once: the replacement xdist starts for it
+        # is not taken for interrupted too (and replaced again, up to xdist's restart limit).
+        assert output.count("node down: keyboard-interrupt") == 2, output
         assert [what for what, _ in _ran(root)].count("torn-down") == 2, output
         assert not any(alive(pid) for pid in workers)
     finally:

@@ -50,7 +50,9 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource (moto's own reset API)."""
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
+        # Generous: a reset re-creates the default VPCs and IAM's managed policies, which on
+        # busy shared cores took over 10 s (every setup error of a 2-worker run at load 18).
+        urllib.request.urlopen(request, timeout=120).close()
 
     def env(self) -> dict[str, str]:
         """Environment for AWS SDKs and CLIs talking to this server."""

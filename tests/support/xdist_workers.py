@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 _controller = False
-_signalled = False
+_ready: set[str] = set()  # ids of the workers up and running (gw0, ...)
+_interrupted: set[str] = set()  # those the signal reached
 
 
 def remember(config: pytest.Config) -> None:
@@ -29,10 +30,9 @@ def remember(config: pytest.Config) -> None:
 def forward(signum: int) -> bool:
     """In an xdist controller, send `signum` to the workers (its child processes: it starts no
     others) and say so; anywhere else do nothing and return False."""
-    global _signalled
     if not _controller:
         return False
-    _signalled = True
+    _interrupted.update(_ready)
     workers = psutil.Process(os.getpid()).children()
     for worker in workers:
         with contextlib.suppress(psutil.NoSuchProcess):  # already gone
@@ -40,11 +40,21 @@ def forward(signum: int) -> bool:
     return bool(workers)
 
 
-@pytest.hookimpl(tryfirst=True, optionalhook=True)  # an xdist hook: absent with -p no:xdist
+@pytest.hookimpl(optionalhook=True)  # xdist hooks: absent with -p no:xdist
+def pytest_testnodeready(node) -> None:
+    _ready.add(node.gateway.id)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_testnodedown(node, error: object | None) -> None:
     """After the signal, a worker whose interrupt a test's code swallowed may end with tests
     still queued for it: xdist would take that for its own bug (an INTERNALERROR) and
-    print no summary. Reported as interrupted, it ends the run as on Ctrl-C."""
+    print no summary. Reported as interrupted, it ends the run as on Ctrl-C.
+    Only the workers the signal reached: xdist replaces an interrupted worker, and the
+    replacement, shut down at once, must end as what it is (finished), or xdist would
+    replace it too, again and again (a collection each) up to its restart limit."""
+    worker = node.gateway.id
+    _ready.discard(worker)
     output = getattr(node, "workeroutput", None)
-    if _signalled and error is None and output is not None and output.get("exitstatus") != 2:
+    if worker in _interrupted and error is None and output is not None and output.get("exitstatus") != 2:
         output["exitstatus"] = 2
