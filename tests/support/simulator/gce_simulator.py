@@ -319,9 +319,14 @@ class GceSimulator:
         return door
 
     def booted(self, name: str) -> list[GceSandbox]:
-        """The booted sandboxes of instances named `name` (one, or none)."""
-        with self._lock:
-            return [box for box in self.sandboxes.values() if box.name == name and box.extra.get("booted")]
+        """The booted sandboxes of instances named `name` (one, or none).
+
+        Without the lock, as the AWS simulator's `_address_of`: a sync pass holds it while it
+        boots or tears down sandboxes (tens of seconds under load), and the front door asks
+        this for every connection: with the lock, the hub stopped answering while a finished
+        test's cluster instances were torn down (a 30 s login timeout in the next test)."""
+        boxes = list(self.sandboxes.values())  # a snapshot: the watch loop adds and removes
+        return [box for box in boxes if box.name == name and box.extra.get("booted")]
 
     def _raise_errors(self) -> None:
         if self.errors:
