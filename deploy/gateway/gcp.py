@@ -3,63 +3,47 @@ profiles' instance templates (see `deploy.gateway.vm`), in the zones of the plat
 region (asked of Compute once), Spot first where the profile allows it; their credentials
 in Secret Manager (`deploy.cloud.gcp_machine_secrets`), handed to each machine by the
 broker in this gateway's API (`deploy.gateway.machine_secret_broker`); their software from
-the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`).
+the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`): a locked environment's,
+or a synced one (`Cluster(sync=True)`) built and published to Cloud Storage by this gateway
+(`deploy.gateway.vm_synced`).
 
-What the stack made is read from Terraform's outputs, published beside the rendered workers
-(`build/outputs.json`): the artifacts bucket and each user's worker service account. The
-machines reach the gateway's API through the hub's proxy (the one port the firewall opens to
-them on the hub) at the hub's private address, asked of the hub's metadata server (else
-Terraform's output). Which wheels an environment's machines
-install is `build/environments/wheels.json` ({environment: build key}), written by apply.
+Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker service
+account. The machines reach the gateway's API through the hub's proxy (the one port the
+firewall opens to them on the hub) at the hub's private address, asked of the hub's metadata
+server (else Terraform's output).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from functools import cached_property
 
-from dask_gateway_server.backends.base import PublicException
-from traitlets import Integer, List, Unicode, default
+from traitlets import Integer, List, Unicode
 
 from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 from deploy.cloud.gcp_machine_boot import METADATA, GcpMachineBoot, gcp_machine_startup_script
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, identity_certs_url
 from deploy.gateway.machine_secret_broker import MachineSecretBroker
-from deploy.gateway.options import SYNC_OPTION
-from deploy.gateway.vm import VMBackend
+from deploy.gateway.vm_synced import SyncingVMBackend
+from deploy.vm.gcp_stores import GcsObjects
 from modules import naming
-from modules.spec import HUB_PORT
-
-OUTPUTS = "outputs.json"
-ENVIRONMENT_WHEELS = "environments/wheels.json"
 
 
-class GCPBackend(VMBackend):
+class GCPBackend(SyncingVMBackend):
     zone = Unicode(help="One zone to run in (default: every zone of the platform's region)", config=True)
     zones = List(Unicode(), help="The zones tried, in order (default: every zone of the platform's region)",
                  config=True)
-    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
-                                    "(default: Terraform's output)", config=True)
 
     machine_threads = Integer(
         0, help="Threads for calls to Compute Engine (default: dask-gateway's parallelism and 4 more)", config=True)
 
-    @default("artifacts_bucket")
-    def _artifacts_bucket_default(self) -> str:
-        return str(self.outputs.get("artifacts_bucket") or "")
-
-    @default("api_url")
-    def _api_url_default(self) -> str:
-        # The hub's own address first: Terraform's output is stale after a hub replacement.
-        hub = _own_private_ip() or self.outputs.get("hub_private_ip")
-        if not hub:
-            return super()._api_url_default()
-        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
+    def hub_private_ip(self) -> str | None:
+        # The hub's own address first (Terraform's output names the same one: fixed, modules.gcp.hub).
+        return _own_private_ip() or super().hub_private_ip()
 
     async def do_setup(self) -> None:
         # Each launch waits for its insert operation (its capacity error is what moves it to the
@@ -69,16 +53,6 @@ class GCPBackend(VMBackend):
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gcp-machines"))
         await super().do_setup()
-
-    @property
-    def build_dir(self) -> Path:
-        return Path(self.templates_dir).parent
-
-    @property
-    def outputs(self) -> dict:
-        if getattr(self, "_outputs", None) is None:
-            self._outputs = _json(self.build_dir / OUTPUTS)
-        return self._outputs
 
     @property
     def project(self) -> str:
@@ -99,7 +73,7 @@ class GCPBackend(VMBackend):
         """Served by the gateway's API (deploy.gateway.api): the machines' secrets, to them only."""
         if getattr(self, "_broker", None) is None:
             self._broker = MachineSecretBroker(self.secrets, naming.machine_secrets_audience(self.spec.name),
-                                               identity_certs_url())
+                                               identity_certs_url(), instances=self.machines.instance)
         return self._broker
 
     def template_of(self, worker_template: dict) -> str:
@@ -110,19 +84,10 @@ class GCPBackend(VMBackend):
         """The user's worker service account: it reaches only the buckets the user's groups were granted."""
         return (self.outputs.get("worker_service_account_by_user") or {}).get(username)
 
-    async def admit_cluster(self, user, options: dict, config) -> None:
-        await super().admit_cluster(user, options, config)
-        if options.get(SYNC_OPTION):
-            # its wheels are built on the hub, not published for machines yet: refused, not ignored
-            raise PublicException("synced environments (Cluster(sync=True)) cannot run on gcp machines yet; "
-                                  "start the cluster with one of the platform's locked environments")
-
-    def environment_key(self, cluster) -> str | None:
-        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
-        wanted = (cluster.options or {}).get("environment")
-        grants = self.spec.grants_of(cluster.username)
-        name = wanted or (grants.environments[0] if grants and grants.environments else None)
-        return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
+    @cached_property
+    def artifacts(self) -> GcsObjects:
+        # On the hub VM: the instance's account; a simulated VM's endpoints file stands in for Google.
+        return GcsObjects(self.artifacts_bucket, project=self.project, on_vm=ENDPOINTS_VARIABLE not in os.environ)
 
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
         key = self.environment_key(cluster)
@@ -146,10 +111,3 @@ def _own_private_ip() -> str | None:
     except OSError:
         return None
 
-
-def _json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
