@@ -133,7 +133,7 @@ def rendered_types() -> tuple[set[str], set[str]]:
     """Resource and data source types of the GCP stacks rendered from the example."""
     sys.path.insert(0, str(ROOT))
     from render.terraform_gcp import synthesize_gcp
-    from tests.test_terraform_gcp import example_platforms
+    from tests.support.gcp_render import example_platforms
 
     resources: set[str] = set()
     data: set[str] = set()

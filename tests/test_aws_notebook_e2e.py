@@ -44,7 +44,7 @@ from tests.support.hub_vm import intervals, ledger
 from tests.support.hub_wheelhouse import hub_wheels
 from tests.support.kernel import KernelError, run_in_kernel
 from tests.support.procs import kill_tree
-from tests.support.wheelhouse import make_wheel
+from tests.support.wheelhouse import tiny_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -166,7 +166,7 @@ def marked(aws_platform: AwsPlatform, tmp_path_factory) -> Iterator[AwsPlatform]
     links = tmp_path_factory.mktemp("wheel-source")
     for wheel in hub_wheels().glob("*.whl"):
         (links / wheel.name).symlink_to(wheel)
-    make_wheel(links, MARKER, "1.0", "py3-none-any", 'WHERE = "ml"\n')
+    tiny_wheel(links, MARKER, "1.0", body='WHERE = "ml"')
     tiny = tiny_environments(platform.text)
     ml = tiny.index("\n  ml:\n")
     packages = tiny.index("    packages: [", ml)

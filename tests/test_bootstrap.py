@@ -18,7 +18,7 @@ from render.errors import ConfigErrors
 from render.terraform import synthesize_target
 from render.validate import validate_text
 from tests.support.bootstrap import BUCKET, NAME, REPO, ROOT, SUB, config, stack
-from tests.test_terraform_gcp import schema_problems
+from tests.support.gcp_render import schema_problems
 
 # --- rendered --------------------------------------------------------------------------
 

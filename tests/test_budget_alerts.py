@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email
-import email.policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from deploy.budgets import Budgets
@@ -17,40 +14,17 @@ from deploy.budgets.alerts import Alert, Mailer
 from deploy.budgets.report import format_report, usage_report
 from deploy.ledger.models import AlertSent
 from tests.support.budgets import PER_SECOND, request, spend
-from tests.support.procs import free_port
+from tests.support.inbox import running_inbox
 
 # -- alerts by mail -----------------------------------------------------------------------
 
 pytest_plugins = ["tests.support.budget_fixtures"]  # the clock and make_budgets fixtures
 
 
-class Inbox:
-    """An SMTP server's handler that refuses the first `failures` messages (451: try later)."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.bodies: list[str] = []
-        self.failures = 0
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        if self.failures:
-            self.failures -= 1
-            return "451 4.3.0 try again later"
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.subjects.append(message["Subject"])
-        self.bodies.append(message.get_content().replace("\r\n", "\n"))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with running_inbox() as (inbox, controller):
         yield inbox, Mailer(("ops@example.org",), host=controller.hostname, port=controller.port)
-    finally:
-        controller.stop()
 
 
 def test_each_alert_is_mailed_once(make_budgets, clock, smtp):

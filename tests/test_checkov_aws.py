@@ -3,26 +3,16 @@ skip list in checkov/aws.yaml, where each skip carries its reason."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from render.terraform import synthesize_target
+from tests.support.checkov import checkov_command
 from tests.support.terraform import example_platform
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "checkov" / "aws.yaml"
-
-def checkov_command() -> list[str]:
-    """checkov from the interpreter running the tests (it is in the test extra); a missing
-    checkov fails the test, saying so, rather than skipping it."""
-    if importlib.util.find_spec("checkov") is None:
-        pytest.fail("checkov is not installed for this interpreter: pip install -e '.[test]'")
-    return [sys.executable, "-m", "checkov.main"]
 
 
 def _for_checkov(rendered: bytes) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_checkov_aws import checkov_command
-from tests.test_terraform_gcp import VARIANTS, stack
+from tests.support.checkov import checkov_command
+from tests.support.gcp_render import VARIANTS, stack
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "checkov" / "gcp.yaml"

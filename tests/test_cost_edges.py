@@ -12,7 +12,7 @@ import pytest
 from render.build import render
 from render.cost import profile_price, render_cost
 from render.validate import validate_text
-from tests.test_validation_edges import EXAMPLE
+from tests.support.example_variants import EXAMPLE
 
 HOURS = 730  # a month, as the providers' monthly figures count it
 

@@ -16,8 +16,13 @@ from deploy.ledger import models as ledger_models
 from deploy.ledger.engine import VERSION_TABLE
 from deploy.runtime.database import database_url, sqlalchemy_url
 from render.validate import validate_text
-from tests.test_gateway_config import RUNTIME, _build, _loaded
-from tests.test_hub_config import RUNTIME_ENV, load_hub_config
+from tests.support.rendered_config import (
+    GATEWAY_RUNTIME_ENV,
+    HUB_RUNTIME_ENV,
+    load_gateway_config,
+    load_hub_config,
+    render_gateway_config,
+)
 
 URL = "postgresql://hub:pa55@db.internal:5432/graticule"
 WITH_DRIVER = "postgresql+psycopg://hub:pa55@db.internal:5432/graticule"
@@ -32,7 +37,7 @@ def test_urls_name_the_installed_driver_and_sqlite_is_the_fallback(tmp_path):
 
 
 def test_rendered_configs_read_the_database_url_at_start(example_text, tmp_path, monkeypatch):
-    for key, value in {**RUNTIME_ENV, **RUNTIME}.items():
+    for key, value in {**HUB_RUNTIME_ENV, **GATEWAY_RUNTIME_ENV}.items():
         monkeypatch.setenv(key, value)
     state = tmp_path / "state"
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(state))
@@ -40,14 +45,15 @@ def test_rendered_configs_read_the_database_url_at_start(example_text, tmp_path,
     hub_build, gateway_build = tmp_path / "hub-build", tmp_path / "gateway-build"
     hub_build.mkdir()
     gateway_build.mkdir()
-    gateway_config = _build(validate_text(example_text), "aws", gateway_build)
+    gateway_config = render_gateway_config(validate_text(example_text), "aws", gateway_build)
     assert load_hub_config(example_text, "aws", hub_build).JupyterHub.db_url == WITH_DRIVER
-    assert _loaded(gateway_config).DBBackendBase.db_url == WITH_DRIVER
+    assert load_gateway_config(gateway_config).DBBackendBase.db_url == WITH_DRIVER
     assert URL not in (hub_build / "hub" / "jupyterhub_config.py").read_text()  # read at start, never rendered
     monkeypatch.delenv("GRATICULE_DATABASE_URL")
     assert load_hub_config(example_text, "aws", hub_build).JupyterHub.db_url == \
         f"sqlite:///{state / 'hub' / 'jupyterhub.sqlite'}"
-    assert _loaded(gateway_config).DBBackendBase.db_url == f"sqlite:///{state / 'gateway' / 'gateway.sqlite'}"
+    assert load_gateway_config(gateway_config).DBBackendBase.db_url == \
+        f"sqlite:///{state / 'gateway' / 'gateway.sqlite'}"
 
 
 def _ddl(table: sa.Table, dialect) -> str:

@@ -22,60 +22,12 @@ from dask_gateway_server.backends.base import ClusterConfig
 from dask_gateway_server.backends.db_base import JobStatus
 from dask_gateway_server.proxy import Proxy
 
-from deploy.cloud.aws import AWSMachines
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.machines_api import add_machine_routes
 from deploy.gateway.vm import ASKS_THE_GATEWAY
 from tests.support.simulator.capacity import CapacityProxy
+from tests.support.vm_gateway import BUCKET, HUB_IP, aws_backend, drive_start, ec2_instance, user_with
 from tests.support.vm_gateway import user_data as vm_user_data
-from tests.test_gateway_vm import _backend, _start
-
-HUB_IP = "10.0.1.10"
-BUCKET = "oceanlab-artifacts-123456789012"
-
-
-def _aws_backend(tmp_path, monkeypatch, aws, text, endpoint: str | None = None):
-    backend = _backend(tmp_path, monkeypatch, aws, text)
-    iam = aws.client("iam")
-    iam.create_role(RoleName="workers", AssumeRolePolicyDocument="{}")
-    iam.create_instance_profile(InstanceProfileName="oceanlab-worker-x")
-    iam.add_role_to_instance_profile(InstanceProfileName="oceanlab-worker-x", RoleName="workers")
-    outputs = {"artifacts_bucket": BUCKET, "hub_private_ip": HUB_IP,
-               "worker_instance_profile_by_user": {user: "oceanlab-worker-x" for user in backend.spec.users}}
-    (tmp_path / "build" / "outputs.json").write_text(json.dumps(outputs))
-    (tmp_path / "build" / "environments").mkdir(exist_ok=True)
-    (tmp_path / "build" / "environments" / "wheels.json").write_text(
-        json.dumps({name: f"key-{name}" for name in ("default", "geo", "ml", "base")}))
-    calls: list[dict] = []
-    client = aws.client("ec2") if endpoint is None else _client(aws, endpoint)
-    client.meta.events.register("provide-client-params.ec2.RunInstances",
-                                lambda params, **_: calls.append(dict(params)))
-    backend.machines = AWSMachines(region=aws.region, client=client, platform="oceanlab",
-                                   subnets=_subnets(aws))
-    return backend, calls
-
-
-def _client(aws, endpoint: str):
-    import boto3
-
-    from tests.support.moto_server import CREDENTIALS
-    return boto3.client("ec2", endpoint_url=endpoint, region_name=aws.region, **CREDENTIALS)
-
-
-def _subnets(aws) -> dict[str, str]:
-    ec2 = aws.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return {zone: ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
-            for zone, cidr in (("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24"))}
-
-
-def _user_with(backend, profile: str) -> str:
-    return next(name for name, grants in backend.spec.users.items() if grants.budget and profile in grants.profiles)
-
-
-def _raw(aws, instance_id: str) -> dict:
-    (reservation,) = aws.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
-    return reservation["Instances"][0]
 
 
 def _user_data(aws, instance_id: str) -> str:
@@ -101,8 +53,8 @@ async def _ask(app: web.Application, cluster: str, machine: str, token: str) -> 
 
 def test_a_cluster_on_instances_batched_tagged_and_without_credentials_in_user_data(tmp_path, monkeypatch, aws,
                                                                                    platform_text):
-    backend, calls = _aws_backend(tmp_path, monkeypatch, aws, platform_text)
-    user = _user_with(backend, "small")
+    backend, calls = aws_backend(tmp_path, monkeypatch, aws, platform_text)
+    user = user_with(backend, "small")
     secrets = aws.client("secretsmanager")
     backend.proxy = Proxy(parent=backend, prefix="/services/dask-gateway")  # as the rendered config sets it
     machine_api = AWSBackend._api_url_default(backend)  # (the test's backend was given api_url)
@@ -110,17 +62,17 @@ def test_a_cluster_on_instances_batched_tagged_and_without_credentials_in_user_d
 
     async def scenario():
         cluster = backend.db.create_cluster(user, {"profile": "small"}, ClusterConfig().to_dict())
-        await _start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
+        await drive_start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
         assert len(calls) == 1 and calls[0]["MinCount"] == calls[0]["MaxCount"] == 1
         workers = [backend.db.create_worker(cluster) for _ in range(2)]
-        await asyncio.gather(*(_start(w, backend.do_start_worker(w), backend.db.update_worker) for w in workers))
+        await asyncio.gather(*(drive_start(w, backend.do_start_worker(w), backend.db.update_worker) for w in workers))
         assert len(calls) == 2 and calls[1]["MinCount"] == calls[1]["MaxCount"] == 2  # one request, two workers
 
         scheduler_id = cluster.state["machine_id"]
         worker_ids = [w.state["machine_id"] for w in workers]
         assert len({scheduler_id, *worker_ids}) == 3
         for machine_id, role in ((scheduler_id, "scheduler"), *((i, "worker") for i in worker_ids)):
-            raw = _raw(aws, machine_id)
+            raw = ec2_instance(aws, machine_id)
             tags = {t["Key"]: t["Value"] for t in raw["Tags"]}
             assert (tags["platform"], tags["role"], tags["user"], tags["cluster"]) == ("oceanlab", role, user,
                                                                                       cluster.name)
@@ -170,23 +122,23 @@ def test_a_cluster_on_instances_batched_tagged_and_without_credentials_in_user_d
 def test_spot_refused_worker_replaced_on_demand_and_a_reclaimed_scheduler_says_so(tmp_path, monkeypatch, aws,
                                                                                  platform_text):
     with CapacityProxy(aws) as proxy:
-        backend, calls = _aws_backend(tmp_path, monkeypatch, aws, platform_text, endpoint=proxy.url)
-        user = _user_with(backend, "large")
+        backend, calls = aws_backend(tmp_path, monkeypatch, aws, platform_text, endpoint=proxy.url)
+        user = user_with(backend, "large")
         assert backend.worker_template("large")["spot"] is True
 
         async def scenario():
             cluster = backend.db.create_cluster(user, {"profile": "large"}, ClusterConfig().to_dict())
-            await _start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
+            await drive_start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
             worker = backend.db.create_worker(cluster)
-            await _start(worker, backend.do_start_worker(worker), backend.db.update_worker)
-            assert _raw(aws, worker.state["machine_id"]).get("InstanceLifecycle") == "spot"
+            await drive_start(worker, backend.do_start_worker(worker), backend.db.update_worker)
+            assert ec2_instance(aws, worker.state["machine_id"]).get("InstanceLifecycle") == "spot"
 
             aws.client("ec2").terminate_instances(InstanceIds=[worker.state["machine_id"]])  # EC2 reclaims it
             assert await backend.do_check_workers([worker]) == [False]
             proxy.refuse(spot=True)  # and has no spot capacity left
             replacement = backend.db.create_worker(cluster)
-            await _start(replacement, backend.do_start_worker(replacement), backend.db.update_worker)
-            raw = _raw(aws, replacement.state["machine_id"])
+            await drive_start(replacement, backend.do_start_worker(replacement), backend.db.update_worker)
+            raw = ec2_instance(aws, replacement.state["machine_id"])
             assert raw.get("InstanceLifecycle") != "spot" and raw["State"]["Name"] in ("pending", "running")
             assert proxy.refused and all(spot for _, _, spot in proxy.refused)
             assert [c.get("InstanceMarketOptions", {}).get("MarketType") for c in calls[-3:]] == [
@@ -209,12 +161,12 @@ def test_the_rendered_config_gives_machines_minutes_to_start_and_local_processes
                                                                                         platform_text):
     from deploy.gateway.local import LocalProcessBackend
     from render.validate import validate_text
-    from tests.test_gateway_config import RUNTIME, _build, _loaded
+    from tests.support.rendered_config import GATEWAY_RUNTIME_ENV, load_gateway_config, render_gateway_config
 
-    for key, value in RUNTIME.items():
+    for key, value in GATEWAY_RUNTIME_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path / "state"))
-    config = _loaded(_build(validate_text(platform_text), "aws", tmp_path / "build"))
+    config = load_gateway_config(render_gateway_config(validate_text(platform_text), "aws", tmp_path / "build"))
     vm = AWSBackend(config=config)
     assert (vm.cluster_start_timeout, vm.worker_start_timeout) == (600.0, 600.0)
     local = LocalProcessBackend(config=config)

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from dask_gateway_server.app import DaskGateway
 from dask_gateway_server.models import User
-from traitlets.config.loader import PyFileConfigLoader
 
 from deploy.gateway.local import LocalProcessBackend
 from render.gateway_config import render_gateway
 from render.validate import validate_text
-
-RUNTIME = {
-    "GRATICULE_HUB_URL": "http://127.0.0.1:18000",
-    "GRATICULE_HUB_API_URL": "http://127.0.0.1:18000/hub/api",
-    "GRATICULE_GATEWAY_URL": "http://127.0.0.1:18001",
-    "GRATICULE_GATEWAY_API_TOKEN": "not-a-real-token",
-}
+from tests.support.rendered_config import GATEWAY_RUNTIME_ENV, load_gateway_config, render_gateway_config
 
 
 @pytest.fixture
@@ -27,26 +19,13 @@ def example(example_text):
     return validate_text(example_text)
 
 
-def _build(platform, target: str, directory: Path) -> Path:
-    for path, data in render_gateway(platform, target).items():
-        (directory / path).parent.mkdir(parents=True, exist_ok=True)
-        (directory / path).write_bytes(data)
-    return directory / "gateway" / "dask_gateway_config.py"
-
-
 @pytest.fixture
 def runtime_env(monkeypatch, tmp_path):
-    for key, value in RUNTIME.items():
+    for key, value in GATEWAY_RUNTIME_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("GRATICULE_GATEWAY_SCHEDULER_URL", raising=False)
     return tmp_path
-
-
-def _loaded(config_path: Path):
-    """The loader `DaskGateway.load_config_file` uses, without applying the config to an
-    app (that would import the cloud backend classes, which a later issue implements)."""
-    return PyFileConfigLoader(config_path.name, path=str(config_path.parent)).load_config()
 
 
 @pytest.mark.parametrize(
@@ -58,14 +37,14 @@ def _loaded(config_path: Path):
     ],
 )
 def test_config_names_auth_service_limits_and_backend(example, runtime_env, target, backend):
-    config = _loaded(_build(example, target, runtime_env / "build"))
+    config = load_gateway_config(render_gateway_config(example, target, runtime_env / "build"))
 
     assert config.DaskGateway.backend_class == backend
     assert config.DaskGateway.authenticator_class == ("dask_gateway_server.auth.JupyterHubAuthenticator")
     hub = config.JupyterHubAuthenticator
     assert hub.jupyterhub_service_name == "dask-gateway"
-    assert hub.jupyterhub_api_url == RUNTIME["GRATICULE_HUB_API_URL"]
-    assert hub.jupyterhub_api_token == RUNTIME["GRATICULE_GATEWAY_API_TOKEN"]
+    assert hub.jupyterhub_api_url == GATEWAY_RUNTIME_ENV["GRATICULE_HUB_API_URL"]
+    assert hub.jupyterhub_api_token == GATEWAY_RUNTIME_ENV["GRATICULE_GATEWAY_API_TOKEN"]
     assert config.Proxy.address == config.Proxy.tcp_address == "127.0.0.1:18001"
 
     assert config.ClusterConfig.cluster_max_workers == 100
@@ -85,7 +64,8 @@ def _choices(options, field: str) -> list[str] | None:
 
 @pytest.mark.parametrize("target", ["local", "aws", "gcp"])
 def test_options_offer_each_user_only_their_groups_grants(example, runtime_env, target):
-    options_for = _loaded(_build(example, target, runtime_env / "build")).Backend.cluster_options
+    config = load_gateway_config(render_gateway_config(example, target, runtime_env / "build"))
+    options_for = config.Backend.cluster_options
 
     alice, bob = options_for(User("alice")), options_for(User("bob"))
     assert _choices(alice, "profile") == ["small", "large", "gpu"]
@@ -100,7 +80,8 @@ def test_options_offer_each_user_only_their_groups_grants(example, runtime_env, 
 
 
 def test_options_size_workers_from_the_profile_and_refuse_what_is_not_granted(example, runtime_env):
-    options = _loaded(_build(example, "local", runtime_env / "build")).Backend.cluster_options
+    config = load_gateway_config(render_gateway_config(example, "local", runtime_env / "build"))
+    options = config.Backend.cluster_options
     bob = options(User("bob"))
 
     chosen = bob.parse_options({"profile": "small", "workers": 2})
@@ -120,7 +101,7 @@ def test_options_size_workers_from_the_profile_and_refuse_what_is_not_granted(ex
 def test_local_config_initializes_the_real_gateway_app(example, runtime_env):
     """What `dask-gateway-server -f` does up to serving: load, then build auth and backend."""
     app = DaskGateway()
-    app.initialize(["-f", str(_build(example, "local", runtime_env / "build"))])
+    app.initialize(["-f", str(render_gateway_config(example, "local", runtime_env / "build"))])
     assert isinstance(app.backend, LocalProcessBackend)
     assert app.authenticator.jupyterhub_service_name == "dask-gateway"
     assert app.authenticator.use_service_access_scopes is True

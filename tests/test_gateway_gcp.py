@@ -39,7 +39,7 @@ from tests.support.gce.clients import client, wait
 from tests.support.gce.rendered import Rendered
 from tests.support.gce.server import running_fake_compute
 from tests.support.gcp.secret_manager import running_secret_manager
-from tests.test_terraform_gcp import example_platform
+from tests.support.gcp_render import example_platform
 
 
 @pytest.fixture

@@ -12,65 +12,25 @@ checked as the user data they were given.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from dask_gateway_server.backends.base import ClusterConfig
-from dask_gateway_server.backends.db_base import DataManager, JobStatus
 from sqlalchemy import create_engine, select
 
 from deploy.budgets import Request
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.deadman import UNIT
 from deploy.cloud.machines import MachineSpec
-from deploy.gateway.aws import AWSBackend
-from deploy.gateway.budgets import GatewayBudgets
 from deploy.ledger.models import ROLE_WORKER, UsageInterval
-from render.gateway_config import render_gateway
-from render.validate import validate_text
-from render.workers import render_workers
-from tests.support.vm_gateway import user_data
-
-
-def _launch_templates(aws, workers: dict[str, dict]) -> None:
-    ec2 = aws.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    for template in workers.values():
-        ec2.create_launch_template(
-            LaunchTemplateName=template["launch_template_name"],
-            LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]},
-        )
-
-
-def _backend(tmp_path, monkeypatch, aws, text: str) -> AWSBackend:
-    platform_model = validate_text(text)
-    files = {**render_gateway(platform_model, "aws"), **render_workers(platform_model, "aws")}
-    for path, data in files.items():
-        (tmp_path / "build" / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "build" / path).write_bytes(data)
-    workers = {p: json.loads(d) for p, d in files.items() if p.startswith("workers/")}
-    _launch_templates(aws, workers)
-    platform = json.loads(files["gateway/platform.json"])
-    monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path))
-    monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
-    backend = AWSBackend(platform=platform, state_dir=str(tmp_path / "gateway"), api_url="https://hub.example/api")
-    backend.db = DataManager(url="sqlite://")
-    backend.budgets = GatewayBudgets.open(backend.spec, backend.state_dir)
-    return backend
+from tests.support.vm_gateway import drive_start, simple_backend, user_data
 
 
 def _user(backend) -> str:
     return next(name for name, grants in backend.spec.users.items() if grants.profiles and grants.budget)
 
 
-async def _start(job, starting, update) -> None:
-    async for state in starting:
-        update(job, state=state)
-    update(job, status=JobStatus.RUNNING)
-
-
 def test_the_backend_reads_the_rendered_worker_template(tmp_path, monkeypatch, aws, platform_text):
-    backend = _backend(tmp_path, monkeypatch, aws, platform_text)
+    backend = simple_backend(tmp_path, monkeypatch, aws, platform_text)
     try:
         profile = backend.spec.dask.default_profile
         template = backend.worker_template(profile)
@@ -83,7 +43,7 @@ def test_the_backend_reads_the_rendered_worker_template(tmp_path, monkeypatch, a
 
 def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tmp_path, monkeypatch, aws,
                                                                               platform_text):
-    backend = _backend(tmp_path, monkeypatch, aws, platform_text)
+    backend = simple_backend(tmp_path, monkeypatch, aws, platform_text)
     backend.machines = AWSMachines(region=aws.region, endpoint_url=aws.url)
     user = _user(backend)
     profile = backend.spec.users[user].default_profile
@@ -91,14 +51,14 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
     async def scenario():
         config = ClusterConfig().to_dict()
         cluster = backend.db.create_cluster(user, {"profile": profile}, config)
-        await _start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
+        await drive_start(cluster, backend.do_start_cluster(cluster), backend.db.update_cluster)
         backend.db.update_cluster(cluster, scheduler_address="tls://10.0.0.5:8786")
         worker = backend.db.create_worker(cluster)
         backend.budgets.budgets.admit(Request(
             user=user, cluster=cluster.name, process=worker.name, profile=profile, role=ROLE_WORKER,
             cores=2.0, memory_bytes=2**33, price_per_hour_usd=0.1,
         ))
-        await _start(worker, backend.do_start_worker(worker), backend.db.update_worker)
+        await drive_start(worker, backend.do_start_worker(worker), backend.db.update_worker)
 
         scheduler_id, worker_id = cluster.state["machine_id"], worker.state["machine_id"]
         assert scheduler_id != worker_id
@@ -149,7 +109,7 @@ def test_machines_describe_leaves_out_unknown_ids_and_launch_refusals_are_errors
 
 def test_each_machine_spec_asks_spot_as_its_profile_allows_with_the_budget_and_a_dead_man_switch(
         tmp_path, monkeypatch, aws, platform_text):
-    backend = _backend(tmp_path, monkeypatch, aws, platform_text)
+    backend = simple_backend(tmp_path, monkeypatch, aws, platform_text)
     try:
         user = next(name for name, grants in backend.spec.users.items()
                     if grants.budget and {"small", "large"} <= set(grants.profiles))

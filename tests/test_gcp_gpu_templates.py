@@ -10,7 +10,7 @@ import json
 import pytest
 
 from render.terraform_gcp import synthesize_gcp
-from tests.test_terraform_gcp import example_platform
+from tests.support.gcp_render import example_platform
 
 
 def _gpu_template(instance: str, gpu: dict, memory: str = "30GiB", spot: bool = False) -> dict:

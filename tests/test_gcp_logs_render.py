@@ -14,7 +14,7 @@ from deploy.cloud.gcp_log_sink import RESOURCE_NAME_LABEL, log_name
 from deploy.vm.units import agent_units
 from modules.gcp.startup_script import log_name as log_prefix
 from tests.support.gcp.log_filter import parse
-from tests.test_terraform_gcp import VARIANTS, resources, stack
+from tests.support.gcp_render import VARIANTS, resources, stack
 
 WRITE_ONLY = "roles/logging.logWriter"
 

@@ -38,7 +38,7 @@ from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.simulator.gce_identity import IdentityIssuer
 from tests.support.simulator.gce_metadata import GceMetadata, GceMetadataServer
-from tests.test_machine_boot import _environment
+from tests.support.wheelhouse import six_environment
 
 PROJECT = "oceanlab-prod"
 BUCKET = "oceanlab-artifacts-oceanlab-prod"
@@ -141,7 +141,7 @@ API_URL = f"http://127.0.0.1:{BROKER_PORT}/api"
 
 def test_the_script_gets_its_secret_from_the_broker_installs_the_environment_and_runs(tmp_path, google):
     bucket = google["gcs"].client().create_bucket(BUCKET)
-    key, wheels = _environment(tmp_path)
+    key, wheels = six_environment(tmp_path)
     artifacts = GcsObjects(BUCKET, client=google["gcs"].client())
     assert publish.publish_environment(artifacts, key, wheels) == 1
     secrets: GcpMachineSecrets = google["secrets"]

@@ -5,7 +5,7 @@ hub) whose front ends the firewall admits, and the address in Terraform's output
 from __future__ import annotations
 
 from modules.spec import SCHEDULER_PORT
-from tests.test_terraform_gcp import resources, stack
+from tests.support.gcp_render import resources, stack
 
 
 def test_schedulers_share_the_hubs_address_through_a_tcp_proxy() -> None:

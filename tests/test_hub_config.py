@@ -12,12 +12,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from jupyterhub.app import JupyterHub
-from traitlets.config import Config
 
 from deploy.hub import passwords
 from render.hub_config import GATEWAY_ACCESS_SCOPE, render_hub
 from render.validate import validate_text
+from tests.support.rendered_config import HUB_RUNTIME_ENV, load_hub_config
 
 OIDC = """\
   auth:
@@ -27,34 +26,14 @@ OIDC = """\
       client_id: oceanlab-hub
 """
 
-RUNTIME_ENV = {
-    "GRATICULE_HUB_URL": "http://127.0.0.1:18123",
-    "GRATICULE_HUB_BIND_URL": "http://127.0.0.1:18124",
-    "GRATICULE_PROXY_API_URL": "http://127.0.0.1:18125",
-    "GRATICULE_GATEWAY_API_TOKEN": "gateway-token-from-env",
-    "GRATICULE_ADMIN_API_TOKEN": "admin-token-from-env",
-    "GRATICULE_OAUTH_CLIENT_SECRET": "client-secret-from-env",
-}
-
 
 @pytest.fixture
 def runtime(monkeypatch, tmp_path) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(state))
-    for key, value in RUNTIME_ENV.items():
+    for key, value in HUB_RUNTIME_ENV.items():
         monkeypatch.setenv(key, value)
     return state
-
-
-def load_hub_config(platform_text: str, target: str, build: Path) -> Config:
-    """Render build/hub/ and load jupyterhub_config.py with JupyterHub's own loader."""
-    files = render_hub(validate_text(platform_text), target)
-    for relative, data in files.items():
-        (build / relative).parent.mkdir(parents=True, exist_ok=True)
-        (build / relative).write_bytes(data)
-    app = JupyterHub()
-    app.load_config_file(str(build / "hub" / "jupyterhub_config.py"))
-    return app.config
 
 
 def oidc_text(example_text: str) -> str:
@@ -70,7 +49,7 @@ def test_render_is_deterministic_and_holds_no_runtime_value(example_text, runtim
         assert first == second
         assert set(first) == {"hub/jupyterhub_config.py", "hub/platform.json"}
         for data in first.values():
-            for value in (*RUNTIME_ENV.values(), str(runtime)):
+            for value in (*HUB_RUNTIME_ENV.values(), str(runtime)):
                 assert value.encode() not in data
 
 
@@ -89,8 +68,8 @@ def test_local_config(example_text, runtime, tmp_path):
         "students": {"users": ["bob"], "properties": {"admin": False}},
     }
     # Runtime values come from the environment, not from the rendered files.
-    assert hub.bind_url == RUNTIME_ENV["GRATICULE_HUB_URL"]
-    assert hub.hub_bind_url == RUNTIME_ENV["GRATICULE_HUB_BIND_URL"]
+    assert hub.bind_url == HUB_RUNTIME_ENV["GRATICULE_HUB_URL"]
+    assert hub.hub_bind_url == HUB_RUNTIME_ENV["GRATICULE_HUB_BIND_URL"]
     assert hub.db_url == f"sqlite:///{runtime / 'hub' / 'jupyterhub.sqlite'}"
     assert hub.cookie_secret_file == str(runtime / "secrets" / "cookie_secret")
     assert hub.cleanup_servers is False

@@ -20,7 +20,7 @@ from deploy.vm import units
 from deploy.vm.settings import VmSettings
 from tests.support.gce.server import running_fake_compute
 from tests.support.gce.setup import network, template
-from tests.test_reaper import _gateway_database
+from tests.support.reaper_fleet import gateway_database
 
 PROJECT = "oceanlab-prod"
 PLATFORM = "lab"
@@ -51,7 +51,7 @@ def test_one_pass_deletes_only_what_the_gateway_does_not_know(fleet, tmp_path):
     fake, machines, ids = fleet
     settings = _settings(tmp_path)
     Layout(settings.state_dir).gateway.mkdir(parents=True)
-    _gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
+    gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
     verdict = reaping.reap_once(settings, machines, grace=0)
     assert verdict is not None and verdict.terminated == [ids["orphan"]]
     fake.settle()

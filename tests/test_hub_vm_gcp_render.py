@@ -16,7 +16,7 @@ from modules import naming
 from modules.gcp.startup_script import VENV
 from render.build import render
 from render.hub_vm import render_hub_vm
-from tests.test_terraform_gcp import example_platform, resources
+from tests.support.gcp_render import example_platform, resources
 
 NAME = "oceanlab"
 PROJECT = "oceanlab-prod"

@@ -13,40 +13,39 @@ from deploy.gateway import reaping
 from deploy.runtime.state import Layout
 from deploy.vm import units
 from deploy.vm.settings import VmSettings
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_reaper import PLATFORM, _gateway_database, _states, fleet  # noqa: F401  (fleet: a fixture)
+from tests.support.reaper_fleet import PLATFORM, gateway_database, instance_states
 
 
 def _settings(tmp_path, region: str) -> VmSettings:
     return VmSettings(PLATFORM, region, "bucket", "/graticule/lab", tmp_path / "state", "/dev/xvdf")
 
 
-def test_one_pass_terminates_only_what_the_gateway_does_not_know(fleet, tmp_path):  # noqa: F811
+def test_one_pass_terminates_only_what_the_gateway_does_not_know(fleet, tmp_path):
     moto, machines, ids = fleet
     settings = _settings(tmp_path, moto.region)
     Layout(settings.state_dir).gateway.mkdir(parents=True)
-    url = _gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
+    url = gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
     assert url == reaping.gateway_database(settings.state_dir)  # where the rendered gateway config keeps it
 
     verdict = reaping.reap_once(settings, machines, grace=0)
     assert verdict is not None and verdict.terminated == [ids["orphan"]]
-    states = _states(moto, ids)
+    states = instance_states(moto, ids)
     assert states.pop("orphan") in ("shutting-down", "terminated")
     assert set(states.values()) == {"running"}  # known, hub, runner, another platform's
 
 
-def test_no_database_terminates_nothing(fleet, tmp_path, capsys):  # noqa: F811
+def test_no_database_terminates_nothing(fleet, tmp_path, capsys):
     moto, machines, ids = fleet
     assert reaping.reap_once(_settings(tmp_path, moto.region), machines, grace=0) is None
     assert "nothing terminated" in capsys.readouterr().out
-    assert set(_states(moto, ids).values()) == {"running"}
+    assert set(instance_states(moto, ids).values()) == {"running"}
 
 
-def test_the_unit_runs_a_pass_from_the_vm_settings(fleet, tmp_path):  # noqa: F811
+def test_the_unit_runs_a_pass_from_the_vm_settings(fleet, tmp_path):
     moto, _, ids = fleet
     settings = _settings(tmp_path, moto.region)
     Layout(settings.state_dir).gateway.mkdir(parents=True)
-    _gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
+    gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
     path = tmp_path / "vm.json"
     path.write_text(json.dumps({"platform": PLATFORM, "region": moto.region, "bucket": "b", "log_group": "g",
                                 "state_dir": str(settings.state_dir), "state_device": "/dev/xvdf"}))

@@ -19,11 +19,9 @@ import urllib.request
 
 import nbformat
 import pytest
-from aiosmtpd.controller import Controller
 
+from tests.support.inbox import running_inbox
 from tests.support.local_platform import REPO, HttpAnswer, LocalPlatform, local_platform
-from tests.support.procs import free_port
-from tests.test_budget_alerts import Inbox
 
 pytestmark = pytest.mark.slow
 
@@ -88,13 +86,8 @@ print("workers", workers, "total", total)
 
 @pytest.fixture(scope="module")
 def inbox():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield inbox, controller
-    finally:
-        controller.stop()
+    with running_inbox() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

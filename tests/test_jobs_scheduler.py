@@ -7,16 +7,15 @@ import json
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from deploy.jobs import store
 from deploy.jobs.scheduler import HubUnavailable
 from deploy.ledger import ManualClock, Process
 from deploy.ledger.models import JobRun, UsageInterval
+from tests.support.inbox import running_inbox
 from tests.support.jobs import PRICE, T0, every_minute, hourly, make_scheduler, spec, wait_drivers, write
 from tests.support.procs import free_port
-from tests.test_budget_alerts import Inbox
 
 SLOT = T0 + 30  # 12:01:00 UTC
 
@@ -38,15 +37,10 @@ def home(state):
 
 @pytest.fixture
 def inbox(monkeypatch):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("GRATICULE_SMTP_HOST", controller.hostname)
-    monkeypatch.setenv("GRATICULE_SMTP_PORT", str(controller.port))
-    try:
+    with running_inbox() as (inbox, controller):
+        monkeypatch.setenv("GRATICULE_SMTP_HOST", controller.hostname)
+        monkeypatch.setenv("GRATICULE_SMTP_PORT", str(controller.port))
         yield inbox
-    finally:
-        controller.stop()
 
 
 def _rows(scheduler):

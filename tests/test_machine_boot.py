@@ -9,7 +9,6 @@ run finds the environment installed and skips the install.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -17,7 +16,6 @@ import stat
 import subprocess
 import threading
 import time
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -26,10 +24,9 @@ from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.vm import publish
 from deploy.vm.machine_boot import ENVS_DIR, PYTHON, WORKDIR, MachineBoot, machine_user_data
 from deploy.vm.stores import S3Objects
-from deploy.vm.wheelhouse import Wheelhouse
-from graticule.wheels import repack
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.support.simulator.imds import InstanceMetadata, MetadataServer, fallback_credentials
+from tests.support.wheelhouse import six_environment
 
 BUCKET = "oceanlab-artifacts-123456789012"
 PROBE = (
@@ -51,16 +48,6 @@ def imds_url():
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         server.stop()
-
-
-def _environment(tmp_path: Path) -> tuple[str, Wheelhouse]:
-    directory = tmp_path / "wheels"
-    directory.mkdir()
-    wheel = repack(metadata.distribution("six"), directory)
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    (directory / "requirements.txt").write_text(f"six=={metadata.version('six')} --hash=sha256:{digest}\n")
-    (directory / "index.json").write_text(json.dumps({"files": [wheel.name]}))
-    return "k" + digest[:23], Wheelhouse("unused", directory)
 
 
 def _run(script: Path, root: Path, moto, imds_url: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -91,7 +78,7 @@ def test_the_script_reads_its_secret_installs_the_environment_and_runs(tmp_path,
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": moto_server.region})
     if path:
         _publish_uv(s3)
-    key, wheels = _environment(tmp_path)
+    key, wheels = six_environment(tmp_path)
     assert publish.publish_environment(S3Objects(s3, BUCKET), key, wheels) == 1
     assert publish.publish_environment(S3Objects(s3, BUCKET), key, wheels) == 0  # present: not again
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}

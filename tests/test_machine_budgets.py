@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 
 import pytest
 from dask_gateway_server.backends.base import PublicException
@@ -27,22 +26,12 @@ from deploy.ledger import ManualClock
 from deploy.ledger.models import UsageInterval
 from render import prices
 from tests.support import vm_gateway
+from tests.support.vm_gateway import ec2_instance, terminated_at
 
 
 def _rows(made) -> list[UsageInterval]:
     with made.budgets.budgets.ledger.reading() as conn:
         return list(conn.execute(select(UsageInterval).order_by(UsageInterval.id)))
-
-
-def _raw(aws, instance_id: str) -> dict:
-    answer = aws.client("ec2").describe_instances(InstanceIds=[instance_id])
-    return answer["Reservations"][0]["Instances"][0]
-
-
-def _ended_at(raw: dict) -> float:
-    # "User initiated (2026-12-04 18:00:00 UTC)": what EC2 says of a termination.
-    stamp = raw["StateTransitionReason"].split("(")[1].split(")")[0].rsplit(" ", 1)[0]
-    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
 def test_an_interval_runs_from_the_instance_launch_to_its_termination(tmp_path, monkeypatch, aws, example_text):
@@ -56,7 +45,7 @@ def test_an_interval_runs_from_the_instance_launch_to_its_termination(tmp_path, 
         await made.liveness()  # a metering pass's look at the machines
         by_process = {row.process: row for row in _rows(made)}
         for job in (cluster, worker):
-            row, raw = by_process[job.name], _raw(aws, job.state["machine_id"])
+            row, raw = by_process[job.name], ec2_instance(aws, job.state["machine_id"])
             assert row.machine_id == job.state["machine_id"]
             assert row.started_at == raw["LaunchTime"].timestamp()  # the launch, not the admission
             assert row.price_per_hour_usd == made.spec.profiles["small"].price_per_hour_usd
@@ -67,7 +56,8 @@ def test_an_interval_runs_from_the_instance_launch_to_its_termination(tmp_path, 
         assert not alive(worker) and alive(cluster)
         await made.liveness()  # looked at again: nothing changes twice
         row = {r.process: r for r in _rows(made)}[worker.name]
-        assert row.ended_at == _ended_at(_raw(aws, worker.state["machine_id"]))  # EC2's end, not the clock's
+        ended = terminated_at(ec2_instance(aws, worker.state["machine_id"]))
+        assert row.ended_at == ended  # EC2's end, not the clock's
         assert row.ended_at < clock() - 3000
         assert len(_rows(made)) == 2  # one interval per instance, however often it is looked at
         return cluster
@@ -102,8 +92,8 @@ def test_spot_instances_pay_the_spot_price_and_on_demand_capacity_the_on_demand_
 
     try:
         rows, cluster, on_spot, refused, instead = asyncio.run(scenario())
-        assert _raw(aws, on_spot.state["machine_id"])["InstanceLifecycle"] == "spot"
-        assert "InstanceLifecycle" not in _raw(aws, instead.id)
+        assert ec2_instance(aws, on_spot.state["machine_id"])["InstanceLifecycle"] == "spot"
+        assert "InstanceLifecycle" not in ec2_instance(aws, instead.id)
         assert rows[on_spot.name].price_per_hour_usd == spot
         assert rows[refused.name].price_per_hour_usd == on_demand
         assert rows[refused.name].machine_id == instead.id
@@ -160,7 +150,7 @@ def test_on_exhausted_stop_terminates_every_instance_of_the_budget_in_one_meteri
             deadline = time.monotonic() + 60
             ocean = [alices.state["machine_id"], *(w.state["machine_id"] for w in workers), ghost.id]
             while time.monotonic() < deadline and not all(
-                    _raw(aws, i)["State"]["Name"] in ("shutting-down", "terminated") for i in ocean):
+                    ec2_instance(aws, i)["State"]["Name"] in ("shutting-down", "terminated") for i in ocean):
                 await asyncio.sleep(0.1)
         finally:  # the loop sleeps an hour after its first pass: all of this is that one pass
             loop.cancel()
@@ -168,11 +158,11 @@ def test_on_exhausted_stop_terminates_every_instance_of_the_budget_in_one_meteri
 
     try:
         alices, bobs, ocean, notebook = asyncio.run(scenario())
-        states = {i: _raw(aws, i)["State"]["Name"] for i in ocean}
+        states = {i: ec2_instance(aws, i)["State"]["Name"] for i in ocean}
         assert set(states.values()) <= {"shutting-down", "terminated"}, states
         assert alices.target == JobStatus.STOPPED
         assert "budget 'ocean' is exhausted" in alices.options[STOP_REASON_OPTION]
         assert {m.state for m in made.machines.list({"cluster": bobs.name})} <= {"pending", "running"}
-        assert _raw(aws, notebook.id)["State"]["Name"] in ("pending", "running")
+        assert ec2_instance(aws, notebook.id)["State"]["Name"] in ("pending", "running")
     finally:
         made.budgets.close()

@@ -28,7 +28,7 @@ from deploy.ledger import ManualClock
 from deploy.ledger.models import UsageInterval as U
 from tests.support import vm_gateway
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_machine_budgets import _ended_at, _raw
+from tests.support.vm_gateway import ec2_instance, terminated_at
 
 SMALL_ON_DEMAND = 0.096  # m6i.large in us-west-2, the table's
 
@@ -75,7 +75,7 @@ def test_the_pass_keeps_live_and_starting_servers_open_and_closes_gone_ones_at_t
         assert asyncio.run(made.live_outside_clusters()) == {(server_key("carol"),) * 2}
         with ledger.reading() as conn:
             row = conn.execute(select(U).where(U.cluster == server_key("alice"))).one()
-        assert row.ended_at == _ended_at(_raw(aws, alices)) and row.end_reason == "instance terminated"
+        assert row.ended_at == terminated_at(ec2_instance(aws, alices)) and row.end_reason == "instance terminated"
     finally:
         made.budgets.close()
 
@@ -114,7 +114,7 @@ def test_a_spent_stop_budget_asks_the_hub_to_stop_its_servers_and_terminates_non
     try:
         machine_id = asyncio.run(scenario())
         assert asked == [("DELETE", "/hub/api/users/alice/server", "token gateway-service-token")]
-        assert _raw(aws, machine_id)["State"]["Name"] in ("pending", "running")  # the hub's spawner stops it
+        assert ec2_instance(aws, machine_id)["State"]["Name"] in ("pending", "running")  # the hub's spawner stops it
         assert server_key("alice") in _open(made)  # closed by the spawner's stop, not behind the hub's back
     finally:
         made.budgets.close()

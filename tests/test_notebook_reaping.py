@@ -11,8 +11,7 @@ from deploy.gateway import reaping
 from deploy.runtime.state import Layout
 from deploy.vm import servers_in_use
 from deploy.vm.settings import VmSettings
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_reaper import PLATFORM, TEMPLATE, _gateway_database, _states, fleet  # noqa: F401  (fleet: a fixture)
+from tests.support.reaper_fleet import PLATFORM, TEMPLATE, gateway_database, instance_states
 
 
 def _notebook(machines: AWSMachines, name: str) -> str:
@@ -46,31 +45,31 @@ def test_the_hub_knows_the_machines_of_its_running_servers_only(tmp_path):
     assert servers_in_use.machine_ids(url) == {"i-0aaa"}
 
 
-def test_one_pass_keeps_the_running_servers_machines_and_ends_the_stopped_ones(fleet, tmp_path):  # noqa: F811
+def test_one_pass_keeps_the_running_servers_machines_and_ends_the_stopped_ones(fleet, tmp_path):
     moto, machines, ids = fleet
     ids["alice"], ids["bob"] = _notebook(machines, "alice"), _notebook(machines, "bob")
     settings = VmSettings(PLATFORM, moto.region, "bucket", "/graticule/lab", tmp_path / "state", "/dev/xvdf")
     layout = Layout(settings.state_dir)
     layout.gateway.mkdir(parents=True)
     layout.hub.mkdir(parents=True)
-    _gateway_database(layout.gateway / "gateway.sqlite", ids)
+    gateway_database(layout.gateway / "gateway.sqlite", ids)
     url = _hub_database(layout.hub / "jupyterhub.sqlite", {"alice": ids["alice"]}, {"bob": ids["bob"]})
     assert url == servers_in_use.hub_database(settings.state_dir)  # where the rendered hub config keeps it
 
     verdict = reaping.reap_once(settings, machines, grace=0)
     assert verdict is not None and sorted(verdict.terminated) == sorted([ids["orphan"], ids["bob"]])
-    states = _states(moto, ids)
+    states = instance_states(moto, ids)
     assert states["alice"] == "running" and states["known"] == "running"
 
 
-def test_an_unreadable_hub_database_keeps_every_notebook_machine(fleet, tmp_path, capsys):  # noqa: F811
+def test_an_unreadable_hub_database_keeps_every_notebook_machine(fleet, tmp_path, capsys):
     moto, machines, ids = fleet
     ids["alice"] = _notebook(machines, "alice")
     settings = VmSettings(PLATFORM, moto.region, "bucket", "/graticule/lab", tmp_path / "state", "/dev/xvdf")
     Layout(settings.state_dir).gateway.mkdir(parents=True)
-    _gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
+    gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
 
     verdict = reaping.reap_once(settings, machines, grace=0)  # no hub database at all
     assert verdict is not None and verdict.terminated == [ids["orphan"]]  # the gateway's orphan still goes
-    assert _states(moto, ids)["alice"] == "running"
+    assert instance_states(moto, ids)["alice"] == "running"
     assert "notebook servers kept" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 
 from render.build import render
 from render.validate import validate_text
-from tests.test_validation_edges import EXAMPLE
+from tests.support.example_variants import EXAMPLE
 
 
 def rendered(edit, target: str = "local") -> dict[str, dict]:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from render.validate import validate_text
 from tests.conftest import EXAMPLE_COPY
-from tests.test_validation_edges import problems
+from tests.support.example_variants import problems
 
 
 def _set(*path: object, value: object):

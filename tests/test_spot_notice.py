@@ -29,7 +29,7 @@ from deploy.gateway.aws import SPOT_NOTICE_FILE
 from deploy.runtime import env
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.support.simulator.imds import InstanceMetadata, MetadataServer, fallback_credentials
-from tests.test_gateway_aws_machines import _aws_backend, _user_with
+from tests.support.vm_gateway import aws_backend, user_with
 
 SOURCE = Path(spot_notice.__file__).read_text()
 
@@ -104,8 +104,8 @@ EC2_USER_DATA_LIMIT = 16 * 1024  # bytes, before base64
 
 def test_spot_workers_watch_for_the_notice_and_their_user_data_fits_ec2s_limit(
         tmp_path, monkeypatch, aws, platform_text):
-    backend, _ = _aws_backend(tmp_path, monkeypatch, aws, platform_text)
-    user = _user_with(backend, "large")
+    backend, _ = aws_backend(tmp_path, monkeypatch, aws, platform_text)
+    user = user_with(backend, "large")
 
     async def check() -> None:  # dask-gateway's records need a running loop
         for profile, spot in (("small", False), ("large", True)):

@@ -15,13 +15,9 @@ dependency nobody has) is under the test's control.
 from __future__ import annotations
 
 import asyncio
-import base64
-import csv
 import hashlib
-import io
 import json
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,38 +34,11 @@ from deploy.vm.wheel_pool import SelectionError, WheelPool, select
 from deploy.vm.wheelhouse import Wheelhouse
 from tests.support.gcp.storage import running_gcs
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_gateway_aws_machines import BUCKET, _aws_backend, _user_with
+from tests.support.vm_gateway import BUCKET, aws_backend, user_with
+from tests.support.wheelhouse import tiny_wheel
 
 KEY = "0123456789abcdef0123456789abcdef"  # the SDK's key of the laptop's capture
 GCS_BUCKET = "oceanlab-artifacts-oceanlab-prod"  # naming.gcp_artifacts_bucket of the example
-
-
-def tiny_wheel(out: Path, name: str, version: str, requires: tuple[str, ...] = (),
-               tag: str = "py3-none-any", body: str = "", python: str = ">=3.8") -> Path:
-    """An installable wheel of module `name` (its METADATA requiring `requires` and `python`)."""
-    module = name.replace("-", "_")
-    dist_info = f"{module}-{version}.dist-info"
-    files = {
-        f"{module}/__init__.py": f"VERSION = {version!r}\n{body}\n",
-        f"{dist_info}/METADATA": "".join([f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-                                          f"Requires-Python: {python}\n",
-                                          *(f"Requires-Dist: {r}\n" for r in requires)]),
-        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n",
-    }
-    rows = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        rows.append((path, f"sha256={digest}", str(len(text.encode()))))
-    rows.append((f"{dist_info}/RECORD", "", ""))
-    record = io.StringIO()
-    csv.writer(record, lineterminator="\n").writerows(rows)
-    files[f"{dist_info}/RECORD"] = record.getvalue()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{module}-{version}-{tag}.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, text in files.items():
-            archive.writestr(member, text)
-    return path
 
 
 def _house(directory: Path, *wheels: Path) -> Path:
@@ -225,10 +194,10 @@ def test_the_aws_backend_builds_publishes_and_boots_machines_from_a_synced_envir
     from dask_gateway_server.backends.base import PublicException
     from dask_gateway_server.models import User
 
-    backend, _ = _aws_backend(tmp_path, monkeypatch, aws, platform_text)
+    backend, _ = aws_backend(tmp_path, monkeypatch, aws, platform_text)
     house = _house(tmp_path / "wheelhouse" / "abc", tiny_wheel(tmp_path / "wheelhouse" / "abc", "fromhub", "2.0"))
     backend.hub_wheelhouses = str(house.parent)
-    user = User(_user_with(backend, "small"))
+    user = User(user_with(backend, "small"))
     options = {"profile": "small", "sync_environment": KEY}
     try:
         with pytest.raises(PublicException, match="not published for the machines"):
@@ -311,7 +280,7 @@ def gcp_backend(tmp_path, monkeypatch, gcs_bucket):
     from deploy.gateway.gcp import GCPBackend
     from render.gateway_config import render_gateway
     from render.workers import render_workers
-    from tests.test_terraform_gcp import example_platform
+    from tests.support.gcp_render import example_platform
 
     platform = example_platform()
     files = {**render_gateway(platform, "gcp"), **render_workers(platform, "gcp")}
@@ -346,7 +315,7 @@ def test_the_gcp_backend_builds_publishes_to_cloud_storage_and_boots_machines_fr
     house = _house(tmp_path / "wheelhouse" / "abc", tiny_wheel(tmp_path / "wheelhouse" / "abc", "fromhub", "2.0"))
     backend.hub_wheelhouses = str(house.parent)
     _locked_cache_in_bucket(gcs_bucket, tiny_wheel(tmp_path / "locked", "fromlock", "1.2"), key="key-default")
-    user = User(_user_with(backend, "small"))
+    user = User(user_with(backend, "small"))
     options = {"profile": "small", "sync_environment": KEY}
     with pytest.raises(PublicException, match="not published for the machines"):
         asyncio.run(backend.admit_cluster(user, options, None))

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from render.hub_config import PAGES_SERVICE
-from tests.test_hub_config import RUNTIME_ENV, load_hub_config
+from tests.support.rendered_config import HUB_RUNTIME_ENV, load_hub_config
 
 PAGES_SCOPE = f"access:services!service={PAGES_SERVICE}"
 LEDGER_URL = "postgresql://ledger:s3cret@127.0.0.1:5432/ledger"
@@ -18,7 +18,7 @@ LEDGER_URL = "postgresql://ledger:s3cret@127.0.0.1:5432/ledger"
 @pytest.fixture
 def runtime(monkeypatch, tmp_path):
     monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path / "state"))
-    for key, value in RUNTIME_ENV.items():
+    for key, value in HUB_RUNTIME_ENV.items():
         monkeypatch.setenv(key, value)
     return monkeypatch
 

@@ -24,123 +24,51 @@ from tornado import web
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.deadman import MACHINE_USER_DATA
 from deploy.cloud.home_volumes import HOME_DEVICE, AWSHomeVolumes
-from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.hub import vm_clouds
 from deploy.hub.vm_spawner import VMSpawner
-from render.hub_config import hub_data
 from render.validate import validate_text
-from render.workers import render_workers
-
-PLATFORM = "oceanlab"
-TOKEN = "hub-api-token-of-alice-0123456789"
-HUB_IP = "10.0.1.10"
+from tests.support.vm_spawner_site import HUB_IP, PLATFORM, TOKEN, aws_spawner, ec2_described, secret_names
 
 
-@pytest.fixture
-def site(tmp_path, aws, example_text):
-    """The published build of an aws platform, and its network, launch templates and outputs in moto."""
-    platform = validate_text(example_text.replace("target: local ", "target: aws   "))
-    ec2 = aws.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = {}
-    for index, zone in enumerate(("us-west-2a", "us-west-2b")):
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index + 1}.0/24", AvailabilityZone=zone)
-        subnets[zone] = subnet["Subnet"]["SubnetId"]
-        ec2.create_tags(Resources=[subnets[zone]], Tags=[{"Key": "platform", "Value": PLATFORM},
-                                                         {"Key": "tier", "Value": "private"}])
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    workers = tmp_path / "build" / "workers"
-    for path, data in render_workers(platform, "aws").items():
-        (tmp_path / "build" / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "build" / path).write_bytes(data)
-        template = json.loads(data)
-        ec2.create_launch_template(LaunchTemplateName=template["launch_template_name"],
-                                   LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]})
-    keys = {name: f"key-of-{name}" for name in platform.environments}
-    (tmp_path / "build" / "environments").mkdir(parents=True)
-    (tmp_path / "build" / "environments" / "wheels.json").write_text(json.dumps(keys))  # as apply writes it
-    iam = aws.client("iam")
-    iam.create_role(RoleName=f"{PLATFORM}-worker-none", AssumeRolePolicyDocument="{}")
-    iam.create_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none")
-    iam.add_role_to_instance_profile(InstanceProfileName=f"{PLATFORM}-worker-none", RoleName=f"{PLATFORM}-worker-none")
-    outputs = tmp_path / "build" / "outputs.json"
-    group = ec2.create_security_group(GroupName=f"{PLATFORM}-notebooks", Description="notebooks", VpcId=vpc)
-    outputs.write_text(json.dumps({
-        "hub_private_ip": HUB_IP, "artifacts_bucket": f"{PLATFORM}-artifacts-123456789012",
-        "worker_instance_profile_by_user": {"alice": f"{PLATFORM}-worker-none"},
-        "security_group_ids": {"notebooks": group["GroupId"]},
-    }))
-    return SimpleNamespace(data=hub_data(platform, "aws"), workers=workers, outputs=outputs, subnets=subnets,
-                           ec2=ec2, secrets=aws.client("secretsmanager"), notebooks_group=group["GroupId"])
-
-
-def _spawner(site, aws, user: str = "alice", **options) -> VMSpawner:
-    data = site.data
-    spawner = VMSpawner(
-        user=SimpleNamespace(name=user, escaped_name=user, url=f"/user/{user}/"),
-        hub=SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/"),
-        profiles=data["profiles"], environments=data["environments"],
-        entitlements={name: {k: u[k] for k in ("profiles", "environments", "default_profile")}
-                      for name, u in data["users"].items()},
-        budgets={name: u["budget"] for name, u in data["users"].items() if u["budget"]},
-        platform_name=PLATFORM, templates_dir=str(site.workers), outputs_file=str(site.outputs),
-        poll_every=0.05, attach_timeout=30,
-    )
-    spawner.api_token = TOKEN
-    spawner.user_options = options
-    spawner.machines = AWSMachines(aws.region, endpoint_url=aws.url, platform=PLATFORM)
-    spawner.homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
-    spawner.machine_secrets = MachineSecrets(aws.region, PLATFORM, endpoint_url=aws.url)
-    return spawner
-
-
-def _instance(site, instance_id: str) -> dict:
-    return site.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-
-
-def _user_data(site, instance_id: str) -> str:
+def _user_data(vm_site, instance_id: str) -> str:
     """The machine's own script, out of the dead-man switch's wrapper."""
-    answer = site.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    answer = vm_site.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
     whole = base64.b64decode(answer["UserData"]["Value"]).decode()
     (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
     return whole + base64.b64decode(carried).decode()
 
 
-def _secret_names(site) -> list[str]:
-    return [s["Name"] for s in site.secrets.list_secrets()["SecretList"]]
-
-
-def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its_token_only_in_its_secret(site, aws):
-    spawner = _spawner(site, aws, profile="large")
+def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its_token_only_in_its_secret(vm_site, aws):
+    spawner = aws_spawner(vm_site, aws, profile="large")
     ip, port = asyncio.run(spawner.start())
-    instance = _instance(site, spawner.machine_id)
+    instance = ec2_described(vm_site, spawner.machine_id)
     tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
     assert {k: tags[k] for k in ("platform", "role", "user", "budget", "server")} == {
         "platform": PLATFORM, "role": "notebook", "user": "alice",
-        "budget": site.data["users"]["alice"]["budget"], "server": "alice"}
-    template = json.loads((site.workers / "large.json").read_text())
+        "budget": vm_site.data["users"]["alice"]["budget"], "server": "alice"}
+    template = json.loads((vm_site.workers / "large.json").read_text())
     assert instance["InstanceType"] == template["instance_type"]
     assert instance.get("InstanceLifecycle") != "spot"  # large allows spot; a notebook never uses it
     assert instance["IamInstanceProfile"]["Arn"].endswith(f"/{PLATFORM}-worker-none")
-    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [site.notebooks_group]  # not the workers'
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [vm_site.notebooks_group]  # not the workers'
     assert (ip, port) == (instance["PrivateIpAddress"], 8888)
 
-    volume = site.ec2.describe_volumes(VolumeIds=[spawner.volume_id])["Volumes"][0]
+    volume = vm_site.ec2.describe_volumes(VolumeIds=[spawner.volume_id])["Volumes"][0]
     vtags = {t["Key"]: t["Value"] for t in volume["Tags"]}
     assert (vtags["user"], vtags["role"], vtags["mount-point"]) == ("alice", "home", "/home/alice")
     assert volume["Encrypted"] and volume["VolumeType"] == "gp3"
     assert volume["AvailabilityZone"] == instance["Placement"]["AvailabilityZone"] == spawner.zone
-    assert instance["SubnetId"] == site.subnets[spawner.zone]
+    assert instance["SubnetId"] == vm_site.subnets[spawner.zone]
     assert [(a["InstanceId"], a["Device"]) for a in volume["Attachments"]] == [(spawner.machine_id, HOME_DEVICE)]
 
-    script = _user_data(site, spawner.machine_id)
+    script = _user_data(vm_site, spawner.machine_id)
     assert TOKEN not in script
     assert "jupyterhub.singleuser" in script and "deploy.vm.notebook_server" in script
     assert f"http://{HUB_IP}:8000/hub/health" in script  # the dead-man switch asks the hub
-    chosen = site.data["users"]["alice"]["environments"][0]
+    chosen = vm_site.data["users"]["alice"]["environments"][0]
     assert f"ENVIRONMENT=key-of-{chosen}\n" in script  # her environment's wheels, from the bucket
     secret_name = f"graticule/{PLATFORM}/machines/server-alice"
-    secret = json.loads(site.secrets.get_secret_value(SecretId=secret_name)["SecretString"])
+    secret = json.loads(vm_site.secrets.get_secret_value(SecretId=secret_name)["SecretString"])
     env = secret["env"]
     assert env["JUPYTERHUB_API_TOKEN"] == TOKEN
     assert env["JUPYTERHUB_API_URL"] == f"http://{HUB_IP}:8000/hub/api"  # through the hub's proxy, privately
@@ -148,75 +76,75 @@ def test_a_server_is_an_instance_of_its_profile_tagged_in_its_home_zone_with_its
     assert env["DASK_GATEWAY__ADDRESS"] == f"http://{HUB_IP}:8000/services/dask-gateway"
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == f"tls://{HUB_IP}:8786"
     assert (env["GRATICULE_PROFILE"], env["HOME"]) == ("large", "/home/alice")
-    policy = site.secrets.get_resource_policy(SecretId=secret_name)["ResourcePolicy"]
+    policy = vm_site.secrets.get_resource_policy(SecretId=secret_name)["ResourcePolicy"]
     assert spawner.machine_id in policy  # only that instance (and the hub) may read it
     asyncio.run(spawner.stop())
 
 
-def test_state_survives_a_hub_restart_and_stop_terminates_the_instance_and_deletes_the_secret(site, aws):
-    spawner = _spawner(site, aws)
+def test_state_survives_a_hub_restart_and_stop_terminates_the_instance_and_deletes_the_secret(vm_site, aws):
+    spawner = aws_spawner(vm_site, aws)
     asyncio.run(spawner.start())
     state = spawner.get_state()
     assert state["machine_id"] == spawner.machine_id and state["volume_id"] == spawner.volume_id
 
-    reloaded = _spawner(site, aws)  # a restarted hub: a new spawner from the saved state
+    reloaded = aws_spawner(vm_site, aws)  # a restarted hub: a new spawner from the saved state
     reloaded.load_state(json.loads(json.dumps(state)))
     assert asyncio.run(reloaded.poll()) is None
     asyncio.run(reloaded.stop())
-    assert _instance(site, state["machine_id"])["State"]["Name"] in ("shutting-down", "terminated")
-    assert f"graticule/{PLATFORM}/machines/server-alice" not in _secret_names(site)
+    assert ec2_described(vm_site, state["machine_id"])["State"]["Name"] in ("shutting-down", "terminated")
+    assert f"graticule/{PLATFORM}/machines/server-alice" not in secret_names(vm_site)
     assert asyncio.run(reloaded.poll()) == 1
     reloaded.clear_state()
     assert reloaded.get_state() == {} and asyncio.run(reloaded.poll()) == 0
 
 
-def test_the_next_server_gets_the_same_home_volume_in_its_zone(site, aws):
-    first = _spawner(site, aws)
+def test_the_next_server_gets_the_same_home_volume_in_its_zone(vm_site, aws):
+    first = aws_spawner(vm_site, aws)
     asyncio.run(first.start())
     asyncio.run(first.stop())
-    second = _spawner(site, aws)
+    second = aws_spawner(vm_site, aws)
     asyncio.run(second.start())
     assert second.volume_id == first.volume_id and second.machine_id != first.machine_id
-    volumes = site.ec2.describe_volumes(Filters=[{"Name": "tag:user", "Values": ["alice"]},
+    volumes = vm_site.ec2.describe_volumes(Filters=[{"Name": "tag:user", "Values": ["alice"]},
                                                  {"Name": "tag:role", "Values": ["home"]}])["Volumes"]
     assert [v["VolumeId"] for v in volumes] == [first.volume_id]
-    assert _instance(site, second.machine_id)["Placement"]["AvailabilityZone"] == first.zone
+    assert ec2_described(vm_site, second.machine_id)["Placement"]["AvailabilityZone"] == first.zone
     asyncio.run(second.stop())
 
 
-def test_a_home_in_another_zone_pins_the_server_there(site, aws):
+def test_a_home_in_another_zone_pins_the_server_there(vm_site, aws):
     homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
     volume = homes.ensure("alice", "us-west-2b")  # made earlier, in the second zone
-    spawner = _spawner(site, aws)
+    spawner = aws_spawner(vm_site, aws)
     asyncio.run(spawner.start())
     assert spawner.volume_id == volume.id
-    instance = _instance(site, spawner.machine_id)
+    instance = ec2_described(vm_site, spawner.machine_id)
     assert (instance["Placement"]["AvailabilityZone"], instance["SubnetId"]) == ("us-west-2b",
-                                                                                  site.subnets["us-west-2b"])
+                                                                                  vm_site.subnets["us-west-2b"])
     asyncio.run(spawner.stop())
 
 
-def test_a_profile_not_granted_is_refused_before_anything_is_made(site, aws):
-    spawner = _spawner(site, aws, user="bob", profile="large")
+def test_a_profile_not_granted_is_refused_before_anything_is_made(vm_site, aws):
+    spawner = aws_spawner(vm_site, aws, user="bob", profile="large")
     with pytest.raises(web.HTTPError, match="profile 'large' is not available to bob"):
         asyncio.run(spawner.start())
-    assert site.ec2.describe_instances()["Reservations"] == []
-    assert site.ec2.describe_volumes(Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"] == []
-    assert _secret_names(site) == []
+    assert vm_site.ec2.describe_instances()["Reservations"] == []
+    assert vm_site.ec2.describe_volumes(Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"] == []
+    assert secret_names(vm_site) == []
 
 
-def test_no_capacity_in_the_home_zone_fails_the_start_naming_the_zone_and_launches_nowhere_else(site, aws):
+def test_no_capacity_in_the_home_zone_fails_the_start_naming_the_zone_and_launches_nowhere_else(vm_site, aws):
     from tests.support.simulator.capacity import CapacityProxy
 
     with CapacityProxy(aws) as proxy:
         proxy.refuse(zone="us-west-2a")
-        spawner = _spawner(site, aws)
+        spawner = aws_spawner(vm_site, aws)
         spawner.machines = AWSMachines(aws.region, endpoint_url=proxy.url, platform=PLATFORM)
         with pytest.raises(web.HTTPError, match="alice's small server could not start in us-west-2a") as failed:
             asyncio.run(spawner.start())
     assert failed.value.status_code == 503 and "InsufficientInstanceCapacity" in failed.value.log_message
-    assert site.ec2.describe_instances()["Reservations"] == []  # not in us-west-2b, away from the home
-    assert _secret_names(site) == []
+    assert vm_site.ec2.describe_instances()["Reservations"] == []  # not in us-west-2b, away from the home
+    assert secret_names(vm_site) == []
 
 
 def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_does_not(example_text, monkeypatch,
@@ -262,10 +190,10 @@ def test_the_rendered_aws_hub_config_spawns_servers_on_vms_and_the_local_one_doe
     assert "delete:servers" not in roles["dask-gateway"]  # local servers are not metered
 
 
-def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, aws):
+def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(vm_site, aws):
     from deploy.cloud.machines import MachinesError
 
-    spawner = _spawner(site, aws)
+    spawner = aws_spawner(vm_site, aws)
     asyncio.run(spawner.start())
     homes = AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url)
     with pytest.raises(MachinesError, match=f"{spawner.volume_id} \\(attached to {spawner.machine_id}\\)"):
@@ -273,13 +201,13 @@ def test_destroy_deletes_the_home_volumes_but_not_while_a_server_uses_one(site, 
     asyncio.run(spawner.stop())
     other = AWSHomeVolumes(aws.region, "otherplatform", endpoint_url=aws.url).ensure("alice", "us-west-2a")
     assert homes.delete_all() == [spawner.volume_id]
-    assert [v["VolumeId"] for v in site.ec2.describe_volumes(
+    assert [v["VolumeId"] for v in vm_site.ec2.describe_volumes(
         Filters=[{"Name": "tag:role", "Values": ["home"]}])["Volumes"]] == [other.id]
 
 
-def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site, aws, monkeypatch):
+def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(vm_site, aws, monkeypatch):
     """As in the hub: no client given, AWS_ENDPOINT_URL (moto) from the environment."""
-    first, second = _spawner(site, aws), _spawner(site, aws, user="carol")
+    first, second = aws_spawner(vm_site, aws), aws_spawner(vm_site, aws, user="carol")
     for spawner in (first, second):
         spawner._machines = spawner._homes = spawner._secrets = None  # the hub's: made on first use
     loop_thread = threading.get_ident()
@@ -296,19 +224,19 @@ def test_the_hubs_spawners_share_their_aws_clients_made_off_the_event_loop(site,
     assert made_in and loop_thread not in made_in
     assert first.machines.ec2 is first.homes.ec2 is second.machines.ec2
     assert first.machine_secrets.client is second.machine_secrets.client
-    assert _instance(site, first.machine_id)["State"]["Name"] in ("pending", "running")
+    assert ec2_described(vm_site, first.machine_id)["State"]["Name"] in ("pending", "running")
     asyncio.run(first.stop())
 
 
-def test_destroy_ends_the_notebook_servers_and_their_secrets_first(site, aws, example_text):
+def test_destroy_ends_the_notebook_servers_and_their_secrets_first(vm_site, aws, example_text):
     from deploy.targets.cloud_teardown import end_machines
 
-    spawner = _spawner(site, aws)
+    spawner = aws_spawner(vm_site, aws)
     asyncio.run(spawner.start())
     said = []
     platform = validate_text(example_text.replace("target: local ", "target: aws   "))
     assert end_machines(platform, said.append, homes=False).servers == [spawner.machine_id]
     assert said == ["terminating 1 notebook server instance(s)"]
-    assert _instance(site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
-    assert _secret_names(site) == []
+    assert ec2_described(vm_site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
+    assert secret_names(vm_site) == []
     assert AWSHomeVolumes(aws.region, PLATFORM, endpoint_url=aws.url).delete_all(timeout=30) == [spawner.volume_id]

@@ -28,8 +28,7 @@ from deploy.ledger import Ledger, ManualClock, Process, month_of
 from deploy.ledger.models import UsageInterval as U
 from render.gateway_config import render_gateway
 from render.validate import validate_text
-from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
-from tests.test_vm_spawner import _instance, _secret_names, _spawner, site  # noqa: F401  (fixtures)
+from tests.support.vm_spawner_site import aws_spawner, ec2_described, secret_names
 
 GUEST = """  guests:
     profiles: [small]
@@ -45,7 +44,7 @@ def example_text(example_text: str) -> str:
 
 
 @pytest.fixture
-def metered(site, aws, tmp_path, monkeypatch, example_text):  # noqa: F811
+def metered(vm_site, aws, tmp_path, monkeypatch, example_text):
     """`make(user, **options)`: a spawner whose servers are metered in tmp_path's ledger, whose
     clock is two minutes behind (an admission long before the launch)."""
     monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
@@ -55,7 +54,7 @@ def metered(site, aws, tmp_path, monkeypatch, example_text):  # noqa: F811
     policy.write_bytes(render_gateway(validate_text(example_text), "aws")["gateway/platform.json"])
 
     def make(user: str = "alice", **options):
-        spawner = _spawner(site, aws, user, **options)
+        spawner = aws_spawner(vm_site, aws, user, **options)
         spawner.policy_file, spawner.ledger_dir = str(policy), str(tmp_path)
         return spawner
 
@@ -83,11 +82,11 @@ def _spend(tmp_path, budget: str, usd: float, cores: float = 0.0, open_: bool = 
 
 
 def test_a_server_is_admitted_charged_from_its_launch_at_the_on_demand_price_and_closed_at_its_stop(
-        site, metered, tmp_path):  # noqa: F811
+        vm_site, metered, tmp_path):
     spawner = metered("alice", profile="large")  # a spot profile: the server still pays on-demand
     asyncio.run(spawner.start())
     (row,) = _rows(tmp_path)
-    instance = _instance(site, spawner.machine_id)
+    instance = ec2_described(vm_site, spawner.machine_id)
     spec = spawner.meter().spec
     assert (row.cluster, row.process, row.role, row.user, row.budget) == (
         server_key("alice"), server_key("alice"), "notebook", "alice", "ocean")
@@ -102,7 +101,7 @@ def test_a_server_is_admitted_charged_from_its_launch_at_the_on_demand_price_and
     assert row.ended_at is not None and row.end_reason == "server stopped"
 
 
-def test_a_budget_that_cannot_pay_refuses_the_spawn_naming_itself_and_nothing_is_made(site, metered, tmp_path):  # noqa: F811
+def test_a_budget_that_cannot_pay_refuses_the_spawn_naming_itself_and_nothing_is_made(vm_site, metered, tmp_path):
     _spend(tmp_path, "ocean", 500 - 0.01)  # a cent left: not ten minutes of a $0.096/h server
     spawner = metered("alice", profile="small")
     with pytest.raises(web.HTTPError) as refused:
@@ -110,25 +109,25 @@ def test_a_budget_that_cannot_pay_refuses_the_spawn_naming_itself_and_nothing_is
     message = refused.value.jupyterhub_message  # what JupyterHub's spawn page shows her
     assert refused.value.status_code == 403
     assert message.startswith("budget 'ocean' refused this request") and "cannot keep what runs" in message
-    assert site.ec2.describe_instances()["Reservations"] == []
-    assert site.ec2.describe_volumes()["Volumes"] == []
-    assert _secret_names(site) == []
+    assert vm_site.ec2.describe_instances()["Reservations"] == []
+    assert vm_site.ec2.describe_volumes()["Volumes"] == []
+    assert secret_names(vm_site) == []
     assert [r.cluster for r in _rows(tmp_path) if r.ended_at is None] == []
 
 
-def test_max_cores_counts_notebook_servers_with_the_budgets_dask_machines(site, metered, tmp_path):  # noqa: F811
+def test_max_cores_counts_notebook_servers_with_the_budgets_dask_machines(vm_site, metered, tmp_path):
     _spend(tmp_path, "bob-thesis", 0.0, cores=7, open_=True)  # bob's budget: max_cores 8, a 2-core server does not fit
     spawner = metered("bob", profile="small")
     with pytest.raises(web.HTTPError, match="over max_cores 8"):
         asyncio.run(spawner.start())
-    assert site.ec2.describe_instances()["Reservations"] == []
+    assert vm_site.ec2.describe_instances()["Reservations"] == []
 
 
-def test_a_user_without_a_budget_gets_an_unmetered_server_without_a_budget_tag(site, metered, tmp_path):  # noqa: F811
+def test_a_user_without_a_budget_gets_an_unmetered_server_without_a_budget_tag(vm_site, metered, tmp_path):
     spawner = metered("dave", profile="small")
     asyncio.run(spawner.start())
-    tags = {t["Key"]: t["Value"] for t in _instance(site, spawner.machine_id)["Tags"]}
+    tags = {t["Key"]: t["Value"] for t in ec2_described(vm_site, spawner.machine_id)["Tags"]}
     assert (tags["user"], tags["role"]) == ("dave", "notebook") and "budget" not in tags
     assert _rows(tmp_path) == []  # nobody pays: not in the ledger
     asyncio.run(spawner.stop())
-    assert _instance(site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")
+    assert ec2_described(vm_site, spawner.machine_id)["State"]["Name"] in ("shutting-down", "terminated")

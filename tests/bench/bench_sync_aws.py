@@ -52,7 +52,7 @@ def _laptop_pins() -> list[str]:
 
 
 def _local_wheel(directory: Path) -> dict[str, bytes]:
-    from tests.test_sync_for_machines import tiny_wheel
+    from tests.support.wheelhouse import tiny_wheel
 
     wheel = tiny_wheel(directory, "benchlocal", "0.1", body="WHERE = 'laptop'")
     return {wheel.name: wheel.read_bytes()}

@@ -1,9 +1,11 @@
-"""Fixtures of the cloud e2e modules (registered for every test module by tests/conftest.py,
-so none imports them):
+"""Fixtures several cloud test modules share (registered for every test module by
+tests/conftest.py, so none imports them):
 
 - `laptop`: the laptop's Python (tests/support/laptop.py), one venv per session;
 - `aws_tiny`, `gcp_tiny`: the session's `aws_platform` / `gcp_platform` with tiny, locked
-  environments (their wheels published by apply) for the module's tests; as it was after.
+  environments (their wheels published by apply) for the module's tests; as it was after;
+- `gcp_operator`: an operator's checkout of a gcp platform on Google's fakes
+  (tests/support/gcp_operator.py), for the module's tests.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def aws_tiny(aws_platform) -> Iterator:
 @pytest.fixture(scope="module")
 def gcp_tiny(gcp_platform) -> Iterator:
     yield from _tiny(gcp_platform)
+
+
+@pytest.fixture(scope="module")
+def gcp_operator(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from tests.support.gcp_operator import gcp_operator
+
+    with gcp_operator(tmp_path_factory.mktemp("gcp-operator")) as operator:
+        yield operator
 
 
 def _tiny(platform) -> Iterator:

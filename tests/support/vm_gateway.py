@@ -4,6 +4,10 @@ The rendered `gateway/platform.json` and `workers/<profile>.json`, launch templa
 platform's private subnets (tagged as the stack tags them) in moto, dask-gateway's
 database layer in memory and the usage ledger on SQLite, on a clock the test may move.
 Instances in moto do not boot: jobs are started with the backend's own `do_start_*`.
+
+`backend` and `start` admit jobs through the budgets on a manual clock; `simple_backend`,
+`aws_backend` (with the machines layer and apply's outputs) and `drive_start` are the
+plainer ones of the VM backend's own tests; `user_data` reads what an instance was given.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dask_gateway_server.backends.base import ClusterConfig
@@ -36,13 +41,8 @@ def aws_text(example_text: str) -> str:
 
 def prepare_moto(aws, workers: dict[str, dict], platform: str) -> None:
     """Launch templates for every profile and one private subnet per zone, tagged."""
+    launch_templates(aws, workers)
     ec2 = aws.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    for template in workers.values():
-        ec2.create_launch_template(
-            LaunchTemplateName=template["launch_template_name"],
-            LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]},
-        )
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     for n, zone in enumerate((f"{aws.region}a", f"{aws.region}b")):
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{n}.0/24", AvailabilityZone=zone)["Subnet"]
@@ -117,3 +117,94 @@ async def cluster_with_workers(made: AWSBackend, user: str, profile: str, worker
         await start(made, worker, "worker")
         started.append(worker)
     return cluster, started
+
+
+def launch_templates(aws, workers: dict[str, dict]) -> None:
+    """A launch template for every profile's rendered worker template."""
+    ec2 = aws.client("ec2")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    for template in workers.values():
+        ec2.create_launch_template(
+            LaunchTemplateName=template["launch_template_name"],
+            LaunchTemplateData={"ImageId": image, "InstanceType": template["instance_type"]},
+        )
+
+
+def simple_backend(tmp_path, monkeypatch, aws, text: str) -> AWSBackend:
+    """The backend as the gateway makes it, before any machines layer: launch templates (no
+    subnets), the usage ledger in the state directory on the real clock."""
+    files = render_into(tmp_path, text)
+    workers = {p: json.loads(d) for p, d in files.items() if p.startswith("workers/")}
+    launch_templates(aws, workers)
+    platform = json.loads(files["gateway/platform.json"])
+    monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
+    backend = AWSBackend(platform=platform, state_dir=str(tmp_path / "gateway"), api_url="https://hub.example/api")
+    backend.db = DataManager(url="sqlite://")
+    backend.budgets = GatewayBudgets.open(backend.spec, backend.state_dir)
+    return backend
+
+
+async def drive_start(job, starting, update) -> None:
+    """Run a do_start_* generator to its end, recording each state; the job then RUNNING."""
+    async for state in starting:
+        update(job, state=state)
+    update(job, status=JobStatus.RUNNING)
+
+
+HUB_IP = "10.0.1.10"
+BUCKET = "oceanlab-artifacts-123456789012"
+
+
+def aws_backend(tmp_path, monkeypatch, aws, text, endpoint: str | None = None):
+    """`simple_backend` with the machines layer and what apply leaves in build/ (outputs,
+    the environments' keys); RunInstances calls recorded, through `endpoint` if given."""
+    backend = simple_backend(tmp_path, monkeypatch, aws, text)
+    iam = aws.client("iam")
+    iam.create_role(RoleName="workers", AssumeRolePolicyDocument="{}")
+    iam.create_instance_profile(InstanceProfileName="oceanlab-worker-x")
+    iam.add_role_to_instance_profile(InstanceProfileName="oceanlab-worker-x", RoleName="workers")
+    outputs = {"artifacts_bucket": BUCKET, "hub_private_ip": HUB_IP,
+               "worker_instance_profile_by_user": {user: "oceanlab-worker-x" for user in backend.spec.users}}
+    (tmp_path / "build" / "outputs.json").write_text(json.dumps(outputs))
+    (tmp_path / "build" / "environments").mkdir(exist_ok=True)
+    (tmp_path / "build" / "environments" / "wheels.json").write_text(
+        json.dumps({name: f"key-{name}" for name in ("default", "geo", "ml", "base")}))
+    calls: list[dict] = []
+    client = aws.client("ec2") if endpoint is None else _ec2_client(aws, endpoint)
+    client.meta.events.register("provide-client-params.ec2.RunInstances",
+                                lambda params, **_: calls.append(dict(params)))
+    backend.machines = AWSMachines(region=aws.region, client=client, platform="oceanlab",
+                                   subnets=_private_subnets(aws))
+    return backend, calls
+
+
+def _ec2_client(aws, endpoint: str):
+    import boto3
+
+    from tests.support.moto_server import CREDENTIALS
+    return boto3.client("ec2", endpoint_url=endpoint, region_name=aws.region, **CREDENTIALS)
+
+
+def _private_subnets(aws) -> dict[str, str]:
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return {zone: ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
+            for zone, cidr in (("us-west-2a", "10.0.1.0/24"), ("us-west-2b", "10.0.2.0/24"))}
+
+
+def user_with(backend, profile: str) -> str:
+    return next(name for name, grants in backend.spec.users.items() if grants.budget and profile in grants.profiles)
+
+
+def ec2_instance(aws, instance_id: str) -> dict:
+    """The instance as DescribeInstances has it."""
+    answer = aws.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return answer["Reservations"][0]["Instances"][0]
+
+
+def terminated_at(raw: dict) -> float:
+    """When EC2 says a described instance was terminated (epoch seconds)."""
+    # "User initiated (2026-12-04 18:00:00 UTC)": what EC2 says of a termination.
+    stamp = raw["StateTransitionReason"].split("(")[1].split(")")[0].rsplit(" ", 1)[0]
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()

@@ -11,7 +11,10 @@ offline is what keeps it from asking PyPI), no Python downloads.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
+import json
 import subprocess
 import zipfile
 from importlib import metadata
@@ -21,6 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from deploy.environments import uv
+from deploy.vm.wheelhouse import Wheelhouse
 from graticule.wheels import repack
 
 ROOTS = ("distributed", "dask-gateway", "ipykernel", "setuptools", "wheel")
@@ -92,25 +96,40 @@ def uv_env(wheelhouse: Path, cache: Path) -> dict[str, str]:
     }
 
 
-def record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+def six_environment(tmp_path: Path) -> tuple[str, Wheelhouse]:
+    """A locked environment's wheels as apply publishes them (six, hashed), and its key."""
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    wheel = repack(metadata.distribution("six"), directory)
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    (directory / "requirements.txt").write_text(f"six=={metadata.version('six')} --hash=sha256:{digest}\n")
+    (directory / "index.json").write_text(json.dumps({"files": [wheel.name]}))
+    return "k" + digest[:23], Wheelhouse("unused", directory)
 
 
-def make_wheel(out: Path, name: str, version: str, tag: str, body: str, requires: tuple[str, ...] = ()) -> Path:
-    """A minimal, valid wheel (METADATA, WHEEL, RECORD) for `tag` (py3-none-<platform>)."""
-    info = f"{name}-{version}.dist-info"
+def tiny_wheel(out: Path, name: str, version: str, requires: tuple[str, ...] = (),
+               tag: str = "py3-none-any", body: str = "", python: str = ">=3.8") -> Path:
+    """An installable wheel of module `name` (its METADATA requiring `requires` and `python`)."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
     files = {
-        f"{name}/__init__.py": body.encode(),
-        f"{info}/METADATA": "".join(
-            [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             *(f"Requires-Dist: {line}\n" for line in requires)]
-        ).encode(),
-        f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
+        f"{module}/__init__.py": f"VERSION = {version!r}\n{body}\n",
+        f"{dist_info}/METADATA": "".join([f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+                                          f"Requires-Python: {python}\n",
+                                          *(f"Requires-Dist: {r}\n" for r in requires)]),
+        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n",
     }
-    record = "".join(f"{path},{record_hash(data)},{len(data)}\n" for path, data in files.items())
-    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
-    target = out / f"{name}-{version}-{tag}.whl"
-    with zipfile.ZipFile(target, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return target
+    rows = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        rows.append((path, f"sha256={digest}", str(len(text.encode()))))
+    rows.append((f"{dist_info}/RECORD", "", ""))
+    record = io.StringIO()
+    csv.writer(record, lineterminator="\n").writerows(rows)
+    files[f"{dist_info}/RECORD"] = record.getvalue()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{module}-{version}-{tag}.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, text in files.items():
+            archive.writestr(member, text)
+    return path

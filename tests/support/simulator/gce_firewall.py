@@ -18,8 +18,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .nft_ingress import PROTOCOLS, ingress_table, nft_rule
+
 TABLE = "sim_gce_firewall"
-_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp", "1": "icmp", "all": None}
+_PROTOCOLS = {**PROTOCOLS, "all": None}
 
 
 @dataclass(frozen=True)
@@ -94,28 +96,10 @@ def ingress_rules(rules: Iterable[Rule], tags: Iterable[str], account: str, memb
         verdict = "accept" if rule.allow else "drop"
         for source in _sources(rule, members):
             for protocol, ports in rule.entries:
-                match = f"ip saddr {source}"
-                if protocol is not None:
-                    match += f" meta l4proto {protocol}"
-                    if ports and protocol in ("tcp", "udp"):
-                        match += f" {protocol} dport {{ {', '.join(ports)} }}"
-                lines.append(f"{match} {verdict}")
+                lines.append(nft_rule(source, protocol, f"{{ {', '.join(ports)} }}" if ports else "", verdict))
     return lines
 
 
 def ruleset(rules: Iterable[Rule], tags: Iterable[str], account: str, members: Iterable[Member]) -> str:
     """A complete nft script replacing the table (idempotent: apply it again on any change)."""
-    body = "\n".join(f"    {line}" for line in ingress_rules(rules, tags, account, members))
-    return (
-        f"table inet {TABLE}\n"
-        f"delete table inet {TABLE}\n"
-        f"table inet {TABLE} {{\n"
-        "  chain ingress {\n"
-        "    type filter hook input priority 0; policy drop;\n"
-        "    ct state established,related accept\n"
-        '    iifname "lo" accept\n'
-        "    meta protocol arp accept\n"
-        f"{body}\n"
-        "  }\n"
-        "}\n"
-    )
+    return ingress_table(TABLE, ingress_rules(rules, tags, account, members))

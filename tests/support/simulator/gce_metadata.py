@@ -15,15 +15,15 @@ project id and number.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import secrets
 import socket
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from .metadata_http import NamespacedHttpServer
 
 ROOT = "/computeMetadata/v1/"
 DYNAMIC = ("token",)  # computed per request, and not part of a recursive listing (as on GCE)
@@ -133,20 +133,6 @@ def _handler(metadata: GceMetadata) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class GceMetadataServer:
+class GceMetadataServer(NamespacedHttpServer):
     def __init__(self, listener: socket.socket, metadata: GceMetadata) -> None:
-        self.server = ThreadingHTTPServer(("169.254.169.254", 80), _handler(metadata), bind_and_activate=False)
-        self.server.socket.close()
-        self.server.socket = listener
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="sim-gce-metadata")
-
-    def start(self) -> GceMetadataServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        with contextlib.suppress(OSError):
-            self.server.socket.close()
-        self._thread.join(timeout=5)
+        super().__init__(listener, _handler(metadata), "sim-gce-metadata")

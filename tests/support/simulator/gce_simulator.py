@@ -23,16 +23,12 @@ its load balancer is a host listener (`sim.front_door(stack)`, gce_front_door.py
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import itertools
 import os
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import requests
 from google.api_core import exceptions as google_errors
@@ -43,71 +39,55 @@ from tests.support.gcp import (
 )
 
 from . import netns
-from .forwarder import Forwarder
 from .gce_cloud import GONE, GceInstance, GceView, last
 from .gce_firewall import Member, Rule, rules_from_stack, ruleset
 from .gce_front_door import GceFrontDoor
 from .gce_identity import IdentityIssuer
 from .gce_metadata import GceMetadata, GceMetadataServer
 from .gce_sandbox import GceSandbox
-from .rootfs import ensure_rootfs
-from .sandbox import IMDS_ADDRESS
+from .machine_simulator import MachineSimulator
+from .sandbox import Sandbox
 from .shutdown import REQUEST as SHUTDOWN_REQUEST
 from .shutdown import install as install_poweroff
-from .simulator import _VPC_FILTER
 from .volumes import bind_into
 
 # Where each Google API fake answers on every subnet's router address (Private Google Access).
 # `certs`: the identity tokens' signing certificates (gce_identity.py), Google's oauth2/v1/certs.
 API_PORTS = {"compute": 80, "storage": 81, "secretmanager": 82, "certs": 83, "logging": 84}
 _counter = itertools.count()
-# The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
-TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
-TRANSIENT_LIMIT = 40
 
 
-class GceSimulator:
+class GceSimulator(MachineSimulator):
+    # The fake's answers a poll retries rather than fails on, up to TRANSIENT_LIMIT in a row.
+    TRANSIENT = (google_errors.ServerError, google_errors.TooManyRequests, requests.ConnectionError)
+
     def __init__(self, compute, workdir: Path, *, storage: str | None = None, secretmanager: str | None = None,
                  project: str | None = None, poll_interval: float = 0.25, logging: str | None = None) -> None:
         """`compute`: the fake Compute API (its `url`, `power_off(name)`); `storage`,
         `secretmanager`, `logging`: loopback URLs of those fakes, for the instances to reach."""
+        super().__init__(workdir, poll_interval, f"gce{os.getpid()}-{next(_counter)}", "gce-sim-watcher")
         self.compute = compute
         self.project = project or getattr(compute, "project", "oceanlab-prod")
         self.apis = {name: url for name, url in
                      (("compute", compute.url), ("storage", storage), ("secretmanager", secretmanager)) if url}
         if logging:
             self.apis["logging"] = logging
-        self.workdir = Path(workdir)
-        self.poll_interval = poll_interval
-        self.prefix = f"gce{os.getpid()}-{next(_counter)}"
         self.view = GceView(compute.url, self.project)
         self._metadata_view = GceView(compute.url, self.project)  # the metadata servers' own client
-        self.vpc = netns.Vpc(f"{self.prefix}-vpc")
         self.sandboxes: dict[str, GceSandbox] = {}  # instance id -> its sandbox
-        self.stopped: set[str] = set()
         self.stopped_names: dict[str, str] = {}  # id -> name of each instance stopped
         self.powered_off: set[str] = set()  # ids of instances whose guest powered off
-        self.errors: list[BaseException] = []
-        self._servers: dict[str, GceMetadataServer] = {}
-        self._forwarders: list[Forwarder] = []
         self._front_doors: list[GceFrontDoor] = []
         self._own_namespaces: list[str] = []  # the front doors'
         self._firewall: list[Rule] | None = None  # None: not modelled (every instance open to all)
         self._members: list[Member] = []
         self._disks: dict[str, dict[str, str | None]] = {}  # instance id -> {disk URL: mount point or None}
-        self._lock = threading.RLock()
-        self._halt = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, daemon=True, name="gce-sim-watcher")
-        self._veths = itertools.count()
         self.identity = IdentityIssuer()  # signs the metadata servers' identity tokens
 
     # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> GceSimulator:
         try:
-            self.rootfs = ensure_rootfs()
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self.vpc.create()
-            netns.run("ip", "netns", "exec", self.vpc.name, "nft", "-f", "-", input=_VPC_FILTER)
+            self._create_vpc()
             self.apis["certs"] = self.identity.serve()
             for name, url in self.apis.items():
                 self._forward(API_PORTS[name], url)
@@ -122,58 +102,12 @@ class GceSimulator:
         subnet's router address and `port` (a test's stand-in for something off the VPC)."""
         self._forward(port, url)
 
-    def _forward(self, port: int, url: str) -> None:
-        api = urlparse(url)
-        if api.hostname not in ("127.0.0.1", "localhost"):
-            raise ValueError(f"the instances' API endpoints must be on this machine's loopback: {url}")
-        target = ("127.0.0.1", api.port or 80)
-        listener = netns.listen_in_ns(self.vpc.name, "0.0.0.0", port)
-        self._forwarders.append(Forwarder(listener, lambda: socket.create_connection(target, timeout=10)).start())
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        problems = self.close()
-        if problems and exc is None:  # never hide the test's own failure behind a teardown one
-            raise RuntimeError(f"simulator teardown failed: {problems[0]!r}") from problems[0]
-
-    def close(self) -> list[Exception]:
-        """Stop everything; every step is tried even when one fails. Returns what failed."""
-        self._halt.set()
-        if self._watcher.is_alive():
-            self._watcher.join(timeout=30)
-        problems: list[Exception] = []
-        with self._lock:
-            for instance_id in list(self.sandboxes):
-                try:
-                    self._stop(instance_id)
-                except Exception as error:
-                    problems.append(error)
-            for front_door in self._front_doors:
-                front_door.close()
-            for forwarder in self._forwarders:
-                forwarder.stop()
-            self.identity.close()
-            self.vpc.delete()
-            for line in netns.run("ip", "netns", "list").splitlines():  # whatever a crash mid-boot left
-                name = line.split()[0] if line.split() else ""
-                if name.startswith(f"{self.prefix}-"):
-                    netns.delete_ns(name)
-        return problems
+    def _close_services(self) -> None:
+        for front_door in self._front_doors:
+            front_door.close()
+        self.identity.close()
 
     # watching the fake ---------------------------------------------------------------
-    def _watch(self) -> None:
-        transient = 0
-        while not self._halt.is_set():
-            try:
-                self.sync()
-                transient = 0
-            except TRANSIENT as error:  # a 5xx/429 or a lost answer (a test may inject them): try again
-                transient += 1
-                if transient == TRANSIENT_LIMIT:
-                    self.errors.append(error)
-            except Exception as error:  # surfaced by wait_* in the test's thread
-                self.errors.append(error)
-            self._halt.wait(self.poll_interval)
-
     def sync(self) -> None:
         """Bring the sandboxes in line with the fake Compute API once."""
         with self._lock:
@@ -199,9 +133,7 @@ class GceSimulator:
         box = GceSandbox(instance_id=instance.id, ip=instance.ip, cidr=self.view.subnetwork_cidr(instance),
                          ns=f"{self.prefix}-{instance.id}", directory=self.workdir / f"{instance.name}-{instance.id}",
                          name=instance.name, zone=instance.zone)
-        self.sandboxes[instance.id] = box  # registered first: a failed boot is still torn down
-        netns.add_ns(box.ns)
-        box.gateway = self.vpc.attach(box.ns, f"gce{next(self._veths)}", box.ip, box.cidr)
+        self._attach(box, "gce")
         box.extra["firewall_target"] = (instance.tags, instance.service_account)
         self._apply_firewall()
         self._start_metadata_server(instance, box)
@@ -209,15 +141,9 @@ class GceSimulator:
         install_poweroff(box.root)
         endpoints = {name: f"http://{box.gateway}:{API_PORTS[name]}" for name in self.apis}
         box.write_gce_config(instance.attributes.get("startup-script", ""), endpoints, self.project)
-        box.start()
-        box.extra["started_at"] = time.monotonic()  # from here on, the instance's own processes
-        box.extra["detected_at"] = started
-        box.extra["setup_seconds"] = box.extra["started_at"] - started
-        box.init_pid()
-        box.extra["booted"] = True
+        self._start_guest(box, started)
 
     def _start_metadata_server(self, instance: GceInstance, box: GceSandbox) -> None:
-        netns.run("ip", "-n", box.ns, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo")
         account = {"aliases": ["default"], "email": instance.service_account, "scopes": list(instance.scopes)}
         accounts = {"default": account, instance.service_account: account} if instance.service_account else {}
         netmask = str(ipaddress.ip_network(box.cidr).netmask)
@@ -235,8 +161,7 @@ class GceSimulator:
             return self.identity.token(audience, email=email, instance=described if full else None)
 
         metadata = GceMetadata(fields, project, lambda: self._metadata_view.attributes(instance), identity)
-        listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
-        self._servers[instance.id] = GceMetadataServer(listener, metadata).start()
+        self._serve_metadata(box, lambda listener: GceMetadataServer(listener, metadata))
 
     def _apply_firewall(self) -> None:
         """Each instance's ingress rules from the rendered firewall, re-applied when they change
@@ -247,10 +172,7 @@ class GceSimulator:
             if "firewall_target" not in box.extra or not netns.ns_exists(box.ns):
                 continue
             tags, account = box.extra["firewall_target"]
-            script = ruleset(self._firewall, tags, account, self._members)
-            if box.extra.get("ruleset") != script:
-                netns.run("ip", "netns", "exec", box.ns, "nft", "-f", "-", input=script)
-                box.extra["ruleset"] = script
+            self._apply_ruleset(box, ruleset(self._firewall, tags, account, self._members))
 
     def attach_namespace(self, suffix: str, ip: str, cidr: str) -> str:
         """A namespace of the simulator's own on the VPC bridge (removed with it); its name."""
@@ -284,18 +206,13 @@ class GceSimulator:
                     zone = source.split("/zones/")[1].split("/")[0] if "/zones/" in source else instance.zone
                     bind_into(box, self.workdir / "disks" / f"{zone}-{last(source)}", mount_point)
 
-    def _stop(self, instance_id: str) -> None:
-        box = self.sandboxes.pop(instance_id)
-        self.stopped.add(instance_id)
-        self.stopped_names[instance_id] = box.name
+    def _stop(self, instance_id: str) -> Sandbox:
+        self.stopped_names[instance_id] = self.sandboxes[instance_id].name
         self._disks.pop(instance_id, None)
-        server = self._servers.pop(instance_id, None)
-        with contextlib.suppress(Exception):
-            if server:
-                server.stop()
-        box.stop()
+        box = super()._stop(instance_id)
         if not self._halt.is_set():
             self._forget_address(box.ip)
+        return box
 
     def _forget_address(self, ip: str) -> None:
         """Drop every namespace's ARP entry for a stopped instance's IP: the fake hands a freed
@@ -328,31 +245,9 @@ class GceSimulator:
         boxes = list(self.sandboxes.values())  # a snapshot: the watch loop adds and removes
         return [box for box in boxes if box.name == name and box.extra.get("booted")]
 
-    def _raise_errors(self) -> None:
-        if self.errors:
-            raise RuntimeError(f"simulator failed: {self.errors[0]!r}") from self.errors[0]
+    def _keys(self, instance_id: str, box: Sandbox) -> tuple[str, ...]:
+        return (box.name, instance_id)  # wait_* take the instance's name or id
 
-    def wait_running(self, key: str, timeout: float = 120.0) -> GceSandbox:
-        """The booted sandbox of the instance named (or with the id) `key`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._raise_errors()
-            with self._lock:
-                for instance_id, box in self.sandboxes.items():
-                    if key in (box.name, instance_id) and box.extra.get("booted"):
-                        return box
-            time.sleep(0.05)
-        raise TimeoutError(f"{key} was not booted within {timeout} s")
-
-    def wait_stopped(self, key: str, timeout: float = 60.0) -> None:
-        """Until no sandbox of the instance named (or with the id) `key` runs; for a name
-        whose replacement may boot meanwhile, pass the old box's `instance_id`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._raise_errors()
-            with self._lock:
-                running = [i for i, box in self.sandboxes.items() if key in (box.name, i)]
-                if not running and (key in self.stopped or key in self.stopped_names.values()):
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{key} was not stopped within {timeout} s")
+    def _stopped_keys(self) -> set[str]:
+        # For a name whose replacement may boot meanwhile, wait_stopped wants the old box's id.
+        return self.stopped | set(self.stopped_names.values())

@@ -9,15 +9,15 @@ once `interrupt` was called (`Simulator.interrupt_spot`), a spot interruption no
 
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import socket
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from .metadata_http import NamespacedHttpServer
 
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -114,25 +114,10 @@ def _handler(metadata: InstanceMetadata, tokens: set[str]) -> type[BaseHTTPReque
     return Handler
 
 
-class MetadataServer:
+class MetadataServer(NamespacedHttpServer):
     def __init__(self, listener: socket.socket, metadata: InstanceMetadata) -> None:
+        super().__init__(listener, _handler(metadata, set()), "sim-imds")
         self.metadata = metadata
-        self.server = ThreadingHTTPServer(("169.254.169.254", 80), _handler(metadata, set()),
-                                          bind_and_activate=False)
-        self.server.socket.close()
-        self.server.socket = listener
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True, name="sim-imds")
-
-    def start(self) -> MetadataServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        with contextlib.suppress(OSError):
-            self.server.socket.close()
-        self._thread.join(timeout=5)
 
 
 def fallback_credentials() -> dict:

@@ -15,124 +15,59 @@ stops everything, also when the test failed.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import itertools
 import os
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 from . import netns, shutdown
 from .cloud import GONE, CloudView, Instance
-from .forwarder import Forwarder
 from .imds import InstanceMetadata, MetadataServer
 from .load_balancer import LoadBalancers
-from .rootfs import ensure_rootfs
-from .sandbox import IMDS_ADDRESS, Sandbox
+from .machine_simulator import MachineSimulator
+from .sandbox import Sandbox
 from .security_groups import ruleset
 from .volumes import Volumes
 
 ENDPOINT_PORT = 80  # the moto forwarder on every subnet's router address, like a VPC endpoint
 _counter = itertools.count()
 
-# The VPC namespace forwards between its own subnets and nothing else: explicit, though
-# it has no other interface to forward to.
-_VPC_FILTER = """table inet sim_vpc {
-  chain forward {
-    type filter hook forward priority 0; policy drop;
-    iifname "br0" oifname "br0" accept
-  }
-}
-"""
 
-
-class Simulator:
+class Simulator(MachineSimulator):
     def __init__(self, moto, workdir: Path, poll_interval: float = 0.25, api_url: str | None = None) -> None:
         """`api_url`: what instances reach as their endpoint (a loopback URL; default moto's own,
         e.g. a CapacityProxy's url so that launches from inside an instance meet its refusals)."""
+        super().__init__(workdir, poll_interval, f"gsim{os.getpid()}-{next(_counter)}", "sim-watcher")
         self.moto = moto
         self.api_url = api_url or moto.url
-        self.workdir = Path(workdir)
-        self.poll_interval = poll_interval
-        self.prefix = f"gsim{os.getpid()}-{next(_counter)}"
         self.cloud = CloudView(moto)
-        self.vpc = netns.Vpc(f"{self.prefix}-vpc")
-        self.sandboxes: dict[str, Sandbox] = {}
-        self.stopped: set[str] = set()
         self.shutdowns: dict[str, str] = {}  # instance id -> the shutdown behaviour its power-off met
-        self.errors: list[BaseException] = []
-        self._servers: dict[str, MetadataServer] = {}
         self._reclaims: list[threading.Timer] = []  # spot interruptions under way
-        self._forwarder: Forwarder | None = None
-        self._lock = threading.RLock()
-        self._halt = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, daemon=True, name="sim-watcher")
-        self._veths = itertools.count()
         self.load_balancers = LoadBalancers(moto, self.vpc, self.prefix, self._address_of)
         self.volumes = Volumes(moto, self.workdir)
 
     # lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> Simulator:
         try:
-            self.rootfs = ensure_rootfs()
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self.vpc.create()
-            netns.run("ip", "netns", "exec", self.vpc.name, "nft", "-f", "-", input=_VPC_FILTER)
-            api = urlparse(self.api_url)
-            if api.hostname not in ("127.0.0.1", "localhost"):
-                raise ValueError(f"the instances' API endpoint must be on this machine's loopback: {self.api_url}")
-            listener = netns.listen_in_ns(self.vpc.name, "0.0.0.0", ENDPOINT_PORT)
-            target = ("127.0.0.1", api.port or 80)
-            self._forwarder = Forwarder(listener, lambda: socket.create_connection(target, timeout=10)).start()
+            self._create_vpc()
+            self._forward(ENDPOINT_PORT, self.api_url)
             self._watcher.start()
         except BaseException:
             self.close()
             raise
         return self
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        problems = self.close()
-        if problems and exc is None:  # never hide the test's own failure behind a teardown one
-            raise RuntimeError(f"simulator teardown failed: {problems[0]!r}") from problems[0]
-
-    def close(self) -> list[Exception]:
-        """Stop everything; every step is tried even when one fails. Returns what failed."""
-        self._halt.set()
+    def _halting(self) -> None:
         for reclaim in self._reclaims:
             reclaim.cancel()
-        if self._watcher.is_alive():
-            self._watcher.join(timeout=30)
-        problems: list[Exception] = []
-        with self._lock:
-            for instance_id in list(self.sandboxes):
-                try:
-                    self._stop(instance_id)
-                except Exception as error:
-                    problems.append(error)
-            if self._forwarder:
-                self._forwarder.stop()
-            self.load_balancers.close()
-            self.vpc.delete()
-            # Whatever a crash mid-boot left behind under our prefix.
-            for line in netns.run("ip", "netns", "list").splitlines():
-                name = line.split()[0] if line.split() else ""
-                if name.startswith(f"{self.prefix}-"):
-                    netns.delete_ns(name)
-        return problems
+
+    def _close_services(self) -> None:
+        self.load_balancers.close()
 
     # watching moto -------------------------------------------------------------------
-    def _watch(self) -> None:
-        while not self._halt.is_set():
-            try:
-                self.sync()
-            except Exception as error:  # surfaced by wait_* in the test's thread
-                self.errors.append(error)
-            self._halt.wait(self.poll_interval)
-
     def sync(self) -> None:
         """Bring the sandboxes in line with moto once."""
         with self._lock:
@@ -154,9 +89,7 @@ class Simulator:
         started = time.monotonic()
         box = Sandbox(instance_id=instance.instance_id, ip=instance.ip, cidr=self._network_of(instance),
                       ns=f"{self.prefix}-{instance.instance_id}", directory=self.workdir / instance.instance_id)
-        self.sandboxes[instance.instance_id] = box  # registered first: a failed boot is still torn down
-        netns.add_ns(box.ns)
-        box.gateway = self.vpc.attach(box.ns, f"sim{next(self._veths)}", box.ip, box.cidr)
+        self._attach(box, "sim")
         box.extra["security_groups"] = instance.group_ids
         self._apply_security_groups(self.cloud.instances())
         user_data = self.cloud.user_data(instance.instance_id)
@@ -166,12 +99,7 @@ class Simulator:
         environment = {"AWS_ENDPOINT_URL": f"http://{box.gateway}:{ENDPOINT_PORT}",
                        "AWS_DEFAULT_REGION": self.moto.region, "AWS_REGION": self.moto.region}
         box.write_guest_config(user_data, environment)
-        box.start()
-        box.extra["started_at"] = time.monotonic()  # from here on, the instance's own processes
-        box.extra["detected_at"] = started
-        box.extra["setup_seconds"] = box.extra["started_at"] - started
-        box.init_pid()
-        box.extra["booted"] = True
+        self._start_guest(box, started)
 
     def _network_of(self, instance: Instance) -> str:
         cidr = self.cloud.subnet_cidr(instance.subnet_id)
@@ -182,7 +110,6 @@ class Simulator:
         return str(ipaddress.ip_network(f"{instance.ip}/16", strict=False))
 
     def _start_imds(self, instance: Instance, box: Sandbox, user_data: bytes) -> None:
-        netns.run("ip", "-n", box.ns, "addr", "add", f"{IMDS_ADDRESS}/32", "dev", "lo")
         role = self.cloud.role_of(instance.profile_arn)
         fields = {"instance-id": instance.instance_id, "local-ipv4": box.ip, "instance-type": instance.instance_type,
                   "ami-id": instance.image_id, "placement/availability-zone": instance.zone,
@@ -195,8 +122,7 @@ class Simulator:
         metadata.role_arn = role[1] if role else ""
         if role is None:  # a profile associated after launch, or its role added late: asked again
             metadata.resolve_role = lambda: self.cloud.role_of(self.cloud.profile_of(instance.instance_id))
-        listener = netns.listen_in_ns(box.ns, IMDS_ADDRESS, 80)
-        self._servers[instance.instance_id] = MetadataServer(listener, metadata).start()
+        self._serve_metadata(box, lambda listener: MetadataServer(listener, metadata))
 
     def _apply_security_groups(self, instances: list[Instance]) -> None:
         running = [i for i in instances if i.state == "running"]
@@ -207,20 +133,12 @@ class Simulator:
         boxes = [b for b in self.sandboxes.values() if "security_groups" in b.extra and netns.ns_exists(b.ns)]
         groups = self.cloud.security_groups({g for b in boxes for g in b.extra["security_groups"]})
         for box in boxes:
-            script = ruleset([groups[g] for g in box.extra["security_groups"] if g in groups], ips_by_group)
-            if box.extra.get("ruleset") != script:
-                netns.run("ip", "netns", "exec", box.ns, "nft", "-f", "-", input=script)
-                box.extra["ruleset"] = script
+            self._apply_ruleset(box, ruleset([groups[g] for g in box.extra["security_groups"] if g in groups],
+                                             ips_by_group))
 
-    def _stop(self, instance_id: str) -> None:
-        box = self.sandboxes.pop(instance_id)
-        self.stopped.add(instance_id)
+    def _stop(self, instance_id: str) -> Sandbox:
         self.volumes.forget(instance_id)
-        server = self._servers.pop(instance_id, None)
-        with contextlib.suppress(Exception):
-            if server:
-                server.stop()
-        box.stop()
+        return super()._stop(instance_id)
 
     def _address_of(self, instance_id: str) -> str | None:
         box = self.sandboxes.get(instance_id)
@@ -265,28 +183,3 @@ class Simulator:
                 return url
             time.sleep(0.05)
         raise TimeoutError(f"no listener on port {port} of load balancer {name} within {timeout} s")
-
-    def _raise_errors(self) -> None:
-        if self.errors:
-            raise RuntimeError(f"simulator failed: {self.errors[0]!r}") from self.errors[0]
-
-    def wait_running(self, instance_id: str, timeout: float = 120.0) -> Sandbox:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._raise_errors()
-            with self._lock:
-                box = self.sandboxes.get(instance_id)
-                if box is not None and box.extra.get("booted"):
-                    return box
-            time.sleep(0.05)
-        raise TimeoutError(f"{instance_id} was not booted within {timeout} s")
-
-    def wait_stopped(self, instance_id: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._raise_errors()
-            with self._lock:
-                if instance_id in self.stopped and instance_id not in self.sandboxes:
-                    return
-            time.sleep(0.05)
-        raise TimeoutError(f"{instance_id} was not stopped within {timeout} s")
