@@ -20,7 +20,8 @@ from google.api_core import exceptions as google_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager_v1
 
-from tests.support.gcp.discovery import ApiError, documents_dir, load
+from tests.support.gce.discovery import load, shipped_document
+from tests.support.gce.validation import ApiError, Validator
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.simulator.gce_metadata import GceMetadata, GceMetadataServer, answer
@@ -103,12 +104,12 @@ def test_secret_manager_refuses_what_the_discovery_document_does_not_allow(secre
 
 
 def test_the_fakes_answers_are_held_to_the_document_too():
-    document = load("secretmanager.v1")
-    assert documents_dir().joinpath("secretmanager.v1.json").is_file()
-    document.check("SecretVersion", {"name": "projects/1/secrets/a/versions/1", "state": "ENABLED"})
+    assert shipped_document("secretmanager.v1.json").is_file()
+    validator = Validator(load("secretmanager.v1"))
+    validator.response("SecretVersion", {"name": "projects/1/secrets/a/versions/1", "state": "ENABLED"})
     for wrong in ({"name": 1}, {"state": "SHINY"}, {"payloadData": "x"}):
         with pytest.raises(ApiError):
-            document.check("SecretVersion", wrong)
+            validator.response("SecretVersion", wrong)
 
 
 def test_cloud_storage_emulator_serves_what_the_hub_boot_needs():

@@ -1,8 +1,10 @@
-"""The Compute v1 discovery document: its methods found by HTTP method and path, its schemas.
+"""A Google discovery document (Compute v1's, Secret Manager's, Logging's...): its methods
+found by HTTP method and path, its schemas. Every fake Google API of the tests routes and
+validates through it (tests/support/gce/validation.py).
 
-google-api-python-client ships the document (`discovery_cache/documents/compute.v1.json`);
-it is what Google's own clients are generated from, so it says which requests the real API
-accepts for shape: paths, parameters, their patterns and types, body schemas, enums.
+google-api-python-client ships the documents (`discovery_cache/documents/NAME.json`); they
+are what Google's own clients are generated from, so they say which requests the real APIs
+accept for shape: paths, parameters, their patterns and types, body schemas, enums.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Document:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or shipped_document()
         document = json.loads(self.path.read_text())
-        self.service_path = "/" + document["servicePath"].strip("/")  # /compute/v1
+        self.service_path = ("/" + document["servicePath"].strip("/")).rstrip("/")  # /compute/v1, or ""
         self.system_parameters: dict = document.get("parameters", {})
         self.schemas: dict[str, dict] = document["schemas"]
         self.methods: dict[str, Method] = {}
@@ -45,8 +47,7 @@ class Document:
         for resource in resources.values():
             for definition in resource.get("methods", {}).values():
                 method = Method(
-                    id=definition["id"], http_method=definition["httpMethod"],
-                    path=definition.get("flatPath") or definition["path"],
+                    id=definition["id"], http_method=definition["httpMethod"], path=_routed_path(definition),
                     parameters=definition.get("parameters", {}),
                     request=(definition.get("request") or {}).get("$ref"),
                     response=(definition.get("response") or {}).get("$ref"),
@@ -54,8 +55,10 @@ class Document:
                 self.methods[method.id] = method
                 self._routes.append((method.http_method, _route_pattern(method.path), method))
             self._collect(resource.get("resources", {}))
-        # Literal segments beat placeholders (e.g. .../instances/bulkInsert over .../instances/{instance}).
-        self._routes.sort(key=lambda route: -route[2].path.count("/") * 100 + route[2].path.count("{"))
+        # Literal segments beat placeholders (e.g. .../instances/bulkInsert over .../instances/{instance}),
+        # then longer literal text ({+name}:access over {+name}).
+        self._routes.sort(key=lambda route: (-route[2].path.count("/") * 100 + route[2].path.count("{"),
+                                             -len(re.sub(r"\{[^}]*\}", "", route[2].path))))
 
     def route(self, http_method: str, path: str) -> tuple[Method, dict[str, str]] | None:
         """The method serving `path` (below the service path) and its path parameters."""
@@ -63,7 +66,7 @@ class Document:
         if relative is None:
             return None
         for verb, pattern, method in self._routes:
-            if verb == http_method and (match := pattern.fullmatch(relative)):
+            if verb == http_method and (match := pattern.fullmatch(relative)) and _spans_fit(method, match):
                 return method, match.groupdict()
         return None
 
@@ -73,8 +76,27 @@ class Document:
         return {"kind": kind, **fields} if kind else dict(fields)
 
 
+def _routed_path(definition: dict) -> str:
+    """The flat path where its placeholders are the method's parameters (Compute's), else the
+    path with its `{+name}` placeholders (Secret Manager's `v1/{+name}:access`)."""
+    flat = definition.get("flatPath")
+    if flat and set(re.findall(r"\{(\w+)\}", flat)) <= set(definition.get("parameters", {})):
+        return flat
+    return definition["path"]
+
+
+def _spans_fit(method: Method, match: re.Match) -> bool:
+    """A `{+name}` value fits its parameter's pattern: that is what tells `v1/{+name}` of a
+    secret from that of a version."""
+    for name in re.findall(r"\{\+(\w+)\}", method.path):
+        pattern = method.parameters.get(name, {}).get("pattern")
+        if pattern and not re.match(pattern, match.group(name)):
+            return False
+    return True
+
+
 def _route_pattern(path: str) -> re.Pattern:
-    # A placeholder is one path segment; `{+name}` may span several (none in Compute v1's flat paths).
+    # A placeholder is one path segment; `{+name}` may span several.
     regex = re.sub(r"\\\{\\\+(\w+)\\\}", r"(?P<\1>.+)", re.escape(path))
     regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", regex)
     return re.compile(regex)
@@ -83,3 +105,9 @@ def _route_pattern(path: str) -> re.Pattern:
 @cache
 def compute_document(path: Path | None = None) -> Document:
     return Document(path)
+
+
+@cache
+def load(name: str) -> Document:
+    """`load("secretmanager.v1")`: the shipped document, parsed once per process."""
+    return Document(shipped_document(f"{name}.json"))

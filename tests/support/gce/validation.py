@@ -1,18 +1,26 @@
-"""Requests checked against the discovery document, refused as the real API refuses them.
+"""Requests checked against a discovery document, refused as the real APIs refuse them: the
+one validator of every fake Google API in the tests (Compute's, tests/support/gce; Secret
+Manager's and Cloud Logging's, tests/support/gcp), and of the answers they build.
 
 What is checked: path parameters against their patterns; query parameters known to the
 method or the system (unknown ones refused), typed and in their enums, required ones
-present; the body against the request schema: unknown fields, JSON types, enums, field
-patterns (resource names) and the fields the document marks required for this method
-(`annotations.required`). Output-only fields are accepted and ignored, as Compute does.
+present; the body against the request schema: unknown fields (proto3 JSON: a field's proto
+name is as good as its JSON name), JSON types, enums (by name, or by number as clients
+asking `enum-encoding=int` send them), base64 bytes, field patterns (resource names) and the
+fields the document marks required for this method (`annotations.required`). Output-only
+fields are accepted and ignored, as Compute does.
 
-The error bodies copy the real API's: the ESF's `Invalid JSON payload received ...` for
+The error bodies copy the real APIs': the ESF's `Invalid JSON payload received ...` for
 what does not parse into the request message, Compute's own `Invalid value for field` /
-`Required field ... not specified` for what it checks itself.
+`Required field ... not specified` for what it checks itself; `rpc_error` for the
+canonical-status errors (`INVALID_ARGUMENT`, `NOT_FOUND`...) the newer APIs answer.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Mapping
 
@@ -42,6 +50,17 @@ class ApiError(Exception):
             error["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
                                  "fieldViolations": [{"field": self.field, "description": self.message}]}]
         return {"error": error}
+
+
+def rpc_error(code: int, status: str, message: str) -> ApiError:
+    """An error with its canonical status (`NOT_FOUND`, `ALREADY_EXISTS`...), as the APIs on
+    Google's newer front end answer it."""
+    return ApiError(code, message, status.lower(), rpc_status=status)
+
+
+def invalid(message: str) -> ApiError:
+    """400 INVALID_ARGUMENT: what the API itself refuses in a request that parsed."""
+    return rpc_error(400, "INVALID_ARGUMENT", message)
 
 
 def payload_error(message: str, field: str) -> ApiError:
@@ -126,6 +145,10 @@ class Validator:
             raise payload_error("Root element must be a message.", "resource")
         self.value(method.request, {"$ref": method.request}, body, "resource", method.id)
 
+    def response(self, schema_name: str, value) -> None:
+        """An answer a fake built, against the method's response schema."""
+        self.value(schema_name, {"$ref": schema_name}, value, "response", None)
+
     def value(self, schema_name: str, schema: dict, value, where: str, method_id: str | None) -> None:
         """`value` at `where` against `schema`; `method_id` enables its required-field checks
         (None: a response being built, where nothing is required)."""
@@ -153,10 +176,14 @@ class Validator:
             for key, item in value.items():
                 self.value(schema_name, extra, item, f"{where}[{key}]", method_id)
             return
+        extra = schema.get("additionalProperties")
         for key, item in value.items():
-            if key not in properties:
+            definition = properties.get(key)
+            if definition is None:  # proto3 JSON: the proto field name, or a map's key
+                definition = properties.get(_camel(key), extra)
+            if definition is None:
                 raise payload_error(f"Unknown name \"{key}\" at '{where}': Cannot find field.", where)
-            self.value(schema_name, properties[key], item, f"{where}.{key}", method_id)
+            self.value(schema_name, definition, item, f"{where}.{key}", method_id)
         for key, definition in properties.items():
             required = method_id in definition.get("annotations", {}).get("required", ())
             if required and value.get(key) in (None, ""):
@@ -179,9 +206,11 @@ class Validator:
         elif kind == "number":
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             proto = "TYPE_DOUBLE"
+        elif "enum" in schema and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return  # an enum by number, as clients asking `enum-encoding=int` send it
         else:
-            ok = isinstance(value, str)
-            proto = "TYPE_STRING"
+            ok = isinstance(value, str) and (format_ != "byte" or _is_base64(value))
+            proto = "TYPE_BYTES" if format_ == "byte" else "TYPE_STRING"
         if not ok:
             raise payload_error(f"Invalid value at '{where}' ({proto}), {_show(value)}", where)
         if "enum" in schema and value not in schema["enum"]:
@@ -189,6 +218,18 @@ class Validator:
 
 
 def _show(value) -> str:
-    import json
-
     return json.dumps(value)
+
+
+def _camel(name: str) -> str:
+    """`dry_run` -> `dryRun`: the JSON name of a proto field."""
+    return re.sub(r"_([a-z0-9])", lambda match: match.group(1).upper(), name)
+
+
+def _is_base64(value: str) -> bool:
+    """Standard or URL-safe base64, padded or not, as proto3 JSON takes `bytes`."""
+    try:
+        base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

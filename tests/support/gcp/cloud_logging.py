@@ -3,10 +3,10 @@ emulators cover Pub/Sub, Datastore, Firestore, Bigtable and Spanner only).
 
 Serves entries.write and entries.list over REST, as google-cloud-logging's HTTP client
 (`Client(_use_grpc=False)`) and curl call them. Every request is routed and validated
-against the Logging v2 discovery document that google-api-python-client ships
-(tests/support/gcp/discovery.py), every answer checked against the same document's
-schema, so the fake refuses what Google would refuse for shape and answers only what
-Google could. Beyond shape, it keeps Cloud Logging's documented rules
+against the Logging v2 discovery document that google-api-python-client ships (by the
+fakes' one validator, tests/support/gce/validation.py), every answer checked against the
+same document's schema, so the fake refuses what Google would refuse for shape and answers
+only what Google could. Beyond shape, it keeps Cloud Logging's documented rules
 (https://cloud.google.com/logging/quotas, the entries.write and entries.list references):
 a log name `projects/P/logs/LOG_ID` with the LOG_ID URL-encoded (at most 511 characters of
 letters, digits, `/_-.`), a monitored resource on each entry, an entry at most 256 KiB, a
@@ -38,9 +38,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
+from tests.support.gce.discovery import load
+from tests.support.gce.validation import ApiError, invalid, rpc_error
+
 from . import PROJECT_NUMBER
-from .discovery import ApiError, Route, invalid, load
-from .http import JsonApiServer
+from .http import JsonApiServer, Route
 from .log_filter import FilterError, Predicate, parse
 
 MAX_ENTRY_BYTES = 256 * 1024
@@ -101,7 +103,7 @@ class FakeCloudLogging:
 
     def fail_next(self, code: int = 503, status: str = "UNAVAILABLE") -> None:
         """The next entries.write or entries.list answers this error (after validation)."""
-        self._failures.append(ApiError(code, status, "The service is currently unavailable."))
+        self._failures.append(rpc_error(code, status, "The service is currently unavailable."))
 
     def texts(self, log_name: str | None = None, bucket: str | None = None) -> list[str]:
         """textPayloads in the _Default bucket (or `bucket`), oldest first, of one log or all."""
@@ -113,7 +115,7 @@ class FakeCloudLogging:
     def _handle(self, route: Route, body: dict) -> dict:
         handlers = {"logging.entries.write": self._write, "logging.entries.list": self._list}
         if route.method_id not in handlers:
-            raise ApiError(501, "UNIMPLEMENTED", f"{route.method_id} is not served by this fake")
+            raise rpc_error(501, "UNIMPLEMENTED", f"{route.method_id} is not served by this fake")
         with self._lock:
             handler = handlers[route.method_id]
             if self._failures:
@@ -124,7 +126,7 @@ class FakeCloudLogging:
 
     def _project(self, project: str) -> None:
         if project not in (self.project, PROJECT_NUMBER):
-            raise ApiError(403, "PERMISSION_DENIED", f"The caller does not have permission on project {project}.")
+            raise rpc_error(403, "PERMISSION_DENIED", f"The caller does not have permission on project {project}.")
 
     def _write(self, route: Route | None, body: dict) -> dict:
         if len(json.dumps(body)) > MAX_REQUEST_BYTES:
@@ -222,7 +224,7 @@ class FakeCloudLogging:
         self._project(view.group(1))
         bucket = name.rsplit("/views/", 1)[0].replace(f"projects/{PROJECT_NUMBER}/", f"projects/{self.project}/")
         if bucket not in self.buckets:
-            raise ApiError(404, "NOT_FOUND", f"Log view {name} does not exist.")
+            raise rpc_error(404, "NOT_FOUND", f"Log view {name} does not exist.")
         return self.buckets[bucket]
 
     @staticmethod

@@ -1,5 +1,6 @@
 """An HTTP server for a fake Google JSON API: every request routed and validated through a
-discovery document, every answer checked against the method's response schema."""
+discovery document (tests/support/gce/discovery.py, validation.py: the one validator of the
+fakes), every answer checked against the method's response schema."""
 
 from __future__ import annotations
 
@@ -7,17 +8,30 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .discovery import ApiError, Discovery, Route, invalid
+from tests.support.gce.discovery import Document
+from tests.support.gce.validation import ApiError, Validator, invalid, rpc_error
+
+
+@dataclass(frozen=True)
+class Route:
+    method_id: str                  # e.g. secretmanager.projects.secrets.create
+    path_params: dict[str, str]
+    query: dict[str, list[str]]
+    request_schema: str | None
+    response_schema: str | None
+
 
 Handler = Callable[[Route, dict], dict]
 
 
 class JsonApiServer:
-    def __init__(self, discovery: Discovery, handle: Handler, requests: list[dict]) -> None:
+    def __init__(self, discovery: Document, handle: Handler, requests: list[dict]) -> None:
         self.discovery = discovery
+        self.validator = Validator(discovery)
         self.handle = handle
         self.requests = requests
 
@@ -28,19 +42,30 @@ class JsonApiServer:
         record = {"method": method, "path": path, "query": query, "body": raw.decode(errors="replace")}
         self.requests.append(record)
         try:
-            route = self.discovery.route(method, path, query, raw)
+            route = self._route(method, path, query, raw)
             record["method_id"] = route.method_id
-            body = json.loads(raw) if raw else {}
-            if not isinstance(body, dict):
-                raise invalid("Invalid JSON payload received. Expected an object.")
-            reply = self.handle(route, body)
-            if route.response_schema:
-                self.discovery.check(route.response_schema, reply)  # the fake's own answer fits the document
+            reply = self.handle(route, json.loads(raw) if raw else {})
+            if route.response_schema:  # the fake's own answer fits the document
+                self.validator.response(route.response_schema, reply)
             record["status"] = 200
             return 200, json.dumps(reply).encode()
         except ApiError as error:
-            record["status"] = error.code
-            return error.code, error.body()
+            record["status"] = error.status
+            return error.status, json.dumps(error.body()).encode()
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], raw: bytes) -> Route:
+        """The method this request calls, its parameters and body validated (ApiError if not)."""
+        routed = self.discovery.route(method, path)
+        if routed is None:
+            raise rpc_error(404, "NOT_FOUND", f"The requested URL {path} was not found on this server.")
+        definition, path_params = routed
+        self.validator.parameters(definition, path_params, query)
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError as error:
+            raise invalid(f"Invalid JSON payload received. {error}.") from None
+        self.validator.body(definition, body)
+        return Route(definition.id, path_params, query, definition.request, definition.response)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[str]:

@@ -5,8 +5,8 @@ a VM's processes would not see; gcplocal is a one-release 0.1.0).
 Serves the global secrets' REST calls that `google-cloud-secret-manager` (transport="rest")
 and `curl` make: secrets create/get/list/patch (labels, annotations)/delete, versions addVersion/get/list/access
 (`latest` or a number). Every request is routed and validated against the Secret Manager
-v1 discovery document that google-api-python-client ships (tests/support/gcp/discovery.py),
-and every response is checked against the same document's schema before it is sent,
+v1 discovery document that google-api-python-client ships (by the fakes' one validator,
+tests/support/gce/validation.py), and every response is checked against the same document's schema before it is sent,
 so the fake refuses what Google would refuse for shape and answers only what Google could.
 Any bearer token is accepted (the metadata server stand-in hands out fake ones).
 Resource names in answers carry the project number, as Google's do; requests may use the
@@ -29,9 +29,11 @@ from datetime import UTC, datetime
 
 import google_crc32c
 
+from tests.support.gce.discovery import load
+from tests.support.gce.validation import invalid, rpc_error
+
 from . import PROJECT_NUMBER
-from .discovery import ApiError, Route, invalid, load
-from .http import JsonApiServer
+from .http import JsonApiServer, Route
 
 
 def _now() -> str:
@@ -55,7 +57,7 @@ class FakeSecretManager:
         """`projects/P/secrets/S[/...]` -> S, for this fake's project (by id or number)."""
         parts = name.split("/")
         if parts[1] not in (self.project, PROJECT_NUMBER):
-            raise ApiError(403, "PERMISSION_DENIED", f"Permission denied on resource project {parts[1]}.")
+            raise rpc_error(403, "PERMISSION_DENIED", f"Permission denied on resource project {parts[1]}.")
         return parts[3]
 
     def _secret_name(self, secret_id: str) -> str:
@@ -64,7 +66,7 @@ class FakeSecretManager:
     def _secret(self, name: str) -> tuple[str, dict]:
         secret_id = self._secret_id(name)
         if secret_id not in self.secrets:
-            raise ApiError(404, "NOT_FOUND", f"Secret [{self._secret_name(secret_id)}] not found.")
+            raise rpc_error(404, "NOT_FOUND", f"Secret [{self._secret_name(secret_id)}] not found.")
         return secret_id, self.secrets[secret_id]
 
     # the API -------------------------------------------------------------------------
@@ -74,7 +76,7 @@ class FakeSecretManager:
                     "versions.list": self._list_versions, "versions.access": self._access}
         action = route.method_id.removeprefix("secretmanager.projects.secrets.")
         if route.method_id.startswith("secretmanager.projects.locations") or action not in handlers:
-            raise ApiError(501, "UNIMPLEMENTED", f"{route.method_id} is not served by this fake")
+            raise rpc_error(501, "UNIMPLEMENTED", f"{route.method_id} is not served by this fake")
         with self._lock:
             return handlers[action](route, body)
 
@@ -88,7 +90,7 @@ class FakeSecretManager:
         if "automatic" not in body.get("replication", {}) and "userManaged" not in body.get("replication", {}):
             raise invalid("Secret.replication must be set.")
         if secret_id in self.secrets:
-            raise ApiError(409, "ALREADY_EXISTS", f"Secret [{self._secret_name(secret_id)}] already exists.")
+            raise rpc_error(409, "ALREADY_EXISTS", f"Secret [{self._secret_name(secret_id)}] already exists.")
         secret = {**body, "name": self._secret_name(secret_id), "createTime": _now(), "etag": f'"{next(self._etags)}"'}
         self.secrets[secret_id] = secret
         self.versions[secret_id] = []
@@ -146,11 +148,11 @@ class FakeSecretManager:
         enabled = [v for v in self.versions[secret_id] if v["version"]["state"] == "ENABLED"]
         if wanted == "latest":
             if not enabled:
-                raise ApiError(404, "NOT_FOUND", f"Secret [{self._secret_name(secret_id)}] not found or has no "
+                raise rpc_error(404, "NOT_FOUND", f"Secret [{self._secret_name(secret_id)}] not found or has no "
                                                  "versions.")
             return enabled[-1]
         if not wanted.isdigit() or not 0 < int(wanted) <= len(self.versions[secret_id]):
-            raise ApiError(404, "NOT_FOUND", f"Secret Version [{self._secret_name(secret_id)}/versions/{wanted}] "
+            raise rpc_error(404, "NOT_FOUND", f"Secret Version [{self._secret_name(secret_id)}/versions/{wanted}] "
                                              "not found.")
         return self.versions[secret_id][int(wanted) - 1]
 
