@@ -26,120 +26,24 @@ The platform is then re-applied as it was.
 from __future__ import annotations
 
 import json
-import re
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from render.gateway_config import gateway_spec
 from render.validate import validate_text
-from tests.support import environments as support
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import WAIT, aws_diagnosis, aws_instances, aws_tags, eventually, laptop_steps
 from tests.support.hub_e2e import PASSWORDS, Session
-from tests.support.hub_wheelhouse import hub_wheels
-from tests.test_laptop_e2e import on_laptop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 BOB_PASSWORD = "bob-Secret-1"
-TINY = '    packages: ["dask[distributed]==2026.8.0"]\n'  # the platform's pins and ipykernel come with it
-WAIT = 900  # seconds for machines to boot and connect on a shared machine
-
-
-def tiny_environments(text: str) -> str:
-    """Every environment of platform.yaml with the platform's own packages only."""
-    start = text.index("\nenvironments:\n")
-    end = re.search(r"\n\S", text[start + 1:]).start() + start + 1
-    block = re.sub(r"    packages:\n(      - [^\n]*\n)+", TINY, text[start:end])
-    return text[:start] + block + text[end:]
-
-
-def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(message())
-
-
-@pytest.fixture(scope="module")
-def laptop(tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    with support.wheelhouse_in_use(base):
-        venv = support.shared_venv(base, "laptop", ("distributed", "dask-gateway"))
-    return venv / "bin" / "python"
-
-
-@pytest.fixture(scope="module")
-def tiny(aws_platform: AwsPlatform) -> Iterator[AwsPlatform]:
-    """The platform with tiny, locked environments (their wheels published by apply); as it was after."""
-    platform, original = aws_platform, aws_platform.text
-    lock = platform.root / "environments.lock"
-    (platform.root / "platform.yaml").write_text(tiny_environments(original))
-    empty_index = platform.root / "empty-index"  # uv reads no UV_NO_INDEX: an index with nothing in it
-    empty_index.mkdir(exist_ok=True)
-    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1"}
-    try:
-        platform.env.update(offline)
-        platform.cli("lock")
-        platform.apply(tiny_environments(original))
-        _wait_for_published_environments(platform)
-        yield platform
-    finally:
-        for key in offline:
-            platform.env.pop(key, None)
-        lock.unlink(missing_ok=True)
-        platform.apply(original)
-
-
-def _wait_for_published_environments(platform: AwsPlatform) -> None:
-    """Until the hub's config sync installed the applied configuration (the environments'
-    keys), and the gateway it may have restarted answers again."""
-    hub = platform.sim.sandboxes[platform.hub_instance()]
-
-    def installed() -> bool:
-        found = hub.exec(["cat", "/var/lib/graticule/build/environments/wheels.json"])
-        return found.returncode == 0 and '"default"' in found.stdout
-
-    _eventually(installed, 300, lambda: "the hub never installed the environments' keys\n"
-                + platform.diagnose(platform.hub_instance()))
-    time.sleep(15)  # config sync restarts the components whose files changed right after the swap
-
-    def gateway_up() -> bool:
-        try:
-            return requests.get(f"{platform.front}/services/dask-gateway/api/health", timeout=10).ok
-        except requests.RequestException:
-            return False
-
-    _eventually(gateway_up, 300, lambda: "the gateway did not answer\n" + platform.diagnose(platform.hub_instance()))
-
-
-def _instances(platform: AwsPlatform, cluster: str) -> list[dict]:
-    ec2 = platform.server.client("ec2")
-    found = ec2.describe_instances(Filters=[{"Name": "tag:cluster", "Values": [cluster]}])
-    return [i for r in found["Reservations"] for i in r["Instances"]
-            if i["State"]["Name"] not in ("terminated", "shutting-down")]
-
-
-def _tags(instance: dict) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
 
 
 def _user_data(platform: AwsPlatform, instance_id: str) -> str:
     return platform.sim.cloud.user_data(instance_id).decode(errors="replace")
-
-
-def _diagnosis(platform: AwsPlatform, cluster: str | None) -> str:
-    parts = [platform.diagnose(platform.hub_instance())[-8000:]]
-    for instance in _instances(platform, cluster) if cluster else []:
-        parts.append(platform.diagnose(instance["InstanceId"])[-4000:])
-    return "\n".join(parts)
 
 
 def _workers_in_sandboxes(platform: AwsPlatform, instance_ids: list[str]) -> bool:
@@ -150,17 +54,14 @@ def _workers_in_sandboxes(platform: AwsPlatform, instance_ids: list[str]) -> boo
     return True
 
 
-def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatform, laptop, tmp_path):
-    platform, front = tiny, tiny.front
+def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(aws_tiny: AwsPlatform, laptop, tmp_path):
+    platform, front = aws_tiny, aws_tiny.front
     outputs = platform.outputs()
     budget = gateway_spec(validate_text(platform.text), "aws").users["alice"].budget
     assert budget
     config = tmp_path / "laptop-config"
     config.mkdir()
-    here = {"GRATICULE_GATEWAY_SCHEDULER_URL": platform.scheduler, "LAPTOP_WAIT": str(WAIT)}
-
-    def laptop_step(*step: str, stdin: str = "") -> dict:
-        return on_laptop(laptop, config, *step, stdin=stdin, **here)
+    laptop_step = laptop_steps(platform, laptop, config)
 
     assert Session(front, "alice").login().status_code == 302  # her first login sets her password
     laptop_step("login", front, "alice", stdin=PASSWORDS["alice"] + "\n")
@@ -171,13 +72,13 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatfo
         assert started["sum"] == sum(range(100)) and started["workers"] == 2
 
         # three instances from the small template, tagged for alice, her cluster and her budget
-        instances = _instances(platform, name)
-        assert len(instances) == 3, _diagnosis(platform, name)
-        roles = sorted(_tags(i)["role"] for i in instances)
+        instances = aws_instances(platform, name)
+        assert len(instances) == 3, aws_diagnosis(platform, name)
+        roles = sorted(aws_tags(i)["role"] for i in instances)
         assert roles == ["scheduler", "worker", "worker"]
         template = outputs["launch_templates"]["small"]["id"]
         for instance in instances:
-            tags = _tags(instance)
+            tags = aws_tags(instance)
             assert (tags["user"], tags["cluster"], tags["budget"], tags["platform"]) == (
                 "alice", name, budget, NAME)
             assert tags["aws:ec2launchtemplate:id"] == template
@@ -192,24 +93,24 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatfo
         assert sorted(r.rsplit("/", 1)[1] for r in readers) == sorted(i["InstanceId"] for i in instances)
 
         # the computation ran on the worker instances, in their sandboxes
-        workers = [i for i in instances if _tags(i)["role"] == "worker"]
-        assert _workers_in_sandboxes(platform, [i["InstanceId"] for i in workers]), _diagnosis(platform, name)
+        workers = [i for i in instances if aws_tags(i)["role"] == "worker"]
+        assert _workers_in_sandboxes(platform, [i["InstanceId"] for i in workers]), aws_diagnosis(platform, name)
 
         # scale(4): two more instances, four workers at the worker instances' addresses
         scaled = laptop_step("scale", name, "4")
         assert scaled["sum"] == sum(range(10))
-        workers = [i for i in _instances(platform, name) if _tags(i)["role"] == "worker"]
+        workers = [i for i in aws_instances(platform, name) if aws_tags(i)["role"] == "worker"]
         assert len(workers) == 4
         assert sorted(scaled["hosts"]) == sorted(i["PrivateIpAddress"] for i in workers)
 
         # a worker instance reclaimed: replaced, and the cluster computes on four again
         gone = workers[0]["InstanceId"]
         platform.server.client("ec2").terminate_instances(InstanceIds=[gone])
-        _eventually(lambda: {i["InstanceId"] for i in _instances(platform, name) if _tags(i)["role"] == "worker"}
-                    - {w["InstanceId"] for w in workers}, WAIT, lambda: "no replacement for the reclaimed worker\n"
-                    + _diagnosis(platform, name))
+        eventually(lambda: {i["InstanceId"] for i in aws_instances(platform, name) if aws_tags(i)["role"] == "worker"}
+                   - {w["InstanceId"] for w in workers}, WAIT, lambda: "no replacement for the reclaimed worker\n"
+                   + aws_diagnosis(platform, name))
         again = laptop_step("scale", name, "4")
-        replaced = [i for i in _instances(platform, name) if _tags(i)["role"] == "worker"]
+        replaced = [i for i in aws_instances(platform, name) if aws_tags(i)["role"] == "worker"]
         assert gone not in {i["InstanceId"] for i in replaced} and len(replaced) == 4
         assert sorted(again["hosts"]) == sorted(i["PrivateIpAddress"] for i in replaced)
 
@@ -224,15 +125,15 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: AwsPlatfo
         assert requests.delete(f"{api}/{name}", headers=headers, timeout=60).status_code in (403, 404)
         assert requests.post(f"{api}/{name}/scale", json={"count": 0}, headers=headers,
                              timeout=60).status_code in (403, 404)
-        assert len(_instances(platform, name)) == 5
+        assert len(aws_instances(platform, name)) == 5
 
         laptop_step("stop", name)
-        _eventually(lambda: not _instances(platform, name), 300,
-                    lambda: f"instances of {name} left running\n" + _diagnosis(platform, name))
+        eventually(lambda: not aws_instances(platform, name), 300,
+                   lambda: f"instances of {name} left running\n" + aws_diagnosis(platform, name))
         assert secret not in {s["Name"] for s in secrets.list_secrets()["SecretList"]}
         name = None
     finally:
         if name is not None:  # a failed test leaves no cluster behind
-            print(_diagnosis(platform, name))
+            print(aws_diagnosis(platform, name))
             laptop_step("stop", name)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
+            eventually(lambda: not aws_instances(platform, name), 300, lambda: f"{name} left instances")

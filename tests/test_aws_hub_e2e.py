@@ -33,10 +33,13 @@ from deploy.cloud.deadman import UNIT as DEADMAN_UNIT
 from deploy.terraform import Terraform
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import eventually
 from tests.support.hub_e2e import Session, token_user, with_user
 from tests.support.simulator import Simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+
+RESTARTING = (requests.RequestException,)  # the hub restarting: not answering for a moment
 
 
 def _server_pid(sim: Simulator, instance_id: str, user: str) -> int:
@@ -93,7 +96,8 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     platform.apply(with_user(text, "dave", "ocean"))
     assert platform.hub_instance() == hub  # the VM was not replaced
     dave = Session(front, "dave")
-    _eventually(lambda: dave.login().status_code == 302, 180, "dave could not log in after the re-apply")
+    eventually(lambda: dave.login().status_code == 302, 180, lambda: "dave could not log in after the re-apply",
+               RESTARTING)
     assert alice.server_status(token)["started"] == started
     assert _server_pid(sim, notebook, "alice") == server_pid
 
@@ -115,8 +119,8 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     sim.wait_running(replaced, timeout=300)
     assert _private_ip(platform, replaced) == hub_ip  # the fixed address, taken over
     platform.wait_healthy()
-    _eventually(lambda: _answers(sim, notebook, deadman_url), 180,
-                "the notebook machine's dead-man URL was not answered by the replaced hub")
+    eventually(lambda: _answers(sim, notebook, deadman_url), 180,
+               lambda: "the notebook machine's dead-man URL was not answered by the replaced hub", RESTARTING)
     again = Session(front, "alice")
     assert again.login().status_code == 302  # her password, not a new first login
     assert Session(front, "alice").login("a-wrong-password").status_code != 302
@@ -187,7 +191,8 @@ def _operator_commands(platform: AwsPlatform, instance_id: str) -> None:
         except AssertionError:  # exit 1: something is down
             return False
 
-    _eventually(everything_up, 180, "platform status never saw the hub VM, the hub and the gateway up")
+    eventually(everything_up, 180, lambda: "platform status never saw the hub VM, the hub and the gateway up",
+               RESTARTING)
     status = json.loads(cli("status", "--json").stdout)
     components = {c["name"]: c for c in status["components"]}
     assert components["hub-vm"]["detail"] == "running" and components["hub-vm"]["address"].startswith(instance_id)
@@ -200,24 +205,10 @@ def _operator_commands(platform: AwsPlatform, instance_id: str) -> None:
         except AssertionError:
             return False
 
-    _eventually(hub_log_shipped, 180, "the hub's log never reached CloudWatch Logs")
+    eventually(hub_log_shipped, 180, lambda: "the hub's log never reached CloudWatch Logs", RESTARTING)
 
 
 def _user_names(admin: Session) -> set[str]:
     answer = admin.api("GET", "/users")
     assert answer.status_code == 200, answer.text
     return {user["name"] for user in answer.json()}
-
-
-def _eventually(check, timeout: float, message: str) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except requests.RequestException:  # the hub restarting: not answering for a moment
-            pass
-        time.sleep(3)
-    raise AssertionError(message)

@@ -31,21 +31,20 @@ import base64
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
 
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import environments_applied, eventually, tiny_environments
 from tests.support.hub_e2e import Session
+from tests.support.hub_vm import intervals, ledger
 from tests.support.hub_wheelhouse import hub_wheels
 from tests.support.kernel import KernelError, run_in_kernel
 from tests.support.procs import kill_tree
-from tests.test_aws_budget_e2e import _intervals, _ledger
-from tests.test_aws_cluster_e2e import _wait_for_published_environments, tiny_environments
-from tests.test_lock_machines import make_wheel
+from tests.support.wheelhouse import make_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -53,16 +52,6 @@ WAIT = 900  # seconds for a machine to boot, install and answer on a shared mach
 NOTE = "written on alice's first server\n"
 MARKER = "graticule_e2e_marker"  # a package only the `ml` environment has
 CAROL_PASSWORD = "carol-Secret-1"
-
-
-def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(message())
 
 
 def _config_settled(platform: AwsPlatform) -> bool:
@@ -98,8 +87,8 @@ def _start(platform: AwsPlatform, session: Session) -> dict:
 
 
 def _stopped(platform: AwsPlatform, session: Session, instance_id: str) -> None:
-    _eventually(lambda: not session.api("GET", f"/users/{session.user}").json().get("servers"), 300,
-                lambda: f"{session.user}'s server did not stop")
+    eventually(lambda: not session.api("GET", f"/users/{session.user}").json().get("servers"), 300,
+               lambda: f"{session.user}'s server did not stop")
     platform.sim.wait_stopped(instance_id, timeout=300)
     state = platform.server.client("ec2").describe_instances(InstanceIds=[instance_id])
     assert state["Reservations"][0]["Instances"][0]["State"]["Name"] in ("shutting-down", "terminated")
@@ -116,7 +105,7 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_and_is_culled(aws_
     platform, sim = aws_platform, aws_platform.sim
     ec2 = platform.server.client("ec2")
     hub = platform.hub_instance()
-    _eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(hub))
+    eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(hub))
     platform.wait_healthy()
     alice = Session(platform.front, "alice")
     assert alice.login().status_code == 302
@@ -173,37 +162,18 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_and_is_culled(aws_
 def marked(aws_platform: AwsPlatform, tmp_path_factory) -> Iterator[AwsPlatform]:
     """The platform with tiny, locked environments, `ml` with the marker package too (a wheel
     beside the offline wheel source); as it was after."""
-    platform, original = aws_platform, aws_platform.text
+    platform = aws_platform
     links = tmp_path_factory.mktemp("wheel-source")
     for wheel in hub_wheels().glob("*.whl"):
         (links / wheel.name).symlink_to(wheel)
     make_wheel(links, MARKER, "1.0", "py3-none-any", 'WHERE = "ml"\n')
-    tiny = tiny_environments(original)
+    tiny = tiny_environments(platform.text)
     ml = tiny.index("\n  ml:\n")
     packages = tiny.index("    packages: [", ml)
     text = tiny[:packages] + f'    packages: ["dask[distributed]==2026.8.0", "{MARKER.replace("_", "-")}==1.0"]\n' \
         + tiny[tiny.index("\n", packages) + 1:]
-    empty_index = platform.root / "empty-index"
-    empty_index.mkdir(exist_ok=True)
-    offline = {"UV_FIND_LINKS": str(links), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1",
-               "GRATICULE_WHEELHOUSE_FIND_LINKS": str(links)}
-    saved = {key: platform.env.get(key) for key in offline}
-    lock = platform.root / "environments.lock"
-    (platform.root / "platform.yaml").write_text(text)
-    try:
-        platform.env.update(offline)
-        platform.cli("lock")
-        platform.apply(text)
-        _wait_for_published_environments(platform)
-        yield platform
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                platform.env.pop(key, None)
-            else:
-                platform.env[key] = value
-        lock.unlink(missing_ok=True)
-        platform.apply(original)
+    with environments_applied(platform, text, links, GRATICULE_WHEELHOUSE_FIND_LINKS=str(links)) as applied:
+        yield applied
 
 
 def _spawn_answer(platform: AwsPlatform, session: Session, options: dict) -> str:
@@ -216,7 +186,7 @@ def _spawn_answer(platform: AwsPlatform, session: Session, options: dict) -> str
 
 def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(marked: AwsPlatform):
     platform = marked
-    _eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(platform.hub_instance()))
+    eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(platform.hub_instance()))
     platform.wait_healthy()
     alice = Session(platform.front, "alice")
     assert alice.login().status_code == 302
@@ -224,8 +194,8 @@ def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(
     try:
         answer = alice.api("POST", "/users/alice/server", {"profile": "small", "environment": "ml"})
         assert answer.status_code in (201, 202), answer.text
-        _eventually(lambda: alice.api("GET", "/users/alice").json().get("servers", {}).get("", {}).get("ready"),
-                    WAIT, lambda: platform.diagnose(platform.hub_instance()))
+        eventually(lambda: alice.api("GET", "/users/alice").json().get("servers", {}).get("", {}).get("ready"),
+                   WAIT, lambda: platform.diagnose(platform.hub_instance()))
         (server,) = _notebook_instances(platform, "alice")
         token = alice.new_token()
 
@@ -242,12 +212,12 @@ def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(
             run_in_kernel(f"{platform.front}/user/alice", token, f"import {MARKER}")  # the default kernel
 
         # her server's machine is in the ledger, paid by her budget
-        (row,) = _eventually(lambda: [r for r in _intervals(platform, "notebook:alice") if r["ended_at"] is None],
-                             120, lambda: "no open interval for alice's server")
+        (row,) = eventually(lambda: [r for r in intervals(platform, "notebook:alice") if r["ended_at"] is None],
+                            120, lambda: "no open interval for alice's server")
         assert row["machine_id"] == server["InstanceId"]
 
         # a budget that cannot pay refuses carol's server, by name, on JupyterHub's pages
-        _ledger(platform, "spend-to", "ocean", "500", "0.01")
+        ledger(platform, "spend-to", "ocean", "500", "0.01")
         carol = Session(platform.front, "carol")
         assert carol.login(CAROL_PASSWORD).status_code == 302
         refused = _spawn_answer(platform, carol, {"profile": "small"})
@@ -255,16 +225,16 @@ def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(
         assert _notebook_instances(platform, "carol") == []
 
         # spent: the gateway has the hub stop alice's server
-        _ledger(platform, "spend-to", "ocean", "500", "-0.01")
+        ledger(platform, "spend-to", "ocean", "500", "-0.01")
         _stopped(platform, alice, server["InstanceId"])
         gateway_log = (platform.sim.sandboxes[platform.hub_instance()].root
                        / "var/log/graticule/gateway.log").read_text(errors="replace")
         assert "Stopping notebook server alice: stopped by graticule: budget 'ocean' is exhausted" in gateway_log
-        assert all(r["ended_at"] for r in _intervals(platform, "notebook:alice"))
+        assert all(r["ended_at"] for r in intervals(platform, "notebook:alice"))
         server = None
     finally:
-        _ledger(platform, "forget", "ocean")
+        ledger(platform, "forget", "ocean")
         if server is not None:
             print(platform.diagnose(server["InstanceId"]))
             alice.api("DELETE", "/users/alice/server")
-            _eventually(lambda: not _notebook_instances(platform, "alice"), 300, lambda: "alice's server left")
+            eventually(lambda: not _notebook_instances(platform, "alice"), 300, lambda: "alice's server left")

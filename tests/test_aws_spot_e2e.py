@@ -1,5 +1,5 @@
 """A spot worker reclaimed with EC2's two-minute notice, end to end on the simulated cloud
-(the session's `aws_platform`, with the tiny environments of tests/test_aws_cluster_e2e.py).
+(the session's `aws_platform`, with tiny environments: `aws_tiny` of tests/support/cloud_fixtures.py).
 
 alice, from a laptop process, starts a cluster of the `large` profile (spot: the machines
 layer asks for spot in RunInstances) with two workers, scatters data over them (no task
@@ -14,17 +14,14 @@ a replacement instance whose worker joins, and the cluster computes on every wor
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.aws_platform import AwsPlatform
+from tests.support.cloud_e2e import WAIT, aws_diagnosis, aws_instances, aws_tags, eventually
 from tests.support.hub_e2e import PASSWORDS, Session
-from tests.test_aws_cluster_e2e import WAIT, _diagnosis, _eventually, _instances, _tags, laptop, tiny  # noqa: F401
-from tests.test_laptop_e2e import on_laptop
+from tests.support.laptop import on_laptop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -34,27 +31,19 @@ NOTICE_SECONDS = 120.0  # EC2's
 
 def _spot_step(python: Path, config: Path, *step: str, **env: str) -> dict:
     """One step of tests/support/laptop_spot.py, away from the repository (as on_laptop)."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("GRATICULE_", "JUPYTERHUB_", "DASK_GATEWAY", "PYTHONPATH"))}
-    done = subprocess.run([str(python), str(LAPTOP_SPOT), *step], capture_output=True, text=True,
-                          env={**clean, "GRATICULE_CONFIG_DIR": str(config), **env}, cwd=config, timeout=1200)
-    assert done.returncode == 0, f"laptop step {step} failed:\n{done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return on_laptop(python, config, *step, script=LAPTOP_SPOT, timeout=1200, **env)
 
 
 def _clusters_of(platform: AwsPlatform, user: str) -> set[str]:
-    ec2 = platform.server.client("ec2")
-    found = ec2.describe_instances(Filters=[{"Name": "tag:user", "Values": [user]},
-                                            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
-    return {_tags(i).get("cluster", "") for r in found["Reservations"] for i in r["Instances"]} - {""}
+    return {aws_tags(i).get("cluster", "") for i in aws_instances(platform, user=user)} - {""}
 
 
 def _workers(platform: AwsPlatform, cluster: str) -> dict[str, dict]:
-    return {i["InstanceId"]: i for i in _instances(platform, cluster) if _tags(i)["role"] == "worker"}
+    return {i["InstanceId"]: i for i in aws_instances(platform, cluster) if aws_tags(i)["role"] == "worker"}
 
 
-def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPlatform, laptop, tmp_path):  # noqa: F811
-    platform, sim = tiny, tiny.sim
+def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(aws_tiny: AwsPlatform, laptop, tmp_path):
+    platform, sim = aws_tiny, aws_tiny.sim
     config = tmp_path / "laptop-config"
     config.mkdir()
     here = {"GRATICULE_GATEWAY_SCHEDULER_URL": platform.scheduler, "LAPTOP_WAIT": str(WAIT)}
@@ -65,7 +54,7 @@ def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPl
     try:
         name = _spot_step(laptop, config, "start", "large", "2", **here)["name"]
         workers = _workers(platform, name)
-        assert len(workers) == 2, _diagnosis(platform, name)
+        assert len(workers) == 2, aws_diagnosis(platform, name)
         assert all(w.get("InstanceLifecycle") == "spot" for w in workers.values())
 
         held = _spot_step(laptop, config, "persist", name, **here)["held"]
@@ -75,8 +64,8 @@ def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPl
         assert held[victim_address] > 0
 
         sim.interrupt_spot(victim, notice_seconds=NOTICE_SECONDS)
-        replacements = _eventually(lambda: set(_workers(platform, name)) - set(workers), WAIT,
-                                   lambda: "no replacement for the interrupted worker\n" + _diagnosis(platform, name))
+        replacements = eventually(lambda: set(_workers(platform, name)) - set(workers), WAIT,
+                                  lambda: "no replacement for the interrupted worker\n" + aws_diagnosis(platform, name))
         sim.wait_stopped(victim, timeout=NOTICE_SECONDS + 300)  # retired, then ended (by the gateway or EC2)
         console = (sim.workdir / victim / "console.log").read_text(errors="replace")
         assert "spot interruption notice" in console, console[-4000:]
@@ -93,12 +82,12 @@ def test_a_reclaimed_spot_worker_hands_over_its_data_and_is_replaced(tiny: AwsPl
         assert sorted(checked["hosts"]) == sorted(w["PrivateIpAddress"] for w in now.values())
 
         on_laptop(laptop, config, "stop", name, **here)
-        _eventually(lambda: not _instances(platform, name), 300, lambda: f"instances of {name} left running")
+        eventually(lambda: not aws_instances(platform, name), 300, lambda: f"instances of {name} left running")
     except BaseException:
-        print(_diagnosis(platform, name))
+        print(aws_diagnosis(platform, name))
         # a failed test leaves no cluster behind, also one whose start failed before it was named
         for started in _clusters_of(platform, "alice") - before:
             on_laptop(laptop, config, "stop", started, **here)
-            _eventually(lambda started=started: not _instances(platform, started), 300,
-                        lambda started=started: f"{started} left instances")
+            eventually(lambda started=started: not aws_instances(platform, started), 300,
+                       lambda started=started: f"{started} left instances")
         raise

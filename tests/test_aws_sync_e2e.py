@@ -28,10 +28,10 @@ from tests.support import environments as support
 from tests.support import wheelhouse
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import WAIT, aws_diagnosis, aws_instances, aws_tags, eventually
 from tests.support.hub_e2e import PASSWORDS, Session
-from tests.test_aws_cluster_e2e import WAIT, _diagnosis, _eventually, _instances, _tags
-from tests.test_gateway_vm import _user_data as machine_script
-from tests.test_laptop_e2e import on_laptop
+from tests.support.laptop import laptop_env, on_laptop
+from tests.support.vm_gateway import user_data as machine_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -73,10 +73,8 @@ def laptop(tmp_path_factory) -> Path:
 
 
 def _run_on_laptop(python: Path, config: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("GRATICULE_", "JUPYTERHUB_", "DASK_GATEWAY", "PYTHONPATH", "UV_"))}
     return subprocess.run([str(python), "-c", LAPTOP_CODE], capture_output=True, text=True, cwd=config,
-                          env={**clean, "GRATICULE_CONFIG_DIR": str(config), **env}, timeout=2 * WAIT)
+                          env=laptop_env(config, drop=("UV_",), **env), timeout=2 * WAIT)
 
 
 def _published(platform: AwsPlatform, key: str) -> list[str]:
@@ -97,7 +95,7 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_machines(aws_platform
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     name = lines[0]["name"] if lines else None
     try:
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{_diagnosis(platform, name)}"
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{aws_diagnosis(platform, name)}"
         result = lines[-1]
         assert result["where"] == "my laptop"
         # the worker ran in the synced environment its machine installed from the bucket
@@ -109,23 +107,23 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_machines(aws_platform
         assert "syncextra-0.1-py3-none-any.whl" in files and {"index.json", "requirements.txt"} <= set(files)
         assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
 
-        instances = _instances(platform, name)
-        assert sorted(_tags(i)["role"] for i in instances) == ["scheduler", "worker"], _diagnosis(platform, name)
+        instances = aws_instances(platform, name)
+        assert sorted(aws_tags(i)["role"] for i in instances) == ["scheduler", "worker"], aws_diagnosis(platform, name)
         template = platform.outputs()["launch_templates"]["small"]["id"]
         for instance in instances:
-            tags = _tags(instance)
+            tags = aws_tags(instance)
             assert (tags["user"], tags["cluster"], tags["budget"], tags["platform"]) == ("alice", name, budget, NAME)
             assert tags["aws:ec2launchtemplate:id"] == template
             _, script = machine_script(platform.server, instance["InstanceId"])
             assert f"ENVIRONMENT={key}\n" in script and "PLATFORM_SOFTWARE=0" in script
 
         on_laptop(laptop, config, "stop", name)
-        _eventually(lambda: not _instances(platform, name), 300,
-                    lambda: f"instances of {name} left running\n" + _diagnosis(platform, name))
+        eventually(lambda: not aws_instances(platform, name), 300,
+                   lambda: f"instances of {name} left running\n" + aws_diagnosis(platform, name))
         secrets = platform.server.client("secretsmanager").list_secrets()["SecretList"]
         assert f"graticule/{NAME}/machines/cluster-{name}" not in {s["Name"] for s in secrets}
         name = None
     finally:
         if name is not None:  # a failed test leaves no cluster behind
             on_laptop(laptop, config, "stop", name)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
+            eventually(lambda: not aws_instances(platform, name), 300, lambda: f"{name} left instances")

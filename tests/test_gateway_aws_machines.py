@@ -27,8 +27,8 @@ from deploy.gateway.aws import AWSBackend
 from deploy.gateway.machines_api import add_machine_routes
 from deploy.gateway.vm import ASKS_THE_GATEWAY
 from tests.support.simulator.capacity import CapacityProxy
+from tests.support.vm_gateway import user_data as vm_user_data
 from tests.test_gateway_vm import _backend, _start
-from tests.test_gateway_vm import _user_data as vm_user_data
 
 HUB_IP = "10.0.1.10"
 BUCKET = "oceanlab-artifacts-123456789012"

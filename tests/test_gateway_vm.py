@@ -12,7 +12,6 @@ checked as the user data they were given.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 
 import pytest
@@ -22,7 +21,7 @@ from sqlalchemy import create_engine, select
 
 from deploy.budgets import Request
 from deploy.cloud.aws import AWSMachines
-from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
+from deploy.cloud.deadman import UNIT
 from deploy.cloud.machines import MachineSpec
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.budgets import GatewayBudgets
@@ -30,6 +29,7 @@ from deploy.ledger.models import ROLE_WORKER, UsageInterval
 from render.gateway_config import render_gateway
 from render.validate import validate_text
 from render.workers import render_workers
+from tests.support.vm_gateway import user_data
 
 
 def _launch_templates(aws, workers: dict[str, dict]) -> None:
@@ -67,14 +67,6 @@ async def _start(job, starting, update) -> None:
     async for state in starting:
         update(job, state=state)
     update(job, status=JobStatus.RUNNING)
-
-
-def _user_data(aws, instance_id: str) -> tuple[str, str]:
-    """(the whole user data, the machine's own script inside the dead-man switch's wrapper)."""
-    answer = aws.client("ec2").describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    whole = base64.b64decode(answer["UserData"]["Value"]).decode()
-    (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
-    return whole, base64.b64decode(carried).decode()
 
 
 def test_the_backend_reads_the_rendered_worker_template(tmp_path, monkeypatch, aws, platform_text):
@@ -115,7 +107,7 @@ def test_a_worker_whose_instance_dies_is_found_by_do_check_workers_and_closed(tm
         tags = found[worker_id].tags
         assert (tags["role"], tags["platform"], tags["user"]) == ("worker", backend.spec.name, user)
         assert tags["budget"] == backend.spec.users[user].budget  # the hub's IAM policy requires it
-        whole, script = _user_data(aws, worker_id)
+        whole, script = user_data(aws, worker_id)
         assert f"systemctl enable --now {UNIT}" in whole and "https://hub.example/api/health" in whole
         # the worker asks the gateway for its scheduler: neither it nor a credential is in user data
         assert "distributed.cli.dask_worker" in script and "tls://10.0.0.5:8786" not in script

@@ -29,100 +29,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from render.gateway_config import gateway_spec
 from render.validate import validate_text
-from tests.support import environments as support
+from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import eventually, gateway_up, gcp_diagnosis, gcp_instances, hub_box, laptop_steps
 from tests.support.gcp_platform import GcpPlatform
 from tests.support.hub_e2e import PASSWORDS, Session
-from tests.support.hub_wheelhouse import hub_wheels
-from tests.test_aws_budget_e2e import _LEDGER, GATEWAY_UNIT, VENV_PYTHON
-from tests.test_aws_cluster_e2e import tiny_environments
-from tests.test_laptop_e2e import on_laptop
+from tests.support.hub_vm import intervals, kill_gateway, start_gateway
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-NAME = "oceanlab"
 BOB_PASSWORD = "bob-Secret-1"
-WAIT = 900  # seconds for machines to boot and connect on a shared machine
-GONE = ("STOPPING", "TERMINATED", "SUSPENDED")
 LAUNCHES = ("compute.instances.insert", "compute.instances.bulkInsert")
 METADATA = "http://169.254.169.254/computeMetadata/v1"
-
-
-def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(2)
-    raise AssertionError(message())
-
-
-@pytest.fixture(scope="module")
-def laptop(tmp_path_factory) -> Path:
-    base = tmp_path_factory.getbasetemp()
-    with support.wheelhouse_in_use(base):
-        venv = support.shared_venv(base, "laptop", ("distributed", "dask-gateway"))
-    return venv / "bin" / "python"
-
-
-def _hub(platform: GcpPlatform):
-    return platform.sim.booted(platform.hub_instance())[-1]
-
-
-@pytest.fixture(scope="module")
-def tiny(gcp_platform: GcpPlatform) -> Iterator[GcpPlatform]:
-    """The platform with tiny, locked environments (their wheels published by apply); as it was after."""
-    platform, original = gcp_platform, gcp_platform.text
-    lock = platform.root / "environments.lock"
-    (platform.root / "platform.yaml").write_text(tiny_environments(original))
-    empty_index = platform.root / "empty-index"  # uv reads no UV_NO_INDEX: an index with nothing in it
-    empty_index.mkdir(exist_ok=True)
-    offline = {"UV_FIND_LINKS": str(hub_wheels()), "UV_INDEX_URL": empty_index.as_uri(), "UV_OFFLINE": "1"}
-    try:
-        platform.env.update(offline)
-        platform.cli("lock")
-        platform.apply(tiny_environments(original))
-        _wait_for_published_environments(platform)
-        yield platform
-    finally:
-        for key in offline:
-            platform.env.pop(key, None)
-        lock.unlink(missing_ok=True)
-        platform.apply(original)
-
-
-def _wait_for_published_environments(platform: GcpPlatform) -> None:
-    """Until the hub's config sync installed the applied configuration (the environments' keys)
-    and the gateway it may have restarted answers again."""
-    def installed() -> bool:
-        found = _hub(platform).exec(["cat", "/var/lib/graticule/build/environments/wheels.json"])
-        return found.returncode == 0 and '"default"' in found.stdout
-
-    _eventually(installed, 300, lambda: "the hub never installed the environments' keys\n"
-                + platform.diagnose(platform.hub_instance()))
-    time.sleep(15)  # config sync restarts the components whose files changed right after the swap
-    _eventually(lambda: _gateway_up(platform), 300,
-                lambda: "the gateway did not answer\n" + platform.diagnose(platform.hub_instance()))
-
-
-def _gateway_up(platform: GcpPlatform) -> bool:
-    try:
-        return requests.get(f"{platform.front}/services/dask-gateway/api/health", timeout=10).ok
-    except requests.RequestException:
-        return False
-
-
-def _instances(platform: GcpPlatform, cluster: str) -> list[dict]:
-    return [i for i in platform.compute.instances()
-            if (i.get("labels") or {}).get("cluster") == cluster and i.get("status") not in GONE]
 
 
 def _startup_script(instance: dict) -> str:
@@ -139,16 +62,6 @@ def _template_of(request: dict) -> str:
     return request["body"]["sourceInstanceTemplate"]
 
 
-def _diagnosis(platform: GcpPlatform, cluster: str | None = None) -> str:
-    """The hub's logs and the consoles of the cluster's instances (every launched one when None)."""
-    parts = [platform.diagnose(platform.hub_instance())[-12000:]]
-    for instance in platform.compute.instances():
-        labels = instance.get("labels") or {}
-        if labels.get("role") in ("scheduler", "worker") and cluster in (None, labels.get("cluster")):
-            parts.append(platform.diagnose(instance["name"])[-4000:])
-    return "\n".join(parts)
-
-
 def _workers_in_sandboxes(platform: GcpPlatform, names: list[str]) -> bool:
     for name in names:
         boxes = platform.sim.booted(name)
@@ -160,7 +73,7 @@ def _workers_in_sandboxes(platform: GcpPlatform, names: list[str]) -> bool:
 def _broker_answer(platform: GcpPlatform, machine: str, key: str) -> int:
     """The HTTP status the broker gives `machine`, asking with its own identity token for `key`."""
     box = platform.sim.booted(machine)[-1]
-    hub_ip = _hub(platform).ip
+    hub_ip = hub_box(platform).ip
     script = (f'token=$(curl -fsS -H "Metadata-Flavor: Google" "{METADATA}/instance/service-accounts/default/'
               f'identity?audience=graticule:{NAME}:machine-secrets&format=full") && '
               f'curl -sS -o /dev/null -w "%{{http_code}}" -H "Authorization: Bearer $token" '
@@ -170,23 +83,14 @@ def _broker_answer(platform: GcpPlatform, machine: str, key: str) -> int:
     return int(done.stdout.strip())
 
 
-def _laptop(platform: GcpPlatform, laptop: Path, config: Path):
-    here = {"GRATICULE_GATEWAY_SCHEDULER_URL": platform.scheduler, "LAPTOP_WAIT": str(WAIT)}
-
-    def step(*args: str, stdin: str = "") -> dict:
-        return on_laptop(laptop, config, *args, stdin=stdin, **here)
-
-    return step
-
-
-def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: GcpPlatform, laptop, tmp_path):
-    platform, front = tiny, tiny.front
+def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(gcp_tiny: GcpPlatform, laptop, tmp_path):
+    platform, front = gcp_tiny, gcp_tiny.front
     assert platform.scheduler.startswith("tls://127.0.0.1:")  # the rendered TCP proxy on 8786
     budget = gateway_spec(validate_text(platform.text), "gcp").users["alice"].budget
     assert budget
     config = tmp_path / "laptop-config"
     config.mkdir()
-    laptop_step = _laptop(platform, laptop, config)
+    laptop_step = laptop_steps(platform, laptop, config)
 
     assert Session(front, "alice").login().status_code == 302  # her first login sets her password
     laptop_step("login", front, "alice", stdin=PASSWORDS["alice"] + "\n")
@@ -200,14 +104,14 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: GcpPlatfo
         try:
             started = laptop_step("start")
         except AssertionError:
-            print(_diagnosis(platform))
+            print(gcp_diagnosis(platform))
             raise
         name = started["name"]
         assert started["sum"] == sum(range(100)) and started["workers"] == 2
 
         # three instances from the small template, labelled for alice, her cluster and her budget
-        instances = _instances(platform, name)
-        assert len(instances) == 3, _diagnosis(platform, name)
+        instances = gcp_instances(platform, name)
+        assert len(instances) == 3, gcp_diagnosis(platform, name)
         assert sorted(i["labels"]["role"] for i in instances) == ["scheduler", "worker", "worker"]
         for instance in instances:
             labels = instance["labels"]
@@ -225,12 +129,12 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: GcpPlatfo
 
         # the computation ran on the worker instances, in their sandboxes
         workers = [i["name"] for i in instances if i["labels"]["role"] == "worker"]
-        assert _workers_in_sandboxes(platform, workers), _diagnosis(platform, name)
+        assert _workers_in_sandboxes(platform, workers), gcp_diagnosis(platform, name)
 
         # scale(4): two more instances, four workers at the worker instances' addresses
         scaled = laptop_step("scale", name, "4")
         assert scaled["sum"] == sum(range(10))
-        workers = [i for i in _instances(platform, name) if i["labels"]["role"] == "worker"]
+        workers = [i for i in gcp_instances(platform, name) if i["labels"]["role"] == "worker"]
         assert len(workers) == 4
         assert sorted(scaled["hosts"]) == sorted(i["networkInterfaces"][0]["networkIP"] for i in workers)
 
@@ -241,55 +145,48 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(tiny: GcpPlatfo
         assert requests.delete(f"{api}/{name}", headers=bob_headers, timeout=60).status_code in (403, 404)
         assert requests.post(f"{api}/{name}/scale", json={"count": 0}, headers=bob_headers,
                              timeout=60).status_code in (403, 404)
-        assert len(_instances(platform, name)) == 5
+        assert len(gcp_instances(platform, name)) == 5
 
         # bob's own machine: its identity token reads his cluster's secret, not alice's
         made = requests.post(f"{api}/", json={"cluster_options": {"profile": "small"}}, headers=bob_headers,
                              timeout=120)
         assert made.status_code == 201, made.text
         bob_cluster = made.json()["name"]
-        (bob_machine,) = _eventually(lambda: [i["name"] for i in _instances(platform, bob_cluster)], 300,
-                                     lambda: "bob's scheduler instance was not launched")
+        (bob_machine,) = eventually(lambda: [i["name"] for i in gcp_instances(platform, bob_cluster)], 300,
+                                    lambda: "bob's scheduler instance was not launched")
         platform.sim.wait_running(bob_machine, timeout=300)
         mine, alices = f"cluster-{bob_cluster}", f"cluster-{name}"
-        _eventually(lambda: _broker_answer(platform, bob_machine, mine) == 200, 120,
-                    lambda: "bob's machine never read its own secret\n" + _diagnosis(platform, bob_cluster))
+        eventually(lambda: _broker_answer(platform, bob_machine, mine) == 200, 120,
+                   lambda: "bob's machine never read its own secret\n" + gcp_diagnosis(platform, bob_cluster))
         assert _broker_answer(platform, bob_machine, alices) == 403
         assert _broker_answer(platform, bob_machine, "cluster-nosuch") == 404
         assert requests.delete(f"{api}/{bob_cluster}", headers=bob_headers, timeout=60).status_code == 204
-        _eventually(lambda: not _instances(platform, bob_cluster), 300, lambda: "bob's instance left running")
+        eventually(lambda: not gcp_instances(platform, bob_cluster), 300, lambda: "bob's instance left running")
         bob_cluster = None
 
         laptop_step("stop", name)
-        _eventually(lambda: not _instances(platform, name), 300,
-                    lambda: f"instances of {name} left running\n" + _diagnosis(platform, name))
-        _eventually(lambda: secret_id not in platform.secret_manager.secrets, 120,  # deleted after the instances
-                    lambda: f"the secret {secret_id} outlived its cluster")
+        eventually(lambda: not gcp_instances(platform, name), 300,
+                   lambda: f"instances of {name} left running\n" + gcp_diagnosis(platform, name))
+        eventually(lambda: secret_id not in platform.secret_manager.secrets, 120,  # deleted after the instances
+                   lambda: f"the secret {secret_id} outlived its cluster")
         name = None
     finally:
         if bob_cluster is not None:
             requests.delete(f"{api}/{bob_cluster}", headers=bob_headers, timeout=60)
-            _eventually(lambda: not _instances(platform, bob_cluster), 300, lambda: f"{bob_cluster} left instances")
+            eventually(lambda: not gcp_instances(platform, bob_cluster), 300, lambda: f"{bob_cluster} left instances")
         if name is not None:  # a failed test leaves no cluster behind
-            print(_diagnosis(platform, name))
+            print(gcp_diagnosis(platform, name))
             with contextlib.suppress(AssertionError):  # stopped already: the failure came after
                 laptop_step("stop", name)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
-
-
-def _intervals(platform: GcpPlatform, cluster: str) -> list[dict]:
-    done = _hub(platform).exec([VENV_PYTHON, "-c", _LEDGER, "intervals", cluster], timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)
+            eventually(lambda: not gcp_instances(platform, name), 300, lambda: f"{name} left instances")
 
 
 def test_a_gateway_killed_on_the_hub_vm_adopts_the_running_cluster_which_keeps_computing(
-        tiny: GcpPlatform, laptop, tmp_path):
-    platform = tiny
-    hub = _hub(platform)
+        gcp_tiny: GcpPlatform, laptop, tmp_path):
+    platform = gcp_tiny
     config = tmp_path / "laptop-config"
     config.mkdir()
-    laptop_step = _laptop(platform, laptop, config)
+    laptop_step = laptop_steps(platform, laptop, config)
     assert Session(platform.front, "alice").login().status_code == 302
     laptop_step("login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
     name = None
@@ -297,42 +194,39 @@ def test_a_gateway_killed_on_the_hub_vm_adopts_the_running_cluster_which_keeps_c
         try:
             started = laptop_step("start")  # Cluster(profile="small", n_workers=2), computed on, left running
         except AssertionError:
-            print(_diagnosis(platform))
+            print(gcp_diagnosis(platform))
             raise
         name = started["name"]
         assert started["sum"] == sum(range(100)) and started["workers"] == 2
-        before = {i["name"] for i in _instances(platform, name)}
+        before = {i["name"] for i in gcp_instances(platform, name)}
         assert len(before) == 3
-        rows = _eventually(lambda: (found if len(found := [r for r in _intervals(platform, name)
-                                                           if r["machine_id"]]) == 3 else None), 120,
-                           lambda: "the intervals never knew their instances\n" + _diagnosis(platform, name))
+        rows = eventually(lambda: (found if len(found := [r for r in intervals(platform, name)
+                                                          if r["machine_id"]]) == 3 else None), 120,
+                          lambda: "the intervals never knew their instances\n" + gcp_diagnosis(platform, name))
         assert {r["machine_id"] for r in rows} == before
         launches = len(_launch_requests(platform))
 
-        pid_file = f"/run/sim-units/{GATEWAY_UNIT}.pid"
-        killed = hub.exec(["sh", "-c", f"pid=$(cat {pid_file}); kill -KILL $pid && sleep 1 && "
-                                       f"kill -KILL -- -$pid 2>/dev/null; echo $pid"])
-        assert killed.returncode == 0, killed.stdout + killed.stderr
-        assert hub.exec(["systemctl", "start", GATEWAY_UNIT]).returncode == 0
-        _eventually(lambda: _gateway_up(platform), 300, lambda: "the restarted gateway did not answer\n"
-                    + _diagnosis(platform, name))
+        kill_gateway(platform)
+        start_gateway(platform)
+        eventually(lambda: gateway_up(platform), 300, lambda: "the restarted gateway did not answer\n"
+                   + gcp_diagnosis(platform, name))
 
         again = laptop_step("compute", name)  # reconnected by name: the same scheduler, through the new proxy
         assert again["sum"] == sum(range(10))
-        assert {i["name"] for i in _instances(platform, name)} == before  # nothing launched again
+        assert {i["name"] for i in gcp_instances(platform, name)} == before  # nothing launched again
         assert len(_launch_requests(platform)) == launches
-        after = _intervals(platform, name)
+        after = intervals(platform, name)
         assert sorted((r["id"], r["machine_id"]) for r in after) == sorted((r["id"], r["machine_id"]) for r in rows)
         assert all(r["ended_at"] is None for r in after)  # the same intervals go on, none doubled
 
         laptop_step("stop", name)
-        _eventually(lambda: not _instances(platform, name), 300, lambda: "the cluster's instances stayed")
-        _eventually(lambda: all(r["ended_at"] for r in _intervals(platform, name)), 120,
-                    lambda: "the intervals never closed")
+        eventually(lambda: not gcp_instances(platform, name), 300, lambda: "the cluster's instances stayed")
+        eventually(lambda: all(r["ended_at"] for r in intervals(platform, name)), 120,
+                   lambda: "the intervals never closed")
         name = None
     finally:
         if name is not None:  # a failed test leaves no cluster behind
-            print(_diagnosis(platform, name))
+            print(gcp_diagnosis(platform, name))
             with contextlib.suppress(AssertionError):  # stopped already: the failure came after
                 laptop_step("stop", name)
-            _eventually(lambda: not _instances(platform, name), 300, lambda: f"{name} left instances")
+            eventually(lambda: not gcp_instances(platform, name), 300, lambda: f"{name} left instances")

@@ -27,23 +27,15 @@ balancer only (the simulator's front door, with the rendered firewall enforced):
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from modules import naming
+from tests.support.cloud_e2e import eventually
 from tests.support.gcp_platform import GcpPlatform
 from tests.support.hub_e2e import Session, token_user, with_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
-
-
-def _eventually(check, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(2)
 
 
 def _versions_added(platform: GcpPlatform) -> list[dict]:
@@ -87,7 +79,7 @@ def test_hub_boots_from_its_startup_script_serves_follows_and_survives_replaceme
         assert Session(front, "dave").login().status_code != 302
         platform.apply(with_user(original, "dave", "ocean"))
         dave = Session(front, "dave")
-        _eventually(lambda: dave.login().status_code == 302, 180, "dave could not log in after the re-publish")
+        eventually(lambda: dave.login().status_code == 302, 180, lambda: "dave could not log in after the re-publish")
 
         # the hub replaced: a new instance on the same state disk
         platform.stack.delete_hub()

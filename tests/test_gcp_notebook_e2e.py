@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -36,6 +34,8 @@ from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.gcp_home_disks import GCPHomeDisks, home_disk_name
 from deploy.cloud.home_volumes import HomeVolume
 from modules import naming
+from tests.support.bootstrap import NAME
+from tests.support.cloud_e2e import eventually
 from tests.support.gcp_hub import PROJECT
 from tests.support.gcp_platform import GcpPlatform, _secret_client
 from tests.support.hub_e2e import Session
@@ -45,18 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 WAIT = 900  # seconds for a machine to boot, install and answer on a shared machine
 NOTE = "written on alice's first server\n"
-NAME = "oceanlab"
 BOB_PASSWORD = "bob-Secret-1"
-
-
-def _eventually(check: Callable[[], object], timeout: float, message: Callable[[], str]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(message())
 
 
 def _published_version(platform: GcpPlatform) -> str:
@@ -99,8 +88,8 @@ def _secret_ids(platform: GcpPlatform) -> list[str]:
 
 
 def _stopped(platform: GcpPlatform, session: Session, name: str) -> None:
-    _eventually(lambda: not session.api("GET", f"/users/{session.user}").json().get("servers"), 300,
-                lambda: f"{session.user}'s server did not stop")
+    eventually(lambda: not session.api("GET", f"/users/{session.user}").json().get("servers"), 300,
+               lambda: f"{session.user}'s server did not stop")
     platform.sim.wait_stopped(name, timeout=300)
     assert name not in [i["name"] for i in platform.compute.instances()]  # deleted, not just stopped
     assert naming.gcp_machine_secret_id(NAME, f"server-{session.user}") not in _secret_ids(platform)
@@ -131,7 +120,7 @@ def test_alice_server_runs_on_its_own_instance_keeps_her_home_is_hers_alone_and_
         # The harness's first apply ran before the hub instance (and its address) existed;
         # `platform apply` after Terraform always has it. Published again, as a re-apply does.
         platform.apply()
-    _eventually(lambda: _config_settled(platform), 600, lambda: platform.diagnose(hub))
+    eventually(lambda: _config_settled(platform), 600, lambda: platform.diagnose(hub))
     platform.wait_healthy()
     alice = Session(platform.front, "alice")
     assert alice.login().status_code == 302

@@ -14,9 +14,7 @@ reaches the laptop's cluster by name and starts one the laptop then reaches. At 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -25,14 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import environments as support
 from tests.support.browser import chromium, log_in, new_page, screenshot
 from tests.support.kernel import run_in_kernel
+from tests.support.laptop import on_laptop
 from tests.support.local_platform import REPO, LocalPlatform, http, local_platform
 
 pytestmark = pytest.mark.slow
 
-LAPTOP_CLIENT = Path(__file__).parent / "support" / "laptop_client.py"
 ALICE_PASSWORD = "alice's laptop password"
 
 
@@ -43,29 +40,8 @@ def lp(tmp_path_factory) -> Iterator[LocalPlatform]:
 
 
 @pytest.fixture(scope="module")
-def laptop(tmp_path_factory) -> Path:
-    """The laptop's Python: only the SDK's dependencies, graticule through a .pth file."""
-    base = tmp_path_factory.getbasetemp()
-    with support.wheelhouse_in_use(base):
-        venv = support.shared_venv(base, "laptop", ("distributed", "dask-gateway"))
-    return venv / "bin" / "python"
-
-
-@pytest.fixture(scope="module")
 def config_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("laptop-config")
-
-
-def on_laptop(python: Path, config_dir: Path, *step: str, stdin: str = "", **env: str) -> dict:
-    """One step of the laptop client, away from the repository (cwd and environment)."""
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("GRATICULE_", "JUPYTERHUB_", "DASK_GATEWAY", "PYTHONPATH"))}
-    done = subprocess.run(
-        [str(python), str(LAPTOP_CLIENT), *step], input=stdin, capture_output=True, text=True,
-        env={**clean, "GRATICULE_CONFIG_DIR": str(config_dir), **env}, cwd=config_dir, timeout=600,
-    )
-    assert done.returncode == 0, f"laptop step {step} failed:\n{done.stdout}\n{done.stderr}"
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def published(lp: LocalPlatform) -> tuple[str, str]:

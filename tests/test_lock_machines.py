@@ -10,11 +10,9 @@ and a lock whose hash does not match the file is refused.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import subprocess
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from deploy.environments import build, machines, uv
 from deploy.environments.lock import Entry
 from render.validate import validate_text
 from tests.support import environments as support
+from tests.support.wheelhouse import make_wheel
 
 pytestmark = pytest.mark.skipif(machines.host_machine() != "x86_64", reason="the test installs x86_64 wheels here")
 
@@ -30,30 +29,6 @@ ARM_PLATFORM = support.PLATFORM_YAML.replace(
     "  small: {cpu: 1, memory: 1GiB, price_per_hour_usd: 0.01}",
     "  small: {cpu: 1, memory: 1GiB, price_per_hour_usd: 0.01, instance: {aws: m7g.large}}",
 )
-
-
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def make_wheel(out: Path, name: str, version: str, tag: str, body: str, requires: tuple[str, ...] = ()) -> Path:
-    """A minimal, valid wheel (METADATA, WHEEL, RECORD) for `tag` (py3-none-<platform>)."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": body.encode(),
-        f"{info}/METADATA": "".join(
-            [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-             *(f"Requires-Dist: {line}\n" for line in requires)]
-        ).encode(),
-        f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
-    }
-    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
-    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
-    target = out / f"{name}-{version}-{tag}.whl"
-    with zipfile.ZipFile(target, "w") as archive:
-        for path, data in files.items():
-            archive.writestr(path, data)
-    return target
 
 
 @pytest.fixture

@@ -3,24 +3,20 @@ templates (see `deploy.gateway.vm`), their credentials in Secrets Manager
 (`deploy.cloud.machine_secrets`), their software from the artifacts bucket's wheel cache
 (`deploy.cloud.machine_boot`).
 
-What the stack made is read from Terraform's outputs, published beside the rendered
-workers (`build/outputs.json`): the artifacts bucket, each user's worker instance profile
-and the hub's private address, where machines reach the gateway's API through the hub's
-proxy (the one port the hub opens inside the VPC). Which wheels an environment's machines
-install is `build/environments/wheels.json` ({environment: build key}), written by apply
-when it publishes them. A synced environment (`Cluster(sync=True)`) is built here from the
-wheels the platform has and published by this gateway (`deploy.vm.synced_for_machines`);
-its machines install it from the bucket the same way.
+Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker instance
+profile; machines reach the gateway's API at the hub's private address (Terraform's output)
+through the hub's proxy, the one port the hub opens inside the VPC. A synced environment
+(`Cluster(sync=True)`) is built here from the wheels the platform has and published by this
+gateway (`deploy.vm.synced_for_machines`); its machines install it from the bucket the same way.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 
 from dask_gateway_server.backends.base import PublicException
-from traitlets import Unicode, default
+from traitlets import Unicode
 
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.aws_clients import shared_client
@@ -32,39 +28,13 @@ from deploy.gateway.vm import VMBackend
 from deploy.vm.stores import S3Objects
 from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
 from modules.hub_boot_script import WHEELHOUSE
-from modules.spec import HUB_PORT
 
-OUTPUTS = "outputs.json"
-ENVIRONMENT_WHEELS = "environments/wheels.json"
 SPOT_NOTICE_FILE = f"{WORKDIR}/graticule_spot_notice.py"  # a `dask worker --preload` on spot machines
 
 
 class AWSBackend(VMBackend):
-    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
-                                    "(default: Terraform's output)", config=True)
     hub_wheelhouses = Unicode(WHEELHOUSE, help="Where the hub VM keeps its wheelhouses: wheels for "
                                                "synced environments", config=True)
-
-    @default("artifacts_bucket")
-    def _artifacts_bucket_default(self) -> str:
-        return str(self.outputs.get("artifacts_bucket") or "")
-
-    @default("api_url")
-    def _api_url_default(self) -> str:
-        hub = self.outputs.get("hub_private_ip")
-        if not hub:
-            return super()._api_url_default()
-        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
-
-    @property
-    def build_dir(self) -> Path:
-        return Path(self.templates_dir).parent
-
-    @property
-    def outputs(self) -> dict:
-        if getattr(self, "_outputs", None) is None:
-            self._outputs = _json(self.build_dir / OUTPUTS)
-        return self._outputs
 
     @property
     def region(self) -> str:
@@ -97,7 +67,7 @@ class AWSBackend(VMBackend):
 
     def build_synced(self, user: str, key: str, *arguments, progress=None) -> dict:
         """The sync API's builder on aws (in a worker thread): for the machines, published."""
-        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), _json(self.build_dir / ENVIRONMENT_WHEELS))
+        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), self.environment_wheels())
         return build_for_machines(user, key, *arguments, sources=sources, progress=progress)
 
     def _spot(self, cluster) -> bool:
@@ -118,14 +88,11 @@ class AWSBackend(VMBackend):
         return values
 
     def environment_key(self, cluster) -> str | None:
-        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
+        """A synced environment's key as this gateway published it, else the locked one's."""
         synced = (cluster.options or {}).get(SYNC_OPTION)
         if synced:
             return machine_key(cluster.username, synced)
-        wanted = (cluster.options or {}).get("environment")
-        grants = self.spec.grants_of(cluster.username)
-        name = wanted or (grants.environments[0] if grants and grants.environments else None)
-        return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
+        return super().environment_key(cluster)
 
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
         key = self.environment_key(cluster)
@@ -137,10 +104,3 @@ class AWSBackend(VMBackend):
             platform_software=key is None,
         ))
 
-
-def _json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}

@@ -5,25 +5,21 @@ in Secret Manager (`deploy.cloud.gcp_machine_secrets`), handed to each machine b
 broker in this gateway's API (`deploy.gateway.machine_secret_broker`); their software from
 the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`).
 
-What the stack made is read from Terraform's outputs, published beside the rendered workers
-(`build/outputs.json`): the artifacts bucket and each user's worker service account. The
-machines reach the gateway's API through the hub's proxy (the one port the firewall opens to
-them on the hub) at the hub's private address, asked of the hub's metadata server (else
-Terraform's output). Which wheels an environment's machines
-install is `build/environments/wheels.json` ({environment: build key}), written by apply.
+Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker service
+account. The machines reach the gateway's API through the hub's proxy (the one port the
+firewall opens to them on the hub) at the hub's private address, asked of the hub's metadata
+server (else Terraform's output).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from dask_gateway_server.backends.base import PublicException
-from traitlets import Integer, List, Unicode, default
+from traitlets import Integer, List, Unicode
 
 from deploy.cloud.gcp import GCPMachines, on_vm_arguments
 from deploy.cloud.gcp_machine_boot import METADATA, GcpMachineBoot, gcp_machine_startup_script
@@ -33,33 +29,19 @@ from deploy.gateway.machine_secret_broker import MachineSecretBroker
 from deploy.gateway.options import SYNC_OPTION
 from deploy.gateway.vm import VMBackend
 from modules import naming
-from modules.spec import HUB_PORT
-
-OUTPUTS = "outputs.json"
-ENVIRONMENT_WHEELS = "environments/wheels.json"
 
 
 class GCPBackend(VMBackend):
     zone = Unicode(help="One zone to run in (default: every zone of the platform's region)", config=True)
     zones = List(Unicode(), help="The zones tried, in order (default: every zone of the platform's region)",
                  config=True)
-    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
-                                    "(default: Terraform's output)", config=True)
 
     machine_threads = Integer(
         0, help="Threads for calls to Compute Engine (default: dask-gateway's parallelism and 4 more)", config=True)
 
-    @default("artifacts_bucket")
-    def _artifacts_bucket_default(self) -> str:
-        return str(self.outputs.get("artifacts_bucket") or "")
-
-    @default("api_url")
-    def _api_url_default(self) -> str:
+    def hub_private_ip(self) -> str | None:
         # The hub's own address first: Terraform's output is stale after a hub replacement.
-        hub = _own_private_ip() or self.outputs.get("hub_private_ip")
-        if not hub:
-            return super()._api_url_default()
-        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
+        return _own_private_ip() or super().hub_private_ip()
 
     async def do_setup(self) -> None:
         # Each launch waits for its insert operation (its capacity error is what moves it to the
@@ -69,16 +51,6 @@ class GCPBackend(VMBackend):
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gcp-machines"))
         await super().do_setup()
-
-    @property
-    def build_dir(self) -> Path:
-        return Path(self.templates_dir).parent
-
-    @property
-    def outputs(self) -> dict:
-        if getattr(self, "_outputs", None) is None:
-            self._outputs = _json(self.build_dir / OUTPUTS)
-        return self._outputs
 
     @property
     def project(self) -> str:
@@ -117,13 +89,6 @@ class GCPBackend(VMBackend):
             raise PublicException("synced environments (Cluster(sync=True)) cannot run on gcp machines yet; "
                                   "start the cluster with one of the platform's locked environments")
 
-    def environment_key(self, cluster) -> str | None:
-        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
-        wanted = (cluster.options or {}).get("environment")
-        grants = self.spec.grants_of(cluster.username)
-        name = wanted or (grants.environments[0] if grants and grants.environments else None)
-        return _json(self.build_dir / ENVIRONMENT_WHEELS).get(name) if name else None
-
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
         key = self.environment_key(cluster)
         return gcp_machine_startup_script(GcpMachineBoot(
@@ -146,10 +111,3 @@ def _own_private_ip() -> str | None:
     except OSError:
         return None
 
-
-def _json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}

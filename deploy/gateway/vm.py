@@ -17,6 +17,12 @@ which worker it is and where its scheduler listens (`vm_worker_launcher.py`,
 `machines_api.py`). Initial workers therefore launch together with the scheduler.
 A backend without them (the tests' fake machines) writes the credentials into user data
 and launches each worker with its own command (`legacy_user_data`).
+
+What a cloud's stack made is read from Terraform's outputs, published beside the rendered
+workers (`build/outputs.json`): the artifacts bucket and the hub's private address, where
+machines reach the gateway's API through the hub's proxy. Which wheels an environment's
+machines install is `build/environments/wheels.json` ({environment: build key}), written by
+apply when it publishes them.
 """
 
 from __future__ import annotations
@@ -48,7 +54,10 @@ from deploy.gateway.budgets import stop_reason_options
 from deploy.gateway.machine_meter import MachineMetering
 from deploy.gateway.vm_batches import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, LaunchBatcher
 from deploy.runtime import env
+from modules.spec import HUB_PORT
 
+OUTPUTS = "outputs.json"
+ENVIRONMENT_WHEELS = "environments/wheels.json"
 WORKDIR = "/var/lib/graticule/dask"
 SECRET_ENV = "DASK_GATEWAY_API_TOKEN"  # never in user data: the machine's secret carries it
 ASKS_THE_GATEWAY = "(asked of the gateway)"  # the scheduler address a VM worker gets at boot
@@ -65,6 +74,8 @@ class VMBackend(MachineMetering):
     launch_window = Float(DEFAULT_WINDOW, help="Seconds to gather a scale-up's worker launches into one batch",
                           config=True)
     max_batch = Integer(DEFAULT_MAX_BATCH, help="Machines per launch request at most", config=True)
+    artifacts_bucket = Unicode(help="The artifacts bucket holding the environments' wheels "
+                                    "(default: Terraform's output)", config=True)
 
     @default("deadman_url")
     def _deadman_url_default(self) -> str:
@@ -73,6 +84,41 @@ class VMBackend(MachineMetering):
     @default("templates_dir")
     def _templates_dir_default(self) -> str:
         return str(Path(os.environ.get(env.STATE_DIR, ".")) / "build" / "workers")
+
+    @default("artifacts_bucket")
+    def _artifacts_bucket_default(self) -> str:
+        return str(self.outputs.get("artifacts_bucket") or "")
+
+    @default("api_url")
+    def _api_url_default(self) -> str:
+        hub = self.hub_private_ip()
+        if not hub:
+            return super()._api_url_default()
+        return f"http://{hub}:{HUB_PORT}{self.proxy.prefix}/api"
+
+    # -- the rendered build and what apply published beside it ------------------------------
+
+    @property
+    def build_dir(self) -> Path:
+        return Path(self.templates_dir).parent
+
+    @property
+    def outputs(self) -> dict:
+        """Terraform's outputs, read once."""
+        if getattr(self, "_outputs", None) is None:
+            self._outputs = read_json_object(self.build_dir / OUTPUTS)
+        return self._outputs
+
+    def environment_wheels(self) -> dict:
+        """{environment: build key} as apply last published it (read each time: apply rewrites it)."""
+        return read_json_object(self.build_dir / ENVIRONMENT_WHEELS)
+
+    def environment_key(self, cluster) -> str | None:
+        """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
+        wanted = (cluster.options or {}).get("environment")
+        grants = self.spec.grants_of(cluster.username)
+        name = wanted or (grants.environments[0] if grants and grants.environments else None)
+        return self.environment_wheels().get(name) if name else None
 
     # -- what a cloud provides --------------------------------------------------------------
 
@@ -95,6 +141,10 @@ class VMBackend(MachineMetering):
     def instance_profile_of(self, username: str) -> str | None:
         """The identity the user's machines run as (None: the template's)."""
         return None
+
+    def hub_private_ip(self) -> str | None:
+        """The hub's address inside the network, where machines reach the gateway's API."""
+        return self.outputs.get("hub_private_ip")
 
     # -- the machines ---------------------------------------------------------------------
 
@@ -291,6 +341,15 @@ def legacy_user_data(command: list[str], environment: dict[str, str], tls_cert: 
         f"printf '%s' {shlex.quote(tls_key.decode())} > dask.pem\n"
         f"{exports}exec {shlex.join(command)}\n"
     )
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`; {} when it is missing, unreadable or not an object."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 user_data = legacy_user_data  # the name deploy.gateway.gcp's users knew

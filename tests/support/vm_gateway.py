@@ -8,6 +8,7 @@ Instances in moto do not boot: jobs are started with the backend's own `do_start
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from dask_gateway_server.workqueue import Backoff, WorkQueue
 
 from deploy.budgets import Budgets, Policy
 from deploy.cloud.aws import AWSMachines
+from deploy.cloud.deadman import MACHINE_USER_DATA
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.budgets import GatewayBudgets
 from deploy.gateway.options import worker_config
@@ -75,6 +77,14 @@ def backend(tmp_path: Path, monkeypatch, aws, text: str, clock: ManualClock | No
                                   whole_machines=made.whole_machines)
     made.machines = AWSMachines(region=aws.region, endpoint_url=aws.url, platform=made.spec.name)
     return made
+
+
+def user_data(aws, instance_id: str) -> tuple[str, str]:
+    """(the whole user data, the machine's own script inside the dead-man switch's wrapper)."""
+    answer = aws.client("ec2").describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    whole = base64.b64decode(answer["UserData"]["Value"]).decode()
+    (carried,) = [line.split()[1] for line in whole.splitlines() if line.endswith(f"base64 -d > {MACHINE_USER_DATA}")]
+    return whole, base64.b64decode(carried).decode()
 
 
 def give_queue(made: AWSBackend) -> None:

@@ -10,7 +10,10 @@ offline is what keeps it from asking PyPI), no Python downloads.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import subprocess
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -87,3 +90,27 @@ def uv_env(wheelhouse: Path, cache: Path) -> dict[str, str]:
         "UV_CACHE_DIR": str(cache),
         "UV_NO_PROGRESS": "1",
     }
+
+
+def record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(out: Path, name: str, version: str, tag: str, body: str, requires: tuple[str, ...] = ()) -> Path:
+    """A minimal, valid wheel (METADATA, WHEEL, RECORD) for `tag` (py3-none-<platform>)."""
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": body.encode(),
+        f"{info}/METADATA": "".join(
+            [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             *(f"Requires-Dist: {line}\n" for line in requires)]
+        ).encode(),
+        f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
+    }
+    record = "".join(f"{path},{record_hash(data)},{len(data)}\n" for path, data in files.items())
+    files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
+    target = out / f"{name}-{version}-{tag}.whl"
+    with zipfile.ZipFile(target, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return target
