@@ -19,7 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-import requests
+from tests.support.cloud_e2e import gateway_up
 
 INSTALLED_VERSION = "/var/lib/graticule/build/VERSION"
 CONFIG_SYNC_LOG = "/var/log/graticule/config-sync.log"
@@ -85,16 +85,8 @@ class SettlingApply(ABC):
                 raise AssertionError(f"the hub did not apply {version[:12]} within {timeout:.0f} s\n"
                                      + self.diagnose(self.hub_instance()))
             time.sleep(2)
-        while not gateway_answers(self.front):
+        while not gateway_up(self):
             if time.monotonic() > deadline:
                 raise AssertionError("the gateway did not answer after the re-apply\n"
                                      + self.diagnose(self.hub_instance()))
             time.sleep(2)
-
-
-def gateway_answers(front: str) -> bool:
-    """The gateway's health through the load balancer and the hub's proxy."""
-    try:
-        return requests.get(f"{front}/services/dask-gateway/api/health", timeout=10).ok
-    except requests.RequestException:
-        return False
