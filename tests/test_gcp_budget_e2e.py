@@ -8,7 +8,8 @@ instances in the fake Compute API, each booted in a sandbox of its own). From th
   the render used for the profile's machine type: on-demand for `small`, the spot estimate
   for `large` (`spot: true`, and the instance is on Spot: `provisioningModel: SPOT`), from
   the instance's `creationTimestamp`;
-- a budget with little money left refuses alice's new cluster and names itself;
+- a budget with little money left refuses alice's new cluster, started with the SDK in a
+  laptop process (`graticule.BudgetExceeded`, naming the budget);
 - the budget spent: `on_exhausted: stop` deletes every instance labelled with it (her
   clusters', and one inserted into the fake with the budget's labels that the gateway does
   not know) in one metering pass;
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
@@ -39,8 +41,9 @@ from tests.support.budget_e2e import gateway_log, spawn_answer, user_gateway
 from tests.support.cloud_e2e import eventually, gcp_diagnosis, gcp_instances
 from tests.support.gcp_hub import PROJECT
 from tests.support.gcp_platform import GcpPlatform
-from tests.support.hub_e2e import Session
+from tests.support.hub_e2e import PASSWORDS, Session
 from tests.support.hub_vm import intervals, ledger
+from tests.support.laptop import on_laptop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -51,6 +54,7 @@ WAIT = 900  # seconds for a machine to boot and answer on a shared machine
 PASS = 120  # a metering pass runs every 30 s: one of them, with room for a busy machine
 CAROL_PASSWORD = "carol-Secret-1"
 UNKNOWN = "ocean-e2e-unknown"  # the cluster label of the instance the gateway never launched
+LAPTOP_BUDGET = Path(__file__).parent / "support" / "laptop_budget.py"
 
 
 def _catalog_price(platform: GcpPlatform, profile: str) -> float:
@@ -102,9 +106,12 @@ def _deleted(platform: GcpPlatform) -> set[str]:
 
 
 def test_clusters_are_priced_from_the_catalog_refused_by_name_and_deleted_when_the_budget_is_spent(
-        gcp_platform: GcpPlatform):
+        gcp_platform: GcpPlatform, laptop: Path, tmp_path: Path):
     platform = gcp_platform
     alice = user_gateway(platform, "alice")
+    config = tmp_path / "laptop-config"
+    config.mkdir()
+    on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
     started: list[str] = []
     try:
         small = alice.submit(profile="small", workers=1)
@@ -126,9 +133,10 @@ def test_clusters_are_priced_from_the_catalog_refused_by_name_and_deleted_when_t
                 assert row["started_at"] == _created(instance)
 
         ledger(platform, "spend-to", BUDGET, LIMIT, "0.02")  # 2 cents left: not 10 minutes of anything
-        with pytest.raises(Exception, match=rf"budget '{BUDGET}' refused") as refused:
-            alice.submit(profile="small")
-        assert "cannot keep what runs" in str(refused.value) or "exhausted" in str(refused.value)
+        refused = on_laptop(laptop, config, "start", "small", script=LAPTOP_BUDGET)  # the SDK, on her laptop
+        assert refused.get("refused") == "BudgetExceeded", refused
+        assert f"budget '{BUDGET}' refused" in refused["message"]
+        assert "cannot keep what runs" in refused["message"] or "exhausted" in refused["message"]
         assert len(_of(platform, started)) == 3  # what runs is not stopped before 100 %
 
         stranger = _stranger(platform)
