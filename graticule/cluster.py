@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from dask_gateway import Gateway, GatewayCluster, JupyterHubAuth
+from dask_gateway.client import ClusterStatus, GatewayClusterError
 
 from graticule import settings as settings_
 from graticule.errors import translated
+from graticule.gateway_wait import DEFAULT_WAIT, GatewayWait
 from graticule.progress import BuildLine
 
 # Cluster option names agreed with the gateway (deploy/gateway/options.py).
 PROFILE, ENVIRONMENT, SYNC = "profile", "environment", "sync_environment"
+T = TypeVar("T")
 
 
 def close_gateway(gateway: Gateway) -> None:
@@ -38,6 +43,9 @@ class Cluster(GatewayCluster):
     progress: while the gateway builds that copy, show its steps and uv's output on stderr
     (True; rich on a terminal, plain lines otherwise or when CI is set), nothing (False),
     or pass each graticule.progress.BuildLine to this callable.
+    gateway_wait: seconds to wait, saying so on stderr, while the gateway answers 502/503/504
+    to the start or its status polls (it restarts when the platform is re-applied); then
+    graticule.GatewayUnavailable.
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class Cluster(GatewayCluster):
         shutdown_on_close: bool = True,
         sync: bool = False,
         progress: bool | Callable[[BuildLine], None] = True,
+        gateway_wait: float = DEFAULT_WAIT,
         **options,
     ):
         if n_workers is not None and adaptive:
@@ -59,6 +68,7 @@ class Cluster(GatewayCluster):
         if sync and environment:
             raise ValueError("sync=True runs this Python environment; drop environment=")
         config = settings_.resolve()
+        self._gateway_wait = GatewayWait(config.gateway_url, gateway_wait)
         connection = {
             "address": config.gateway_url,
             "proxy_address": config.proxy_address,
@@ -71,7 +81,7 @@ class Cluster(GatewayCluster):
             if sync:
                 from graticule.sync import prepare
 
-                options[SYNC] = prepare(config, progress)
+                options[SYNC] = prepare(config, progress, gateway_wait=gateway_wait)
             chosen = {PROFILE: profile, ENVIRONMENT: environment, **options}
             chosen = {key: value for key, value in chosen.items() if value is not None}
             self._start(config, lambda: super(Cluster, self).__init__(
@@ -95,6 +105,40 @@ class Cluster(GatewayCluster):
                 self.status = "closed"
                 close_gateway(gateway)
             raise
+
+    async def _start_async(self) -> None:
+        """dask-gateway's own start (submit, wait for the scheduler, connect), its requests
+        tried again while the gateway restarts (`gateway_wait`)."""
+        if self.status in ("closing", "closed"):
+            return
+        waiting = getattr(self, "_gateway_wait", None) or GatewayWait(self.gateway.address)  # (from_name)
+        retried = waiting.call
+        if self.status == "created":
+            self.status = "starting"
+            self.name = await retried(lambda: self.gateway._submit(
+                cluster_options=self._cluster_options, **self._cluster_kwargs))
+        report = await self._wait_until_running(retried)
+        self.scheduler_address = report.scheduler_address
+        self.dashboard_link = report.dashboard_link
+        self.security = report.security
+        await self._init_internals()
+        self.status = "running"
+
+    async def _wait_until_running(self, retried: Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]):
+        """Gateway._wait_for_start, each status poll tried again while the gateway restarts."""
+        while True:
+            try:
+                report = await retried(lambda: self.gateway._cluster_report(self.name, wait=True))
+            except TimeoutError:
+                pass  # the long poll ended with nothing new
+            else:
+                if report.status is ClusterStatus.RUNNING:
+                    return report
+                if report.status is ClusterStatus.FAILED:
+                    raise GatewayClusterError(f"Cluster {self.name!r} failed to start, see logs for more information")
+                if report.status is ClusterStatus.STOPPED:
+                    raise GatewayClusterError(f"Cluster {self.name!r} is already stopped")
+            await asyncio.sleep(0.5)
 
     def close(self, shutdown: bool | None = None) -> None:
         if not hasattr(getattr(self, "gateway", None), "_loop_runner"):

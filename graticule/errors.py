@@ -38,6 +38,10 @@ class SyncError(GraticuleError):
     """Package sync could not reproduce this environment on the cluster."""
 
 
+class GatewayUnavailable(GraticuleError):
+    """The gateway kept answering 502/503/504 (restarting) for longer than the SDK waits."""
+
+
 _BUDGET_REFUSAL = re.compile(r"budget '[^']*' refused|budget is exhausted", re.IGNORECASE)
 _NOT_ALLOWED = re.compile(
     r"not allowed|not granted|may not|has no budget|permission|forbidden|invalid value for|"

@@ -29,7 +29,8 @@ from packaging.utils import canonicalize_name
 
 from graticule import http, wheels
 from graticule import progress as progress_
-from graticule.errors import ClusterNotFound, GraticuleError, SyncError
+from graticule.errors import ClusterNotFound, GatewayUnavailable, GraticuleError, SyncError
+from graticule.gateway_wait import DEFAULT_WAIT, GatewayWait
 
 API = "/api/graticule/v1/environments/sync"
 LOG_WAIT = 10  # seconds the gateway holds a log request open when nothing new came
@@ -39,6 +40,10 @@ SKIPPED = {"graticule"}
 _JUNK_DIRS = {".git", "__pycache__", ".venv", "venv", "build", "dist", "node_modules", ".tox",
               ".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
 _MAX_FILES = 20_000
+
+
+class BuildInterrupted(SyncError):
+    """The gateway's build was stopped from outside (the gateway restarted), not refused."""
 
 
 class PackageMismatchWarning(UserWarning):
@@ -173,20 +178,28 @@ def mismatches(captured: Capture, python: str, installed: dict[str, str]) -> tup
     return critical, other
 
 
-def prepare(config, progress: progress_.Setting = True) -> str:
+def prepare(config, progress: progress_.Setting = True, gateway_wait: float = DEFAULT_WAIT) -> str:
     """Make sure the gateway has this environment; returns its key for the cluster options.
 
-    progress: how to show the gateway's build while it runs (graticule.progress.shown)."""
+    progress: how to show the gateway's build while it runs (graticule.progress.shown);
+    gateway_wait: seconds to wait while the gateway restarts (graticule.gateway_wait). A
+    build the gateway's restart interrupted is started once more."""
     captured = capture()
     key = captured.key
     base = config.gateway_url + API
+    wait = GatewayWait(config.gateway_url, gateway_wait)
     try:
-        answer = http.call("GET", f"{base}/{key}", token=config.token)
+        answer = http.call("GET", f"{base}/{key}", token=config.token, wait=wait)
     except ClusterNotFound:
         answer = None
     if answer is None:
         with progress_.shown(progress, "building this environment on the gateway") as show:
-            answer = _build(config, base, captured, show)
+            try:
+                answer = _build(config, base, captured, show, wait)
+            except BuildInterrupted:
+                show(progress_.BuildLine("the gateway's build was interrupted (a restart); building it again",
+                                         0.0, step=True))
+                answer = _build(config, base, captured, show, wait)
     critical, other = mismatches(captured, answer.get("python", ""), answer.get("installed", {}))
     if critical:
         raise SyncError("the cluster cannot run this environment: " + "; ".join(critical))
@@ -199,7 +212,7 @@ def prepare(config, progress: progress_.Setting = True) -> str:
     return key
 
 
-def _build(config, base: str, captured: Capture, show: progress_.Show) -> dict:
+def _build(config, base: str, captured: Capture, show: progress_.Show, wait: GatewayWait) -> dict:
     """Send the environment, then follow the gateway's build log until it ends; its report."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="graticule-sync-") as tmp:
@@ -218,23 +231,28 @@ def _build(config, base: str, captured: Capture, show: progress_.Show) -> dict:
             "background": True,  # answer at once; the build's log says how it goes
         }
         try:
-            answer = http.call("POST", base, token=config.token, body=body)
+            answer = http.call("POST", base, token=config.token, body=body, wait=wait)
+        except GatewayUnavailable:
+            raise
         except GraticuleError as exc:
             raise SyncError(f"the gateway could not build this environment: {exc}") from None
     if answer.get("state") == "built":
         return answer["report"]
-    return follow(config, base, captured.key, show)
+    return follow(config, base, captured.key, show, wait)
 
 
-def follow(config, base: str, key: str, show: progress_.Show) -> dict:
+def follow(config, base: str, key: str, show: progress_.Show, wait: GatewayWait | None = None) -> dict:
     """Show the build's log entries as the gateway writes them (long polls); its report."""
     offset = 0
     while True:
         try:
             page = http.call("GET", f"{base}/{key}/log?offset={offset}&wait={LOG_WAIT}",
-                             token=config.token, timeout=LOG_WAIT + 60)
+                             token=config.token, timeout=LOG_WAIT + 60, wait=wait)
         except ClusterNotFound:
-            raise SyncError("the gateway no longer knows this build (did it restart?); try again") from None
+            raise BuildInterrupted("the gateway no longer knows this build (it restarted); "
+                                   "start the cluster again") from None
+        except GatewayUnavailable:
+            raise
         except GraticuleError as exc:
             raise SyncError(f"cannot follow the build of this environment: {exc}") from None
         for entry in page.get("entries", []):
@@ -243,4 +261,5 @@ def follow(config, base: str, key: str, show: progress_.Show) -> dict:
         if page.get("state") == "built":
             return page.get("report") or {}
         if page.get("state") == "failed":
-            raise SyncError(f"the gateway could not build this environment: {page.get('error')}")
+            failure = BuildInterrupted if page.get("interrupted") else SyncError
+            raise failure(f"the gateway could not build this environment: {page.get('error')}")

@@ -14,67 +14,33 @@ and closing it terminates them and deletes its secret.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from render.gateway_config import gateway_spec
 from render.validate import validate_text
-from tests.support import environments as support
-from tests.support import wheelhouse
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
 from tests.support.cloud_e2e import WAIT, aws_diagnosis, aws_instances, aws_tags, eventually
 from tests.support.hub_e2e import PASSWORDS, Session
-from tests.support.laptop import laptop_env, on_laptop
+from tests.support.laptop import on_laptop
+from tests.support.sync_laptop import (
+    SYNCED_WHEEL,
+    SYNCED_WHERE,
+    run_sync_on_laptop,
+    sync_laptop,
+    sync_result,
+    synced_environment_key,
+)
 from tests.support.vm_gateway import user_data as machine_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
-LAPTOP_CODE = textwrap.dedent("""
-    import json, os, sys, warnings
-    import graticule
-
-    def probe():
-        import sys, syncextra
-        return syncextra.WHERE, sys.executable
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cluster = graticule.Cluster(sync=True, profile="small", n_workers=1, shutdown_on_close=False)
-    print(json.dumps({"name": cluster.name}), flush=True)  # the test stops it whatever happens next
-    try:
-        with cluster.get_client(set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=float(os.environ["LAPTOP_WAIT"]))
-            where, executable = client.submit(probe, pure=False).result()
-    finally:
-        cluster.close()  # the client side only (shutdown_on_close=False)
-    print(json.dumps({"where": where, "executable": executable,
-                      "warnings": [str(w.message) for w in caught]}))
-""")
-
 
 @pytest.fixture(scope="module")
 def laptop(tmp_path_factory) -> Path:
-    """The SDK's requirements, distributed and dask-gateway, and `syncextra` from its wheel."""
-    base = tmp_path_factory.getbasetemp()
-    with support.wheelhouse_in_use(base) as house:
-        venv = support.shared_venv(base, "aws-sync", ("distributed", "dask-gateway"))
-        project = wheelhouse.make_project(base / "aws-sync-projects", "syncextra", "0.1", "WHERE = 'my laptop'")
-        built = wheelhouse.build_wheel(project, base / "aws-sync-projects", {**os.environ, **house.env})
-        subprocess.run([wheelhouse.uv.binary(), "pip", "install", "--quiet", "--python",
-                        str(venv / "bin" / "python"), str(built)], check=True, capture_output=True,
-                       env={**os.environ, **house.env})
-    return venv / "bin" / "python"
-
-
-def _run_on_laptop(python: Path, config: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), "-c", LAPTOP_CODE], capture_output=True, text=True, cwd=config,
-                          env=laptop_env(config, drop=("UV_",), **env), timeout=2 * WAIT)
+    return sync_laptop(tmp_path_factory.getbasetemp(), "aws-sync")
 
 
 def _published(platform: AwsPlatform, key: str) -> list[str]:
@@ -91,20 +57,15 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_machines(aws_platform
     assert Session(platform.front, "alice").login().status_code == 302  # her first login sets her password
     on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
 
-    done = _run_on_laptop(laptop, config, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler, LAPTOP_WAIT=str(WAIT))
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    name = lines[0]["name"] if lines else None
+    done = run_sync_on_laptop(laptop, config, WAIT, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler)
+    name, result = sync_result(done)
     try:
         assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{aws_diagnosis(platform, name)}"
-        result = lines[-1]
-        assert result["where"] == "my laptop"
+        assert result["where"] == SYNCED_WHERE
         # the worker ran in the synced environment its machine installed from the bucket
-        executable = result["executable"]
-        envs = "/opt/graticule/envs/"
-        assert envs in executable and executable.endswith("/bin/python"), executable
-        key = executable.split(envs, 1)[1].split("/")[0]
+        key = synced_environment_key(result["executable"])
         files = _published(platform, key)
-        assert "syncextra-0.1-py3-none-any.whl" in files and {"index.json", "requirements.txt"} <= set(files)
+        assert SYNCED_WHEEL in files and {"index.json", "requirements.txt"} <= set(files)
         assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
 
         instances = aws_instances(platform, name)

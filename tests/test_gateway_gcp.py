@@ -3,7 +3,7 @@ and per worker from the profile's instance template as the rendered stack makes 
 templates are created in the fake from the rendered `main.tf.json`: no Terraform Google
 provider runs offline), labels for budgets and the reaper, the startup script that reads the
 cluster's secret from the broker and starts the Dask command behind the dead-man switch (no
-credential in it), the secret in Secret Manager allowed to the cluster's machines and deleted
+credential in it), the secret in Secret Manager labelled as the cluster's machines are and deleted
 with it, liveness asked of the machines layer.
 
 Real parts: google-cloud-compute and google-cloud-secret-manager (REST) against the fakes
@@ -28,7 +28,7 @@ from google.cloud import secretmanager
 
 from deploy.cloud.deadman import MACHINE_USER_DATA, UNIT
 from deploy.cloud.gcp import GCPMachines
-from deploy.cloud.gcp_machine_secrets import ALLOWED, GcpMachineSecrets
+from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.gateway.budgets import GatewayBudgets
 from deploy.gateway.gcp import GCPBackend
@@ -131,9 +131,11 @@ def test_a_cluster_on_its_own_instances_with_labels_liveness_and_stop(gateway):
             assert credential not in whole and credential not in script and credential not in scheduler_script
         secret_id = f"graticule-oceanlab-machines-cluster-{cluster.name}"
         stored = backend.secret_manager.secrets[secret_id]
-        assert set(stored["annotations"][ALLOWED].split(",")) == {scheduler, machine}
         assert stored["labels"] == {"platform": "oceanlab", "cluster": cluster.name, "user": user}
-        values = backend.secrets.read(f"cluster-{cluster.name}").values
+        assert not stored.get("annotations")  # nothing per machine: the broker reads the instance's labels
+        read = backend.secrets.read(f"cluster-{cluster.name}")
+        assert all(read.owner.items() <= found[m].tags.items() for m in (scheduler, machine))  # both answered
+        values = read.values
         assert values["env"] == {"DASK_GATEWAY_API_TOKEN": cluster.token}
         assert cluster.tls_key.decode() in values["files"].values()
         assert await backend.do_check_workers([worker]) == [True]

@@ -123,7 +123,8 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(gcp_tiny: GcpPl
         assert {_template_of(r).rsplit("/", 1)[1] for r in launches} == {f"{NAME}-small"}
         secret_id = f"graticule-{NAME}-machines-cluster-{name}"
         secret = platform.secret_manager.secrets[secret_id]
-        assert set(secret["annotations"]["graticule-allowed-machines"].split(",")) == {i["name"] for i in instances}
+        # the broker gives it to the instances labelled with its cluster: nothing listed per machine
+        assert secret["labels"]["cluster"] == name and not secret.get("annotations")
         token = json.loads(platform.secret_manager.versions[secret_id][-1]["data"])["env"]["DASK_GATEWAY_API_TOKEN"]
         assert all(token not in _startup_script(i) for i in instances)
 

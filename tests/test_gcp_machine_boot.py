@@ -3,9 +3,10 @@ POSIX sh script on this host under a scratch root (`GRATICULE_MACHINE_ROOT`), ag
 simulator's metadata server code on 127.0.0.1 (access and identity tokens, signed by the
 simulator's test key), Cloud Storage (gcp-storage-emulator) holding the environment's
 wheels, and the machine-secret broker's routes in a real aiohttp server over the Secret
-Manager fake. The machine is refused (403) until the gateway allows it, then writes the
-secret's files 0600, exports its environment, installs the environment with uv (offline,
-hashes required) and execs the command with the environment's Python and its machine id.
+Manager fake and the fake Compute API. The machine is refused (403) until Compute shows
+its instance with its cluster's labels, then writes the secret's files 0600, exports its
+environment, installs the environment with uv (offline, hashes required) and execs the
+command with the environment's Python and its machine id.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from aiohttp import web
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
+from deploy.cloud.gcp import GCPMachines
 from deploy.cloud.gcp_machine_boot import GcpMachineBoot, gcp_machine_startup_script
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.cloud.machine_boot import ENVS_DIR, PYTHON, WORKDIR
+from deploy.cloud.machines import MachineSpec
 from deploy.gateway.machine_secret_broker import MachineSecretBroker, add_machine_secret_routes
 from deploy.vm import publish
 from deploy.vm.gcp_stores import GcsObjects
 from modules import naming
+from tests.support.gce.server import running_fake_compute
+from tests.support.gce.setup import network, template
 from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.gcp.storage import running_gcs
 from tests.support.simulator.gce_identity import IdentityIssuer
@@ -38,6 +43,7 @@ from tests.test_machine_boot import _environment
 PROJECT = "oceanlab-prod"
 BUCKET = "oceanlab-artifacts-oceanlab-prod"
 NAME = "oceanlab-abc-w-0001"
+ZONE = "us-central1-a"
 PROBE = (
     "import os, sys, six; "
     "print('python', sys.executable); print('six', six.__file__); "
@@ -48,33 +54,49 @@ PROBE = (
 
 @pytest.fixture
 def google(tmp_path):
-    """(metadata server URL, endpoints file, storage, secrets, issuer) for one instance named NAME."""
-    with running_gcs(PROJECT) as gcs, running_secret_manager(PROJECT) as manager, IdentityIssuer() as issuer:
+    """(metadata server URL, endpoints file, storage, secrets, issuer, machines) for one instance
+    named NAME, which `launch` makes in the fake Compute API."""
+    with running_gcs(PROJECT) as gcs, running_secret_manager(PROJECT) as manager, IdentityIssuer() as issuer, \
+            running_fake_compute(PROJECT) as compute:
+        network(compute, {"us-central1": "10.20.0.0/16"})
+        path = template(compute, "oceanlab-small", "e2-standard-2")
+        machines = GCPMachines(PROJECT, [ZONE], client_options=compute.client_options(),
+                               credentials=AnonymousCredentials())
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         account = {"email": "oceanlab-w-none@oceanlab-prod.iam.gserviceaccount.com", "aliases": ["default"]}
-        described = {"id": "4321", "name": NAME, "zone": "us-central1-a", "project_id": PROJECT}
+
+        def identity(aud: str, email: str, full: bool) -> str:
+            held = {i["name"]: i["id"] for i in compute.instances(ZONE)}
+            described = {"id": held.get(NAME, "4321"), "name": NAME, "zone": ZONE, "project_id": PROJECT}
+            return issuer.token(aud, email=email, instance=described if full else None)
+
         metadata = GceMetadata({"id": "4321", "name": NAME, "service-accounts": {"default": account}},
-                               {"project-id": PROJECT}, dict,
-                               lambda aud, email, full: issuer.token(aud, email=email,
-                                                                     instance=described if full else None))
+                               {"project-id": PROJECT}, dict, identity)
         server = GceMetadataServer(listener, metadata).start()
+
+        def launch(cluster: str) -> None:
+            machines.launch(MachineSpec(name=NAME, template=path, tags={"platform": "oceanlab", "cluster": cluster}))
+
         endpoints = tmp_path / "endpoints.json"
         endpoints.write_text(json.dumps({"storage": gcs.url}))
         client = secretmanager.SecretManagerServiceClient(
             credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": manager.url})
         try:
             yield {"metadata": f"http://127.0.0.1:{listener.getsockname()[1]}", "endpoints": endpoints, "gcs": gcs,
-                   "secrets": GcpMachineSecrets(PROJECT, "oceanlab", client=client), "issuer": issuer}
+                   "secrets": GcpMachineSecrets(PROJECT, "oceanlab", client=client), "issuer": issuer,
+                   "machines": machines, "launch": launch}
         finally:
             server.stop()
 
 
 async def _boot(google, script: Path, root: Path, allow_after: float | None) -> tuple[int, str, str]:
-    """Run the script with the broker serving; the machine allowed `allow_after` seconds in."""
+    """Run the script with the broker serving; its instance, labelled for cluster abc, shown by
+    Compute `allow_after` seconds in (till then the broker cannot tell it is one of the cluster's)."""
     secrets: GcpMachineSecrets = google["secrets"]
-    broker = MachineSecretBroker(secrets, naming.machine_secrets_audience("oceanlab"), google["issuer"].certs_url)
+    broker = MachineSecretBroker(secrets, naming.machine_secrets_audience("oceanlab"), google["issuer"].certs_url,
+                                 instances=google["machines"].instance)
     routes = web.RouteTableDef()
     add_machine_secret_routes(routes, "/api/graticule/v1", lambda: broker)
     app = web.Application()
@@ -89,7 +111,7 @@ async def _boot(google, script: Path, root: Path, allow_after: float | None) -> 
     if allow_after is not None:
         async def allow() -> None:
             await asyncio.sleep(allow_after)
-            await asyncio.to_thread(secrets.allow, "cluster-abc", ["oceanlab-abc-s", NAME])
+            await asyncio.to_thread(google["launch"], "abc")
         allowing = asyncio.ensure_future(allow())
     try:
         process = await asyncio.create_subprocess_exec("sh", str(script), env=env, stdout=asyncio.subprocess.PIPE,
@@ -123,7 +145,8 @@ def test_the_script_gets_its_secret_from_the_broker_installs_the_environment_and
     artifacts = GcsObjects(BUCKET, client=google["gcs"].client())
     assert publish.publish_environment(artifacts, key, wheels) == 1
     secrets: GcpMachineSecrets = google["secrets"]
-    secrets.put("cluster-abc", {"env": {"DASK_GATEWAY_API_TOKEN": "tok-123"}, "files": {"dask.pem": "PRIVATE KEY"}})
+    secrets.put("cluster-abc", {"env": {"DASK_GATEWAY_API_TOKEN": "tok-123"}, "files": {"dask.pem": "PRIVATE KEY"}},
+                tags={"cluster": "abc"})
 
     boot = GcpMachineBoot(platform="oceanlab", bucket=BUCKET, api_url=API_URL, secret="cluster-abc",
                           command=[PYTHON, "-c", PROBE], environment=key, env={"PLAIN": "not a secret"})
@@ -153,8 +176,9 @@ def test_the_script_gets_its_secret_from_the_broker_installs_the_environment_and
     assert "token tok-123" in out
 
 
-def test_a_machine_the_gateway_never_allows_gives_up_with_a_message(tmp_path, google):
-    google["secrets"].put("cluster-abc", {"env": {"X": "1"}})
+def test_a_machine_of_another_cluster_gives_up_with_a_message(tmp_path, google):
+    google["secrets"].put("cluster-abc", {"env": {"X": "1"}}, tags={"cluster": "abc"})
+    google["launch"]("xyz")
     boot = GcpMachineBoot(platform="oceanlab", bucket=BUCKET, api_url=API_URL, secret="cluster-abc", command=["true"])
     script = tmp_path / "startup-script.sh"
     script.write_text(gcp_machine_startup_script(boot).replace("-lt 300", "-lt 2"))

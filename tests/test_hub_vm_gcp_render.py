@@ -87,7 +87,7 @@ def test_startup_script_passes_shellcheck(built, tmp_path):
     assert result.returncode == 0, result.stdout
 
 
-def test_artifacts_bucket_is_private_encrypted_and_destroyable_and_the_hub_only_reads_it(stack):
+def test_artifacts_bucket_is_private_encrypted_and_destroyable_and_the_hub_reads_it_and_adds_environments(stack):
     bucket = resources(stack, "google_storage_bucket")["artifacts"]
     assert bucket["name"] == BUCKET and bucket["force_destroy"] is True
     assert bucket["uniform_bucket_level_access"] is True and bucket["public_access_prevention"] == "enforced"
@@ -98,8 +98,13 @@ def test_artifacts_bucket_is_private_encrypted_and_destroyable_and_the_hub_only_
     unconditional = [m for m in on_artifacts if "condition" not in m]
     assert unconditional == [{"bucket": "${google_storage_bucket.artifacts.name}",
                               "role": "roles/storage.objectViewer", "member": hub}]
+    # the hub creates objects under environments/ only (synced environments), overwriting none
+    (creates,) = [m for m in on_artifacts if m["member"] == hub and "condition" in m]
+    assert creates["role"] == "roles/storage.objectCreator"
+    assert creates["condition"]["expression"] == (
+        f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/environments/")')
     # the machines' accounts read only the wheels they install, and config/current.json naming them
-    machines = [m for m in on_artifacts if "condition" in m]
+    machines = [m for m in on_artifacts if "condition" in m and m["member"] != hub]
     workers = {f"serviceAccount:${{google_service_account.{key}.email}}"
                for key in resources(stack, "google_service_account") if key.startswith("worker_")}
     assert {m["member"] for m in machines} == workers and workers

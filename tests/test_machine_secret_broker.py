@@ -1,35 +1,37 @@
 """Machine secrets on GCP and the broker that hands them out, against real parts: the Secret
 Manager fake (validated against its discovery document) through google-cloud-secret-manager,
-the broker's routes in a real aiohttp server, google-auth verifying tokens that the
-simulator's metadata server code issues (gce_metadata.answer) signed with the simulator's
-test key, whose certificates a loopback server serves as Google serves its own.
+the fake Compute API (validated against Compute's) holding the instances the machines layer
+launched with their labels, the broker's routes in a real aiohttp server, google-auth
+verifying tokens that the simulator's metadata server code issues (gce_metadata.answer)
+signed with the simulator's test key, whose certificates a loopback server serves as Google
+serves its own. The certificates' cache: tests/test_broker_certificates.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
-from aiohttp import web
-from google.api_core.exceptions import BadRequest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import secretmanager
 
-from deploy.cloud.gcp_machine_secrets import ALLOWED, GcpMachineSecrets
-from deploy.gateway.machine_secret_broker import MachineSecretBroker, add_machine_secret_routes
+from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from modules import naming
 from tests.support.gcp.secret_manager import running_secret_manager
+from tests.support.machine_secret_broker import (
+    AUDIENCE,
+    PROJECT,
+    VALUES,
+    ZONE,
+    Clock,
+    ask,
+    ask_all,
+    broker_of,
+    machine_secrets,
+    metadata_token,
+    running_fleet,
+)
 from tests.support.simulator.gce_identity import IdentityIssuer
 from tests.support.simulator.gce_metadata import GceMetadata, answer
-
-PROJECT = "oceanlab-prod"
-AUDIENCE = naming.machine_secrets_audience("oceanlab")
-PREFIX = "/services/dask-gateway/api/graticule/v1"
-VALUES = {"env": {"DASK_GATEWAY_API_TOKEN": "s3cr3t"}, "files": {"dask.pem": "KEY", "dask.crt": "CERT"}}
 
 
 @pytest.fixture
@@ -40,9 +42,7 @@ def secret_manager():
 
 @pytest.fixture
 def secrets(secret_manager) -> GcpMachineSecrets:
-    client = secretmanager.SecretManagerServiceClient(
-        credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": secret_manager.url})
-    return GcpMachineSecrets(PROJECT, "oceanlab", client=client)
+    return machine_secrets(secret_manager)
 
 
 @pytest.fixture
@@ -51,114 +51,120 @@ def issuer():
         yield running
 
 
-def _metadata_token(issuer: IdentityIssuer, name: str, audience: str = AUDIENCE, full: bool = True) -> str:
-    """What `instance/service-accounts/default/identity` answers on the instance `name`."""
-    account = {"email": "oceanlab-w-none@oceanlab-prod.iam.gserviceaccount.com", "aliases": ["default"]}
-    instance = {"id": str(abs(hash(name)) % 10**19), "name": name, "zone": "us-central1-a",
-                "service-accounts": {"default": account}}
-
-    def identity(aud: str, email: str, want_full: bool) -> str:
-        described = {**instance, "project_id": PROJECT}
-        return issuer.token(aud, email=email, instance=described if want_full else None)
-
-    metadata = GceMetadata(instance, {"project-id": PROJECT}, dict, identity)
-    query = f"audience={audience}" + ("&format=full" if full else "")
-    status, _, body = answer(metadata, {"Metadata-Flavor": "Google"},
-                             f"/computeMetadata/v1/instance/service-accounts/default/identity?{query}")
-    assert status == 200, body
-    return body.decode()
+@pytest.fixture
+def fleet():
+    with running_fleet() as running:
+        yield running
 
 
-@asynccontextmanager
-async def _broker_server(broker: MachineSecretBroker | None):
-    routes = web.RouteTableDef()
-    add_machine_secret_routes(routes, PREFIX, lambda: broker)
-    app = web.Application()
-    app.router.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}{PREFIX}"
-    finally:
-        await runner.cleanup()
-
-
-def _ask(broker: MachineSecretBroker | None, key: str, token: str | None) -> tuple[int, dict]:
-    async def scenario() -> tuple[int, dict]:
-        async with _broker_server(broker) as url, aiohttp.ClientSession() as session:
-            headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-            async with session.get(f"{url}/machine-secret/{key}", headers=headers) as response:
-                return response.status, await response.json(content_type=None)
-    return asyncio.run(scenario())
-
-
-def test_put_allow_read_delete(secrets, secret_manager):
+def test_put_read_delete(secrets, secret_manager):
     name = secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "Alice"})
     assert name == "projects/oceanlab-prod/secrets/graticule-oceanlab-machines-cluster-abc"
     stored = secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"]
     assert stored["labels"] == {"platform": "oceanlab", "cluster": "abc", "user": "alice"}
-    assert stored["annotations"] == {ALLOWED: ""}
+    assert not stored.get("annotations")  # nothing per machine: no cap on a cluster's size
     found = secrets.read("cluster-abc")
-    assert found.values == VALUES and found.allowed == frozenset()
+    assert found.values == VALUES and found.owner == {"platform": "oceanlab", "cluster": "abc"}
 
-    secrets.allow("cluster-abc", ["oceanlab-abc-w-0002", "oceanlab-abc-s", "oceanlab-abc-s"])
-    assert secrets.read("cluster-abc").allowed == {"oceanlab-abc-s", "oceanlab-abc-w-0002"}
-    assert secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"]["annotations"] == {
-        ALLOWED: "oceanlab-abc-s,oceanlab-abc-w-0002"}
+    secrets.allow("cluster-abc", [f"oceanlab-abc-w-{i:04d}" for i in range(2000)])  # nothing to write on GCP
+    assert secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"] == stored
 
-    with pytest.raises(BadRequest):  # the fake changes only what Secret Manager lets a patch change
-        secrets.client.update_secret(secret={"name": name, "replication": {"automatic": {}}},
-                                     update_mask={"paths": ["replication"]})
-
-    secrets.put("cluster-abc", {"env": {"X": "new"}})  # a new value; nobody allowed until allow again
+    secrets.put("cluster-abc", {"env": {"X": "new"}}, tags={"cluster": "abc", "user": "carol"})  # a new value
     again = secrets.read("cluster-abc")
-    assert again.values == {"env": {"X": "new"}} and again.allowed == frozenset()
+    assert again.values == {"env": {"X": "new"}} and again.labels["user"] == "carol"
+
+    secrets.put("server-bob", {"env": {}}, tags={"user": "bob", "server": "bob/lab"})
+    assert secrets.read("server-bob").owner == {"platform": "oceanlab", "server": "bob-lab"}
+    secrets.put("ownerless", {"env": {}})
+    assert secrets.read("ownerless").owner == {}
 
     secrets.delete("cluster-abc")
-    assert secret_manager.secrets == {}
+    assert set(secret_manager.secrets) == {"graticule-oceanlab-machines-server-bob",
+                                           "graticule-oceanlab-machines-ownerless"}
     assert secrets.read("cluster-abc") is None
     secrets.delete("cluster-abc")  # idempotent
 
 
-def test_broker_answers_only_the_allowed_instances(secrets, issuer):
+def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(secrets, issuer, fleet):
     secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    secrets.allow("cluster-abc", ["oceanlab-abc-s", "oceanlab-abc-w-0001"])
     secrets.put("cluster-bob", {"env": {"BOB": "1"}}, tags={"cluster": "bob", "user": "bob"})
-    secrets.allow("cluster-bob", ["oceanlab-bob-w-0001"])
-    broker = MachineSecretBroker(secrets, AUDIENCE, issuer.certs_url)
+    secrets.put("server-alice", {"env": {"NB": "1"}}, tags={"user": "alice", "server": "alice"})
+    secrets.put("ownerless", {"env": {}})
+    alice_s, = fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
+    bob_w, = fleet.launch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
+    notebook, = fleet.launch("oceanlab-nb-alice-1a2b3c", role="notebook", user="alice", server="alice")
+    stranger, = fleet.launch("oceanlab-odd", user="alice")  # the platform's, but no cluster's
+    clock = Clock()
+    broker = broker_of(secrets, issuer, fleet, clock)
 
-    alice_worker = _metadata_token(issuer, "oceanlab-abc-w-0001")
-    assert _ask(broker, "cluster-abc", alice_worker) == (200, VALUES)
+    alice_token = metadata_token(issuer, alice_s)
+    assert ask(broker, "cluster-abc", alice_token) == (200, VALUES)
+    bob_token = metadata_token(issuer, bob_w)  # valid, but not one of alice's cluster's machines
+    status, body = ask(broker, "cluster-abc", bob_token)
+    assert status == 403 and "oceanlab-bob-w" in body["message"] and "cluster" in body["message"]
+    assert ask(broker, "cluster-bob", bob_token) == (200, {"env": {"BOB": "1"}})
+    assert ask(broker, "server-alice", metadata_token(issuer, notebook)) == (200, {"env": {"NB": "1"}})
+    assert ask(broker, "server-alice", alice_token)[0] == 403  # alice's, but her cluster's, not her server
+    assert ask(broker, "cluster-abc", metadata_token(issuer, stranger))[0] == 403
+    assert ask(broker, "ownerless", alice_token)[0] == 403
 
-    bob_worker = _metadata_token(issuer, "oceanlab-bob-w-0001")  # valid, but not one of alice's machines
-    status, body = _ask(broker, "cluster-abc", bob_worker)
-    assert status == 403 and "oceanlab-bob-w-0001" in body["message"]
-    assert _ask(broker, "cluster-bob", bob_worker) == (200, {"env": {"BOB": "1"}})
-
-    status, body = _ask(broker, "cluster-abc", _metadata_token(issuer, "oceanlab-abc-w-0001", audience="other"))
+    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, audience="other"))
     assert status == 401 and "audience" in body["message"].lower()
     expired = issuer.token(AUDIENCE, email="w@x", issued_at=time.time() - 7200, instance={
-        "id": "1", "name": "oceanlab-abc-w-0001", "zone": "us-central1-a", "project_id": PROJECT})
-    status, body = _ask(broker, "cluster-abc", expired)
+        "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": PROJECT})
+    status, body = ask(broker, "cluster-abc", expired)
     assert status == 401 and "expired" in body["message"].lower()
-    status, body = _ask(broker, "cluster-abc", _metadata_token(issuer, "oceanlab-abc-w-0001", full=False))
+    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, full=False))
     assert status == 401 and "format=full" in body["message"]
     other_project = issuer.token(AUDIENCE, email="w@x", instance={
-        "id": "1", "name": "oceanlab-abc-w-0001", "zone": "us-central1-a", "project_id": "someone-else"})
-    assert _ask(broker, "cluster-abc", other_project)[0] == 401
-    with IdentityIssuer() as stranger:  # signed by a key Google's certificates do not hold
-        forged = _metadata_token(stranger, "oceanlab-abc-w-0001")
-    assert _ask(broker, "cluster-abc", forged)[0] == 401
-    assert _ask(broker, "cluster-abc", None)[0] == 401
+        "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": "someone-else"})
+    assert ask(broker, "cluster-abc", other_project)[0] == 401
+    with IdentityIssuer() as forger:  # signed by a key Google's certificates do not hold
+        forged = metadata_token(forger, alice_s)
+    assert ask(broker, "cluster-abc", forged)[0] == 401
+    assert ask(broker, "cluster-abc", None)[0] == 401
 
-    assert _ask(broker, "cluster-nope", alice_worker)[0] == 404
-    assert _ask(None, "cluster-abc", alice_worker)[0] == 404  # a gateway without a broker (aws)
+    assert ask(broker, "cluster-nope", alice_token)[0] == 404
+    assert ask(None, "cluster-abc", alice_token)[0] == 404  # a gateway without a broker (aws)
 
-    issuer.close()  # the certificates unreachable: the broker cannot tell, and says so
-    assert _ask(broker, "cluster-abc", alice_worker)[0] == 503
+    # Its name launched again for bob's cluster: the old token is of another instance
+    fleet.machines.terminate([bob_w["name"]])
+    status, body = ask(broker, "cluster-bob", bob_token)
+    assert status == 403 and "no such instance" in body["message"]
+    again = fleet.relaunch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
+    assert again["id"] != bob_w["id"]
+    status, body = ask(broker, "cluster-bob", bob_token)
+    assert status == 403 and "earlier instance" in body["message"]
+    assert ask(broker, "cluster-bob", metadata_token(issuer, again))[0] == 200
+
+    fleet.compute.fail_next("compute.instances.get", status=403)  # Compute cannot be asked: not a 403 of ours
+    status, body = ask(broker, "cluster-abc", alice_token)
+    assert status == 503 and "could not be read" in body["message"]
+
+    issuer.close()  # the certificates unreachable: the kept ones serve until they expire, then 503
+    assert ask(broker, "cluster-abc", alice_token)[0] == 200
+    clock.now += issuer.max_age
+    status, body = ask(broker, "cluster-abc", alice_token)
+    assert status == 503 and "certificates" in body["message"]
+
+
+def test_a_cluster_of_500_machines_reads_its_secret(secrets, secret_manager, issuer, fleet):
+    """The annotation that listed allowed machines capped a cluster near 300 (16 KiB)."""
+    secrets.put("cluster-big", VALUES, tags={"cluster": "big", "user": "alice"})
+    machines = [instance for batch in range(5)  # as the gateway batches them: 100 per bulkInsert
+                for instance in fleet.launch(f"oceanlab-big-w{batch}", count=100, cluster="big", role="worker",
+                                             user="alice")]
+    names = [m["name"] for m in machines]
+    assert len(set(names)) == 500
+    secrets.allow("cluster-big", names)
+    other, = fleet.launch("oceanlab-small-w", cluster="small", role="worker", user="alice")
+    broker = broker_of(secrets, issuer, fleet)
+
+    assert ask_all(broker, "cluster-big", [metadata_token(issuer, m) for m in machines]) == [200] * 500
+    assert ask(broker, "cluster-big", metadata_token(issuer, other))[0] == 403
+    assert issuer.fetches == 1
+    stored = secret_manager.secrets["graticule-oceanlab-machines-cluster-big"]
+    assert len(json.dumps(stored.get("annotations") or {})) < 100
 
 
 def test_metadata_server_identity_needs_an_audience(issuer):
@@ -206,3 +212,41 @@ def test_only_the_hub_may_touch_machine_secrets_in_the_rendered_iam():
     prefix = naming.gcp_machine_secret_prefix("oceanlab")
     reads = [g for g in secret_grants if any("versions.access" in p for p in roles.get(g["role"], []))]
     assert len(reads) == 1 and f'.startsWith("{prefix}")' in reads[0]["condition"]["expression"]
+
+
+def test_no_machine_may_label_or_launch_instances_in_the_rendered_iam():
+    """The broker trusts an instance's labels: only the hub may set them, or launch instances
+    with them, or act as the hub; the machines' accounts hold only their runtime and bucket roles."""
+    from modules.gcp.identity import RUNTIME_ROLES
+    from modules.gcp.storage import ROLES as BUCKET_ROLES
+    from render.build import render
+    from render.validate import validate_text
+    from tests.support.gcp_hub import platform_yaml
+
+    main = json.loads(render(validate_text(platform_yaml()))["terraform/gcp/main.tf.json"])
+    resources = main["resource"]
+    roles = {f"${{google_project_iam_custom_role.{key}.name}}": role["permissions"]
+             for key, role in resources["google_project_iam_custom_role"].items()}
+    hub = "serviceAccount:${google_service_account.hub.email}"
+    workers = {f"serviceAccount:${{google_service_account.{key}.email}}"
+               for key in resources["google_service_account"] if key != "hub"}
+    assert workers and hub not in workers
+    granted: dict[str, set[str]] = {}
+    for kind, grants in resources.items():
+        if kind.endswith(("_iam_member", "_iam_binding")):
+            for grant in grants.values():
+                for member in [grant.get("member"), *grant.get("members", [])]:
+                    if member:
+                        granted.setdefault(member, set()).update(roles.get(grant["role"], [grant["role"]]))
+    for kind in ("google_project_iam_policy", "google_service_account_iam_policy"):
+        assert kind not in resources  # a whole policy could hand anything to anyone
+    labelling = {"compute.instances.setLabels", "compute.instances.create", "compute.instances.setMetadata"}
+    assert labelling <= granted[hub]
+    allowed = set(RUNTIME_ROLES) | set(BUCKET_ROLES.values())
+    for member in workers:
+        assert granted.get(member, set()) <= allowed, member  # no custom role, no Compute role
+        assert not any(p.startswith("compute.") for p in granted.get(member, set()))
+    # nobody may act as the hub's account (impersonation would carry its labelling rights)
+    hub_account = "${google_service_account.hub.name}"
+    assert not [g for g in resources.get("google_service_account_iam_member", {}).values()
+                if g["service_account_id"] == hub_account]

@@ -1,10 +1,12 @@
-"""Synced environments for aws machines: the gateway chooses the wheels offline from what the
-platform has (the laptop's, the hub's wheelhouse on disk, the locked environments' caches in
-the artifacts bucket), installs them on the hub the machines' way, and publishes them to
-`environments/<key>/` of the bucket, where the cluster's machines find them.
+"""Synced environments for aws and gcp machines: the gateway chooses the wheels offline from
+what the platform has (the laptop's, the hub's wheelhouse on disk, the locked environments'
+caches in the artifacts bucket), installs them on the hub the machines' way, and publishes
+them to `environments/<key>/` of the bucket, where the cluster's machines find them.
 
-Real parts: moto's S3 (boto3 through deploy.vm.stores), uv creating and installing the
-environments, the AWS gateway backend with its rendered templates. The wheels are tiny
+Real parts: moto's S3 and gcp-storage-emulator's Cloud Storage (boto3 and
+google-cloud-storage through deploy.vm.stores: each bucket test runs on both), uv creating
+and installing the environments, the AWS and GCP gateway backends with their rendered
+workers and gateway configuration. The wheels are tiny
 ones written here (a package, its metadata and RECORD), so every source and every
 deviation (a version the platform lacks, a package nobody has, a dependency to add, a
 dependency nobody has) is under the test's control.
@@ -20,6 +22,7 @@ import io
 import json
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,13 +30,18 @@ import pytest
 
 from deploy.environments import uv
 from deploy.environments.syncbuild import SyncBuildError
-from deploy.vm.stores import S3Objects
+from deploy.vm.gcp_stores import GcsObjects
+from deploy.vm.publish import publish_environment
+from deploy.vm.stores import ObjectStore, S3Objects, StoreError
 from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
 from deploy.vm.wheel_pool import SelectionError, WheelPool, select
+from deploy.vm.wheelhouse import Wheelhouse
+from tests.support.gcp.storage import running_gcs
 from tests.support.moto_server import moto_server  # noqa: F401  (pytest fixture)
 from tests.test_gateway_aws_machines import BUCKET, _aws_backend, _user_with
 
 KEY = "0123456789abcdef0123456789abcdef"  # the SDK's key of the laptop's capture
+GCS_BUCKET = "oceanlab-artifacts-oceanlab-prod"  # naming.gcp_artifacts_bucket of the example
 
 
 def tiny_wheel(out: Path, name: str, version: str, requires: tuple[str, ...] = (),
@@ -123,17 +131,31 @@ def test_the_laptops_own_wheel_wins_over_the_platforms(tmp_path):
     assert select(pool, ["alpha==1.0"], local, set()).chosen["alpha"].path == mine
 
 
-# -- building and publishing against moto ------------------------------------------------------
+# -- building and publishing against moto's S3 and the Cloud Storage emulator --------------------
 
 
 @pytest.fixture
-def bucket(aws):
+def s3_bucket(aws) -> S3Objects:
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.region})
     return S3Objects(s3, BUCKET)
 
 
-def _locked_cache_in_bucket(bucket: S3Objects, wheel: Path, key: str = "lockedkey") -> None:
+@pytest.fixture
+def gcs_bucket() -> Iterator[GcsObjects]:
+    with running_gcs() as gcs:
+        client = gcs.client()
+        client.create_bucket(GCS_BUCKET)
+        yield GcsObjects(GCS_BUCKET, client=client)
+
+
+@pytest.fixture(params=["s3", "gcs"])
+def bucket(request) -> ObjectStore:
+    """The artifacts bucket through the ObjectStore seam, on each cloud."""
+    return request.getfixturevalue(f"{request.param}_bucket")
+
+
+def _locked_cache_in_bucket(bucket: ObjectStore, wheel: Path, key: str = "lockedkey") -> None:
     bucket.put(f"environments/{key}/index.json", json.dumps({"files": [wheel.name]}).encode())
     bucket.put_file(f"environments/{key}/{wheel.name}", wheel)
 
@@ -199,7 +221,7 @@ def test_a_critical_package_the_platform_lacks_fails_the_sync_and_publishes_noth
 
 
 def test_the_aws_backend_builds_publishes_and_boots_machines_from_a_synced_environment(
-        tmp_path, monkeypatch, aws, bucket, platform_text):
+        tmp_path, monkeypatch, aws, s3_bucket, platform_text):
     from dask_gateway_server.backends.base import PublicException
     from dask_gateway_server.models import User
 
@@ -216,7 +238,7 @@ def test_the_aws_backend_builds_publishes_and_boots_machines_from_a_synced_envir
         assert report["installed"] == {"syncextra": "0.1", "fromhub": "2.0"}
         asyncio.run(backend.admit_cluster(user, options, None))  # published: admitted
         key = machine_key(user.name, KEY)
-        assert bucket.exists(f"environments/{key}/index.json")
+        assert s3_bucket.exists(f"environments/{key}/index.json")
         cluster = SimpleNamespace(options=options, username=user.name, name="c1")
         assert backend.environment_key(cluster) == key
         script = backend.boot_user_data(cluster, ["@python", "-m", "distributed.cli.dask_scheduler"], {})
@@ -226,3 +248,124 @@ def test_the_aws_backend_builds_publishes_and_boots_machines_from_a_synced_envir
         assert backend.environment_key(other) is None
     finally:
         backend.budgets.close()
+
+
+class CreateOnly:
+    """The bucket as the gcp hub's account sees it: objects may be created, never replaced
+    (roles/storage.objectCreator; replacing needs storage.objects.delete). A stand-in for the
+    IAM check, which neither moto nor the Cloud Storage emulator makes."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store, self.url, self.written = store, store.url, []
+
+    def get(self, key: str) -> bytes:
+        return self.store.get(key)
+
+    def keys(self, prefix: str) -> list[str]:
+        return self.store.keys(prefix)
+
+    def exists(self, key: str) -> bool:
+        return self.store.exists(key)
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._refuse_replacing(key)
+        self.store.put(key, data, content_type)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._refuse_replacing(key)
+        self.store.put_file(key, path)
+
+    def _refuse_replacing(self, key: str) -> None:
+        if self.store.exists(key):
+            raise StoreError(f"writing {key} in {self.url} failed: 403 storage.objects.delete denied")
+        self.written.append(key)
+
+
+def test_an_interrupted_publish_is_completed_without_replacing_what_was_uploaded(tmp_path, bucket):
+    house = tmp_path / "set"
+    wheels = [tiny_wheel(house, "alpha", "1.0"), tiny_wheel(house, "beta", "2.0")]
+    (house / "requirements.txt").write_text("".join(f"{w.name}\n" for w in wheels))
+    (house / "index.json").write_text(json.dumps({"files": [w.name for w in wheels]}))
+    cache = Wheelhouse("setkey", house)
+    # the first attempt stopped (a gateway restart) after one wheel: no index.json, so not published
+    bucket.put_file(f"environments/setkey/{wheels[0].name}", wheels[0])
+    guarded = CreateOnly(bucket)
+    assert publish_environment(guarded, "setkey", cache) == 1
+    assert guarded.written == [f"environments/setkey/{wheels[1].name}", "environments/setkey/requirements.txt",
+                               "environments/setkey/index.json"]  # the index last: complete from then on
+    assert sorted(bucket.keys("environments/setkey/")) == sorted(
+        f"environments/setkey/{name}" for name in [w.name for w in wheels] + ["index.json", "requirements.txt"])
+    assert publish_environment(guarded, "setkey", cache) == 0 and len(guarded.written) == 3  # published: left alone
+
+
+# -- the gateway backend on gcp ----------------------------------------------------------------
+
+
+@pytest.fixture
+def gcp_backend(tmp_path, monkeypatch, gcs_bucket):
+    """The GCP backend as the hub VM runs it, from the rendered example (target gcp), its
+    artifacts bucket in the Cloud Storage emulator. No instance is launched here."""
+    from dask_gateway_server.backends.db_base import DataManager
+
+    from deploy.gateway.budgets import GatewayBudgets
+    from deploy.gateway.gcp import GCPBackend
+    from render.gateway_config import render_gateway
+    from render.workers import render_workers
+    from tests.test_terraform_gcp import example_platform
+
+    platform = example_platform()
+    files = {**render_gateway(platform, "gcp"), **render_workers(platform, "gcp")}
+    for path, data in files.items():
+        (tmp_path / "build" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "build" / path).write_bytes(data)
+    (tmp_path / "build" / "outputs.json").write_text(json.dumps({"artifacts_bucket": GCS_BUCKET,
+                                                                  "hub_private_ip": "10.0.0.2"}))
+    (tmp_path / "build" / "environments").mkdir(exist_ok=True)
+    (tmp_path / "build" / "environments" / "wheels.json").write_text(json.dumps({"default": "key-default"}))
+    monkeypatch.setenv("GRATICULE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("GRATICULE_LEDGER_URL", raising=False)
+    backend = GCPBackend(platform=json.loads(files["gateway/platform.json"]), state_dir=str(tmp_path / "gateway"),
+                         templates_dir=str(tmp_path / "build" / "workers"),
+                         api_url="http://10.0.0.2:8000/services/dask-gateway/api")  # never asks a metadata server
+    backend.db = DataManager(url="sqlite://")
+    backend.budgets = GatewayBudgets.open(backend.spec, backend.state_dir)
+    assert backend.artifacts.url == f"gs://{GCS_BUCKET}"  # Terraform's output names the bucket
+    backend.artifacts = gcs_bucket  # the same bucket, in the emulator
+    try:
+        yield backend
+    finally:
+        backend.budgets.close()
+
+
+def test_the_gcp_backend_builds_publishes_to_cloud_storage_and_boots_machines_from_a_synced_environment(
+        tmp_path, gcp_backend, gcs_bucket):
+    from dask_gateway_server.backends.base import PublicException
+    from dask_gateway_server.models import User
+
+    backend = gcp_backend
+    house = _house(tmp_path / "wheelhouse" / "abc", tiny_wheel(tmp_path / "wheelhouse" / "abc", "fromhub", "2.0"))
+    backend.hub_wheelhouses = str(house.parent)
+    _locked_cache_in_bucket(gcs_bucket, tiny_wheel(tmp_path / "locked", "fromlock", "1.2"), key="key-default")
+    user = User(_user_with(backend, "small"))
+    options = {"profile": "small", "sync_environment": KEY}
+    with pytest.raises(PublicException, match="not published for the machines"):
+        asyncio.run(backend.admit_cluster(user, options, None))
+    mine = tiny_wheel(tmp_path / "laptop", "syncextra", "0.1", ("fromlock",))
+    report = backend.build_synced(user.name, KEY, "3.11", ["fromhub==2.0"], {mine.name: mine.read_bytes()}, [])
+    # the laptop's wheel, the hub's wheelhouse on disk and a locked environment's cache in GCS
+    assert report["installed"] == {"syncextra": "0.1", "fromhub": "2.0", "fromlock": "1.2"}
+    asyncio.run(backend.admit_cluster(user, options, None))  # published: admitted
+    key = machine_key(user.name, KEY)
+    files = json.loads(gcs_bucket.get(f"environments/{key}/index.json"))["files"]
+    assert sorted(files) == ["fromhub-2.0-py3-none-any.whl", "fromlock-1.2-py3-none-any.whl",
+                             "syncextra-0.1-py3-none-any.whl"]
+    cluster = SimpleNamespace(options=options, username=user.name, name="c1")
+    assert backend.environment_key(cluster) == key
+    script = backend.boot_user_data(cluster, ["@python", "-m", "distributed.cli.dask_scheduler"], {})
+    # the startup script installs it as a locked one: environments/<key>/ of the artifacts bucket
+    assert f"ENVIRONMENT={key}\n" in script and "PLATFORM_SOFTWARE=0" in script
+    assert f"BUCKET={GCS_BUCKET}\n" in script and "BROKER=http://10.0.0.2:8000/" in script
+    # another user's cluster naming alice's key finds nothing of hers; a locked one is as before
+    assert backend.environment_key(SimpleNamespace(options=options, username="someone-else", name="c2")) is None
+    locked = SimpleNamespace(options={"profile": "small", "environment": "default"}, username=user.name, name="c3")
+    assert backend.environment_key(locked) == "key-default"

@@ -8,6 +8,7 @@ arrived while the gateway was still building."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 from deploy.cli.main import main as platform_main
@@ -115,6 +117,28 @@ def laptop(lp, house, tmp_path_factory):
     return _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncgate"), release
 
 
+class _StderrLines:
+    """A process's stderr, line by line as it comes: `until(predicate)` reads on until
+    predicate() holds (LINE_WAIT at most for each line); `seen` is what was read."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self.reader.start()
+
+    def _pump(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def until(self, predicate) -> None:
+        while not predicate():
+            line = self._lines.get(timeout=LINE_WAIT)
+            assert line is not None, "the SDK ended early:\n" + "\n".join(self.seen)
+            self.seen.append(line)
+
+
 def _get(url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
     """GET `url` (POST `body` when given) as the token's user: the status and the JSON answer."""
     data = None if body is None else json.dumps(body).encode()
@@ -146,23 +170,8 @@ def test_the_laptop_sees_the_build_while_it_runs_and_only_its_owner_reads_the_lo
                GRATICULE_GATEWAY_SCHEDULER_URL=lp.scheduler_address, GRATICULE_CONFIG_DIR=str(tmp_path / "conf"))
     proc = subprocess.Popen([str(venv / "bin" / "python"), "-c", SCRIPT], env=env, cwd=tmp_path, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stderr:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    seen: list[str] = []
-
-    def until(predicate) -> None:
-        while not predicate():
-            line = lines.get(timeout=LINE_WAIT)
-            assert line is not None, "the SDK ended early:\n" + "\n".join(seen)
-            seen.append(line)
-
+    stderr = _StderrLines(proc)
+    seen, until = stderr.seen, stderr.until
     try:
         # uv says it is building syncgate, then waits in its setup.py for the release.
         until(lambda: any("Building syncgate==1.0" in line for line in seen))
@@ -187,7 +196,7 @@ def test_the_laptop_sees_the_build_while_it_runs_and_only_its_owner_reads_the_lo
     finally:
         release.touch()  # let the gateway's build end whatever happened here
         kill_tree(proc.pid)
-        reader.join(timeout=30)
+        stderr.reader.join(timeout=30)
     after_release = seen[len(before_release):]
     # What needs the build to have ended came after the release.
     assert any("+ syncgate==1.0" in line for line in after_release), seen
@@ -235,3 +244,49 @@ def test_a_build_that_fails_on_the_gateway_is_a_sync_error_after_its_log(lp, hou
     status, answer = _get(f"{lp.gateway_url}{SYNC_API}", lp.token("alice"),
                           {"key": "f" * 32, "python": "3.11", "requirements": ["syncbroken==1.0"], "critical": []})
     assert status == 422 and "Failed to build `syncbroken==1.0`" in answer["error"], answer
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return psutil.Process(pid).children(recursive=True)
+    return []
+
+
+def test_a_build_whose_uv_is_killed_is_started_again_once_by_the_sdk(lp, house, tmp_path_factory, tmp_path):
+    """The gateway's uv stopped by SIGTERM (as a restarting gateway's unit stops it): the
+    build fails as interrupted and the SDK starts it once more, which then succeeds."""
+    work = tmp_path_factory.mktemp("laptop-again")
+    release = work / "release-the-build"
+    _sdist(house.path, "syncagain", _waits_for(release))
+    venv = _laptop_venv(house, tmp_path_factory.getbasetemp(), work, "syncagain")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("GRATICULE_", "JUPYTERHUB_"))}
+    env.update(house.env, CI="true", GRATICULE_TOKEN=lp.token("alice"), GRATICULE_GATEWAY_URL=lp.gateway_url,
+               GRATICULE_GATEWAY_SCHEDULER_URL=lp.scheduler_address, GRATICULE_CONFIG_DIR=str(tmp_path / "conf"))
+    (gateway,) = [c["pid"] for c in lp.status()["components"] if c["name"] == "gateway"]
+    proc = subprocess.Popen([str(venv / "bin" / "python"), "-c", SCRIPT], env=env, cwd=tmp_path, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = _StderrLines(proc)
+    seen, until = stderr.seen, stderr.until
+    building = lambda line: "Building syncagain==1.0" in line  # noqa: E731
+    try:
+        until(lambda: any(map(building, seen)))  # uv waits in syncagain's setup.py now
+        below = _descendants(gateway)
+        uvs = [p for p in below if p.name() == "uv"]
+        assert uvs, [p.cmdline() for p in below]
+        backends = [child for uv in uvs for child in _descendants(uv.pid)]
+        for process in uvs:
+            process.terminate()  # SIGTERM, by PID
+        for process in backends:  # uv's build backend would wait for the release otherwise
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        until(lambda: any("building it again" in line for line in seen))
+        again = len(seen)
+        until(lambda: any(map(building, seen[again:])))  # the second build reached the same point
+        release.touch()
+        until(lambda: any(line.startswith("STARTED ") for line in seen))
+        assert proc.wait(timeout=LINE_WAIT) == 0, "\n".join(seen)
+    finally:
+        release.touch()
+        kill_tree(proc.pid)
+    assert sum("interrupted" in line and "building it again" in line for line in seen) == 1
+    assert "Traceback" not in "\n".join(seen)

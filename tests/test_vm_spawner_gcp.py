@@ -127,7 +127,7 @@ def test_a_server_on_its_own_instance_with_its_home_disk_and_a_secret_only_it_ma
     assert TOKEN not in script and "machine-secret/server-alice" in script
     assert f"http://{HUB_IP}:8000/services/dask-gateway/api" in script
     secret = GcpMachineSecrets(PROJECT, PLATFORM, client=site.secrets).read("server-alice")
-    assert secret.allowed == {spawner.machine_id}  # only that instance gets it from the broker
+    assert secret.owner == {"platform": PLATFORM, "server": "alice"}  # the broker: her server's instance only
     env = secret.values["env"]
     assert env["JUPYTERHUB_API_TOKEN"] == TOKEN and env["JUPYTERHUB_API_URL"] == f"http://{HUB_IP}:8000/hub/api"
     assert spawner.server_command()[spawner.server_command().index("--device") + 1] == HOME_DEVICE

@@ -248,6 +248,19 @@ class GCPMachines:
             raise MachinesError(f"gcp compute {what} failed: "
                                 + "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors))
 
+    def instance(self, zone: str, name: str) -> dict | None:
+        """The instance as Compute has it (its JSON: numeric `id`, `labels`...); None: no such instance."""
+        from google.api_core import exceptions
+
+        what = f"instances.get {name} in {zone}"
+        try:
+            return _json(self._call(what, lambda: self.client("InstancesClient").get(
+                project=self.project, zone=zone, instance=name)))
+        except exceptions.NotFound:
+            return None
+        except exceptions.GoogleAPICallError as error:
+            raise MachinesError(f"gcp compute {what} failed: {error}") from None
+
     def _get(self, zone: str, name: str) -> Machine:
         answer = self._checked(f"instances.get {name}", lambda: self.client("InstancesClient").get(
             project=self.project, zone=zone, instance=name))

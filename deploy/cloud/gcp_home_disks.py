@@ -25,13 +25,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 import uuid
 from collections.abc import Mapping
 
 from deploy.cloud import gcp_placement as placement
 from deploy.cloud.gcp import GCPMachines, _compute, _json
-from deploy.cloud.home_volumes import HOME_ROLE, MOUNT_TAG, HomeVolume, home_mount_point
+from deploy.cloud.home_volumes import (
+    HOME_ROLE,
+    MOUNT_TAG,
+    HomeVolume,
+    home_mount_point,
+    wait_all_free,
+    wait_free,
+)
 from deploy.cloud.machines import TAG_PLATFORM, TAG_ROLE, TAG_USER, MachinesError
 from modules.naming import HOME_VOLUME_GIB
 
@@ -134,32 +140,14 @@ class GCPHomeDisks:
 
     def wait_available(self, volume: HomeVolume, timeout: float = 300.0, every: float = 1.0) -> HomeVolume:
         """Until no instance has the disk (a previous server's instance may still be deleting)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.describe(volume.zone, volume.id)
-            if found is None:
-                raise MachinesError(f"home disk {volume.id} no longer exists")
-            if found.state == "available":
-                return found
-            if time.monotonic() > deadline:
-                raise MachinesError(f"home disk {volume.id} is still {found.state}"
-                                    f"{f' (attached to {found.attached_to})' if found.attached_to else ''} "
-                                    f"after {timeout:.0f} s")
-            time.sleep(every)
+        return wait_free(lambda: self.describe(volume.zone, volume.id), f"home disk {volume.id}", timeout, every)
 
     def delete_all(self, timeout: float = 0.0, every: float = 2.0) -> list[str]:
         """`platform destroy`: every user's home disk of the platform, deleted once no instance
         has it (waiting up to `timeout` for deleting servers to let go); refused while one is
         still attached after that."""
         volumes = self._listed({TAG_PLATFORM: self.platform, TAG_ROLE: HOME_ROLE})
-        deadline = time.monotonic() + timeout
-        while (busy := [v for v in volumes if v.state != "available"]) and time.monotonic() < deadline:
-            time.sleep(every)
-            volumes = [found for v in volumes if (found := self.describe(v.zone, v.id)) is not None]
-        if busy:
-            listed = ", ".join(f"{v.id} ({f'attached to {v.attached_to}' if v.attached_to else v.state})"
-                               for v in busy)
-            raise MachinesError(f"home disks still in use by notebook servers: {listed}; stop the servers")
+        volumes = wait_all_free(volumes, lambda v: self.describe(v.zone, v.id), "home disks", timeout, every)
         for volume in volumes:
             what = f"disks.delete {volume.id} in {volume.zone}"
             operation = self.machines._checked(what, lambda v=volume: self.machines.client("DisksClient").delete(

@@ -7,13 +7,15 @@ The same methods as AWS's `deploy.cloud.machine_secrets.MachineSecrets` (`put`, 
 on a secret would let bob's workers read alice's cluster credentials. Instead (HashiCorp
 Vault's GCP auth method) only the hub's service account may access these secrets, and the
 hub's broker (`deploy.gateway.machine_secret_broker`) hands a secret to a machine that
-proves, with its instance identity token, that it is one of the instances `allow` named.
+proves, with its instance identity token, that it is an instance whose labels name the
+secret's owner (`OWNER_LABELS`: its cluster, or its notebook server). Labels are the hub's
+to set: it launches the machines, and no machine's account may set labels (modules.gcp.identity).
 
 One secret per key, id `graticule-<platform>-machines-<key>` (`naming.gcp_machine_secret_id`),
-labelled platform/cluster/user; its value (latest version) is the JSON the machine applies,
-`{"env": {...}, "files": {path: content}}`; the allowed machines are the annotation
-`ALLOWED` (their machine ids, which on GCP are instance names, comma-separated; GCP caps a
-secret's annotations at 16 KiB, about 300 machines of one cluster).
+labelled platform/cluster (or server)/user as its machines are; its value (latest version)
+is the JSON the machine applies, `{"env": {...}, "files": {path: content}}`. Nothing lists
+the machines on the secret (an earlier annotation did, and Secret Manager's 16 KiB of
+annotations capped a cluster near 300 machines): `allow` has nothing to do on GCP.
 """
 
 from __future__ import annotations
@@ -26,17 +28,22 @@ from typing import Any
 
 from deploy.cloud import gcp_placement
 from deploy.cloud.google_clients import client_arguments
-from deploy.cloud.machines import TAG_PLATFORM, MachinesError
+from deploy.cloud.machines import TAG_CLUSTER, TAG_PLATFORM, TAG_SERVER, MachinesError
 from modules import naming
 
-ALLOWED = "graticule-allowed-machines"
-MAX_ANNOTATIONS = 16 * 1024  # bytes of annotation keys and values, Secret Manager's limit
+OWNER_LABELS = (TAG_CLUSTER, TAG_SERVER)  # what a machine's labels must share with its secret's
 
 
 @dataclass(frozen=True)
 class MachineSecret:
     values: dict  # {"env": ..., "files": ...}
-    allowed: frozenset[str]  # machine ids (instance names)
+    labels: dict[str, str]  # as GCE labels: platform, cluster or server, user
+
+    @property
+    def owner(self) -> dict[str, str]:
+        """The labels a machine must carry to read it: platform and cluster (or server); {} for none."""
+        owners = {key: value for key, value in self.labels.items() if key in OWNER_LABELS}
+        return {TAG_PLATFORM: self.labels.get(TAG_PLATFORM, ""), **owners} if owners else {}
 
 
 class GcpMachineSecrets:
@@ -57,7 +64,7 @@ class GcpMachineSecrets:
         return f"projects/{self.project}/secrets/{naming.gcp_machine_secret_id(self.platform, key)}"
 
     def put(self, key: str, values: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
-        """Create the secret (or overwrite its value); no machine is allowed until `allow`."""
+        """Create the secret (or overwrite its value and labels); the machines labelled as it may read it."""
         from google.api_core.exceptions import Conflict  # ALREADY_EXISTS (REST maps 409 to Conflict)
 
         name, data = self.name(key), json.dumps(dict(values), sort_keys=True).encode()
@@ -66,17 +73,15 @@ class GcpMachineSecrets:
         with _failing("put", name):
             try:
                 self.client.create_secret(parent=f"projects/{self.project}", secret_id=secret_id, secret={
-                    "replication": {"automatic": {}}, "labels": labels, "annotations": {ALLOWED: ""}})
+                    "replication": {"automatic": {}}, "labels": labels})
             except Conflict:
-                self._set_allowed(name, [])
+                self.client.update_secret(secret={"name": name, "labels": labels}, update_mask={"paths": ["labels"]})
             self.client.add_secret_version(parent=name, payload={"data": data})
         return name
 
     def allow(self, key: str, instance_ids: Sequence[str]) -> None:
-        """Only these machines may have the secret from the broker from now on."""
-        name = self.name(key)
-        with _failing("allow", name):
-            self._set_allowed(name, instance_ids)
+        """Nothing to do: the broker asks Compute for the machine's labels (the VM backend calls it
+        for every cloud; AWS's writes a resource policy)."""
 
     def delete(self, key: str) -> None:
         from google.api_core.exceptions import NotFound
@@ -86,7 +91,7 @@ class GcpMachineSecrets:
             self.client.delete_secret(name=name)
 
     def read(self, key: str) -> MachineSecret | None:
-        """The value and the allowed machines (None: no such secret, or no value yet); the broker's."""
+        """The value and the labels (None: no such secret, or no value yet); the broker's."""
         from google.api_core.exceptions import FailedPrecondition, NotFound
 
         name = self.name(key)
@@ -96,16 +101,7 @@ class GcpMachineSecrets:
                 answer = self.client.access_secret_version(name=f"{name}/versions/latest")
             except (NotFound, FailedPrecondition):
                 return None
-        allowed = frozenset(filter(None, dict(secret.annotations).get(ALLOWED, "").split(",")))
-        return MachineSecret(json.loads(answer.payload.data), allowed)
-
-    def _set_allowed(self, name: str, instance_ids: Sequence[str]) -> None:
-        value = ",".join(sorted(set(instance_ids)))
-        if len(ALLOWED) + len(value) > MAX_ANNOTATIONS:
-            raise MachinesError(f"gcp secretmanager: {name}: {len(set(instance_ids))} machines do not fit in "
-                                f"the secret's annotations ({MAX_ANNOTATIONS} bytes)")
-        self.client.update_secret(secret={"name": name, "annotations": {ALLOWED: value}},
-                                  update_mask={"paths": ["annotations"]})
+        return MachineSecret(json.loads(answer.payload.data), dict(secret.labels))
 
 
 class _failing:

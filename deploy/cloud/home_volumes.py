@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,18 +109,7 @@ class AWSHomeVolumes:
 
     def wait_available(self, volume_id: str, timeout: float = 300.0, every: float = 1.0) -> HomeVolume:
         """Until the volume is free (a previous server's instance may still be terminating)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            volume = self.describe(volume_id)
-            if volume is None:
-                raise MachinesError(f"home volume {volume_id} no longer exists")
-            if volume.state == "available":
-                return volume
-            if time.monotonic() > deadline:
-                raise MachinesError(f"home volume {volume_id} is still {volume.state}"
-                                    f"{f' (attached to {volume.attached_to})' if volume.attached_to else ''} "
-                                    f"after {timeout:.0f} s")
-            time.sleep(every)
+        return wait_free(lambda: self.describe(volume_id), f"home volume {volume_id}", timeout, every)
 
     def attach(self, volume_id: str, instance_id: str) -> None:
         self._call("attach_volume", VolumeId=volume_id, InstanceId=instance_id, Device=HOME_DEVICE)
@@ -131,18 +121,49 @@ class AWSHomeVolumes:
         answer = self._call("describe_volumes", Filters=[{"Name": f"tag:{TAG_PLATFORM}", "Values": [self.platform]},
                                                          {"Name": f"tag:{TAG_ROLE}", "Values": [HOME_ROLE]}])
         volumes = [_volume(raw) for raw in answer.get("Volumes", []) if raw.get("State") not in _GONE]
-        deadline = time.monotonic() + timeout
-        while (busy := [v for v in volumes if v.attached_to or v.state != "available"]) \
-                and time.monotonic() < deadline:
-            time.sleep(every)
-            volumes = [found for v in volumes if (found := self.describe(v.id)) is not None]
-        if busy:
-            listed = ", ".join(f"{v.id} ({f'attached to {v.attached_to}' if v.attached_to else v.state})"
-                               for v in busy)
-            raise MachinesError(f"home volumes still in use by notebook servers: {listed}; stop the servers")
+        volumes = wait_all_free(volumes, lambda v: self.describe(v.id), "home volumes", timeout, every)
         for volume in volumes:
             self._call("delete_volume", VolumeId=volume.id)
         return [volume.id for volume in volumes]
+
+
+def _in_use(volume: HomeVolume) -> bool:
+    return bool(volume.attached_to) or volume.state != "available"
+
+
+def _holder(volume: HomeVolume) -> str:
+    return f"attached to {volume.attached_to}" if volume.attached_to else volume.state
+
+
+def wait_free(describe: Callable[[], HomeVolume | None], what: str, timeout: float, every: float) -> HomeVolume:
+    """The volume `describe` finds, once no machine has it (a previous server's may still be
+    going away); `what` names it in the errors (gone, or still in use after `timeout` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        volume = describe()
+        if volume is None:
+            raise MachinesError(f"{what} no longer exists")
+        if not _in_use(volume):
+            return volume
+        if time.monotonic() > deadline:
+            raise MachinesError(f"{what} is still {volume.state}"
+                                f"{f' (attached to {volume.attached_to})' if volume.attached_to else ''} "
+                                f"after {timeout:.0f} s")
+        time.sleep(every)
+
+
+def wait_all_free(volumes: list[HomeVolume], describe: Callable[[HomeVolume], HomeVolume | None], what: str,
+                  timeout: float, every: float) -> list[HomeVolume]:
+    """`volumes` as they are once none is in use (those gone meanwhile left out), waiting up to
+    `timeout` s; refused whole, naming who holds each, while one still is after that."""
+    deadline = time.monotonic() + timeout
+    while (busy := [v for v in volumes if _in_use(v)]) and time.monotonic() < deadline:
+        time.sleep(every)
+        volumes = [found for v in volumes if (found := describe(v)) is not None]
+    if busy:
+        listed = ", ".join(f"{v.id} ({_holder(v)})" for v in busy)
+        raise MachinesError(f"{what} still in use by notebook servers: {listed}; stop the servers")
+    return volumes
 
 
 def _volume(raw: dict) -> HomeVolume:

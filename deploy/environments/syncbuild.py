@@ -36,7 +36,15 @@ _WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.+-]+\.whl$")
 
 
 class SyncBuildError(RuntimeFailure, RuntimeError):
-    """What the user sees when their environment cannot be built."""
+    """What the user sees when their environment cannot be built. `interrupted`: the build
+    was stopped from outside (the gateway restarting), so the SDK starts it once more."""
+
+    def __init__(self, message: str, *, interrupted: bool = False) -> None:
+        super().__init__(message)
+        self.interrupted = interrupted
+
+
+INTERRUPTED = "the build was interrupted, start the cluster again"
 
 
 def report(user: str, key: str, state: Path | None = None) -> dict | None:
@@ -125,6 +133,8 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
                             finish=lambda env: write_report(env, relaxed, progress), progress=progress)
                 break
             except uv.UvError as exc:
+                if exc.interrupted:  # killed, not refused: relaxing a pin would not help
+                    raise SyncBuildError(f"{INTERRUPTED}: {exc}", interrupted=True) from None
                 match = _OFFENDER.search(str(exc))
                 if not match:
                     raise SyncBuildError(f"uv could not build the environment: {_from_error(str(exc))}") from None

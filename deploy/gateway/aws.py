@@ -6,8 +6,8 @@ templates (see `deploy.gateway.vm`), their credentials in Secrets Manager
 Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker instance
 profile; machines reach the gateway's API at the hub's private address (Terraform's output)
 through the hub's proxy, the one port the hub opens inside the VPC. A synced environment
-(`Cluster(sync=True)`) is built here from the wheels the platform has and published by this
-gateway (`deploy.vm.synced_for_machines`); its machines install it from the bucket the same way.
+(`Cluster(sync=True)`) is built and published by this gateway (`deploy.gateway.vm_synced`);
+its machines install it from the bucket the same way.
 """
 
 from __future__ import annotations
@@ -15,27 +15,18 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from dask_gateway_server.backends.base import PublicException
-from traitlets import Unicode
-
 from deploy.cloud.aws import AWSMachines
 from deploy.cloud.aws_clients import shared_client
 from deploy.cloud.machine_boot import WORKDIR, MachineBoot, machine_user_data
 from deploy.cloud.machine_secrets import MachineSecrets
 from deploy.gateway import spot_notice
-from deploy.gateway.options import SYNC_OPTION
-from deploy.gateway.vm import VMBackend
+from deploy.gateway.vm_synced import SyncingVMBackend
 from deploy.vm.stores import S3Objects
-from deploy.vm.synced_for_machines import Sources, build_for_machines, machine_key
-from modules.hub_boot_script import WHEELHOUSE
 
 SPOT_NOTICE_FILE = f"{WORKDIR}/graticule_spot_notice.py"  # a `dask worker --preload` on spot machines
 
 
-class AWSBackend(VMBackend):
-    hub_wheelhouses = Unicode(WHEELHOUSE, help="Where the hub VM keeps its wheelhouses: wheels for "
-                                               "synced environments", config=True)
-
+class AWSBackend(SyncingVMBackend):
     @property
     def region(self) -> str:
         return self.worker_template(self.spec.dask.default_profile)["region"]
@@ -53,22 +44,9 @@ class AWSBackend(VMBackend):
     def instance_profile_of(self, username: str) -> str | None:
         return (self.outputs.get("worker_instance_profile_by_user") or {}).get(username)
 
-    async def admit_cluster(self, user, options: dict, config) -> None:
-        await super().admit_cluster(user, options, config)
-        synced = options.get(SYNC_OPTION)
-        if synced and machine_key(user.name, synced) is None:
-            # built on the hub only (not by this backend): its machines would have nothing to install
-            raise PublicException(f"synced environment {synced!r} was not published for the machines; "
-                                  "run graticule.Cluster(sync=True) again")
-
     @cached_property
     def artifacts(self) -> S3Objects:
         return S3Objects(shared_client("s3", self.region), self.artifacts_bucket)
-
-    def build_synced(self, user: str, key: str, *arguments, progress=None) -> dict:
-        """The sync API's builder on aws (in a worker thread): for the machines, published."""
-        sources = Sources(self.artifacts, Path(self.hub_wheelhouses), self.environment_wheels())
-        return build_for_machines(user, key, *arguments, sources=sources, progress=progress)
 
     def _spot(self, cluster) -> bool:
         return bool(self.worker_template(self._profile(cluster)).get("spot"))
@@ -86,13 +64,6 @@ class AWSBackend(VMBackend):
             # the worker's command is, has room for 16 KB only, and the launcher takes most.
             values["files"][SPOT_NOTICE_FILE] = Path(spot_notice.__file__).read_text()
         return values
-
-    def environment_key(self, cluster) -> str | None:
-        """A synced environment's key as this gateway published it, else the locked one's."""
-        synced = (cluster.options or {}).get(SYNC_OPTION)
-        if synced:
-            return machine_key(cluster.username, synced)
-        return super().environment_key(cluster)
 
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
         key = self.environment_key(cluster)

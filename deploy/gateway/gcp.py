@@ -3,7 +3,9 @@ profiles' instance templates (see `deploy.gateway.vm`), in the zones of the plat
 region (asked of Compute once), Spot first where the profile allows it; their credentials
 in Secret Manager (`deploy.cloud.gcp_machine_secrets`), handed to each machine by the
 broker in this gateway's API (`deploy.gateway.machine_secret_broker`); their software from
-the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`).
+the artifacts bucket's wheel cache (`deploy.cloud.gcp_machine_boot`): a locked environment's,
+or a synced one (`Cluster(sync=True)`) built and published to Cloud Storage by this gateway
+(`deploy.gateway.vm_synced`).
 
 Terraform's outputs (read by `VMBackend.outputs`) also give each user's worker service
 account. The machines reach the gateway's API through the hub's proxy (the one port the
@@ -17,8 +19,8 @@ import asyncio
 import os
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
-from dask_gateway_server.backends.base import PublicException
 from traitlets import Integer, List, Unicode
 
 from deploy.cloud.gcp import GCPMachines, on_vm_arguments
@@ -26,12 +28,12 @@ from deploy.cloud.gcp_machine_boot import METADATA, GcpMachineBoot, gcp_machine_
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE, identity_certs_url
 from deploy.gateway.machine_secret_broker import MachineSecretBroker
-from deploy.gateway.options import SYNC_OPTION
-from deploy.gateway.vm import VMBackend
+from deploy.gateway.vm_synced import SyncingVMBackend
+from deploy.vm.gcp_stores import GcsObjects
 from modules import naming
 
 
-class GCPBackend(VMBackend):
+class GCPBackend(SyncingVMBackend):
     zone = Unicode(help="One zone to run in (default: every zone of the platform's region)", config=True)
     zones = List(Unicode(), help="The zones tried, in order (default: every zone of the platform's region)",
                  config=True)
@@ -40,7 +42,7 @@ class GCPBackend(VMBackend):
         0, help="Threads for calls to Compute Engine (default: dask-gateway's parallelism and 4 more)", config=True)
 
     def hub_private_ip(self) -> str | None:
-        # The hub's own address first: Terraform's output is stale after a hub replacement.
+        # The hub's own address first (Terraform's output names the same one: fixed, modules.gcp.hub).
         return _own_private_ip() or super().hub_private_ip()
 
     async def do_setup(self) -> None:
@@ -71,7 +73,7 @@ class GCPBackend(VMBackend):
         """Served by the gateway's API (deploy.gateway.api): the machines' secrets, to them only."""
         if getattr(self, "_broker", None) is None:
             self._broker = MachineSecretBroker(self.secrets, naming.machine_secrets_audience(self.spec.name),
-                                               identity_certs_url())
+                                               identity_certs_url(), instances=self.machines.instance)
         return self._broker
 
     def template_of(self, worker_template: dict) -> str:
@@ -82,12 +84,10 @@ class GCPBackend(VMBackend):
         """The user's worker service account: it reaches only the buckets the user's groups were granted."""
         return (self.outputs.get("worker_service_account_by_user") or {}).get(username)
 
-    async def admit_cluster(self, user, options: dict, config) -> None:
-        await super().admit_cluster(user, options, config)
-        if options.get(SYNC_OPTION):
-            # its wheels are built on the hub, not published for machines yet: refused, not ignored
-            raise PublicException("synced environments (Cluster(sync=True)) cannot run on gcp machines yet; "
-                                  "start the cluster with one of the platform's locked environments")
+    @cached_property
+    def artifacts(self) -> GcsObjects:
+        # On the hub VM: the instance's account; a simulated VM's endpoints file stands in for Google.
+        return GcsObjects(self.artifacts_bucket, project=self.project, on_vm=ENDPOINTS_VARIABLE not in os.environ)
 
     def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
         key = self.environment_key(cluster)

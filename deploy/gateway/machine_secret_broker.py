@@ -6,31 +6,40 @@ GCP auth method, in the gateway's API beside `machines_api.py`).
         -> 200 the secret's JSON ({"env": {...}, "files": {...}})
            401 no token, a bad signature, another audience, expired, not a Compute Engine
                instance's token (format=full) or another project's instance
-           403 a valid instance that is not one of the secret's allowed machines
+           403 a valid token of an instance that is gone, or whose labels do not name the
+               secret's owner
            404 no such secret
-           503 the signing certificates could not be fetched
+           503 the signing certificates could not be fetched, or Compute could not be asked
 
 The machine asks its metadata server for
 `instance/service-accounts/default/identity?audience=<AUDIENCE>&format=full`, with
 AUDIENCE = `naming.machine_secrets_audience(platform)` (`graticule:<platform>:machine-secrets`).
 The broker verifies the token with google-auth against Google's signing certificates
-(`deploy.cloud.google_clients.identity_certs_url`: the endpoints file names a test's), checks
+(`deploy.cloud.google_clients.identity_certs_url`: the endpoints file names a test's), kept
+as long as their response's Cache-Control allows (`deploy.gateway.signing_certs`), checks
 its issuer, and reads `google.compute_engine`: the instance's project must be the
-platform's, and its `instance_name` (the machines layer's id on GCP, `deploy.cloud.gcp`;
-names are the hub's to give: its IAM lets it alone create the platform's instances) must be
-among the machines `GcpMachineSecrets.allow` named. Only the hub's service account can
-read the secrets themselves (`deploy.cloud.gcp_machine_secrets`).
+platform's. Then it reads that instance (instances.get by the token's zone and name, with
+the hub's account): it must still be the instance the token was issued to (the same numeric
+id: a name is reused by a later launch) and carry the secret's owner labels (platform and
+cluster, or notebook server: `MachineSecret.owner`). Only the hub can set labels (its IAM
+lets it alone create or label the platform's instances; machines' accounts have no Compute
+role), so a cluster of any size is authorized with nothing written per machine. Only the
+hub's service account can read the secrets themselves (`deploy.cloud.gcp_machine_secrets`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+from deploy.cloud.machines import MachinesError
+from deploy.gateway.signing_certs import CertificatesUnavailable, SigningCerts
 
 ROUTE = "/machine-secret/{key}"
 ISSUERS = ("https://accounts.google.com", "accounts.google.com")
@@ -43,42 +52,68 @@ class Refused(Exception):
         self.status, self.reason = status, reason
 
 
+# (zone, instance name) -> the instance's JSON as Compute answers instances.get, None if gone
+# (`deploy.cloud.gcp.GCPMachines.instance`); MachinesError when Compute cannot be asked.
+InstanceReader = Callable[[str, str], dict | None]
+
+
 @dataclass
 class MachineSecretBroker:
     secrets: GcpMachineSecrets
     audience: str
     certs_url: str
+    instances: InstanceReader
+    clock: Callable[[], float] = time.monotonic  # the certificates' cache's; tests move it
 
-    def instance_of(self, token: str) -> str:
-        """The instance name a valid token proves; Refused(401/503) otherwise."""
-        import google.auth.transport.requests
-        from google.auth import exceptions
-        from google.oauth2 import id_token
+    def __post_init__(self) -> None:
+        self.certs = SigningCerts(self.certs_url, clock=self.clock)
 
-        request = google.auth.transport.requests.Request()
+    def instance_of(self, token: str) -> dict:
+        """The token's `google.compute_engine` claims (instance_name, instance_id, zone,
+        project_id) if it is valid; Refused(401/503) otherwise."""
+        from google.auth import exceptions, jwt
+
         try:
-            claims = id_token.verify_token(token, request, audience=self.audience, certs_url=self.certs_url)
-        except exceptions.TransportError as error:
+            header = jwt.decode_header(token)
+            key_id = header.get("kid") if isinstance(header, dict) else None
+            certs = self.certs.for_key(key_id if isinstance(key_id, str) else None)
+            claims = jwt.decode(token, certs=certs, audience=self.audience)
+        except CertificatesUnavailable as error:
             raise Refused(503, f"the identity token's certificates could not be fetched: {error}") from None
         except (ValueError, exceptions.GoogleAuthError) as error:  # signature, audience, expiry, shape
             raise Refused(401, f"the identity token is not valid: {error}") from None
         if claims.get("iss") not in ISSUERS:
             raise Refused(401, "the identity token is not Google's")
         instance = (claims.get("google") or {}).get("compute_engine") or {}
-        if not instance.get("instance_name"):
+        if not all(isinstance(instance.get(claim), str) and instance[claim]
+                   for claim in ("instance_name", "instance_id", "zone")):
             raise Refused(401, "the identity token names no instance: ask for it with format=full")
         if instance.get("project_id") != self.secrets.project:
             raise Refused(401, "the identity token is of an instance in another project")
-        return instance["instance_name"]
+        return instance
 
     def secret_for(self, key: str, token: str) -> dict:
         """The secret's value for the instance the token proves (Refused otherwise)."""
-        instance = self.instance_of(token)
+        proven = self.instance_of(token)
+        name = proven["instance_name"]
         found = self.secrets.read(key)
         if found is None:
             raise Refused(404, f"no machine secret {key}")
-        if instance not in found.allowed:
-            raise Refused(403, f"instance {instance} may not read the machine secret {key}")
+        refused = f"instance {name} may not read the machine secret {key}"
+        wanted = found.owner
+        if not wanted:
+            raise Refused(403, f"{refused}: the secret names no cluster or server")
+        try:
+            instance = self.instances(proven["zone"], name)
+        except MachinesError as error:
+            raise Refused(503, f"instance {name} could not be read: {error}") from None
+        if instance is None:
+            raise Refused(403, f"{refused}: Compute has no such instance in {proven['zone']}")
+        if str(instance.get("id")) != proven["instance_id"]:  # the name reused since the token was issued
+            raise Refused(403, f"{refused}: the token is of an earlier instance of that name")
+        labels = instance.get("labels") or {}
+        if any(labels.get(label) != value for label, value in wanted.items()):
+            raise Refused(403, f"{refused}: its labels do not name the secret's {', '.join(sorted(wanted))}")
         return found.values
 
 

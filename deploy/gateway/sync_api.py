@@ -9,7 +9,8 @@ the SDK follow the build's log while it runs.
 - GET  PREFIX/environments/sync/KEY/log?offset=N&wait=S: the build's log entries from
   N on (`{"text", "elapsed", "step"}`), waiting up to S seconds (at most 30) for one to
   come; with `next` (the offset to ask next), `state` (building, built, failed) and the
-  `error` or the `report`. 404 when this user has no such build.
+  `error` (and `interrupted`: true when the build was stopped from outside, not refused)
+  or the `report`. 404 when this user has no such build.
 Every lookup is by the authenticated user's name: another user's key is simply not found.
 """
 
@@ -49,6 +50,7 @@ class BuildLog:
         self.entries: list[dict] = []
         self.state = "building"
         self.error: str | None = None
+        self.interrupted = False
         self.report: dict | None = None
 
     # -- from the build's thread (deploy.environments.build.Progress) ----------------------
@@ -72,8 +74,9 @@ class BuildLog:
             self.entries.append({**entry, "text": "(the rest of the log is cut)", "step": True})
         self._wake()
 
-    def finish(self, report: dict | None = None, error: str | None = None) -> None:
+    def finish(self, report: dict | None = None, error: str | None = None, interrupted: bool = False) -> None:
         self.state, self.report, self.error = ("failed" if error else "built"), report, error
+        self.interrupted = bool(error) and interrupted
         self._wake()
 
     def _wake(self) -> None:
@@ -92,6 +95,8 @@ class BuildLog:
         answer = {"entries": self.entries[offset:], "next": len(self.entries), "state": self.state}
         if self.state == "failed":
             answer["error"] = self.error
+            if self.interrupted:
+                answer["interrupted"] = True
         elif self.state == "built":
             answer["report"] = self.report
         return answer
@@ -139,7 +144,7 @@ class SyncBuilds:
             report = await asyncio.to_thread(builder, user, key, *arguments, progress=build.log)
         except syncbuild.SyncBuildError as exc:
             log.warning("the synced environment %s of %s could not be built: %s", key, user, exc)
-            build.log.finish(error=str(exc))
+            build.log.finish(error=str(exc), interrupted=exc.interrupted)
         except Exception as exc:  # the SDK gets a message, the gateway's log the traceback
             log.exception("building the synced environment %s of %s failed", key, user)
             build.log.finish(error=f"the gateway failed while building: {exc}")

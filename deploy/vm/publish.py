@@ -79,19 +79,24 @@ def _upload_wheelhouse(store: ObjectStore, wheelhouse: Wheelhouse, progress: Cal
     return upload_wheels(store, prefix, wheelhouse)
 
 
-def upload_wheels(store: ObjectStore, prefix: str, wheelhouse: Wheelhouse) -> int:
+def upload_wheels(store: ObjectStore, prefix: str, wheelhouse: Wheelhouse,
+                  present: frozenset[str] = frozenset()) -> int:
     """requirements.txt, the wheels and index.json under `prefix/`, the index last: a present
-    index means a complete set (machines and later uploads rely on it)."""
+    index means a complete set (machines and later uploads rely on it). Keys in `present`
+    are not uploaded again."""
     names = wheelhouse.files
     for name in [*names, "requirements.txt", "index.json"]:
-        store.put_file(f"{prefix}/{name}", wheelhouse.directory / name)
-    return len(names)
+        if f"{prefix}/{name}" not in present:
+            store.put_file(f"{prefix}/{name}", wheelhouse.directory / name)
+    return len([name for name in names if f"{prefix}/{name}" not in present])
 
 
 def publish_environment(store: ObjectStore, key: str, wheels: Wheelhouse) -> int:
-    """One environment's wheel cache, `environments/<key>/` (key: the lock entry's build key);
-    uploaded only when absent. Returns the number of wheels uploaded."""
+    """One environment's wheel cache, `environments/<key>/` (key: the lock entry's build key
+    or a synced set's hash: the same key, the same files); uploaded only when absent, and
+    after an interrupted upload only what is missing: on gcp the hub may create objects
+    there but not replace them (modules.gcp.hub_state). Returns the number of wheels uploaded."""
     prefix = naming.environment_prefix(key)
     if store.exists(f"{prefix}/index.json"):
         return 0
-    return upload_wheels(store, prefix, wheels)
+    return upload_wheels(store, prefix, wheels, frozenset(store.keys(f"{prefix}/")))

@@ -1,9 +1,11 @@
 """The hub VM (JupyterHub, dask-gateway, usage ledger) and the instance group that puts it
-behind the load balancer. Private IP only; hardened like the worker templates. It boots
-from its startup script (modules.gcp.startup_script) with its state disk attached
-(modules.gcp.hub_state)."""
+behind the load balancer. Private IP only, and a fixed one (`hub_private_ip`, reserved as a
+static internal address); hardened like the worker templates. It boots from its startup
+script (modules.gcp.startup_script) with its state disk attached (modules.gcp.hub_state)."""
 
 from __future__ import annotations
+
+import ipaddress
 
 from constructs import Construct
 
@@ -20,10 +22,30 @@ HUB_PORT_NAME = "hub"
 SCHEDULER_PORT_NAME = "dask"  # the gateway's TLS proxy to the schedulers (SNI-routed)
 
 
+def hub_private_ip(subnetwork_cidr: str) -> str:
+    """The hub's fixed address: the last one GCP lets an instance have in the subnetwork
+    (Google keeps the network and gateway addresses and the last two), easy to recognise.
+    Fixed, so that a replaced hub answers where every running machine's dead-man switch and
+    worker launcher already ask (AWS's counterpart: modules.aws.network.hub_private_ip).
+    Reserved as a static internal address, so no other instance is ever given it."""
+    return str(ipaddress.IPv4Network(subnetwork_cidr)[-3])
+
+
 class Hub(Construct):
     def __init__(self, scope: Construct, spec: GcpSpec, zone: str, subnetwork_id: str, account: str, *,
                  key_id: str, key_grant: str, state_disk: str) -> None:
         super().__init__(scope, "hub")
+        # Outlives the instance: a replacement (destroy, then create) takes the same address.
+        self.address = res(self, "google_compute_address", "hub", {
+            "name": f"{hub_name(spec.name)}-internal",
+            "description": f"graticule {spec.name}: the hub's fixed private address",
+            "region": spec.region,
+            "subnetwork": subnetwork_id,
+            "address_type": "INTERNAL",
+            "purpose": "GCE_ENDPOINT",
+            "address": hub_private_ip(spec.vpc_cidr),
+        })
+        self.private_ip = ref(self.address, "address")
         self.instance = res(self, "google_compute_instance", "hub", {
             "name": hub_name(spec.name),
             "description": f"graticule {spec.name}: JupyterHub, dask-gateway, usage ledger",
@@ -44,7 +66,7 @@ class Hub(Construct):
                 "kms_key_self_link": key_id,
             },
             # No access_config block: no external IP.
-            "network_interface": [{"subnetwork": subnetwork_id}],
+            "network_interface": [{"subnetwork": subnetwork_id, "network_ip": self.private_ip}],
             # A separate disk: a replaced hub gets the same one (modules.gcp.hub_state).
             "attached_disk": [{"source": state_disk, "device_name": naming.GCP_STATE_DEVICE_NAME,
                                "mode": "READ_WRITE", "kms_key_self_link": key_id}],

@@ -1,8 +1,10 @@
 """What the GCP hub VM keeps outside itself: its artifacts bucket, its state disk, its secrets.
 
 - The artifacts bucket (`naming.gcp_artifacts_bucket`): `platform apply` publishes the
-  wheelhouse and the rendered configuration there; the hub's account may only read it, the
-  machines' accounts only the wheels they install (`environments/`, `wheelhouse/`).
+  wheelhouse and the rendered configuration there; the hub's account may read it and create
+  objects under `environments/` only (the gateway publishes synced environments there:
+  deploy.vm.synced_for_machines), never overwrite or delete one; the machines' accounts read
+  only the wheels they install (`environments/`, `wheelhouse/`).
   Emptied and removed by `platform destroy` (force_destroy): all of it can be published again.
 - The state disk: a pd-balanced disk in the hub's zone, encrypted with the platform's key,
   attached as `graticule-state` and mounted at /var/lib/graticule (hub database, gateway
@@ -33,6 +35,7 @@ OPERATOR_KEYS = (naming.OAUTH_CLIENT_SECRET_KEY, naming.DATABASE_URL_KEY)
 READ_SECRET = "roles/secretmanager.secretAccessor"
 ADD_SECRET_VERSION = "roles/secretmanager.secretVersionAdder"
 READ_OBJECTS = "roles/storage.objectViewer"
+CREATE_OBJECTS = "roles/storage.objectCreator"  # create only: replacing an object needs delete too
 MACHINE_PREFIXES = ("environments", "wheelhouse")  # what launched machines install from the bucket
 CURRENT = "config/current.json"  # names the wheelhouse published last
 
@@ -68,6 +71,13 @@ class HubState(Construct):
         })
         bucket_name = naming.gcp_artifacts_bucket(spec.name, spec.project)
         objects = f"projects/_/buckets/{bucket_name}/objects/"
+        res(self, "google_storage_bucket_iam_member", "artifacts_hub_environments", {
+            "bucket": ref(self.artifacts, "name"),
+            "role": CREATE_OBJECTS,
+            "member": hub_member,
+            "condition": {"title": "environments-only", "description": "synced environments the gateway publishes",
+                          "expression": f'resource.name.startsWith("{objects}{naming.environment_prefix("")}")'},
+        })
         wheels = " || ".join([f'resource.name.startsWith("{objects}{prefix}/")' for prefix in MACHINE_PREFIXES]
                              + [f'resource.name == "{objects}{CURRENT}"'])
         for key, member in sorted((machine_members or {}).items()):

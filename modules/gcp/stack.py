@@ -55,7 +55,7 @@ def build(stack: TerraformStack, spec: GcpSpec) -> None:
         "gateway_scheduler_address": f"tls://{spec.domain or hub_address}:{SCHEDULER_PORT}",
         "hub_instance": ref(hub.instance, "name"),
         "hub_zone": ref(hub.instance, "zone"),
-        "hub_private_ip": ref(hub.instance, "network_interface.0.network_ip"),
+        "hub_private_ip": hub.private_ip,  # fixed: the same across a hub replacement
         "project": spec.project,
         "region": spec.region,
         "network": network.network_id,

@@ -103,11 +103,11 @@ def machine_boot(scratch: Path, tiny_wheels, phases_of, wait_for) -> dict:
         artifacts.put("config/current.json", json.dumps({"version": "v", "wheelhouse": "w"}).encode())
         secrets = GcpMachineSecrets(PROJECT, "bench", client=secretmanager.SecretManagerServiceClient(
             credentials=AnonymousCredentials(), transport="rest", client_options={"api_endpoint": manager.url}))
-        secrets.put("cluster-bench", {"env": {"BENCH_TOKEN": "t"}, "files": {}})
-        secrets.allow("cluster-bench", ["bench-s", "bench-w"])
+        secrets.put("cluster-bench", {"env": {"BENCH_TOKEN": "t"}, "files": {}}, tags={"cluster": "bench"})
         machines = GCPMachines(PROJECT, ["us-central1-a"], client_options=compute.client_options(),
                                credentials=AnonymousCredentials())
-        broker = MachineSecretBroker(secrets, naming.machine_secrets_audience("bench"), sim.identity.certs_url)
+        broker = MachineSecretBroker(secrets, naming.machine_secrets_audience("bench"), sim.identity.certs_url,
+                                     instances=machines.instance)
         with _Broker(broker) as served:
             sim.forward(BROKER_PORT, served.url)
             api_url = f"http://10.20.0.1:{BROKER_PORT}/api"  # the subnet's router: the simulator's forwarder
@@ -116,8 +116,9 @@ def machine_boot(scratch: Path, tiny_wheels, phases_of, wait_for) -> dict:
                 script = gcp_machine_startup_script(GcpMachineBoot(
                     platform="bench", bucket=bucket, api_url=api_url, secret="cluster-bench", command=command,
                     environment=wheels.id))
-                return machines.launch(MachineSpec(name=name, template=path, tags={"platform": "bench"},
-                                                   user_data=script, instance_profile=ACCOUNT)).id
+                tags = {"platform": "bench", "cluster": "bench"}  # the broker answers the cluster's instances
+                return machines.launch(MachineSpec(name=name, template=path, tags=tags, user_data=script,
+                                                   instance_profile=ACCOUNT)).id
 
             boot("bench-s", [PYTHON, "-m", "distributed.cli.dask_scheduler", "--port", "8786", "--no-dashboard"])
             scheduler_box = sim.wait_running("bench-s", timeout=300)

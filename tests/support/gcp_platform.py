@@ -223,12 +223,16 @@ def _forwarded_ports(main: dict) -> list[int]:
 
 def destroy_rendered(platform: GcpPlatform) -> None:
     """What `terraform destroy` would delete of what the platform's runtime could touch: the
-    hub instance, its state disk, the artifacts bucket, the rendered secrets. (The network,
+    hub instance, its fixed address, its state disk, the artifacts bucket, the rendered secrets. (The network,
     subnetwork and templates stay in the fake: nothing at run time creates or changes them.)"""
     compute, zone = platform.compute, platform.stack.zone
     _deleted(lambda: wait(compute, client(compute, "InstancesClient").delete(
         project=PROJECT, zone=zone, instance=platform.hub_instance())))
     platform.sim.wait_stopped(platform.hub_instance(), timeout=300)
+    addresses = client(compute, "AddressesClient")
+    for address in platform.main["resource"].get("google_compute_address", {}).values():  # free once the hub went
+        _deleted(lambda a=address: wait(compute, addresses.delete(project=PROJECT, region=a["region"],
+                                                                  address=a["name"])))
     for disk in platform.stack.disks:
         _deleted(lambda disk=disk: wait(compute, client(compute, "DisksClient").delete(
             project=PROJECT, zone=zone, disk=disk)))
@@ -247,9 +251,10 @@ def _deleted(delete) -> None:
 
 
 def assert_nothing_left(platform: GcpPlatform) -> None:
-    """No instance, disk, secret or bucket: what the runtime made went with it."""
+    """No instance, address, disk, secret or bucket: what the runtime made went with it."""
     instances = client(platform.compute, "InstancesClient").aggregated_list(project=PROJECT)
     assert [i.name for _, scoped in instances for i in scoped.instances] == []
+    assert sorted(platform.compute.store.addresses) == []
     assert [name for _, name in compute_disks.disks_of(platform.compute)] == []
     assert sorted(platform.secret_manager.secrets) == []
     assert [b.name for b in platform.gcs.client().list_buckets()] == []

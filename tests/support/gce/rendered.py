@@ -1,5 +1,6 @@
-"""Create in the fake what the rendered GCP stack would: its network, subnetworks and
-instance templates (and, when asked, its instances: the hub), from `main.tf.json`.
+"""Create in the fake what the rendered GCP stack would: its network, subnetworks, static
+internal addresses and instance templates (and, when asked, its instances: the hub), from
+`main.tf.json`.
 
 The Terraform Google provider is not available offline, so nothing applies the stack; this
 translates the provider's attributes into the Compute API's fields (the provider's own
@@ -55,6 +56,10 @@ class Rendered:
             return f"projects/{project}/global/networks/{resource['name']}"
         if kind == "google_service_account" and attribute == "email":
             return f"{resource['account_id']}@{project}.iam.gserviceaccount.com"
+        if kind == "google_compute_address":  # `.address` is the IP, as the provider hands it on
+            if attribute == "address":
+                return resource["address"]
+            return f"projects/{project}/regions/{resource['region']}/addresses/{resource['name']}"
         if kind == "google_kms_crypto_key":
             return f"{self.resolve(resource['key_ring'])}/cryptoKeys/{resource['name']}"
         if kind == "google_kms_key_ring":
@@ -77,6 +82,13 @@ class Rendered:
             wait(self.fake, client(self.fake, "SubnetworksClient").insert(
                 project=self.fake.project, region=subnetwork["region"],
                 subnetwork_resource=compute_v1.Subnetwork.from_json(_dumps(body))))
+        for address in self.resources.get("google_compute_address", {}).values():
+            body = {"name": address["name"], "description": address.get("description", ""),
+                    "addressType": address.get("address_type", "EXTERNAL"), "purpose": address.get("purpose"),
+                    "subnetwork": self.resolve(address.get("subnetwork")), "address": address.get("address")}
+            wait(self.fake, client(self.fake, "AddressesClient").insert(
+                project=self.fake.project, region=address["region"], address_resource=compute_v1.Address.from_json(
+                    _dumps({key: value for key, value in body.items() if value is not None}))))
         for template in self.resources.get("google_compute_instance_template", {}).values():
             body = {"name": template["name"], "description": template.get("description", ""),
                     "properties": self.properties(template)}
@@ -116,7 +128,9 @@ class Rendered:
             "tags": {"items": attributes.get("tags", [])},
             "canIpForward": attributes.get("can_ip_forward", False),
             "disks": disks,
-            "networkInterfaces": [{"subnetwork": nic["subnetwork"]} for nic in attributes.get("network_interface", [])],
+            "networkInterfaces": [{"subnetwork": nic["subnetwork"],
+                                   **({"networkIP": nic["network_ip"]} if nic.get("network_ip") else {})}
+                                  for nic in attributes.get("network_interface", [])],
             "metadata": {"items": [{"key": key, "value": value} for key, value in metadata.items()]},
             "scheduling": _camel(attributes.get("scheduling", {})),
             "shieldedInstanceConfig": _camel(attributes.get("shielded_instance_config", {})),

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.gce import capacity, catalog  # noqa: F401  (catalog: its methods join HANDLERS)
+from tests.support.gce import addresses, capacity, catalog  # noqa: F401  (addresses, catalog: their methods join HANDLERS)
 from tests.support.gce.discovery import Document, compute_document
 from tests.support.gce.handlers import HANDLERS
 from tests.support.gce.store import Listener, Store, public

@@ -44,7 +44,8 @@ class Store:
         self.operations: dict[str, dict] = {}  # name: operation
         self._finish: dict[str, Callable[[], None]] = {}  # operation name: what completes it
         self._by_request_id: dict[str, str] = {}
-        self._addresses: dict[tuple[str, str], set[str]] = {}
+        self._addresses: dict[tuple[str, str], set[str]] = {}  # (region, subnetwork): instances' addresses
+        self.addresses: dict[tuple[str, str], dict] = {}  # (region, name): static addresses (addresses.py)
         self._ids = itertools.count(4_000_000_000_000_000_001)
         self.refusals: list[capacity.Refusal] = []
         self.refused: list[tuple[str, str, str, str]] = []  # (zone, machine type, provisioning, reason)
@@ -136,6 +137,10 @@ class Store:
                 self.refused.append((zone, machine_type, provisioning, refusal.reason))
                 outcome = capacity.operation_error(refusal.reason, self.project, zone, machine_type, provisioning)
                 return self._operation(params, kind, target, ("zone", zone), lambda: outcome)
+            from tests.support.gce.addresses import check_requested  # it serves addresses.*: imports the store
+
+            if (taken := check_requested(self, zone, built)) is not None:
+                return self._operation(params, kind, target, ("zone", zone), lambda: taken)
             made = [self._place(zone, instance) for instance in built]
 
             def finish() -> None:
@@ -164,7 +169,7 @@ class Store:
                                     "instance.", "invalid")
             interface.update(kind="compute#networkInterface", name=f"nic{index}", network=subnetwork["network"],
                              subnetwork=subnetwork["selfLink"], stackType="IPV4_ONLY",
-                             networkIP=interface.get("networkIP") or self._address(subnetwork),
+                             networkIP=self._address(subnetwork, interface.get("networkIP")),
                              fingerprint=_fingerprint(interface))
         number = next(self._ids)
         instance.update(
@@ -185,15 +190,29 @@ class Store:
         self.instances[(zone, instance["name"])] = instance
         return instance
 
-    def _address(self, subnetwork: dict) -> str:
+    def _address(self, subnetwork: dict, asked: str | None = None) -> str:
+        """`asked` (checked free by addresses.check_requested) or a free one, now the instance's."""
+        ip = asked or self.free_address(subnetwork)
+        self._addresses.setdefault((last(subnetwork["region"]), subnetwork["name"]), set()).add(ip)
+        return ip
+
+    def free_address(self, subnetwork: dict) -> str:
+        """An address no instance holds and no static address reserves."""
         network = ipaddress.ip_network(subnetwork["ipCidrRange"])
-        used = self._addresses.setdefault((last(subnetwork["region"]), subnetwork["name"]), set())
+        region, name = last(subnetwork["region"]), subnetwork["name"]
+        taken = self.held(region, name) | self.reserved(region, name)
         # Compute keeps the first two and the last two addresses of a range.
         for host in itertools.islice(network.hosts(), 1, network.num_addresses - 4):
-            if str(host) not in used:
-                used.add(str(host))
+            if str(host) not in taken:
                 return str(host)
         raise ApiError(400, f"IP space of '{subnetwork['selfLink']}' is exhausted.", "ipSpaceExhausted")
+
+    def held(self, region: str, subnetwork: str) -> set[str]:
+        return set(self._addresses.get((region, subnetwork), ()))
+
+    def reserved(self, region: str, subnetwork: str) -> set[str]:
+        return {a["address"] for a in self.addresses.values()
+                if last(a["region"]) == region and last(a["subnetwork"]) == subnetwork}
 
     def _advance(self, instance: dict, to: str | None = None) -> None:
         """One lifecycle step (or straight `to` a status); listeners hear of RUNNING."""

@@ -34,7 +34,10 @@ LIFETIME = 3600  # seconds, as Google's
 
 
 class IdentityIssuer:
-    def __init__(self) -> None:
+    def __init__(self, *, max_age: int = 300) -> None:
+        self.max_age = max_age  # the certificates' Cache-Control (Google's: hours)
+        self.fetches = 0  # GETs of the certificates, for tests of whoever caches them
+        self._counting = threading.Lock()
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(20)
         now = datetime.datetime.now(datetime.UTC)
@@ -72,12 +75,15 @@ class IdentityIssuer:
     def serve(self) -> str:
         """Serve the certificates on loopback (every path); their URL."""
         body = json.dumps(self.certs()).encode()
+        issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                with issuer._counting:
+                    issuer.fetches += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Cache-Control", "public, max-age=300")
+                self.send_header("Cache-Control", f"public, max-age={issuer.max_age}, must-revalidate")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
