@@ -141,6 +141,8 @@ def test_clusters_are_priced_from_the_catalog_refused_by_name_and_deleted_when_t
 
         stranger = _stranger(platform)
         assert gcp_instances(platform, cluster=UNKNOWN)
+        running = {report.name for report in alice.list_clusters()}  # what the budget stop must stop
+        assert running, "alice's clusters stopped before her budget was spent\n" + gateway_log(platform)[-6000:]
         logged = len(gateway_log(platform))
         ledger(platform, "spend-to", BUDGET, LIMIT, "-0.01")  # spent: on_exhausted: stop
         doomed = set(by_name) | {stranger}
@@ -148,8 +150,9 @@ def test_clusters_are_priced_from_the_catalog_refused_by_name_and_deleted_when_t
                    + f"{[i['name'] for i in gcp_instances(platform, budget=BUDGET)]}\n{gcp_diagnosis(platform)}")
         assert doomed <= _deleted(platform)  # deleted through Compute's API, not merely gone
         since = gateway_log(platform)[logged:]
-        for cluster in started:
-            assert f"Stopping cluster {cluster}: stopped by graticule: budget '{BUDGET}' is exhausted" in since
+        for cluster in running:
+            assert f"Stopping cluster {cluster}: stopped by graticule: budget '{BUDGET}' is exhausted" in since, \
+                since[-6000:]
         assert f"instances of budget {BUDGET}" in since
         for cluster in started:
             eventually(lambda c=cluster: all(row["ended_at"] for row in intervals(platform, c)), PASS,
