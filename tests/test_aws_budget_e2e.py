@@ -23,10 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from dask_gateway.auth import JupyterHubAuth
 
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.budget_e2e import user_gateway
 from tests.support.cloud_e2e import aws_instances, aws_tags, eventually, gateway_up, laptop_steps
 from tests.support.gateway_client import Gateway
 from tests.support.hub_e2e import PASSWORDS, Session
@@ -36,14 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 def _until(check: Callable[[], object], timeout: float, what: str, diagnose: Callable[[], str] = lambda: ""):
     return eventually(check, timeout, lambda: f"timed out waiting for {what}\n{diagnose()}")
-
-
-def _gateway(platform: AwsPlatform, user: str) -> Gateway:
-    _until(lambda: gateway_up(platform), 300, "the gateway through the load balancer", lambda: _gateway_log(platform))
-    session = Session(platform.front, user)
-    assert session.login().status_code == 302
-    return Gateway(address=f"{platform.front}/services/dask-gateway", proxy_address=platform.scheduler,
-                   auth=JupyterHubAuth(api_token=session.new_token()))
 
 
 def _submit(platform: AwsPlatform, gateway: Gateway, **options) -> str:
@@ -67,7 +59,7 @@ def _stray(platform: AwsPlatform, cluster: str) -> str:
 
 def _stop_all(platform: AwsPlatform, user: str) -> None:
     """Stop every cluster of `user` (a failed start leaves no instance behind)."""
-    gateway = _gateway(platform, user)
+    gateway = user_gateway(platform, user)
     try:
         for cluster in gateway.list_clusters():
             gateway.stop_cluster(cluster.name)
@@ -82,7 +74,7 @@ def _gateway_log(platform: AwsPlatform) -> str:
 
 def test_a_spent_budget_refuses_by_name_and_stop_terminates_its_instances(aws_platform: AwsPlatform):
     platform = aws_platform
-    alice = _gateway(platform, "alice")
+    alice = user_gateway(platform, "alice")
     try:
         running = _submit(platform, alice, profile="small", workers=1)
         launched = _until(lambda: len(aws_instances(platform, cluster=running)) == 2 and aws_instances(

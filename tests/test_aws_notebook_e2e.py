@@ -38,6 +38,7 @@ import requests
 
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
+from tests.support.budget_e2e import spawn_answer
 from tests.support.cloud_e2e import environments_applied, eventually, tiny_environments
 from tests.support.hub_e2e import Session
 from tests.support.hub_vm import intervals, ledger
@@ -176,14 +177,6 @@ def marked(aws_platform: AwsPlatform, tmp_path_factory) -> Iterator[AwsPlatform]
         yield applied
 
 
-def _spawn_answer(platform: AwsPlatform, session: Session, options: dict) -> str:
-    """What JupyterHub says of a spawn that fails at once: the start request's answer and the
-    progress events its spawn page shows."""
-    started = session.api("POST", f"/users/{session.user}/server", options)
-    progress = session.api("GET", f"/users/{session.user}/server/progress")
-    return started.text + progress.text
-
-
 def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(marked: AwsPlatform):
     platform = marked
     eventually(lambda: _config_settled(platform), 300, lambda: platform.diagnose(platform.hub_instance()))
@@ -220,7 +213,7 @@ def test_alices_server_offers_her_environments_kernel_and_is_paid_by_her_budget(
         ledger(platform, "spend-to", "ocean", "500", "0.01")
         carol = Session(platform.front, "carol")
         assert carol.login(CAROL_PASSWORD).status_code == 302
-        refused = _spawn_answer(platform, carol, {"profile": "small"})
+        refused = spawn_answer(carol, {"profile": "small"})
         assert "budget 'ocean' refused this request" in refused, refused
         assert _notebook_instances(platform, "carol") == []
 

@@ -36,8 +36,12 @@ from deploy.cloud.machines import PENDING, RUNNING, STOPPED, STOPPING, Machine, 
 _STATES = {
     "PROVISIONING": PENDING, "STAGING": PENDING, "RUNNING": RUNNING, "STOPPING": STOPPING,
     "SUSPENDING": STOPPING, "SUSPENDED": STOPPED, "TERMINATED": STOPPED, "REPAIRING": PENDING,
-    "PENDING_STOP": STOPPING, "DEPROVISIONING": STOPPING,
+    "PENDING_STOP": STOPPING, "DEPROVISIONING": STOPPING, "STOPPED": STOPPED, "PENDING": PENDING,
 }
+# When a stopped instance stopped, by its status: what metering charges it until. A deleted
+# instance has no such time (it is STOPPING, then gone): its interval ends when it is seen gone.
+_ENDED_AT = {"TERMINATED": "lastStopTimestamp", "STOPPED": "lastStopTimestamp",
+             "SUSPENDED": "lastSuspendedTimestamp"}
 _TRANSIENT = (429, 500, 502, 503, 504)
 _ATTEMPTS = 3
 _WAITS = 15  # zoneOperations.wait answers within 2 minutes, DONE or not
@@ -330,13 +334,20 @@ def _api_errors(error) -> list[dict]:
 
 def _machine(instance: dict) -> Machine:
     interfaces = instance.get("networkInterfaces") or []
-    created = instance.get("creationTimestamp")
+    status = instance.get("status", "")
+    state = _STATES.get(status, PENDING)
     return Machine(
         id=instance["name"],
-        state=_STATES.get(instance.get("status", ""), PENDING),
+        state=state,
         private_ip=(interfaces[0].get("networkIP") or None) if interfaces else None,
         tags=dict(instance.get("labels") or {}),
-        launched_at=datetime.fromisoformat(created) if created else None,
+        launched_at=_timestamp(instance.get("creationTimestamp")),
         zone=str(instance.get("zone", "")).rsplit("/", 1)[-1] or None,
         spot=(instance.get("scheduling") or {}).get("provisioningModel") == placement.SPOT,
+        ended_at=_timestamp(instance.get(_ENDED_AT.get(status, ""))) if state == STOPPED else None,
     )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """Compute's RFC 3339 timestamps (with their UTC offset)."""
+    return datetime.fromisoformat(value) if value else None

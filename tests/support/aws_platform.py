@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import requests
 
 from deploy.runtime.env import CLOUD_HUB_URL
 from render.terraform import synthesize_target
 from render.validate import validate_text
 from tests.support.bootstrap import BUCKET, NAME
 from tests.support.hub_e2e import cli, platform_yaml, wait_healthy
+from tests.support.hub_settle import SettlingApply
 from tests.support.moto_server import MotoServer, running_moto
 from tests.support.moto_terraform import moto_server_env, moto_terraform_env
 from tests.support.simulator import Simulator
@@ -41,7 +39,7 @@ BOOT_TIMEOUT = 900.0  # a busy shared machine installs ~160 wheels slowly
 
 
 @dataclass
-class AwsPlatform:
+class AwsPlatform(SettlingApply):
     root: Path  # the admin's checkout: platform.yaml, build/, .platform/
     text: str  # platform.yaml as last applied
     env: dict[str, str]  # the CLI's environment: moto as the endpoint, Terraform overrides
@@ -54,53 +52,18 @@ class AwsPlatform:
         """`platform ARGS` in the admin's checkout; fails the test on a non-zero exit."""
         return cli(self.root, self.env, *args, timeout=timeout)
 
-    def apply(self, text: str | None = None, *, settle: bool = True) -> subprocess.CompletedProcess[str]:
-        """`platform apply`; with `settle`, also until the hub runs what it published (see `settle`)."""
-        if text is not None:
-            (self.root / "platform.yaml").write_text(text)
-            self.text = text
-        before = (self.installed_version(), len(self._config_sync_log())) if settle else None
-        applied = self.cli("apply", "--auto-approve")
-        if before is not None:
-            self.settle(*before)
-        return applied
+    def _apply(self) -> subprocess.CompletedProcess[str]:
+        return self.cli("apply", "--auto-approve")
 
-    def installed_version(self) -> str | None:
-        """The configuration version the hub VM runs (its config sync's VERSION file)."""
-        box = self.sim.sandboxes.get(self.hub_instance())
-        found = box.exec(["cat", "/var/lib/graticule/build/VERSION"]) if box else None
-        return found.stdout.strip() if found and found.returncode == 0 else None
-
-    def _config_sync_log(self) -> str:
-        box = self.sim.sandboxes.get(self.hub_instance())
-        found = box.exec(["cat", "/var/log/graticule/config-sync.log"]) if box else None
-        return found.stdout if found and found.returncode == 0 else ""
-
-    def settle(self, before: str | None, log_offset: int = 0, timeout: float = 300.0) -> None:
-        """Until the hub's config sync installed the published version, restarted what changed
-        (its log line comes after the restarts) and the gateway answers again: a test that
-        starts a cluster right after a re-apply must not meet a gateway in mid-restart.
-
-        Only the log written since the apply counts: a version is the hash of its files, so
-        re-applying the original platform.yaml publishes a version the log already names
-        from the hub's first boot (that old line once let a restart hit the next test)."""
+    def published_version(self) -> str:
         bucket = self.outputs()["artifacts_bucket"]
         current = self.server.client("s3").get_object(Bucket=bucket, Key="config/current.json")["Body"].read()
-        version = json.loads(current)["version"]
-        if version == before:
-            return  # nothing new for the hub
-        line = f"configuration {version[:12]} applied"
-        deadline = time.monotonic() + timeout
-        while line not in self._config_sync_log()[log_offset:]:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the hub did not apply {version[:12]} within {timeout:.0f} s\n"
-                                     + self.diagnose(self.hub_instance()))
-            time.sleep(2)
-        while not _answers(f"{self.front}/services/dask-gateway/api/health"):
-            if time.monotonic() > deadline:
-                raise AssertionError("the gateway did not answer after the re-apply\n"
-                                     + self.diagnose(self.hub_instance()))
-            time.sleep(2)
+        return json.loads(current)["version"]
+
+    def hub_file(self, path: str) -> str | None:
+        box = self.sim.sandboxes.get(self.hub_instance())
+        found = box.exec(["cat", path]) if box else None
+        return found.stdout if found and found.returncode == 0 else None
 
     def outputs(self) -> dict:
         return json.loads((self.root / "build" / "outputs.json").read_text())
@@ -121,13 +84,6 @@ class AwsPlatform:
         for log in sorted((box.root / "var/log/graticule").glob("*.log")):
             parts.append(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
         return "\n".join(parts)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=10).ok
-    except requests.RequestException:
-        return False
 
 
 def _bootstrap(root: Path, platform_env: dict[str, str]) -> None:

@@ -145,10 +145,11 @@ def aws_diagnosis(platform: AwsPlatform, cluster: str | None) -> str:
 
 # -- GCP: Compute Engine instances in the fake Compute API, booted by the GCE simulator -------
 
-def gcp_instances(platform: GcpPlatform, cluster: str) -> list[dict]:
-    """The cluster's instances, not stopping or gone."""
-    return [i for i in platform.compute.instances()
-            if (i.get("labels") or {}).get("cluster") == cluster and i.get("status") not in GCE_GONE]
+def gcp_instances(platform: GcpPlatform, cluster: str | None = None, **labels: str) -> list[dict]:
+    """The platform's instances with these labels (`cluster` among them), not stopping or gone."""
+    wanted = {"platform": NAME, **labels, **({"cluster": cluster} if cluster else {})}
+    return [i for i in platform.compute.instances() if i.get("status") not in GCE_GONE
+            and all((i.get("labels") or {}).get(key) == value for key, value in wanted.items())]
 
 
 def gcp_diagnosis(platform: GcpPlatform, cluster: str | None = None) -> str:

@@ -48,6 +48,7 @@ from tests.support.gcp.secret_manager import FakeSecretManager, running_secret_m
 from tests.support.gcp.storage import RunningGcs, running_gcs
 from tests.support.gcp_hub import PROJECT, RenderedStack, platform_yaml
 from tests.support.hub_e2e import cli, wait_healthy
+from tests.support.hub_settle import SettlingApply
 from tests.support.hub_wheelhouse import hub_wheels
 from tests.support.simulator.gce_simulator import GceSimulator
 
@@ -57,7 +58,7 @@ _REFERENCE = re.compile(r"\$\{(google_[a-z_]+)\.([\w-]+)\.([\w.]+)\}")
 
 
 @dataclass
-class GcpPlatform:
+class GcpPlatform(SettlingApply):
     root: Path  # the admin's checkout: platform.yaml, build/ (with outputs.json)
     text: str  # platform.yaml as last applied
     env: dict[str, str]  # the CLI's environment: the endpoints file, GRATICULE_CLOUD_HUB_URL
@@ -80,17 +81,23 @@ class GcpPlatform:
         return subprocess.run([sys.executable, "-m", "deploy.cli.main", *args], cwd=self.root,
                               env=_child_env(self.env), capture_output=True, text=True, timeout=timeout)
 
-    def apply(self, text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _apply(self) -> subprocess.CompletedProcess[str]:
         """What `platform apply` does after Terraform: render, outputs, publish (see the module's doc)."""
-        if text is not None:
-            (self.root / "platform.yaml").write_text(text)
-            self.text = text
         (self.root / "terraform-outputs.json").write_text(json.dumps(self.outputs_from_fakes()))
         done = subprocess.run([sys.executable, "-m", "tests.support.gcp_apply", "terraform-outputs.json"],
                               cwd=self.root, env=_child_env(self.env), capture_output=True, text=True, timeout=1500)
         assert done.returncode == 0, \
             f"apply (gcp, without Terraform): exit {done.returncode}\n{done.stdout}\n{done.stderr}"
         return done
+
+    def published_version(self) -> str:
+        blob = self.gcs.client().bucket(self.outputs()["artifacts_bucket"]).blob("config/current.json")
+        return json.loads(blob.download_as_bytes())["version"]
+
+    def hub_file(self, path: str) -> str | None:
+        boxes = self.sim.booted(self.hub_instance())
+        found = boxes[-1].exec(["cat", path]) if boxes else None  # the latest boot of the hub's name
+        return found.stdout if found and found.returncode == 0 else None
 
     def outputs(self) -> dict:
         return json.loads((self.root / "build" / "outputs.json").read_text())
@@ -186,7 +193,7 @@ def booted_gcp_platform(root: Path) -> Iterator[GcpPlatform]:
             # Terraform's order: the hub instance exists (and so its private IP, in the outputs)
             # before apply publishes; its startup script waits for the configuration.
             rendered.insert_hub()
-            platform.apply()
+            platform.apply(settle=False)  # the hub boots with it: nothing runs to restart yet
             sim.wait_running(platform.hub_instance(), timeout=300)
             platform.wait_healthy()
         except BaseException:

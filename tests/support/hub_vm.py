@@ -45,7 +45,8 @@ elif action == "forget":  # the written spending, and what it set off, gone agai
         conn.execute(update(BudgetPeriod).where(BudgetPeriod.budget == budget).values(exhausted_at=None))
 elif action == "intervals":
     with ledger.reading() as conn:
-        rows = conn.execute(select(U.id, U.process, U.machine_id, U.ended_at).where(U.cluster == args[0]))
+        rows = conn.execute(select(U.id, U.process, U.machine_id, U.started_at, U.ended_at, U.price_per_hour_usd)
+                            .where(U.cluster == args[0]))
         print(json.dumps([dict(row._mapping) for row in rows]))
 """
 
@@ -58,7 +59,7 @@ def ledger(platform: AwsPlatform | GcpPlatform, *args: str) -> str:
 
 
 def intervals(platform: AwsPlatform | GcpPlatform, cluster: str) -> list[dict]:
-    """The cluster's usage intervals (id, process, machine_id, ended_at)."""
+    """The cluster's usage intervals (id, process, machine_id, started_at, ended_at, price_per_hour_usd)."""
     return json.loads(ledger(platform, "intervals", cluster))
 
 
