@@ -14,7 +14,7 @@ bucket. Then alice, from a laptop process (the SDK only, through the rendered lo
 - each instance booted (its startup script: an identity token to the hub's broker for the
   secret, the environment from the wheel cache with uv, then the scheduler or the worker
   launcher), and the computation runs on the workers, in their sandboxes;
-- `scale(4)` adds two instances (one bulkInsert);
+- `scale(4)` adds two instances (bulkInsert);
 - bob can neither list, get, scale nor stop it, and his own machine's identity token does not
   read alice's secret from the broker (his own, it does);
 - closing the cluster deletes every instance and its secret;
@@ -119,7 +119,11 @@ def test_alice_runs_a_cluster_on_instances_that_bob_cannot_touch(gcp_tiny: GcpPl
                 "alice", name, budget, NAME)
             assert "BEGIN" not in _startup_script(instance)  # no key, no certificate
         launches = _launch_requests(platform)[launched_before:]
-        assert [r["id"] for r in launches].count("compute.instances.bulkInsert") == 1  # both workers at once
+        # the workers go out in bulkInsert batches, never an insert each: the gateway gathers the
+        # starts that come within 0.2 s (one batch on a quiet machine; a loaded one may split
+        # them, as a CI run did; tests/test_gateway_aws_machines.py pins the batching)
+        bulk = [r for r in launches if r["id"] == "compute.instances.bulkInsert"]
+        assert bulk and sum(int(r["body"]["count"]) for r in bulk) == 2, launches
         assert {_template_of(r).rsplit("/", 1)[1] for r in launches} == {f"{NAME}-small"}
         secret_id = f"graticule-{NAME}-machines-cluster-{name}"
         secret = platform.secret_manager.secrets[secret_id]
