@@ -3,7 +3,9 @@ by Compute's discovery document: google-cloud-compute's requests, the fake's ans
 
 What differs from AWS (tests/test_machine_budgets.py) is where the times, the market and
 the budget come from: an interval starts at the instance's `creationTimestamp` and a
-stopped (TERMINATED) instance's ends at its `lastStopTimestamp`, as Compute dates them;
+stopped (TERMINATED) instance's ends at its `lastStopTimestamp`, as Compute dates them; one
+stopped (or suspended) and started again between two metering passes is paid for its two
+runs, up to its last stop and from its `lastStartTimestamp`, not for the pause;
 an instance on Spot (`scheduling.provisioningModel: SPOT`) pays the spot price, one on
 standard capacity the on-demand price, both from the bundled GCP price table the render
 used; `on_exhausted: stop` deletes every Dask instance *labelled* with the budget (GCE
@@ -32,6 +34,7 @@ from deploy.ledger import ManualClock
 from deploy.ledger.models import UsageInterval
 from render import prices
 from tests.support import vm_gateway
+from tests.support.gce import clients
 from tests.support.gcp_gateway import gcp_backend, gcp_text
 
 REGION = "us-central1"  # the example's cloud.gcp.region
@@ -48,6 +51,17 @@ def _raw(fake, name: str) -> dict | None:
 
 def _stamp(raw: dict, field: str) -> float:
     return datetime.fromisoformat(raw[field]).timestamp()
+
+
+def _power(fake, verb: str, raw: dict) -> None:
+    """Someone (the console, gcloud) calls Compute's instances.start, suspend or resume."""
+    instances = clients.client(fake, "InstancesClient")
+    zone = raw["zone"].rsplit("/", 1)[-1]
+    clients.wait(fake, getattr(instances, verb)(project=fake.project, zone=zone, instance=raw["name"]))
+
+
+def _runs(made, machine_id: str) -> list[tuple[float, float | None]]:
+    return [(row.started_at, row.ended_at) for row in _rows(made) if row.machine_id == machine_id]
 
 
 def _on_demand(made, profile: str) -> float:
@@ -168,3 +182,62 @@ def test_a_notebook_instance_that_stopped_by_itself_is_paid_until_its_stop(tmp_p
         (row,) = _rows(made)
         assert row.started_at == _stamp(stopped, "creationTimestamp")
         assert row.ended_at == _stamp(stopped, "lastStopTimestamp") and row.end_reason == "instance stopped"
+
+
+def test_an_instance_stopped_and_started_again_is_paid_for_its_two_runs_not_the_pause(
+        tmp_path, monkeypatch, example_text):
+    clock = ManualClock(time.time() - 120)
+    with gcp_backend(tmp_path, monkeypatch, gcp_text(example_text), clock) as (made, fake):
+        async def scenario():
+            cluster, (worker,) = await vm_gateway.cluster_with_workers(made, "carol", "small", 1)
+            clock.set(time.time() + 3600)  # the ledger's now: well after what happens next
+            await made.liveness()  # paid from the creation
+            stopped = fake.power_off(worker.state["machine_id"])  # the guest shut down...
+            _power(fake, "start", stopped)  # ...and someone started it again, between two passes
+            alive = await made.liveness()
+            assert alive(worker) and alive(cluster)
+            await made.liveness()  # looked at again: nothing is split twice
+            return cluster, worker
+
+        cluster, worker = asyncio.run(scenario())
+        name = worker.state["machine_id"]
+        raw = _raw(fake, name)
+        assert raw["status"] == "RUNNING"
+        assert _runs(made, name) == [(_stamp(raw, "creationTimestamp"), _stamp(raw, "lastStopTimestamp")),
+                                     (_stamp(raw, "lastStartTimestamp"), None)]
+        first, second = (row for row in _rows(made) if row.machine_id == name)
+        assert first.end_reason == "instance stopped"
+        assert (second.process, second.cluster, second.budget) == (first.process, first.cluster, first.budget)
+        assert first.price_per_hour_usd == second.price_per_hour_usd == _on_demand(made, "small")
+        scheduler = cluster.state["machine_id"]
+        assert len(_runs(made, scheduler)) == 1  # the scheduler ran on: one interval
+        asyncio.run(made.budgets.process_stopped(cluster))
+        assert all(row.ended_at is not None for row in _rows(made))
+
+
+def test_a_notebook_instance_suspended_and_resumed_is_paid_for_its_runs_not_the_suspension(
+        tmp_path, monkeypatch, example_text):
+    clock = ManualClock(time.time() - 60)
+    with gcp_backend(tmp_path, monkeypatch, gcp_text(example_text), clock) as (made, fake):
+        ledger, policy = made.budgets.budgets.ledger, made.budgets.budgets.policy
+        price = _on_demand(made, "small")
+        admit_server(ledger, policy, "alice", "alice", "small", 2, 0, price)  # as the hub's spawner does
+        machine = made.machines.launch(MachineSpec(
+            name="nb-alice", template=made.template_of(made.worker_template("small")),
+            tags={"platform": made.spec.name, "role": "notebook", "user": "alice", "server": "alice",
+                  "budget": "ocean"}))
+        attach_server(ledger, "alice", machine.id, machine.launched_at.timestamp(), price)
+        clock.set(time.time() + 600)
+        live = {(server_key("alice"),) * 2}
+        assert asyncio.run(made.live_outside_clusters()) == live
+
+        _power(fake, "suspend", _raw(fake, machine.id))
+        _power(fake, "resume", _raw(fake, machine.id))
+        assert asyncio.run(made.live_outside_clusters()) == live
+        assert asyncio.run(made.live_outside_clusters()) == live  # looked at again: nothing changes
+        raw = _raw(fake, machine.id)
+        assert raw["status"] == "RUNNING"
+        assert _runs(made, machine.id) == [
+            (_stamp(raw, "creationTimestamp"), _stamp(raw, "lastSuspendedTimestamp")),
+            (_stamp(raw, "lastStartTimestamp"), None)]
+        assert {row.price_per_hour_usd for row in _rows(made)} == {price}

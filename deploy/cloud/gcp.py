@@ -345,7 +345,19 @@ def _machine(instance: dict) -> Machine:
         zone=str(instance.get("zone", "")).rsplit("/", 1)[-1] or None,
         spot=(instance.get("scheduling") or {}).get("provisioningModel") == placement.SPOT,
         ended_at=_timestamp(instance.get(_ENDED_AT.get(status, ""))) if state == STOPPED else None,
+        **_restart(instance, state),
     )
+
+
+def _restart(instance: dict, state: str) -> dict[str, datetime]:
+    """`paused_at`/`resumed_at` of an instance that runs again after a stop or a suspension
+    ({} otherwise): started (`lastStartTimestamp`) after it last stopped or was suspended."""
+    started = _timestamp(instance.get("lastStartTimestamp"))
+    paused = max((stamp for field in ("lastStopTimestamp", "lastSuspendedTimestamp")
+                  if (stamp := _timestamp(instance.get(field))) is not None), default=None)
+    if state == STOPPED or started is None or paused is None or paused >= started:
+        return {}
+    return {"paused_at": paused, "resumed_at": started}
 
 
 def _timestamp(value: str | None) -> datetime | None:

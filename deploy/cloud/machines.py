@@ -61,6 +61,10 @@ class Machine:
     zone: str | None = None
     spot: bool = False
     ended_at: datetime | None = None  # when it went (stopping/terminated), if the cloud says
+    # It ran, was stopped (or suspended) and runs again (GCE dates both): when that earlier run
+    # ended and when this one began. Metering charges the runs, not the time in between.
+    paused_at: datetime | None = None
+    resumed_at: datetime | None = None
 
     @property
     def alive(self) -> bool:

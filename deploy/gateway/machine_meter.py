@@ -9,7 +9,9 @@ which gives it `self.machines` (the machines layer) and keeps each job's state a
   started at the instance's launch, charged at the spot price when the instance is spot,
   else on-demand), and the interval of an instance that went is closed at the instance's
   own end time. Admission still opens the interval before the launch, so an instance
-  that is still starting counts against `max_cores` and the money left.
+  that is still starting counts against `max_cores` and the money left. An instance that
+  was stopped (or suspended) and runs again is paid for each run, not for the pause
+  (`split_at_restart`; GCE dates both).
 - `on_exhausted: stop`: besides stopping the budget's clusters, every live Dask instance
   tagged with the budget is terminated in the same metering pass, whether the gateway
   knows it or not.
@@ -32,7 +34,7 @@ which gives it `self.machines` (the machines layer) and keeps each job's state a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import quote
 
 import aiohttp
@@ -45,7 +47,7 @@ from deploy.cloud.machines import TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, Machine
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS
 from deploy.gateway.adoption import DASK_ROLES, UnrecordedLaunches, in_use, orphans
 from deploy.gateway.base import GraticuleBackend
-from deploy.ledger.machines import Attachment, attach, attached, close_machine
+from deploy.ledger.machines import Attachment, Restart, attach, attached, close_machine, split_at_restart
 
 
 class MachineMetering(GraticuleBackend):
@@ -106,6 +108,7 @@ class MachineMetering(GraticuleBackend):
                                           machine_price(self.spec, profile, machine.spot)))
         if attachments:
             attach(ledger, attachments)
+        _split_restarts(ledger, found.values())
         for _, _, machine_id in jobs:
             machine = found.get(machine_id)
             if machine is not None and not machine.alive and machine.ended_at is not None:
@@ -142,6 +145,7 @@ class MachineMetering(GraticuleBackend):
         servers = await asyncio.to_thread(open_servers, ledger)
         ids = [server.machine_id for server in servers if server.machine_id]
         found: dict[str, Machine] = await asyncio.to_thread(self.machines.describe, ids) if ids else {}
+        await asyncio.to_thread(_split_restarts, ledger, list(found.values()))
         ended = [(m.id, m.ended_at.timestamp(), m.state) for m in found.values() if not m.alive and m.ended_at]
         if ended:
             await asyncio.to_thread(close_ended, ledger, ended)
@@ -219,3 +223,11 @@ class MachineMetering(GraticuleBackend):
                 await self.adopt(listed)
             except Exception:  # the reaper unit ends them later; the gateway must still start
                 self.log.warning("Could not terminate the instances the gateway does not know", exc_info=True)
+
+
+def _split_restarts(ledger, machines: Iterable[Machine]) -> None:
+    """Machines that run again after a pause are paid for their runs (deploy.ledger.machines)."""
+    restarts = [Restart(m.id, m.paused_at.timestamp(), m.resumed_at.timestamp())
+                for m in machines if m.alive and m.paused_at and m.resumed_at]
+    if restarts:
+        split_at_restart(ledger, restarts)

@@ -8,6 +8,8 @@ the instance goes, `close_machine` ends it at the instance's own end time.
 
 An instance is paid by at most one open interval (a unique index): a job adopted after a
 gateway restart, or a launch found again by its client token, is never charged twice.
+An instance stopped and started again between two looks (GCE dates both) is paid for its
+two runs: `split_at_restart` ends the interval at the stop and opens the next at the start.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from deploy.ledger.ledger import Ledger, ProcessKey, _close
 from deploy.ledger.models import UsageInterval as U
@@ -78,4 +80,37 @@ def close_machine(ledger: Ledger, machine_id: str, at: float, reason: str) -> in
         return _close(conn, (U.machine_id == machine_id,), min(at, ledger.clock()), reason)
 
 
-__all__ = ["Attachment", "attach", "attached", "close_machine"]
+@dataclass(frozen=True)
+class Restart:
+    machine_id: str
+    paused_at: float  # UTC seconds: its earlier run ended (stopped or suspended)
+    resumed_at: float  # UTC seconds: its current run began
+
+
+# What the interval of the next run keeps from the one before it.
+_CARRIED = (U.user, U.budget, U.cluster, U.process, U.profile, U.role, U.cores, U.memory_bytes,
+            U.price_per_hour_usd, U.machine_id)
+
+
+def split_at_restart(ledger: Ledger, restarts: Iterable[Restart]) -> list[str]:
+    """For each instance that runs again: the open interval that began before its pause ends
+    there, and the same process, at the same price, is open again from the restart (one
+    transaction); returns the machines split. An interval that began after the pause is
+    already the current run's: looking again changes nothing."""
+    split: list[str] = []
+    with ledger.writing() as conn:
+        now = ledger.clock()
+        for item in restarts:
+            row = conn.execute(select(U.id, U.started_at, U.heartbeat_at, *_CARRIED).where(
+                U.machine_id == item.machine_id, U.ended_at.is_(None))).first()
+            if row is None or row.started_at >= item.paused_at:
+                continue
+            _close(conn, (U.id == row.id,), min(item.paused_at, now), "instance stopped")
+            start = max(min(item.resumed_at, now), item.paused_at)
+            carried = {column.key: getattr(row, column.key) for column in _CARRIED}
+            conn.execute(insert(U).values(**carried, started_at=start, heartbeat_at=max(start, row.heartbeat_at)))
+            split.append(item.machine_id)
+    return split
+
+
+__all__ = ["Attachment", "Restart", "attach", "attached", "close_machine", "split_at_restart"]

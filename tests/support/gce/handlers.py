@@ -97,6 +97,11 @@ def set_labels(store: Store, params: dict, body: dict) -> dict:
     return store.set_labels(params, params["zone"], params["instance"], body)
 
 
+for _verb in ("start", "suspend", "resume"):
+    serves(f"compute.instances.{_verb}")(
+        lambda store, params, body, verb=_verb: store.power(params, params["zone"], params["instance"], verb))
+
+
 # -- operations --------------------------------------------------------------------------------
 
 for _scope in ("zoneOperations", "regionOperations", "globalOperations"):

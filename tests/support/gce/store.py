@@ -14,7 +14,7 @@ import ipaddress
 import itertools
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tests.support.gce import capacity, filters, instances
 from tests.support.gce.discovery import Document
@@ -24,8 +24,16 @@ from tests.support.gce.validation import ApiError, Validator, invalid_field, not
 Listener = Callable[[str, dict], None]  # (event: running|terminated|deleted, instance)
 
 
+_last_stamp = [datetime.min.replace(tzinfo=UTC)]
+_stamp_lock = threading.Lock()
+
+
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Compute's RFC 3339 time, a millisecond at least after the one before: a stop and the
+    start after it are never dated alike, however fast a test asks for them."""
+    with _stamp_lock:
+        stamp = _last_stamp[0] = max(datetime.now(UTC), _last_stamp[0] + timedelta(milliseconds=1))
+    return stamp.isoformat(timespec="milliseconds")
 
 
 class Store:
@@ -216,7 +224,7 @@ class Store:
 
     def _advance(self, instance: dict, to: str | None = None) -> None:
         """One lifecycle step (or straight `to` a status); listeners hear of RUNNING."""
-        steps = {"PROVISIONING": "STAGING", "STAGING": "RUNNING"}
+        steps = {"PROVISIONING": "STAGING", "STAGING": "RUNNING"}  # a start or resume is STAGING too
         before = instance["status"]
         if before not in steps:
             return
@@ -264,6 +272,30 @@ class Store:
             instance["lastStopTimestamp"] = now()
             self._notify("terminated", instance)
             return instance
+
+    # Stop/start and suspend/resume, as the console or gcloud asks them: from the status on the
+    # left; a started or resumed instance is STAGING, then RUNNING at the next read, which
+    # dates `lastStartTimestamp` as a first start does.
+    _POWER = {"start": (("TERMINATED", "STOPPED"), "STAGING", None),
+              "resume": (("SUSPENDED",), "STAGING", None),
+              "suspend": (("RUNNING",), "SUSPENDED", "lastSuspendedTimestamp")}
+
+    def power(self, params: dict, zone: str, name: str, verb: str) -> dict:
+        with self.lock:
+            if (earlier := self.replay(params)) is not None:
+                return earlier
+            instance = self.instances.get((zone, name))
+            if instance is None:
+                raise not_found(f"projects/{self.project}/zones/{zone}/instances/{name}")
+            allowed, status, stamp = self._POWER[verb]
+            if instance["status"] not in allowed:
+                raise ApiError(400, f"The resource '{instance['selfLink']}' is not ready: it is "
+                                    f"{instance['status']}, {verb} needs {' or '.join(allowed)}.", "resourceNotReady")
+            instance["status"] = status
+            if stamp:
+                instance[stamp] = now()
+                self._notify("terminated", instance)
+            return self._operation(params, verb, instance["selfLink"], ("zone", zone), lambda: None)
 
     def preempt(self, name: str, zone: str | None = None) -> None:
         with self.lock:
