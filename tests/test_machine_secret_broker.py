@@ -212,6 +212,12 @@ def test_only_the_hub_may_touch_machine_secrets_in_the_rendered_iam():
     prefix = naming.gcp_machine_secret_prefix("oceanlab")
     reads = [g for g in secret_grants if any("versions.access" in p for p in roles.get(g["role"], []))]
     assert len(reads) == 1 and f'.startsWith("{prefix}")' in reads[0]["condition"]["expression"]
+    # Least privilege: what deploy.cloud.gcp_machine_secrets calls, no update (labels are set at creation)
+    custom = sorted(p for g in secret_grants if g["role"] in roles for p in roles[g["role"]])
+    assert custom == ["secretmanager.secrets.create", "secretmanager.secrets.delete", "secretmanager.secrets.get",
+                      "secretmanager.versions.access", "secretmanager.versions.add"]
+    predefined = {g["role"] for g in secret_grants if g["role"] not in roles}
+    assert predefined == {"roles/secretmanager.secretAccessor", "roles/secretmanager.secretVersionAdder"}
 
 
 def test_no_machine_may_label_or_launch_instances_in_the_rendered_iam():
@@ -250,3 +256,54 @@ def test_no_machine_may_label_or_launch_instances_in_the_rendered_iam():
     hub_account = "${google_service_account.hub.name}"
     assert not [g for g in resources.get("google_service_account_iam_member", {}).values()
                 if g["service_account_id"] == hub_account]
+
+
+# google-cloud-secret-manager's client methods and the permission each needs.
+SECRET_MANAGER_CALLS = {
+    "create_secret": "secretmanager.secrets.create", "get_secret": "secretmanager.secrets.get",
+    "update_secret": "secretmanager.secrets.update", "delete_secret": "secretmanager.secrets.delete",
+    "list_secrets": "secretmanager.secrets.list", "add_secret_version": "secretmanager.versions.add",
+    "access_secret_version": "secretmanager.versions.access", "get_secret_version": "secretmanager.versions.get",
+    "list_secret_versions": "secretmanager.versions.list", "disable_secret_version": "secretmanager.versions.disable",
+    "enable_secret_version": "secretmanager.versions.enable",
+    "destroy_secret_version": "secretmanager.versions.destroy",
+}
+
+
+def _secret_manager_calls(path) -> set[str]:
+    import ast
+
+    return {node.func.attr for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in SECRET_MANAGER_CALLS}
+
+
+def test_the_hubs_machine_secrets_call_only_what_its_roles_grant_and_nothing_updates_a_secret():
+    """A grep-style check (the Secret Manager fake enforces no IAM): the calls in the code, by name."""
+    from pathlib import Path
+
+    import deploy
+    from deploy.cloud import gcp_machine_secrets
+    from modules.gcp.identity import MACHINE_SECRET_CREATE, MACHINE_SECRET_PERMISSIONS
+
+    called = _secret_manager_calls(Path(gcp_machine_secrets.__file__))
+    assert {"create_secret", "add_secret_version", "delete_secret"} <= called  # the scan sees the calls
+    assert {SECRET_MANAGER_CALLS[c] for c in called} <= {*MACHINE_SECRET_PERMISSIONS, *MACHINE_SECRET_CREATE}
+    updating = {str(path) for path in Path(deploy.__file__).parent.rglob("*.py")
+                if "update_secret" in _secret_manager_calls(path)}
+    assert updating == set()
+
+
+def test_a_secret_put_again_keeps_its_labels_or_is_created_again_with_the_new_ones(secrets, secret_manager):
+    secrets.put("server-alice", {"env": {"X": "1"}}, tags={"user": "alice", "server": "alice"})
+    first = dict(secret_manager.secrets["graticule-oceanlab-machines-server-alice"])
+    secrets.put("server-alice", {"env": {"X": "2"}}, tags={"user": "alice", "server": "alice"})  # the next start
+    assert secret_manager.secrets["graticule-oceanlab-machines-server-alice"] == first  # only a new version
+    assert secrets.read("server-alice").values == {"env": {"X": "2"}}
+
+    secrets.put("server-alice", {"env": {"X": "3"}}, tags={"user": "alice", "server": "alice/lab"})
+    found = secrets.read("server-alice")
+    assert found.values == {"env": {"X": "3"}} and found.owner == {"platform": "oceanlab", "server": "alice-lab"}
+    methods = [r.get("method_id", "").rsplit(".", 1)[-1] for r in secret_manager.requests]
+    assert "patch" not in methods  # never secrets.update: the hub's role lacks it
+    assert methods.count("delete") == 1 and methods.count("create") == 4  # the last put: refused, deleted, created

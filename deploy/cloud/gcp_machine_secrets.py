@@ -64,20 +64,27 @@ class GcpMachineSecrets:
         return f"projects/{self.project}/secrets/{naming.gcp_machine_secret_id(self.platform, key)}"
 
     def put(self, key: str, values: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
-        """Create the secret (or overwrite its value and labels); the machines labelled as it may read it."""
+        """Create the secret (or give it a new value); the machines labelled as it may read it.
+
+        The hub may not update secrets (modules.gcp.identity): one that exists with other
+        labels is deleted and created again, so its labels are never changed in place."""
         from google.api_core.exceptions import Conflict  # ALREADY_EXISTS (REST maps 409 to Conflict)
 
         name, data = self.name(key), json.dumps(dict(values), sort_keys=True).encode()
         labels = gcp_placement.labels({TAG_PLATFORM: self.platform, **(tags or {})})
-        secret_id = name.rsplit("/", 1)[1]
         with _failing("put", name):
             try:
-                self.client.create_secret(parent=f"projects/{self.project}", secret_id=secret_id, secret={
-                    "replication": {"automatic": {}}, "labels": labels})
+                self._create(name, labels)
             except Conflict:
-                self.client.update_secret(secret={"name": name, "labels": labels}, update_mask={"paths": ["labels"]})
+                if dict(self.client.get_secret(name=name).labels) != labels:
+                    self.client.delete_secret(name=name)
+                    self._create(name, labels)
             self.client.add_secret_version(parent=name, payload={"data": data})
         return name
+
+    def _create(self, name: str, labels: dict[str, str]) -> None:
+        self.client.create_secret(parent=f"projects/{self.project}", secret_id=name.rsplit("/", 1)[1],
+                                  secret={"replication": {"automatic": {}}, "labels": labels})
 
     def allow(self, key: str, instance_ids: Sequence[str]) -> None:
         """Nothing to do: the broker asks Compute for the machine's labels (the VM backend calls it

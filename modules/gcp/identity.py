@@ -46,13 +46,14 @@ READ_PERMISSIONS = (
     "compute.zoneOperations.get",
     "compute.zones.list",
 )
-# The launched machines' secrets (deploy.cloud.gcp_machine_secrets): the hub alone reads and
-# writes them, under a condition naming their ids; the machines' accounts get no Secret
-# Manager role at all (the hub's broker hands each machine its own).
+# The launched machines' secrets (deploy.cloud.gcp_machine_secrets): the hub alone reads them,
+# adds their values and deletes them, under a condition naming their ids; the machines'
+# accounts get no Secret Manager role at all (the hub's broker hands each machine its own).
+# No update: the broker trusts a secret's labels, so they are set at creation only (a secret
+# put again with other labels is deleted and created again), and nothing is annotated.
 MACHINE_SECRET_PERMISSIONS = (
     "secretmanager.secrets.delete",
     "secretmanager.secrets.get",
-    "secretmanager.secrets.update",
     "secretmanager.versions.access",
     "secretmanager.versions.add",
 )
@@ -186,7 +187,7 @@ class Identity(Construct):
         manage = res(self, "google_project_iam_custom_role", "hub_machine_secrets", {
             "role_id": f"{role_prefix}_hub_msecrets",
             "title": f"graticule {spec.name}: machine secrets",
-            "description": "Read, allow and delete the secrets of the machines the hub launches",
+            "description": "Read, add values to and delete the secrets of the machines the hub launches",
             "permissions": sorted(MACHINE_SECRET_PERMISSIONS),
         })
         res(self, "google_project_iam_member", "hub_machine_secrets_create", {
