@@ -72,8 +72,20 @@ class GcsObjects:
             self._blob(key).upload_from_string(data, content_type=content_type or "application/octet-stream")
 
     def put_file(self, key: str, path: Path) -> None:
+        """Created once (ifGenerationMatch=0): an object already there is the same file, put
+        by another publisher of the same key, and is kept. The hub may not replace objects
+        under environments/: Cloud Storage answers 412 (the precondition) or 403 (replacing
+        needs storage.objects.delete), so a refusal of a name that exists is done too."""
+        from google.api_core.exceptions import Forbidden, PreconditionFailed
+
         with _failing(f"uploading {key} to {self.url}"):
-            self._blob(key).upload_from_filename(str(path))
+            try:
+                self._blob(key).upload_from_filename(str(path), if_generation_match=0)
+            except PreconditionFailed:
+                return
+            except Forbidden:
+                if not self._blob(key).exists():
+                    raise
 
 
 class GcpSecrets:

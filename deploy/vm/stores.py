@@ -30,7 +30,9 @@ class ObjectStore(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
 
-    def put_file(self, key: str, path: Path) -> None: ...
+    def put_file(self, key: str, path: Path) -> None:
+        """A file under a content-addressed key (wheels: the same key, the same bytes), so two
+        publishers may put it at once: the second may keep the first one's object."""
 
 
 class SecretStore(Protocol):
@@ -83,6 +85,7 @@ class S3Objects:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **extra)
 
     def put_file(self, key: str, path: Path) -> None:
+        # PutObject replaces, and the hub's s3:PutObject may: a second publisher rewrites the same bytes
         with self._failing(f"uploading {key}"):
             self.s3.upload_file(str(path), self.bucket, key)
 

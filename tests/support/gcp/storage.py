@@ -8,7 +8,10 @@ in memory, in a thread of the test process on 127.0.0.1.
 
 google-cloud-storage finds it through `STORAGE_EMULATOR_HOST` (what `gcs.environment()`
 gives); inside a simulated instance it is the `storage` URL of
-/etc/graticule/google-endpoints.json. The emulator checks no credentials.
+/etc/graticule/google-endpoints.json. The emulator checks no credentials;
+`running_gcs(create_only=CreateOnly(("environments/",)))` answers uploads as Cloud Storage
+answers a caller that may create objects there but not replace them
+(tests/support/gcp/storage_creator.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gcp_storage_emulator.server import create_server
+
+from tests.support.gcp.storage_creator import CreateOnly, CreateOnlyServer
 
 
 @dataclass
@@ -48,11 +53,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_gcs(project: str = "oceanlab-prod") -> Iterator[RunningGcs]:
+def running_gcs(project: str = "oceanlab-prod", create_only: CreateOnly | None = None) -> Iterator[RunningGcs]:
     # The emulator's HTTPServer cannot report a port it picked itself, so one is chosen here;
     # a race with another process taking it in between fails loudly (address in use).
     port = _free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
+    server = create_server("127.0.0.1", port, in_memory=True) if create_only is None \
+        else CreateOnlyServer("127.0.0.1", port, create_only)
     server.start()
     try:
         yield RunningGcs(f"http://127.0.0.1:{port}", project, server)
