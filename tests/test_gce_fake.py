@@ -231,3 +231,33 @@ def test_compute_s_own_limits_names_from_a_pattern_and_metadata_size(fake):
     big = {"name": "w-1", "metadata": {"items": [{"key": "startup-script", "value": "#" * (256 * 1024 + 1)}]}}
     status, _, message = _refused(fake, "POST", INSTANCES, big, sourceInstanceTemplate=TEMPLATE)
     assert status == 400 and "at most 256 KB" in message
+
+
+def test_stop_start_and_suspend_resume_date_the_instance_as_compute_does(fake):
+    """lastStartTimestamp at every start (the first included), lastStopTimestamp and
+    lastSuspendedTimestamp at a stop and a suspension: what GCP metering reads."""
+    instances = client(fake, "InstancesClient")
+    wait(fake, instances.insert(request=compute_v1.InsertInstanceRequest(
+        project=PROJECT, zone=ZONE, source_instance_template=TEMPLATE,
+        instance_resource=compute_v1.Instance(name="cycled"))))
+
+    def look() -> compute_v1.Instance:
+        return instances.get(project=PROJECT, zone=ZONE, instance="cycled")
+
+    first = look()
+    assert first.status == "RUNNING" and first.last_start_timestamp >= first.creation_timestamp
+    assert not first.last_stop_timestamp and not first.last_suspended_timestamp
+    fake.power_off("cycled")
+    wait(fake, instances.start(project=PROJECT, zone=ZONE, instance="cycled"))
+    started = look()
+    assert started.status == "RUNNING"
+    assert first.last_start_timestamp < started.last_stop_timestamp < started.last_start_timestamp
+    wait(fake, instances.suspend(project=PROJECT, zone=ZONE, instance="cycled"))
+    suspended = look()
+    assert suspended.status == "SUSPENDED" and suspended.last_suspended_timestamp > started.last_start_timestamp
+    wait(fake, instances.resume(project=PROJECT, zone=ZONE, instance="cycled"))
+    resumed = look()
+    assert resumed.status == "RUNNING" and resumed.last_start_timestamp > suspended.last_suspended_timestamp
+    assert {c["id"] for c in fake.requests} >= {"compute.instances.start", "compute.instances.suspend",
+                                                "compute.instances.resume"}
+    wait(fake, instances.delete(project=PROJECT, zone=ZONE, instance="cycled"))
