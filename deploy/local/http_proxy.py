@@ -42,10 +42,15 @@ def raise_open_files_limit(wanted: int) -> int:
     limit (systemd's default soft limit is 1024, its hard limit far higher); the limit now."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):  # e.g. macOS caps the soft limit below an infinite hard one
+            return soft
         return target
-    return soft if soft != resource.RLIM_INFINITY else wanted
+    return soft
 
 
 def request_slots() -> int:
