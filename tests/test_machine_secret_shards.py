@@ -183,3 +183,20 @@ def test_the_gateway_puts_each_launch_in_a_shard_its_user_data_tags_and_state_na
         asyncio.run(scenario())
     finally:
         backend.budgets.close()
+
+
+def test_destroy_deletes_the_shards_a_dead_gateway_left(aws, platform_text):
+    from deploy.targets.cloud_teardown import end_machines
+    from render.validate import validate_text
+
+    secrets = MachineSecrets(aws.region, PLATFORM, client=aws.client("secretsmanager"))
+    for key in ("cluster-a", "cluster-a-s1", "cluster-a-s2", "cluster-b"):
+        secrets.put(key, {"env": {}})
+    aws.client("secretsmanager").create_secret(Name="graticule/oceanlab/admin-api-token")  # the hub's: kept
+    said: list[str] = []
+    ended = end_machines(validate_text(platform_text), said.append, homes=False)
+    assert sorted(ended.secrets) == ["cluster-a", "cluster-a-s1", "cluster-a-s2", "cluster-b"]
+    assert said == ["deleting 4 machine secret(s) the gateway left"]
+    assert secrets.all_keys() == []
+    assert [s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"]] == [
+        "graticule/oceanlab/admin-api-token"]

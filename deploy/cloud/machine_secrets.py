@@ -11,10 +11,10 @@ that to this secret's own machines. It is put before the launch (policy: the hub
 rewritten by `allow` right after, which is why the machine retries while denied.
 
 Secrets Manager takes a resource policy of at most `POLICY_MAX_CHARS` characters, so one
-secret names at most `per_secret` instances (`capacity`: 449 for EC2's longest ids). A bigger cluster reads
-its secret from shards, copies under `shard_key(key, 1)`, `shard_key(key, 2)`, ... each with
-its own machines in its policy (`deploy.gateway.secret_shards` assigns them);
-`delete_shards` deletes them all.
+secret names at most `per_secret` instances (`capacity`: 449 with EC2's longest ids). A
+bigger cluster reads its secret from shards, copies under `shard_key(key, 1)`,
+`shard_key(key, 2)`, ... each naming its own machines (`deploy.gateway.secret_shards`
+assigns them); `delete_shards` deletes them all; `all_keys` lists what is left, for teardown.
 """
 
 from __future__ import annotations
@@ -133,6 +133,16 @@ class MachineSecrets:
             pass  # deleted already: idempotent
         except Exception as exc:
             raise _failure("delete", name, exc) from None
+
+    def all_keys(self) -> list[str]:
+        """Every machine secret's key of the platform (ListSecrets: the operator's, not the hub's)."""
+        prefix = self.name("")
+        try:
+            pages = self.client.get_paginator("list_secrets").paginate(Filters=[{"Key": "name", "Values": [prefix]}])
+            names = [secret["Name"] for page in pages for secret in page["SecretList"]]
+        except Exception as exc:
+            raise _failure("list", prefix + "*", exc) from None
+        return sorted(name[len(prefix):] for name in names if name.startswith(prefix))
 
     def delete_shards(self, key: str) -> list[str]:
         """Delete the secret and every shard of it (the keys deleted). Shards are made in
