@@ -200,3 +200,72 @@ def test_destroy_deletes_the_shards_a_dead_gateway_left(aws, platform_text):
     assert secrets.all_keys() == []
     assert [s["Name"] for s in aws.client("secretsmanager").list_secrets()["SecretList"]] == [
         "graticule/oceanlab/admin-api-token"]
+
+
+def test_a_restarted_gateway_adopts_a_sharded_launch_and_keeps_filling_the_shards(tmp_path, monkeypatch, aws,
+                                                                                 platform_text):
+    """As tests/test_gateway_adoption.py: a second backend on the first one's database; a batch
+    launched into shard 1 but never recorded is adopted with its shard, which stays readable."""
+    from cryptography.fernet import Fernet
+    from dask_gateway_server.backends.db_base import DataManager
+
+    from deploy.gateway.adoption import UnrecordedLaunches
+    from tests.support import vm_gateway
+
+    database, key = f"sqlite:///{tmp_path / 'gateway.sqlite'}", [Fernet.generate_key()]
+    first = vm_gateway.backend(tmp_path, monkeypatch, aws, platform_text)
+    monkeypatch.setattr(first, "machines_per_secret", lambda: 2)  # shard 0: the scheduler and one worker
+
+    async def before_the_kill():
+        first.db = DataManager(url=database, encrypt_keys=key)
+        cluster, _ = await vm_gateway.cluster_with_workers(first, "carol", "small", 1)
+        in_flight = [first.db.create_worker(cluster) for _ in range(2)]
+        for job in in_flight:
+            first.budgets.budgets.admit(first.budgets._request(
+                "carol", cluster.name, job.name, cluster.options, cluster.config, "worker"))
+
+        async def launch(job) -> str:  # its state dropped: the gateway was killed before recording it
+            (state,) = [state async for state in first.do_start_worker(job)]
+            return state["machine_id"]
+
+        return cluster.name, [job.name for job in in_flight], set(await asyncio.gather(*map(launch, in_flight)))
+
+    try:
+        cluster_name, in_flight_names, in_flight_ids = asyncio.run(before_the_kill())
+    finally:
+        first.budgets.close()
+    first.db.db.dispose()
+    secrets = first.secrets
+    secret = f"cluster-{cluster_name}"
+    assert _readers(secrets, shard_key(secret, 1))[0] == in_flight_ids
+
+    second = vm_gateway.backend(tmp_path, monkeypatch, aws, platform_text, prepare=False)
+    monkeypatch.setattr(second, "machines_per_secret", lambda: 2)
+
+    async def after_the_restart():
+        listed = second.machines.list({"platform": second.spec.name})
+        second._unrecorded = UnrecordedLaunches(listed)
+        second.db = DataManager(url=database, encrypt_keys=key)
+        vm_gateway.give_queue(second)
+        cluster = second.db.get_cluster(cluster_name)
+        second.budgets.recover(second.db, await second.liveness())
+        await second.adopt(listed)
+        for name in in_flight_names:
+            await second.reconcile_worker(cluster.workers[name])
+        (late,) = [second.db.create_worker(cluster)]
+        await vm_gateway.start(second, late, "worker")
+        return cluster, late
+
+    try:
+        cluster, late = asyncio.run(after_the_restart())
+        adopted = [cluster.workers[name].state for name in in_flight_names]
+        assert {s["machine_id"] for s in adopted} == in_flight_ids and {s[STATE_KEY] for s in adopted} == {1}
+        assert _readers(secrets, shard_key(secret, 1))[0] == in_flight_ids  # still theirs alone
+        assert late.state[STATE_KEY] == 2  # shards 0 and 1 are full: a new one
+        assert _readers(secrets, shard_key(secret, 2))[0] == {late.state["machine_id"]}
+        second.db.update_cluster(cluster, target=JobStatus.STOPPED)
+        asyncio.run(second.do_stop_cluster(cluster))
+        assert _secret_keys(secrets) == set()
+    finally:
+        second.budgets.close()
+        second.db.db.dispose()

@@ -11,9 +11,9 @@ A cloud with machine secrets (`make_secrets`: AWS, GCP) keeps every credential o
 data: the cluster's TLS certificate and key and its API token go into one secret per
 cluster (in shards of `machines_per_secret` machines: `secret_shards.py`), readable only by
 the cluster's machines (`allow` after each launch) and deleted when the cluster stops; the
-user data (`deploy.cloud.machine_boot`) is the same for all of a
-cluster's workers, so a scale-up's `do_start_worker` calls are coalesced into batches
-(`vm_batches.py`: one launch request per batch), and each worker machine asks the gateway
+user data (`deploy.cloud.machine_boot`) is the same for all of a shard's workers, so a
+scale-up's `do_start_worker` calls are coalesced into batches (`vm_batches.py`: one launch
+request per batch and shard), and each worker machine asks the gateway
 which worker it is and where its scheduler listens (`vm_worker_launcher.py`,
 `machines_api.py`). Initial workers therefore launch together with the scheduler.
 A backend without them (the tests' fake machines) writes the credentials into user data
@@ -323,6 +323,7 @@ class VMBackend(MachineMetering):
         cluster = worker.cluster
         name = f"{cluster.name[:16]}-w-{worker.name[:8]}"
         environment = self.get_worker_env(cluster)
+        shard = 0
         if self.secrets is None:
             spec = self._machine_spec(cluster, "worker", name, self.get_worker_command(cluster, worker.name),
                                       environment)
@@ -331,14 +332,12 @@ class VMBackend(MachineMetering):
             shard = await self._reserve_shard(cluster)
             spec = self._machine_spec(cluster, "worker", name, self.worker_machine_command(cluster), environment,
                                       shard)
-            try:  # batched with the shard's other launches, allowed its shard with them
+            try:  # batched with its shard's other launches, allowed its shard with them
                 machine = await self.batcher.launch(f"{cluster.name}/{shard}", spec)
             except BaseException:
                 self.shards.release(self.secret_key(cluster), shard)
                 raise
-            yield machine_state(machine.id, machine.private_ip, shard)
-            return
-        yield {"machine_id": machine.id, "private_ip": machine.private_ip}
+        yield machine_state(machine.id, machine.private_ip, shard)
 
     async def _batch_launched(self, key: str, machines: list[Machine]) -> None:
         cluster_name, _, shard = key.rpartition("/")
