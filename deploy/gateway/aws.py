@@ -65,11 +65,16 @@ class AWSBackend(SyncingVMBackend):
             values["files"][SPOT_NOTICE_FILE] = Path(spot_notice.__file__).read_text()
         return values
 
-    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+    def machines_per_secret(self) -> int:
+        # a resource policy names at most this many instances: bigger clusters read shards
+        return self.secrets.per_secret
+
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str],
+                       secret_key: str | None = None) -> str:
         key = self.environment_key(cluster)
         return machine_user_data(MachineBoot(
             platform=self.spec.name, region=self.region, bucket=self.artifacts_bucket,
-            secret=self.secrets.name(self.secret_key(cluster)), command=command,
+            secret=self.secrets.name(secret_key or self.secret_key(cluster)), command=command,
             environment=key, env=environment,
             # without a locked environment, Dask comes from the platform's own wheelhouse
             platform_software=key is None,

@@ -89,11 +89,12 @@ class GCPBackend(SyncingVMBackend):
         # On the hub VM: the instance's account; a simulated VM's endpoints file stands in for Google.
         return GcsObjects(self.artifacts_bucket, project=self.project, on_vm=ENDPOINTS_VARIABLE not in os.environ)
 
-    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str],
+                       secret_key: str | None = None) -> str:
         key = self.environment_key(cluster)
         return gcp_machine_startup_script(GcpMachineBoot(
             platform=self.spec.name, bucket=self.artifacts_bucket, api_url=self.api_url,
-            secret=self.secret_key(cluster), command=command, environment=key, env=environment,
+            secret=secret_key or self.secret_key(cluster), command=command, environment=key, env=environment,
             # without a locked environment, Dask comes from the platform's own wheelhouse
             platform_software=key is None,
         ))

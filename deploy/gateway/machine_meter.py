@@ -47,6 +47,7 @@ from deploy.cloud.machines import TAG_BUDGET, TAG_PLATFORM, TAG_ROLE, Machine
 from deploy.cloud.reaper import DEFAULT_GRACE_SECONDS
 from deploy.gateway.adoption import DASK_ROLES, UnrecordedLaunches, in_use, orphans
 from deploy.gateway.base import GraticuleBackend
+from deploy.gateway.secret_shards import machine_state, shard_of
 from deploy.ledger.machines import Attachment, Restart, attach, attached, close_machine, split_at_restart
 
 
@@ -201,11 +202,12 @@ class MachineMetering(GraticuleBackend):
             await asyncio.to_thread(self.machines.terminate, [machine.id])
             await super().reconcile_worker(worker)  # refused there too: stopped with the reason
             return
-        self.db.update_worker(worker, state={"machine_id": machine.id, "private_ip": machine.private_ip},
+        shard = shard_of(machine.tags)  # the secret its user data reads
+        self.db.update_worker(worker, state=machine_state(machine.id, machine.private_ip, shard),
                               status=JobStatus.SUBMITTED)
         self.record("worker-started", cluster, worker)
         if getattr(self, "secrets", None) is not None:  # its cluster's secret, as after a launch
-            await self._allow(cluster, [machine.id])
+            await self._allow(cluster, [machine.id], shard)
         self.log.info("Worker %s of cluster %s adopted %s, launched before the restart",
                       worker.name, cluster.name, machine.id)
 

@@ -9,10 +9,11 @@ the ledger (see `GraticuleBackend.liveness`).
 
 A cloud with machine secrets (`make_secrets`: AWS, GCP) keeps every credential out of user
 data: the cluster's TLS certificate and key and its API token go into one secret per
-cluster, readable only by the cluster's machines (`allow` after each launch) and deleted
-when the cluster stops; the user data (`deploy.cloud.machine_boot`) is the same for all of a
-cluster's workers, so a scale-up's `do_start_worker` calls are coalesced into batches
-(`vm_batches.py`: one launch request per batch), and each worker machine asks the gateway
+cluster (in shards of `machines_per_secret` machines: `secret_shards.py`), readable only by
+the cluster's machines (`allow` after each launch) and deleted when the cluster stops; the
+user data (`deploy.cloud.machine_boot`) is the same for all of a shard's workers, so a
+scale-up's `do_start_worker` calls are coalesced into batches (`vm_batches.py`: one launch
+request per batch and shard), and each worker machine asks the gateway
 which worker it is and where its scheduler listens (`vm_worker_launcher.py`,
 `machines_api.py`). Initial workers therefore launch together with the scheduler.
 A backend without them (the tests' fake machines) writes the credentials into user data
@@ -38,6 +39,7 @@ from traitlets import Float, Integer, Unicode, default
 
 from deploy.cloud.deadman import DEFAULT_AFTER_SECONDS, DeadMan
 from deploy.cloud.machine_boot import PYTHON
+from deploy.cloud.machine_secrets import shard_key
 from deploy.cloud.machines import (
     TAG_BUDGET,
     TAG_CLUSTER,
@@ -52,6 +54,7 @@ from deploy.cloud.machines import (
 from deploy.gateway import vm_worker_launcher
 from deploy.gateway.budgets import stop_reason_options
 from deploy.gateway.machine_meter import MachineMetering
+from deploy.gateway.secret_shards import TAG_SHARD, Known, SecretShards, machine_state, shard_of
 from deploy.gateway.vm_batches import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, LaunchBatcher
 from deploy.runtime import env
 from modules.spec import HUB_PORT
@@ -134,8 +137,14 @@ class VMBackend(MachineMetering):
         None: then credentials travel in user data (`legacy_user_data`)."""
         return None
 
-    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str]) -> str:
-        """User data that reads the cluster's secret and runs `command` (clouds with secrets)."""
+    def machines_per_secret(self) -> int | None:
+        """How many machines one secret can be read by (None: any number): the shards' size."""
+        return None
+
+    def boot_user_data(self, cluster, command: list[str], environment: dict[str, str],
+                       secret_key: str | None = None) -> str:
+        """User data that reads the cluster's secret (`secret_key`: one of its shards; None:
+        the cluster's own) and runs `command` (clouds with secrets)."""
         raise NotImplementedError
 
     def instance_profile_of(self, username: str) -> str | None:
@@ -167,6 +176,13 @@ class VMBackend(MachineMetering):
     @secrets.setter
     def secrets(self, value) -> None:
         self._secrets = value
+        self._shards = None
+
+    @property
+    def shards(self) -> SecretShards:
+        if getattr(self, "_shards", None) is None:
+            self._shards = SecretShards(self.secrets, self.machines_per_secret())
+        return self._shards
 
     @property
     def batcher(self) -> LaunchBatcher:
@@ -193,15 +209,18 @@ class VMBackend(MachineMetering):
     def _profile(self, cluster) -> str:
         return (cluster.options or {}).get("profile") or self.spec.dask.default_profile
 
-    def _machine_spec(self, cluster, role: str, name: str, command: list[str], environment: dict) -> MachineSpec:
+    def _machine_spec(self, cluster, role: str, name: str, command: list[str], environment: dict,
+                      shard: int = 0) -> MachineSpec:
         template = self.worker_template(self._profile(cluster))
         tags = {TAG_PLATFORM: self.spec.name, TAG_CLUSTER: cluster.name, TAG_ROLE: role, TAG_USER: cluster.username}
+        if shard:
+            tags[TAG_SHARD] = str(shard)
         grants = self.spec.users.get(cluster.username)
         if grants is not None and grants.budget:
             tags[TAG_BUDGET] = grants.budget  # the hub's IAM policy refuses a launch without it
         if self.secrets is not None:
             environment = {k: v for k, v in environment.items() if k != SECRET_ENV}
-            data = self.boot_user_data(cluster, command, environment)
+            data = self.boot_user_data(cluster, command, environment, shard_key(self.secret_key(cluster), shard))
         else:
             data = legacy_user_data(command, environment, cluster.tls_cert, cluster.tls_key)
         return MachineSpec(
@@ -233,20 +252,22 @@ class VMBackend(MachineMetering):
         return {"env": {SECRET_ENV: cluster.token},
                 "files": {cert: cluster.tls_cert.decode(), key: cluster.tls_key.decode()}}
 
-    def _known_machine_ids(self, cluster) -> set[str]:
-        jobs = [cluster, *(w for w in cluster.workers.values() if w.status < JobStatus.STOPPED)]
-        return {machine_id for job in jobs if (machine_id := (job.state or {}).get("machine_id"))}
+    def _known_machine_ids(self, cluster) -> Known:
+        """{shard: ids} of the cluster's machines its jobs hold (after a restart: the database's)."""
+        known: dict[int, set[str]] = {}
+        for job in [cluster, *(w for w in cluster.workers.values() if w.status < JobStatus.STOPPED)]:
+            if machine_id := (job.state or {}).get("machine_id"):
+                known.setdefault(shard_of(job.state), set()).add(machine_id)
+        return known
 
-    async def _allow(self, cluster, machine_ids: list[str]) -> None:
-        """Let the cluster's machines, these new ones included, read its secret. One writer
-        per cluster at a time: the policy is rewritten whole, a concurrent write would drop ids."""
-        if not hasattr(self, "_allowed"):
-            self._allowed: dict[str, set[str]] = {}
-            self._allow_locks: dict[str, asyncio.Lock] = {}
-        async with self._allow_locks.setdefault(cluster.name, asyncio.Lock()):
-            ids = self._allowed.setdefault(cluster.name, set())
-            ids |= self._known_machine_ids(cluster) | set(machine_ids)
-            await asyncio.to_thread(self.secrets.allow, self.secret_key(cluster), sorted(ids))
+    async def _allow(self, cluster, machine_ids: list[str], shard: int = 0) -> None:
+        """Let the shard's machines, these new ones included, read it."""
+        await self.shards.allow(self.secret_key(cluster), shard, machine_ids, self._known_machine_ids(cluster))
+
+    async def _reserve_shard(self, cluster) -> int:
+        return await self.shards.reserve(self.secret_key(cluster), self._known_machine_ids(cluster),
+                                         lambda: self._secret_values(cluster),
+                                         {TAG_CLUSTER: cluster.name, TAG_USER: cluster.username})
 
     # -- dask-gateway's do_* hooks ------------------------------------------------------------
 
@@ -259,7 +280,8 @@ class VMBackend(MachineMetering):
     async def do_start_cluster(self, cluster):
         if self.secrets is not None:
             tags = {TAG_CLUSTER: cluster.name, TAG_USER: cluster.username}
-            await asyncio.to_thread(self.secrets.put, self.secret_key(cluster), self._secret_values(cluster), tags)
+            await self.shards.create(self.secret_key(cluster), self._secret_values(cluster), tags)
+            await self._reserve_shard(cluster)  # shard 0, the secret just made
         command, environment = self.get_scheduler_command(cluster), self.get_scheduler_env(cluster)
         spec = self._machine_spec(cluster, "scheduler", f"{cluster.name[:16]}-s", command, environment)
         machine = await self._launch(spec)
@@ -278,8 +300,7 @@ class VMBackend(MachineMetering):
         if ids:
             await asyncio.to_thread(self.machines.terminate, ids)
         if self.secrets is not None:
-            await asyncio.to_thread(self.secrets.delete, self.secret_key(cluster))
-            getattr(self, "_allowed", {}).pop(cluster.name, None)
+            await self.shards.delete(self.secret_key(cluster))
 
     async def _explain_failure(self, cluster) -> None:
         """A cluster whose scheduler machine went away (a spot reclaim) says so to its owner."""
@@ -302,19 +323,27 @@ class VMBackend(MachineMetering):
         cluster = worker.cluster
         name = f"{cluster.name[:16]}-w-{worker.name[:8]}"
         environment = self.get_worker_env(cluster)
+        shard = 0
         if self.secrets is None:
             spec = self._machine_spec(cluster, "worker", name, self.get_worker_command(cluster, worker.name),
                                       environment)
             machine = await self._launch(spec)
         else:
-            spec = self._machine_spec(cluster, "worker", name, self.worker_machine_command(cluster), environment)
-            machine = await self.batcher.launch(cluster.name, spec)  # allowed its secret, with its batch
-        yield {"machine_id": machine.id, "private_ip": machine.private_ip}
+            shard = await self._reserve_shard(cluster)
+            spec = self._machine_spec(cluster, "worker", name, self.worker_machine_command(cluster), environment,
+                                      shard)
+            try:  # batched with its shard's other launches, allowed its shard with them
+                machine = await self.batcher.launch(f"{cluster.name}/{shard}", spec)
+            except BaseException:
+                self.shards.release(self.secret_key(cluster), shard)
+                raise
+        yield machine_state(machine.id, machine.private_ip, shard)
 
-    async def _batch_launched(self, cluster_name: str, machines: list[Machine]) -> None:
+    async def _batch_launched(self, key: str, machines: list[Machine]) -> None:
+        cluster_name, _, shard = key.rpartition("/")
         cluster = self.db.get_cluster(cluster_name)
         if cluster is not None:
-            await self._allow(cluster, [m.id for m in machines])
+            await self._allow(cluster, [m.id for m in machines], int(shard))
 
     def worker_machine_command(self, cluster) -> list[str]:
         """The same for every worker of the cluster: the launcher asks the gateway for the rest."""

@@ -5,10 +5,10 @@ their machine secrets and the users' home volumes or disks.
 On gcp all of it goes before Terraform runs (`end_machines`): the instances are deleted,
 then every machine secret of the platform (Dask clusters' too, should a gateway have died
 holding one), then the home disks once the deleted instances let go of them. On aws the
-servers end before Terraform (their security group could not be deleted while they run)
-and the home volumes after it, as before. `platform destroy --machines-only` runs this part
-alone, without Terraform: for an operator clearing what the hub made, and for tests, since
-Terraform's google provider cannot be had offline.
+servers (their security group could not be deleted while they run) and every machine
+secret end before Terraform, the home volumes after it. `platform destroy --machines-only`
+runs this part alone, without Terraform: for an operator clearing what the hub made, and
+for tests, since Terraform's google provider cannot be had offline.
 """
 
 from __future__ import annotations
@@ -64,7 +64,14 @@ def _end_aws_servers(platform: Platform, progress: Progress) -> Ended:
             key = "server-" + machine.tags[TAG_SERVER].replace("/", "-")
             secrets.delete(key)
             deleted.append(key)
-    return Ended(servers=[m.id for m in found], secrets=deleted)
+    # Dask clusters' secrets (and their shards) are the gateway's to delete: any left here, a
+    # gateway died holding them.
+    left = [key for key in secrets.all_keys() if key not in deleted]
+    if left:
+        progress(f"deleting {len(left)} machine secret(s) the gateway left")
+    for key in left:
+        secrets.delete(key)
+    return Ended(servers=[m.id for m in found], secrets=deleted + left)
 
 
 def delete_aws_homes(platform: Platform) -> list[str]:
