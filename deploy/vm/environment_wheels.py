@@ -17,13 +17,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deploy.environments.lock import Entry
-from deploy.files import write_atomic
+from deploy.files import read_json_object, write_atomic
 from deploy.vm import wheelhouse
 from deploy.vm.wheelhouse import Wheelhouse
 
 MACHINE = "x86_64"  # the machines' image (modules/aws/templates.py); arm profiles are not covered yet
 PYTHON = "3.11"  # the image's python3
 INDEX_FILE = "environments/wheels.json"  # in the published configuration: {environment: key}
+
+
+def published_keys(build_dir: Path) -> dict[str, str]:
+    """{environment: key} as apply last published it into the build (read it each time: each
+    apply rewrites it); {} before the first. The gateway's and the notebook spawner's lookup."""
+    return read_json_object(build_dir / INDEX_FILE)
 
 
 def machine_key(entry: Entry) -> str | None:
