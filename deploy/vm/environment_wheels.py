@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deploy.environments.lock import Entry
-from deploy.files import read_json_object, write_atomic
+from deploy.files import read_json_object
 from deploy.vm import wheelhouse
 from deploy.vm.wheelhouse import Wheelhouse
 
@@ -47,19 +46,8 @@ def ensure_wheels(entry: Entry, cache: Path, progress: Callable[[str], None] = l
     key = machine_key(entry)
     if key is None:
         return None
-    directory = cache / key
-    if (directory / "index.json").is_file():
-        return Wheelhouse(key, directory)
-    progress(f"environment {key[:12]}: fetching its wheels for the machines")
-    staging = cache / f".{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / "requirements.txt").write_text("\n".join(entry.machines[MACHINE]) + "\n")
-    files = wheelhouse.download(staging / "requirements.txt", staging, staging)
-    write_atomic(staging / "index.json", json.dumps({"files": files}, indent=2) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.rename(directory)
-    return Wheelhouse(key, directory)
+    return wheelhouse.fetched_once(cache, key, "\n".join(entry.machines[MACHINE]) + "\n", None,
+                                   lambda: progress(f"environment {key[:12]}: fetching its wheels for the machines"))
 
 
 def publish_all(entries: Mapping[str, Entry], cache: Path, upload: Callable[[str, Wheelhouse], int],
