@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import time
 
+from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
+from deploy.vm.gcp_stores import GcpSecrets
 from modules import naming
 from tests.support.machine_secret_broker import (
     AUDIENCE,
@@ -54,6 +57,17 @@ def test_put_read_delete(broker_secrets, broker_secret_manager):
                                                   "graticule-oceanlab-machines-ownerless"}
     assert broker_secrets.read("cluster-abc") is None
     broker_secrets.delete("cluster-abc")  # idempotent
+
+
+def test_the_secret_stores_make_their_client_from_the_endpoints_file(broker_secret_manager, tmp_path, monkeypatch):
+    """GcpMachineSecrets and the hub's GcpSecrets share google_clients.secret_manager_client:
+    given no client, both reach the Secret Manager the endpoints file names."""
+    endpoints = tmp_path / "google-endpoints.json"
+    endpoints.write_text(json.dumps({"secretmanager": broker_secret_manager.url}))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
+    GcpMachineSecrets(PROJECT, "oceanlab", on_vm=False).put("cluster-abc", VALUES, tags={"cluster": "abc"})
+    assert "graticule-oceanlab-machines-cluster-abc" in broker_secret_manager.secrets
+    assert GcpSecrets(PROJECT, "oceanlab", on_vm=False).value("cookie-secret") is None  # asked, none there
 
 
 def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(broker_secrets, broker_issuer, broker_fleet):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.cloud import gcp_placement
-from deploy.cloud.google_clients import client_arguments
+from deploy.cloud.google_clients import secret_manager_client
 from deploy.cloud.machines import TAG_CLUSTER, TAG_PLATFORM, TAG_SERVER, MachinesError
 from modules import naming
 
@@ -54,10 +54,7 @@ class GcpMachineSecrets:
     @property
     def client(self):
         if self._client is None:
-            from google.cloud import secretmanager
-
-            self._client = secretmanager.SecretManagerServiceClient(
-                transport="rest", **client_arguments("secretmanager", on_vm=self._on_vm))
+            self._client = secret_manager_client(on_vm=self._on_vm)
         return self._client
 
     def name(self, key: str) -> str:

@@ -55,6 +55,13 @@ def client_arguments(api: str, *, on_vm: bool = False) -> dict:
             "client_options": {"api_endpoint": endpoints[api]} if api in endpoints else None}
 
 
+def secret_manager_client(*, on_vm: bool = False):
+    """A Secret Manager client (REST) with `client_arguments`: the hub's secrets and the machines'."""
+    from google.cloud import secretmanager
+
+    return secretmanager.SecretManagerServiceClient(transport="rest", **client_arguments("secretmanager", on_vm=on_vm))
+
+
 def identity_certs_url() -> str:
     """Where the certificates that sign instance identity tokens are served (PEM by key id)."""
     return google_endpoints().get("certs") or GOOGLE_CERTS_URL

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.cloud.google_clients import client_arguments, google_endpoints
+from deploy.cloud.google_clients import client_arguments, google_endpoints, secret_manager_client
 from deploy.vm.stores import StoreError
 from modules import naming
 
@@ -21,13 +21,6 @@ def storage_client(project: str | None, *, on_vm: bool = False):
     if not google_endpoints() and os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project)  # the library's own emulator switch
     return storage.Client(project=project, **client_arguments("storage", on_vm=on_vm))
-
-
-def secret_manager_client(*, on_vm: bool = False):
-    from google.cloud import secretmanager
-
-    return secretmanager.SecretManagerServiceClient(transport="rest",
-                                                    **client_arguments("secretmanager", on_vm=on_vm))
 
 
 @contextmanager
