@@ -112,7 +112,7 @@ def test_units_are_hardened_and_the_hub_keeps_its_servers(tmp_path):
         for line in ("Restart=always", "ProtectSystem=full", "PrivateTmp=yes", "RuntimeDirectory=graticule",
                      f"StandardOutput=append:/var/log/graticule/{component}.log",
                      f"StandardError=append:/var/log/graticule/{component}.log",
-                     f"EnvironmentFile=/run/graticule/{component}.env"):
+                     f"EnvironmentFile=/run/graticule/{component}.env", f"LimitNOFILE={units.OPEN_FILES}"):
             assert line in text.splitlines(), (name, line)
         assert ("KillMode=process" in text) == (component == "hub")
     hub_start = next(line for line in found["graticule-hub.service"].splitlines() if line.startswith("ExecStart="))

@@ -60,7 +60,10 @@ class DashboardAccess:
     def _client(self) -> aiohttp.ClientSession:
         if self.session is None:
             # Bodies pass through as they come (no re-encoding); redirects go to the browser.
-            self.session = aiohttp.ClientSession(auto_decompress=False)
+            # No cap on connections (aiohttp's default is 100): each open dashboard holds one
+            # websocket for as long as its tab is open, and the 101st page, websocket or hub
+            # token check would wait behind them without end. The hub's proxy bounds the rest.
+            self.session = aiohttp.ClientSession(auto_decompress=False, connector=aiohttp.TCPConnector(limit=0))
         return self.session
 
     async def _close(self, app: web.Application) -> None:

@@ -25,6 +25,10 @@ from modules.naming import DATABASE_URL_KEY
 CONFIG_SYNC = "config-sync"
 LOGSHIP = "logship"
 REAPER = "reaper"
+# systemd's default soft limit is 1024 open files. The gateway holds a socket per request the
+# proxy forwards (a long poll per booting machine: a 1,000-machine start alone would run out),
+# the proxy two (it forwards up to 4,096 at once, deploy.local.http_proxy).
+OPEN_FILES = 65536
 
 
 def unit_name(component: str) -> str:
@@ -56,6 +60,7 @@ def unit_text(name: str, description: str, command: list[str], *, workdir: Path,
         f"EnvironmentFile={env_file(name)}",
         "Restart=always",
         "RestartSec=2",
+        f"LimitNOFILE={OPEN_FILES}",
         "ProtectSystem=full",
         f"ReadWritePaths={state_dir} {LOG_DIR} {RUN_DIR}",
         "PrivateTmp=yes",
