@@ -1,7 +1,9 @@
-"""Atomic writes: a failed write leaves the previous file or directory untouched."""
+"""Atomic writes: a failed write leaves the previous file or directory untouched. And the
+lenient read of a JSON object that apply publishes (absent until it has)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -49,3 +51,12 @@ def replace_tree_atomic(directory: Path, files: Mapping[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`; {} when it is missing, unreadable or not an object."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

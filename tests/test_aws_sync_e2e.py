@@ -14,6 +14,7 @@ and closing it terminates them and deletes its secret.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,17 +23,9 @@ from render.gateway_config import gateway_spec
 from render.validate import validate_text
 from tests.support.aws_platform import AwsPlatform
 from tests.support.bootstrap import NAME
-from tests.support.cloud_e2e import WAIT, aws_diagnosis, aws_instances, aws_tags, eventually
-from tests.support.hub_e2e import PASSWORDS, Session
+from tests.support.cloud_e2e import aws_diagnosis, aws_instances, aws_tags, eventually
 from tests.support.laptop import on_laptop
-from tests.support.sync_laptop import (
-    SYNCED_WHEEL,
-    SYNCED_WHERE,
-    run_sync_on_laptop,
-    sync_laptop,
-    sync_result,
-    synced_environment_key,
-)
+from tests.support.sync_laptop import alice_syncs, assert_synced, stop_left_behind, sync_laptop
 from tests.support.vm_gateway import user_data as machine_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
@@ -52,21 +45,11 @@ def _published(platform: AwsPlatform, key: str) -> list[str]:
 def test_alice_syncs_her_laptops_package_onto_the_clusters_machines(aws_platform: AwsPlatform, laptop, tmp_path):
     platform = aws_platform
     budget = gateway_spec(validate_text(platform.text), "aws").users["alice"].budget
-    config = tmp_path / "laptop-config"
-    config.mkdir()
-    assert Session(platform.front, "alice").login().status_code == 302  # her first login sets her password
-    on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
-
-    done = run_sync_on_laptop(laptop, config, WAIT, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler)
-    name, result = sync_result(done)
+    run = alice_syncs(platform, laptop, tmp_path)
+    name = run.name
     try:
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{aws_diagnosis(platform, name)}"
-        assert result["where"] == SYNCED_WHERE
         # the worker ran in the synced environment its machine installed from the bucket
-        key = synced_environment_key(result["executable"])
-        files = _published(platform, key)
-        assert SYNCED_WHEEL in files and {"index.json", "requirements.txt"} <= set(files)
-        assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
+        key = assert_synced(run, partial(_published, platform), lambda: aws_diagnosis(platform, name))
 
         instances = aws_instances(platform, name)
         assert sorted(aws_tags(i)["role"] for i in instances) == ["scheduler", "worker"], aws_diagnosis(platform, name)
@@ -78,13 +61,11 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_machines(aws_platform
             _, script = machine_script(platform.server, instance["InstanceId"])
             assert f"ENVIRONMENT={key}\n" in script and "PLATFORM_SOFTWARE=0" in script
 
-        on_laptop(laptop, config, "stop", name)
+        on_laptop(laptop, run.config, "stop", name)
         eventually(lambda: not aws_instances(platform, name), 300,
                    lambda: f"instances of {name} left running\n" + aws_diagnosis(platform, name))
         secrets = platform.server.client("secretsmanager").list_secrets()["SecretList"]
         assert f"graticule/{NAME}/machines/cluster-{name}" not in {s["Name"] for s in secrets}
-        name = None
+        run.name = None  # stopped: nothing left behind
     finally:
-        if name is not None:  # a failed test leaves no cluster behind
-            on_laptop(laptop, config, "stop", name)
-            eventually(lambda: not aws_instances(platform, name), 300, lambda: f"{name} left instances")
+        stop_left_behind(laptop, run, lambda: aws_instances(platform, name))

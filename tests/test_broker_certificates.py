@@ -10,74 +10,46 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
 from deploy.gateway.signing_certs import REFETCH_AFTER, freshness
-from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.machine_secret_broker import (
-    PROJECT,
     VALUES,
     Clock,
     ask,
     ask_all,
     broker_of,
-    machine_secrets,
     metadata_token,
-    running_fleet,
 )
 from tests.support.simulator.gce_identity import IdentityIssuer
 
 
-@pytest.fixture
-def secret_manager():
-    with running_secret_manager(PROJECT) as fake:
-        yield fake
-
-
-@pytest.fixture
-def secrets(secret_manager) -> GcpMachineSecrets:
-    return machine_secrets(secret_manager)
-
-
-@pytest.fixture
-def issuer():
-    with IdentityIssuer() as running:
-        yield running
-
-
-@pytest.fixture
-def fleet():
-    with running_fleet() as running:
-        yield running
-
-
-def test_broker_fetches_the_certificates_once_per_their_max_age(secrets, issuer, fleet):
-    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    machines = fleet.launch("oceanlab-abc-w", count=40, cluster="abc", role="worker", user="alice")
+def test_broker_fetches_the_certificates_once_per_their_max_age(broker_secrets, broker_issuer, broker_fleet):
+    broker_secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
+    machines = broker_fleet.launch("oceanlab-abc-w", count=40, cluster="abc", role="worker", user="alice")
     clock = Clock()
-    broker = broker_of(secrets, issuer, fleet, clock)
-    tokens = [metadata_token(issuer, m) for m in machines]
+    broker = broker_of(broker_secrets, broker_issuer, broker_fleet, clock)
+    tokens = [metadata_token(broker_issuer, m) for m in machines]
 
     assert ask_all(broker, "cluster-abc", tokens) == [200] * len(tokens)
-    assert issuer.fetches == 1  # 40 machines at once: one fetch
-    clock.now += issuer.max_age - 1
-    assert ask(broker, "cluster-abc", tokens[0])[0] == 200 and issuer.fetches == 1
+    assert broker_issuer.fetches == 1  # 40 machines at once: one fetch
+    clock.now += broker_issuer.max_age - 1
+    assert ask(broker, "cluster-abc", tokens[0])[0] == 200 and broker_issuer.fetches == 1
     clock.now += 1  # max-age reached: fetched again, once
-    assert ask_all(broker, "cluster-abc", tokens[:5]) == [200] * 5 and issuer.fetches == 2
+    assert ask_all(broker, "cluster-abc", tokens[:5]) == [200] * 5 and broker_issuer.fetches == 2
 
     # A key the kept certificates lack: fetched early, but no more than once per REFETCH_AFTER
     with IdentityIssuer() as forger:
         forged = metadata_token(forger, machines[0])
-    assert ask(broker, "cluster-abc", forged)[0] == 401 and issuer.fetches == 2  # fetched just now
+    assert ask(broker, "cluster-abc", forged)[0] == 401 and broker_issuer.fetches == 2  # fetched just now
     clock.now += REFETCH_AFTER
     assert [ask(broker, "cluster-abc", forged)[0] for _ in range(3)] == [401] * 3
-    assert issuer.fetches == 3
+    assert broker_issuer.fetches == 3
 
 
-def test_broker_keeps_no_certificates_their_response_says_not_to(secrets, fleet):
-    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    scheduler, = fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
+def test_broker_keeps_no_certificates_their_response_says_not_to(broker_secrets, broker_fleet):
+    broker_secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
+    scheduler, = broker_fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
     with IdentityIssuer(max_age=0) as issuer:
-        broker = broker_of(secrets, issuer, fleet)
+        broker = broker_of(broker_secrets, issuer, broker_fleet)
         token = metadata_token(issuer, scheduler)
         assert [ask(broker, "cluster-abc", token)[0] for _ in range(3)] == [200] * 3
         assert issuer.fetches == 3

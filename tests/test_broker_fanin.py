@@ -16,17 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp
 
 from deploy.gateway.machine_secret_broker import BROKER_THREADS
-from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.machine_secret_broker import (
-    PROJECT,
     VALUES,
     broker_of,
     broker_server,
-    machine_secrets,
     metadata_token,
-    running_fleet,
 )
-from tests.support.simulator.gce_identity import IdentityIssuer
 
 MACHINES = BROKER_THREADS  # five times the default executor's threads on 2 cores
 
@@ -53,15 +48,14 @@ async def _ask_while_held(broker, held, tokens: list[str]) -> tuple[bool, str | 
             return all_held, free, list(await asyncio.wait_for(asks, 120))
 
 
-def test_a_booting_cluster_asks_side_by_side():
-    with running_secret_manager(PROJECT) as secret_manager, IdentityIssuer() as issuer, running_fleet() as fleet:
-        secrets = machine_secrets(secret_manager)
-        secrets.put("cluster-big", VALUES, tags={"cluster": "big", "user": "alice"})
-        machines = fleet.launch("oceanlab-big-w", count=MACHINES, cluster="big", role="worker", user="alice")
-        secrets.allow("cluster-big", [m["name"] for m in machines])
-        tokens = [metadata_token(issuer, m) for m in machines]
-        held = fleet.compute.hold("compute.instances.get")
-        all_held, free, statuses = asyncio.run(_ask_while_held(broker_of(secrets, issuer, fleet), held, tokens))
+def test_a_booting_cluster_asks_side_by_side(broker_secrets, broker_issuer, broker_fleet):
+    broker_secrets.put("cluster-big", VALUES, tags={"cluster": "big", "user": "alice"})
+    machines = broker_fleet.launch("oceanlab-big-w", count=MACHINES, cluster="big", role="worker", user="alice")
+    broker_secrets.allow("cluster-big", [m["name"] for m in machines])
+    tokens = [metadata_token(broker_issuer, m) for m in machines]
+    held = broker_fleet.compute.hold("compute.instances.get")
+    broker = broker_of(broker_secrets, broker_issuer, broker_fleet)
+    all_held, free, statuses = asyncio.run(_ask_while_held(broker, held, tokens))
     assert all_held, f"at most {held.most} of {MACHINES} machines' requests reached Compute at once"
     assert free == "a thread"
     assert statuses == [200] * MACHINES

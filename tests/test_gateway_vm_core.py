@@ -19,7 +19,8 @@ from dask_gateway_server.proxy import Proxy
 from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
 from deploy.gateway.aws import AWSBackend
 from deploy.gateway.gcp import GCPBackend
-from deploy.gateway.vm import ENVIRONMENT_WHEELS, OUTPUTS
+from deploy.gateway.vm import OUTPUTS
+from deploy.vm.environment_wheels import INDEX_FILE
 from render.gateway_config import render_gateway
 from render.validate import validate_text
 from render.workers import render_workers
@@ -75,11 +76,11 @@ def test_the_environment_key_is_the_named_or_first_granted_environment_s_as_last
     cluster = SimpleNamespace(options={}, username=user, name="c1")
     assert backend.environment_key(cluster) is None  # nothing published yet: the image's Python
     keys = {name: f"key-{index}" for index, name in enumerate(environments)}
-    _write(backend, ENVIRONMENT_WHEELS, keys)
+    _write(backend, INDEX_FILE, keys)
     assert backend.environment_key(cluster) == keys[environments[0]]
     named = SimpleNamespace(options={"environment": environments[-1]}, username=user, name="c2")
     assert backend.environment_key(named) == keys[environments[-1]]
     unknown = SimpleNamespace(options={"environment": "not-published"}, username=user, name="c3")
     assert backend.environment_key(unknown) is None
-    _write(backend, ENVIRONMENT_WHEELS, {environments[0]: "republished"})  # a later apply: read again
+    _write(backend, INDEX_FILE, {environments[0]: "republished"})  # a later apply: read again
     assert backend.environment_key(cluster) == "republished"

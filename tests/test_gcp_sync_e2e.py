@@ -15,7 +15,7 @@ labelled as for any cluster, and closing it deletes them and its secret.
 from __future__ import annotations
 
 import base64
-import contextlib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,18 +24,10 @@ from deploy.cloud.deadman import MACHINE_USER_DATA
 from render.gateway_config import gateway_spec
 from render.validate import validate_text
 from tests.support.bootstrap import NAME
-from tests.support.cloud_e2e import WAIT, eventually, gcp_diagnosis, gcp_instances
+from tests.support.cloud_e2e import eventually, gcp_diagnosis, gcp_instances
 from tests.support.gcp_platform import GcpPlatform
-from tests.support.hub_e2e import PASSWORDS, Session
 from tests.support.laptop import on_laptop
-from tests.support.sync_laptop import (
-    SYNCED_WHEEL,
-    SYNCED_WHERE,
-    run_sync_on_laptop,
-    sync_laptop,
-    sync_result,
-    synced_environment_key,
-)
+from tests.support.sync_laptop import alice_syncs, assert_synced, stop_left_behind, sync_laptop
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -61,21 +53,11 @@ def _machine_script(instance: dict) -> str:
 def test_alice_syncs_her_laptops_package_onto_the_clusters_instances(gcp_platform: GcpPlatform, laptop, tmp_path):
     platform = gcp_platform
     budget = gateway_spec(validate_text(platform.text), "gcp").users["alice"].budget
-    config = tmp_path / "laptop-config"
-    config.mkdir()
-    assert Session(platform.front, "alice").login().status_code == 302  # her first login sets her password
-    on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
-
-    done = run_sync_on_laptop(laptop, config, WAIT, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler)
-    name, result = sync_result(done)
+    run = alice_syncs(platform, laptop, tmp_path)
+    name = run.name
     try:
-        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{gcp_diagnosis(platform, name)}"
-        assert result["where"] == SYNCED_WHERE
         # the worker ran in the synced environment its instance installed from Cloud Storage
-        key = synced_environment_key(result["executable"])
-        files = _published(platform, key)
-        assert SYNCED_WHEEL in files and {"index.json", "requirements.txt"} <= set(files)
-        assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
+        key = assert_synced(run, partial(_published, platform), lambda: gcp_diagnosis(platform, name))
 
         instances = gcp_instances(platform, name)
         assert sorted(i["labels"]["role"] for i in instances) == ["scheduler", "worker"], gcp_diagnosis(platform, name)
@@ -88,14 +70,11 @@ def test_alice_syncs_her_laptops_package_onto_the_clusters_instances(gcp_platfor
 
         secret_id = f"graticule-{NAME}-machines-cluster-{name}"
         assert secret_id in platform.secret_manager.secrets
-        on_laptop(laptop, config, "stop", name)
+        on_laptop(laptop, run.config, "stop", name)
         eventually(lambda: not gcp_instances(platform, name), 300,
                    lambda: f"instances of {name} left running\n" + gcp_diagnosis(platform, name))
         eventually(lambda: secret_id not in platform.secret_manager.secrets, 120,  # deleted after the instances
                    lambda: f"the secret {secret_id} outlived its cluster")
-        name = None
+        run.name = None  # stopped: nothing left behind
     finally:
-        if name is not None:  # a failed test leaves no cluster behind
-            with contextlib.suppress(AssertionError):  # stopped already: the failure came after
-                on_laptop(laptop, config, "stop", name)
-            eventually(lambda: not gcp_instances(platform, name), 300, lambda: f"{name} left instances")
+        stop_left_behind(laptop, run, lambda: gcp_instances(platform, name))

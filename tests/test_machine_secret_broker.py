@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from deploy.cloud.gcp_machine_secrets import GcpMachineSecrets
+from deploy.cloud.google_clients import ENDPOINTS_VARIABLE
+from deploy.vm.gcp_stores import GcpSecrets
 from modules import naming
-from tests.support.gcp.secret_manager import running_secret_manager
 from tests.support.machine_secret_broker import (
     AUDIENCE,
     PROJECT,
@@ -26,97 +25,83 @@ from tests.support.machine_secret_broker import (
     ask,
     ask_all,
     broker_of,
-    machine_secrets,
     metadata_token,
-    running_fleet,
 )
 from tests.support.simulator.gce_identity import IdentityIssuer
 from tests.support.simulator.gce_metadata import GceMetadata, answer
 
 
-@pytest.fixture
-def secret_manager():
-    with running_secret_manager(PROJECT) as fake:
-        yield fake
-
-
-@pytest.fixture
-def secrets(secret_manager) -> GcpMachineSecrets:
-    return machine_secrets(secret_manager)
-
-
-@pytest.fixture
-def issuer():
-    with IdentityIssuer() as running:
-        yield running
-
-
-@pytest.fixture
-def fleet():
-    with running_fleet() as running:
-        yield running
-
-
-def test_put_read_delete(secrets, secret_manager):
-    name = secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "Alice"})
+def test_put_read_delete(broker_secrets, broker_secret_manager):
+    name = broker_secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "Alice"})
     assert name == "projects/oceanlab-prod/secrets/graticule-oceanlab-machines-cluster-abc"
-    stored = secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"]
+    stored = broker_secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"]
     assert stored["labels"] == {"platform": "oceanlab", "cluster": "abc", "user": "alice"}
     assert not stored.get("annotations")  # nothing per machine: no cap on a cluster's size
-    found = secrets.read("cluster-abc")
+    found = broker_secrets.read("cluster-abc")
     assert found.values == VALUES and found.owner == {"platform": "oceanlab", "cluster": "abc"}
 
-    secrets.allow("cluster-abc", [f"oceanlab-abc-w-{i:04d}" for i in range(2000)])  # nothing to write on GCP
-    assert secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"] == stored
+    broker_secrets.allow("cluster-abc", [f"oceanlab-abc-w-{i:04d}" for i in range(2000)])  # nothing to write on GCP
+    assert broker_secret_manager.secrets["graticule-oceanlab-machines-cluster-abc"] == stored
 
-    secrets.put("cluster-abc", {"env": {"X": "new"}}, tags={"cluster": "abc", "user": "carol"})  # a new value
-    again = secrets.read("cluster-abc")
+    broker_secrets.put("cluster-abc", {"env": {"X": "new"}}, tags={"cluster": "abc", "user": "carol"})  # a new value
+    again = broker_secrets.read("cluster-abc")
     assert again.values == {"env": {"X": "new"}} and again.labels["user"] == "carol"
 
-    secrets.put("server-bob", {"env": {}}, tags={"user": "bob", "server": "bob/lab"})
-    assert secrets.read("server-bob").owner == {"platform": "oceanlab", "server": "bob-lab"}
-    secrets.put("ownerless", {"env": {}})
-    assert secrets.read("ownerless").owner == {}
+    broker_secrets.put("server-bob", {"env": {}}, tags={"user": "bob", "server": "bob/lab"})
+    assert broker_secrets.read("server-bob").owner == {"platform": "oceanlab", "server": "bob-lab"}
+    broker_secrets.put("ownerless", {"env": {}})
+    assert broker_secrets.read("ownerless").owner == {}
 
-    secrets.delete("cluster-abc")
-    assert set(secret_manager.secrets) == {"graticule-oceanlab-machines-server-bob",
-                                           "graticule-oceanlab-machines-ownerless"}
-    assert secrets.read("cluster-abc") is None
-    secrets.delete("cluster-abc")  # idempotent
+    broker_secrets.delete("cluster-abc")
+    assert set(broker_secret_manager.secrets) == {"graticule-oceanlab-machines-server-bob",
+                                                  "graticule-oceanlab-machines-ownerless"}
+    assert broker_secrets.read("cluster-abc") is None
+    broker_secrets.delete("cluster-abc")  # idempotent
 
 
-def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(secrets, issuer, fleet):
-    secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
-    secrets.put("cluster-bob", {"env": {"BOB": "1"}}, tags={"cluster": "bob", "user": "bob"})
-    secrets.put("server-alice", {"env": {"NB": "1"}}, tags={"user": "alice", "server": "alice"})
-    secrets.put("ownerless", {"env": {}})
-    alice_s, = fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
-    bob_w, = fleet.launch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
-    notebook, = fleet.launch("oceanlab-nb-alice-1a2b3c", role="notebook", user="alice", server="alice")
-    stranger, = fleet.launch("oceanlab-odd", user="alice")  # the platform's, but no cluster's
+def test_the_secret_stores_make_their_client_from_the_endpoints_file(broker_secret_manager, tmp_path, monkeypatch):
+    """GcpMachineSecrets and the hub's GcpSecrets share google_clients.secret_manager_client:
+    given no client, both reach the Secret Manager the endpoints file names."""
+    endpoints = tmp_path / "google-endpoints.json"
+    endpoints.write_text(json.dumps({"secretmanager": broker_secret_manager.url}))
+    monkeypatch.setenv(ENDPOINTS_VARIABLE, str(endpoints))
+    GcpMachineSecrets(PROJECT, "oceanlab", on_vm=False).put("cluster-abc", VALUES, tags={"cluster": "abc"})
+    assert "graticule-oceanlab-machines-cluster-abc" in broker_secret_manager.secrets
+    assert GcpSecrets(PROJECT, "oceanlab", on_vm=False).value("cookie-secret") is None  # asked, none there
+
+
+def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(broker_secrets, broker_issuer, broker_fleet):
+    broker_secrets.put("cluster-abc", VALUES, tags={"cluster": "abc", "user": "alice"})
+    broker_secrets.put("cluster-bob", {"env": {"BOB": "1"}}, tags={"cluster": "bob", "user": "bob"})
+    broker_secrets.put("server-alice", {"env": {"NB": "1"}}, tags={"user": "alice", "server": "alice"})
+    broker_secrets.put("ownerless", {"env": {}})
+    alice_s, = broker_fleet.launch("oceanlab-abc-s", cluster="abc", role="scheduler", user="alice")
+    bob_w, = broker_fleet.launch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
+    notebook, = broker_fleet.launch("oceanlab-nb-alice-1a2b3c", role="notebook", user="alice", server="alice")
+    stranger, = broker_fleet.launch("oceanlab-odd", user="alice")  # the platform's, but no cluster's
     clock = Clock()
-    broker = broker_of(secrets, issuer, fleet, clock)
+    broker = broker_of(broker_secrets, broker_issuer, broker_fleet, clock)
 
-    alice_token = metadata_token(issuer, alice_s)
+    alice_token = metadata_token(broker_issuer, alice_s)
     assert ask(broker, "cluster-abc", alice_token) == (200, VALUES)
-    bob_token = metadata_token(issuer, bob_w)  # valid, but not one of alice's cluster's machines
+    bob_token = metadata_token(broker_issuer, bob_w)  # valid, but not one of alice's cluster's machines
     status, body = ask(broker, "cluster-abc", bob_token)
     assert status == 403 and "oceanlab-bob-w" in body["message"] and "cluster" in body["message"]
     assert ask(broker, "cluster-bob", bob_token) == (200, {"env": {"BOB": "1"}})
-    assert ask(broker, "server-alice", metadata_token(issuer, notebook)) == (200, {"env": {"NB": "1"}})
+    assert ask(broker, "server-alice", metadata_token(broker_issuer, notebook)) == (200, {"env": {"NB": "1"}})
     assert ask(broker, "server-alice", alice_token)[0] == 403  # alice's, but her cluster's, not her server
-    assert ask(broker, "cluster-abc", metadata_token(issuer, stranger))[0] == 403
+    assert ask(broker, "cluster-abc", metadata_token(broker_issuer, stranger))[0] == 403
     assert ask(broker, "ownerless", alice_token)[0] == 403
 
-    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, audience="other"))
+    status, body = ask(broker, "cluster-abc", metadata_token(broker_issuer, alice_s, audience="other"))
     assert status == 401 and "audience" in body["message"].lower()
-    expired = issuer.token(AUDIENCE, email="w@x", issued_at=time.time() - 7200, instance={
+    expired = broker_issuer.token(AUDIENCE, email="w@x", issued_at=time.time() - 7200, instance={
         "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": PROJECT})
     status, body = ask(broker, "cluster-abc", expired)
     assert status == 401 and "expired" in body["message"].lower()
-    status, body = ask(broker, "cluster-abc", metadata_token(issuer, alice_s, full=False))
+    status, body = ask(broker, "cluster-abc", metadata_token(broker_issuer, alice_s, full=False))
     assert status == 401 and "format=full" in body["message"]
-    other_project = issuer.token(AUDIENCE, email="w@x", instance={
+    other_project = broker_issuer.token(AUDIENCE, email="w@x", instance={
         "id": alice_s["id"], "name": alice_s["name"], "zone": ZONE, "project_id": "someone-else"})
     assert ask(broker, "cluster-abc", other_project)[0] == 401
     with IdentityIssuer() as forger:  # signed by a key Google's certificates do not hold
@@ -128,48 +113,48 @@ def test_broker_answers_only_the_instances_labelled_with_the_secrets_owner(secre
     assert ask(None, "cluster-abc", alice_token)[0] == 404  # a gateway without a broker (aws)
 
     # Its name launched again for bob's cluster: the old token is of another instance
-    fleet.machines.terminate([bob_w["name"]])
+    broker_fleet.machines.terminate([bob_w["name"]])
     status, body = ask(broker, "cluster-bob", bob_token)
     assert status == 403 and "no such instance" in body["message"]
-    again = fleet.relaunch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
+    again = broker_fleet.relaunch("oceanlab-bob-w", cluster="bob", role="worker", user="bob")
     assert again["id"] != bob_w["id"]
     status, body = ask(broker, "cluster-bob", bob_token)
     assert status == 403 and "earlier instance" in body["message"]
-    assert ask(broker, "cluster-bob", metadata_token(issuer, again))[0] == 200
+    assert ask(broker, "cluster-bob", metadata_token(broker_issuer, again))[0] == 200
 
-    fleet.compute.fail_next("compute.instances.get", status=403)  # Compute cannot be asked: not a 403 of ours
+    broker_fleet.compute.fail_next("compute.instances.get", status=403)  # Compute cannot be asked: not a 403 of ours
     status, body = ask(broker, "cluster-abc", alice_token)
     assert status == 503 and "could not be read" in body["message"]
 
-    issuer.close()  # the certificates unreachable: the kept ones serve until they expire, then 503
+    broker_issuer.close()  # the certificates unreachable: the kept ones serve until they expire, then 503
     assert ask(broker, "cluster-abc", alice_token)[0] == 200
-    clock.now += issuer.max_age
+    clock.now += broker_issuer.max_age
     status, body = ask(broker, "cluster-abc", alice_token)
     assert status == 503 and "certificates" in body["message"]
 
 
-def test_a_cluster_of_500_machines_reads_its_secret(secrets, secret_manager, issuer, fleet):
+def test_a_cluster_of_500_machines_reads_its_secret(broker_secrets, broker_secret_manager, broker_issuer, broker_fleet):
     """The annotation that listed allowed machines capped a cluster near 300 (16 KiB)."""
-    secrets.put("cluster-big", VALUES, tags={"cluster": "big", "user": "alice"})
+    broker_secrets.put("cluster-big", VALUES, tags={"cluster": "big", "user": "alice"})
     machines = [instance for batch in range(5)  # as the gateway batches them: 100 per bulkInsert
-                for instance in fleet.launch(f"oceanlab-big-w{batch}", count=100, cluster="big", role="worker",
-                                             user="alice")]
+                for instance in broker_fleet.launch(f"oceanlab-big-w{batch}", count=100, cluster="big", role="worker",
+                                                    user="alice")]
     names = [m["name"] for m in machines]
     assert len(set(names)) == 500
-    secrets.allow("cluster-big", names)
-    other, = fleet.launch("oceanlab-small-w", cluster="small", role="worker", user="alice")
-    broker = broker_of(secrets, issuer, fleet)
+    broker_secrets.allow("cluster-big", names)
+    other, = broker_fleet.launch("oceanlab-small-w", cluster="small", role="worker", user="alice")
+    broker = broker_of(broker_secrets, broker_issuer, broker_fleet)
 
-    assert ask_all(broker, "cluster-big", [metadata_token(issuer, m) for m in machines]) == [200] * 500
-    assert ask(broker, "cluster-big", metadata_token(issuer, other))[0] == 403
-    assert issuer.fetches == 1
-    stored = secret_manager.secrets["graticule-oceanlab-machines-cluster-big"]
+    assert ask_all(broker, "cluster-big", [metadata_token(broker_issuer, m) for m in machines]) == [200] * 500
+    assert ask(broker, "cluster-big", metadata_token(broker_issuer, other))[0] == 403
+    assert broker_issuer.fetches == 1
+    stored = broker_secret_manager.secrets["graticule-oceanlab-machines-cluster-big"]
     assert len(json.dumps(stored.get("annotations") or {})) < 100
 
 
-def test_metadata_server_identity_needs_an_audience(issuer):
+def test_metadata_server_identity_needs_an_audience(broker_issuer):
     metadata = GceMetadata({"service-accounts": {"default": {"email": "a@b"}}}, {}, dict,
-                           lambda aud, email, full: issuer.token(aud, email=email))
+                           lambda aud, email, full: broker_issuer.token(aud, email=email))
     status, _, body = answer(metadata, {"Metadata-Flavor": "Google"},
                              "/computeMetadata/v1/instance/service-accounts/default/identity")
     assert status == 400 and b"audience" in body
@@ -181,7 +166,7 @@ def test_metadata_server_identity_needs_an_audience(issuer):
     status, _, body = answer(metadata, {"Metadata-Flavor": "Google"},
                              "/computeMetadata/v1/instance/service-accounts/default/identity?audience=x")
     header, claims = (json.loads(_b64(part)) for part in body.decode().split(".")[:2])
-    assert header["alg"] == "RS256" and header["kid"] == issuer.kid
+    assert header["alg"] == "RS256" and header["kid"] == broker_issuer.kid
     assert claims["aud"] == "x" and claims["iss"] == "https://accounts.google.com" and "google" not in claims
 
 

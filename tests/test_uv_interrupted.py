@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.environments import uv
+from deploy.environments import syncbuild, uv
 
 
 class _SilentIndex:
@@ -94,3 +94,15 @@ def test_a_uv_that_fails_on_its_own_is_not_interrupted(tmp_path):
                "graticule-probe-package")
     assert not raised.value.interrupted
     assert "graticule-probe-package" in str(raised.value)
+
+
+def test_both_sync_builds_tell_an_interrupted_uv_from_a_refused_set():
+    """deploy.environments.syncbuild and deploy.vm.synced_for_machines both translate through
+    `raise_if_interrupted`: an interrupted uv is a SyncBuildError the SDK starts again, a uv
+    that failed on its own is left to the caller's message."""
+    with pytest.raises(syncbuild.SyncBuildError) as raised:
+        syncbuild.raise_if_interrupted(uv.UvError("uv pip was stopped by SIGTERM", interrupted=True))
+    assert raised.value.interrupted
+    assert str(raised.value) == f"{syncbuild.INTERRUPTED}: uv pip was stopped by SIGTERM"
+    assert raised.value.__suppress_context__
+    syncbuild.raise_if_interrupted(uv.UvError("no version of syncextra"))  # refused: nothing raised

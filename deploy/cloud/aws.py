@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deploy.cloud import placement
+from deploy.cloud.aws_clients import new_client
 from deploy.cloud.deadman import with_deadman
 from deploy.cloud.machines import TAG_PLATFORM, TERMINATED, Machine, MachinesError, MachineSpec
 
@@ -49,15 +50,9 @@ class AWSMachines:
     @property
     def ec2(self):
         if self._client is None:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
             # Retries are ours (`_call`): botocore would retry a capacity error (HTTP 500) in the
             # same zone instead of moving on.
-            config = Config(retries={"mode": "standard", "total_max_attempts": 1})
-            self._client = boto3.client("ec2", region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+            self._client = new_client("ec2", self.region, self.endpoint_url, single_attempt=True)
         return self._client
 
     def _call(self, operation: str, settled: Callable[[], dict | None] | None = None, **arguments) -> dict:

@@ -21,12 +21,18 @@ def shared_client(service: str, region: str, endpoint_url: str | None = None) ->
     with _LOCK:
         key = (service, region, endpoint_url)
         if key not in _CLIENTS:
-            try:
-                import boto3
-                from botocore.config import Config
-            except ImportError:
-                raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
             # Retries are the callers' (deploy.cloud.aws moves on from a capacity error itself).
-            config = Config(retries={"mode": "standard", "total_max_attempts": 1}) if service == "ec2" else None
-            _CLIENTS[key] = boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+            _CLIENTS[key] = new_client(service, region, endpoint_url, single_attempt=service == "ec2")
         return _CLIENTS[key]
+
+
+def new_client(service: str, region: str, endpoint_url: str | None = None, *, single_attempt: bool = False) -> Any:
+    """A boto3 client of the caller's own (boto3 imported only now: the aws extra is optional).
+    `single_attempt`: botocore retries nothing, the caller does."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}) if single_attempt else None
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)

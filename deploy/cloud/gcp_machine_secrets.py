@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploy.cloud import gcp_placement
-from deploy.cloud.google_clients import client_arguments
+from deploy.cloud.google_clients import SecretManagerUser
 from deploy.cloud.machines import TAG_CLUSTER, TAG_PLATFORM, TAG_SERVER, MachinesError
 from modules import naming
 
@@ -46,20 +46,7 @@ class MachineSecret:
         return {TAG_PLATFORM: self.labels.get(TAG_PLATFORM, ""), **owners} if owners else {}
 
 
-class GcpMachineSecrets:
-    def __init__(self, project: str, platform: str, *, client: Any = None, on_vm: bool = True) -> None:
-        self.project, self.platform = project, platform
-        self._client, self._on_vm = client, on_vm
-
-    @property
-    def client(self):
-        if self._client is None:
-            from google.cloud import secretmanager
-
-            self._client = secretmanager.SecretManagerServiceClient(
-                transport="rest", **client_arguments("secretmanager", on_vm=self._on_vm))
-        return self._client
-
+class GcpMachineSecrets(SecretManagerUser):
     def name(self, key: str) -> str:
         return f"projects/{self.project}/secrets/{naming.gcp_machine_secret_id(self.platform, key)}"
 

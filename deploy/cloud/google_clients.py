@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from deploy.errors import RuntimeFailure
 from deploy.runtime import env as contract
@@ -53,6 +54,28 @@ def client_arguments(api: str, *, on_vm: bool = False) -> dict:
     endpoints = google_endpoints()
     return {"credentials": _credentials(on_vm, endpoints),
             "client_options": {"api_endpoint": endpoints[api]} if api in endpoints else None}
+
+
+def secret_manager_client(*, on_vm: bool = False):
+    """A Secret Manager client (REST) with `client_arguments`: the hub's secrets and the machines'."""
+    from google.cloud import secretmanager
+
+    return secretmanager.SecretManagerServiceClient(transport="rest", **client_arguments("secretmanager", on_vm=on_vm))
+
+
+class SecretManagerUser:
+    """A platform's secrets in a project's Secret Manager, through the client given or one
+    made when first used (the `[gcp]` extra is imported only then)."""
+
+    def __init__(self, project: str, platform: str, client: Any = None, *, on_vm: bool = True) -> None:
+        self.project, self.platform = project, platform
+        self._client, self._on_vm = client, on_vm
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = secret_manager_client(on_vm=self._on_vm)
+        return self._client
 
 
 def identity_certs_url() -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.cloud.aws_clients import new_client
 from deploy.cloud.machines import TAG_PLATFORM, TAG_ROLE, TAG_USER, MachinesError
 from modules.naming import HOME_VOLUME_GIB
 
@@ -58,11 +59,7 @@ class AWSHomeVolumes:
     @property
     def ec2(self):
         if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
-            self._client = boto3.client("ec2", region_name=self.region, endpoint_url=self.endpoint_url)
+            self._client = new_client("ec2", self.region, self.endpoint_url)
         return self._client
 
     def _call(self, operation: str, **arguments) -> dict:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+from deploy.cloud.aws_clients import new_client
 from deploy.cloud.machines import TAG_PLATFORM, MachinesError
 from modules import naming
 
@@ -84,11 +85,7 @@ class MachineSecrets:
     @property
     def client(self):
         if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise MachinesError("boto3 is not installed: pip install 'graticule[aws]'") from None
-            self._client = boto3.client("secretsmanager", region_name=self.region, endpoint_url=self.endpoint_url)
+            self._client = new_client("secretsmanager", self.region, self.endpoint_url)
         return self._client
 
     def name(self, key: str) -> str:

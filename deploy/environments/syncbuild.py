@@ -47,6 +47,13 @@ class SyncBuildError(RuntimeFailure, RuntimeError):
 INTERRUPTED = "the build was interrupted, start the cluster again"
 
 
+def raise_if_interrupted(exc: uv.UvError) -> None:
+    """uv killed from outside (the gateway restarting, a re-apply), not refusing the set: the
+    SDK starts such a build once more, and neither relaxing a pin nor blaming the wheels would help."""
+    if exc.interrupted:
+        raise SyncBuildError(f"{INTERRUPTED}: {exc}", interrupted=True) from None
+
+
 def report(user: str, key: str, state: Path | None = None) -> dict | None:
     """The built environment's report (python, installed versions), None if not built."""
     path = runtime.sync_dir(user, key, state) / REPORT
@@ -133,8 +140,7 @@ def build_synced(user: str, key: str, python: str, requirements: list[str],
                             finish=lambda env: write_report(env, relaxed, progress), progress=progress)
                 break
             except uv.UvError as exc:
-                if exc.interrupted:  # killed, not refused: relaxing a pin would not help
-                    raise SyncBuildError(f"{INTERRUPTED}: {exc}", interrupted=True) from None
+                raise_if_interrupted(exc)
                 match = _OFFENDER.search(str(exc))
                 if not match:
                     raise SyncBuildError(f"uv could not build the environment: {_from_error(str(exc))}") from None

@@ -18,35 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from dask_gateway_server.backends.db_base import JobStatus, clusters, workers
+
+from deploy.runtime.existing_database import connected
 
 IN_USE = (JobStatus.CREATED, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.CLOSING)
 
 
 def machine_ids(db_url: str) -> set[str]:
     """Machine ids of the clusters' schedulers and the workers that are not stopped or failed."""
-    url = sa.engine.make_url(db_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not Path(url.database).is_file():
-        raise FileNotFoundError(f"no gateway database at {url.database}")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection, warnings.catch_warnings():
-            # dask-gateway's column types do not declare cache_ok; SQLAlchemy warns on each query.
-            warnings.simplefilter("ignore", sa.exc.SAWarning)
-            found = set()
-            for table in (clusters, workers):
-                for status, state in connection.execute(sa.select(table.c.status, table.c.state)):
-                    if status in IN_USE and (state or {}).get("machine_id"):
-                        found.add(state["machine_id"])
-            return found
-    finally:
-        engine.dispose()
+    found = set()
+    with connected(db_url, "gateway database") as connection:
+        for table in (clusters, workers):
+            for status, state in connection.execute(sa.select(table.c.status, table.c.state)):
+                if status in IN_USE and (state or {}).get("machine_id"):
+                    found.add(state["machine_id"])
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

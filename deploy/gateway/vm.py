@@ -51,16 +51,17 @@ from deploy.cloud.machines import (
     MachineSpec,
     alive,
 )
+from deploy.files import read_json_object
 from deploy.gateway import vm_worker_launcher
 from deploy.gateway.budgets import stop_reason_options
 from deploy.gateway.machine_meter import MachineMetering
 from deploy.gateway.secret_shards import TAG_SHARD, Known, SecretShards, machine_state, shard_of
 from deploy.gateway.vm_batches import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, LaunchBatcher
 from deploy.runtime import env
+from deploy.vm.environment_wheels import published_keys
 from modules.spec import HUB_PORT
 
 OUTPUTS = "outputs.json"
-ENVIRONMENT_WHEELS = "environments/wheels.json"
 WORKDIR = "/var/lib/graticule/dask"
 SECRET_ENV = "DASK_GATEWAY_API_TOKEN"  # never in user data: the machine's secret carries it
 ASKS_THE_GATEWAY = "(asked of the gateway)"  # the scheduler address a VM worker gets at boot
@@ -114,7 +115,7 @@ class VMBackend(MachineMetering):
 
     def environment_wheels(self) -> dict:
         """{environment: build key} as apply last published it (read each time: apply rewrites it)."""
-        return read_json_object(self.build_dir / ENVIRONMENT_WHEELS)
+        return published_keys(self.build_dir)
 
     def environment_key(self, cluster) -> str | None:
         """The wheel-cache key of the cluster's environment (None: the image's Python only)."""
@@ -370,15 +371,6 @@ def legacy_user_data(command: list[str], environment: dict[str, str], tls_cert: 
         f"printf '%s' {shlex.quote(tls_key.decode())} > dask.pem\n"
         f"{exports}exec {shlex.join(command)}\n"
     )
-
-
-def read_json_object(path: Path) -> dict:
-    """The JSON object in `path`; {} when it is missing, unreadable or not an object."""
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 user_data = legacy_user_data  # the name deploy.gateway.gcp's users knew

@@ -58,12 +58,12 @@ from deploy.hub.server_meter import ServerMeter
 from deploy.hub.spawner import ProfileChoices
 from deploy.hub.vm_clouds import CLOUDS
 from deploy.runtime import env as contract
+from deploy.vm.environment_wheels import published_keys
 from modules.naming import HUB_PORT, SCHEDULER_PORT
 from render.hub_config import GATEWAY_PATH
 
 SERVER_PORT = 8888
 HUB_PROXY_PORT = HUB_PORT  # the hub VM's proxy: the hub's API and the gateway behind it
-ENVIRONMENT_WHEELS = "environments/wheels.json"  # {environment: build key}, as deploy.gateway.aws reads it
 VM_PATH = f"{PLATFORM_VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -115,11 +115,7 @@ class VMSpawner(ProfileChoices, Spawner):
     def environment_key(self, environment: str | None) -> str | None:
         """The wheel-cache key of the environment's wheels in the bucket; None: the platform's
         software only. Apply writes them beside the workers (as the gateway reads them)."""
-        try:
-            keys = json.loads((Path(self.templates_dir).parent / ENVIRONMENT_WHEELS).read_text())
-        except (OSError, ValueError):
-            return None
-        return keys.get(environment) if environment and isinstance(keys, dict) else None
+        return published_keys(Path(self.templates_dir).parent).get(environment) if environment else None
 
     def worker_template_any(self) -> dict:
         first = sorted(Path(self.templates_dir).glob("*.json"))[0]

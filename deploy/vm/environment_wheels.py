@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deploy.environments.lock import Entry
-from deploy.files import write_atomic
+from deploy.files import read_json_object
 from deploy.vm import wheelhouse
 from deploy.vm.wheelhouse import Wheelhouse
 
 MACHINE = "x86_64"  # the machines' image (modules/aws/templates.py); arm profiles are not covered yet
 PYTHON = "3.11"  # the image's python3
 INDEX_FILE = "environments/wheels.json"  # in the published configuration: {environment: key}
+
+
+def published_keys(build_dir: Path) -> dict[str, str]:
+    """{environment: key} as apply last published it into the build (read it each time: each
+    apply rewrites it); {} before the first. The gateway's and the notebook spawner's lookup."""
+    return read_json_object(build_dir / INDEX_FILE)
 
 
 def machine_key(entry: Entry) -> str | None:
@@ -41,19 +46,8 @@ def ensure_wheels(entry: Entry, cache: Path, progress: Callable[[str], None] = l
     key = machine_key(entry)
     if key is None:
         return None
-    directory = cache / key
-    if (directory / "index.json").is_file():
-        return Wheelhouse(key, directory)
-    progress(f"environment {key[:12]}: fetching its wheels for the machines")
-    staging = cache / f".{key}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    (staging / "requirements.txt").write_text("\n".join(entry.machines[MACHINE]) + "\n")
-    files = wheelhouse.download(staging / "requirements.txt", staging, staging)
-    write_atomic(staging / "index.json", json.dumps({"files": files}, indent=2) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.rename(directory)
-    return Wheelhouse(key, directory)
+    return wheelhouse.fetched_once(cache, key, "\n".join(entry.machines[MACHINE]) + "\n", None,
+                                   lambda: progress(f"environment {key[:12]}: fetching its wheels for the machines"))
 
 
 def publish_all(entries: Mapping[str, Entry], cache: Path, upload: Callable[[str, Wheelhouse], int],

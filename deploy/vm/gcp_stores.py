@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.cloud.google_clients import client_arguments, google_endpoints
+from deploy.cloud.google_clients import SecretManagerUser, client_arguments, google_endpoints
 from deploy.vm.stores import StoreError
 from modules import naming
 
@@ -21,13 +21,6 @@ def storage_client(project: str | None, *, on_vm: bool = False):
     if not google_endpoints() and os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project)  # the library's own emulator switch
     return storage.Client(project=project, **client_arguments("storage", on_vm=on_vm))
-
-
-def secret_manager_client(*, on_vm: bool = False):
-    from google.cloud import secretmanager
-
-    return secretmanager.SecretManagerServiceClient(transport="rest",
-                                                    **client_arguments("secretmanager", on_vm=on_vm))
 
 
 @contextmanager
@@ -88,19 +81,9 @@ class GcsObjects:
                     raise
 
 
-class GcpSecrets:
+class GcpSecrets(SecretManagerUser):
     """Secret Manager: `projects/<project>/secrets/graticule-<platform>-<key>`; a value is
     the latest version."""
-
-    def __init__(self, project: str, platform: str, client=None, *, on_vm: bool = True) -> None:
-        self.project, self.platform = project, platform
-        self._client, self._on_vm = client, on_vm
-
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = secret_manager_client(on_vm=self._on_vm)
-        return self._client
 
     def name(self, key: str) -> str:
         return f"projects/{self.project}/secrets/{naming.gcp_secret_id(self.platform, key)}"

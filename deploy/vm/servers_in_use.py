@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from deploy.runtime.database import database_url
+from deploy.runtime.existing_database import connected
 from deploy.runtime.state import Layout
 
 
@@ -27,24 +27,14 @@ def hub_database(state_dir: Path) -> str:
 
 def machine_ids(db_url: str) -> set[str]:
     """Machine ids of the servers JupyterHub holds as running."""
-    url = sa.engine.make_url(db_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not Path(url.database).is_file():
-        raise FileNotFoundError(f"no hub database at {url.database}")
-    engine = sa.create_engine(url)
-    try:
-        spawners = sa.table("spawners", sa.column("state"), sa.column("server_id"))
-        with engine.connect() as connection, warnings.catch_warnings():
-            warnings.simplefilter("ignore", sa.exc.SAWarning)
-            rows = connection.execute(sa.select(spawners.c.state).where(spawners.c.server_id.is_not(None)))
-            found = set()
-            for (state,) in rows:
-                state = json.loads(state) if isinstance(state, str) else (state or {})
-                if isinstance(state, dict) and state.get("machine_id"):
-                    found.add(state["machine_id"])
-            return found
-    finally:
-        engine.dispose()
+    spawners = sa.table("spawners", sa.column("state"), sa.column("server_id"))
+    found = set()
+    with connected(db_url, "hub database") as connection:
+        for (state,) in connection.execute(sa.select(spawners.c.state).where(spawners.c.server_id.is_not(None))):
+            state = json.loads(state) if isinstance(state, str) else (state or {})
+            if isinstance(state, dict) and state.get("machine_id"):
+                found.add(state["machine_id"])
+    return found
 
 
 def known_or_none(state_dir: Path) -> set[str] | None:

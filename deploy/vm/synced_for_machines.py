@@ -99,8 +99,7 @@ def build_for_machines(user: str, key: str, python: str, requirements: list[str]
             build.build(target, PYTHON, lines, exact=True, require_hashes=True, find_links=cache.directory,
                         finish=finish, progress=progress)
         except uv.UvError as exc:  # what would fail on every machine fails here, with uv's reason
-            if exc.interrupted:  # the gateway restarting (a re-apply) stops its builds: not the wheels' fault
-                raise SyncBuildError(f"{syncbuild.INTERRUPTED}: {exc}", interrupted=True) from None
+            syncbuild.raise_if_interrupted(exc)
             raise SyncBuildError(f"the chosen wheels do not install together: {exc}") from None
     if progress is not None:
         progress.step(f"environment ready for the machines in {time.monotonic() - started:.1f} s")

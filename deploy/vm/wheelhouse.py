@@ -127,16 +127,26 @@ def ensure_wheelhouse(cache: Path, progress: Callable[[str], None] = lambda _: N
                  "manylinux_2_36 x86_64")
         requirements = compile_requirements(own, version(), cloud)
         wheelhouse_id = hashlib.sha256(requirements.encode()).hexdigest()
-        directory = cache / wheelhouse_id
-        if (directory / "index.json").is_file():
-            return Wheelhouse(wheelhouse_id, directory)
-        progress(f"hub wheelhouse {wheelhouse_id[:12]}: fetching the wheels")
-        staging = cache / f".{wheelhouse_id}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        (staging / "requirements.txt").write_text(requirements)
-        files = download(staging / "requirements.txt", own.parent, staging)
-        write_atomic(staging / "index.json", json.dumps({"files": files}, indent=2) + "\n")
-        shutil.rmtree(directory, ignore_errors=True)
-        staging.rename(directory)
+        return fetched_once(cache, wheelhouse_id, requirements, own.parent,
+                            lambda: progress(f"hub wheelhouse {wheelhouse_id[:12]}: fetching the wheels"))
+
+
+def fetched_once(cache: Path, wheelhouse_id: str, requirements: str, find_links: Path | None,
+                 fetching: Callable[[], None]) -> Wheelhouse:
+    """The wheels `requirements` pins (hashes checked) under `cache/<wheelhouse_id>/`, fetched
+    only when not there yet (`fetching` says so first) into a staging directory that is renamed
+    into place once whole: an interrupted fetch leaves no half wheelhouse to be taken for one.
+    `find_links`: where else pinned files are (None: nowhere)."""
+    directory = cache / wheelhouse_id
+    if (directory / "index.json").is_file():
+        return Wheelhouse(wheelhouse_id, directory)
+    fetching()
+    staging = cache / f".{wheelhouse_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / "requirements.txt").write_text(requirements)
+    files = download(staging / "requirements.txt", find_links or staging, staging)
+    write_atomic(staging / "index.json", json.dumps({"files": files}, indent=2) + "\n")
+    shutil.rmtree(directory, ignore_errors=True)
+    staging.rename(directory)
     return Wheelhouse(wheelhouse_id, directory)

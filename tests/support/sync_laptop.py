@@ -6,20 +6,30 @@ environments), and the laptop program that syncs it onto a cluster's machines.
     python = sync_laptop(tmp_path_factory.getbasetemp(), "gcp-sync")   # once per module
     done = run_sync_on_laptop(python, config, wait=900, GRATICULE_GATEWAY_SCHEDULER_URL=...)
     name, result = sync_result(done)   # the cluster's name (None if none started), the last line
+
+What the clouds' e2e modules share around it: `alice_syncs` (her login, then the sync on a
+cloud platform), `assert_synced` (the worker ran in the synced environment, its wheels
+published under its key), `stop_left_behind` (a failed test leaves no cluster).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deploy.cloud.machine_boot import ENVS_DIR
 from tests.support import environments as support
 from tests.support import wheelhouse
-from tests.support.laptop import laptop_env
+from tests.support.cloud_e2e import WAIT, eventually
+from tests.support.hub_e2e import PASSWORDS, Session
+from tests.support.laptop import laptop_env, on_laptop
 
 SYNCED_PACKAGE, SYNCED_VERSION, SYNCED_WHERE = "syncextra", "0.1", "my laptop"
 SYNCED_WHEEL = f"{SYNCED_PACKAGE}-{SYNCED_VERSION}-py3-none-any.whl"
@@ -78,3 +88,47 @@ def synced_environment_key(executable: str) -> str:
     envs = f"{ENVS_DIR}/"
     assert envs in executable and executable.endswith("/bin/python"), executable
     return executable.split(envs, 1)[1].split("/")[0]
+
+
+@dataclass
+class SyncRun:
+    """alice's synced cluster as her laptop left it."""
+
+    config: Path  # her laptop's config directory (`graticule login` wrote it)
+    done: subprocess.CompletedProcess[str]
+    name: str | None  # the cluster's name; None: none started
+    result: dict  # the laptop's last JSON line
+
+
+def alice_syncs(platform: Any, laptop: Path, tmp_path: Path) -> SyncRun:
+    """alice logs in on her laptop (her first login at the hub sets her password) and starts
+    `Cluster(sync=True)` on the cloud platform (`front`: the hub, `scheduler`: the gateway's)."""
+    config = tmp_path / "laptop-config"
+    config.mkdir()
+    assert Session(platform.front, "alice").login().status_code == 302
+    on_laptop(laptop, config, "login", platform.front, "alice", stdin=PASSWORDS["alice"] + "\n")
+    done = run_sync_on_laptop(laptop, config, WAIT, GRATICULE_GATEWAY_SCHEDULER_URL=platform.scheduler)
+    name, result = sync_result(done)
+    return SyncRun(config, done, name, result)
+
+
+def assert_synced(run: SyncRun, published: Callable[[str], list[str]], diagnosis: Callable[[], str]) -> str:
+    """The worker ran in the synced environment its machine installed from the bucket, whose
+    objects (`published(key)`: file names under environments/<key>/) hold her wheel and the
+    hub wheelhouse's; the environment's key."""
+    assert run.done.returncode == 0, f"{run.done.stdout}\n{run.done.stderr}\n{diagnosis()}"
+    assert run.result["where"] == SYNCED_WHERE
+    key = synced_environment_key(run.result["executable"])
+    files = published(key)
+    assert SYNCED_WHEEL in files and {"index.json", "requirements.txt"} <= set(files)
+    assert any(wheel.startswith("distributed-") for wheel in files)  # from the hub's wheelhouse
+    return key
+
+
+def stop_left_behind(laptop: Path, run: SyncRun, instances: Callable[[], list]) -> None:
+    """After a failed test: stop its cluster and wait until none of its machines is left."""
+    if run.name is None:
+        return
+    with contextlib.suppress(AssertionError):  # stopped already: the failure came after
+        on_laptop(laptop, run.config, "stop", run.name)
+    eventually(lambda: not instances(), 300, lambda: f"{run.name} left instances")
