@@ -279,16 +279,17 @@ def test_the_hubs_machine_secrets_call_only_what_its_roles_grant_and_nothing_upd
     assert updating == set()
 
 
-def test_a_secret_put_again_keeps_its_labels_or_is_created_again_with_the_new_ones(secrets, secret_manager):
-    secrets.put("server-alice", {"env": {"X": "1"}}, tags={"user": "alice", "server": "alice"})
-    first = dict(secret_manager.secrets["graticule-oceanlab-machines-server-alice"])
-    secrets.put("server-alice", {"env": {"X": "2"}}, tags={"user": "alice", "server": "alice"})  # the next start
-    assert secret_manager.secrets["graticule-oceanlab-machines-server-alice"] == first  # only a new version
-    assert secrets.read("server-alice").values == {"env": {"X": "2"}}
+def test_a_secret_put_again_keeps_its_labels_or_is_created_again_with_the_new_ones(
+        broker_secrets, broker_secret_manager):
+    broker_secrets.put("server-alice", {"env": {"X": "1"}}, tags={"user": "alice", "server": "alice"})
+    first = dict(broker_secret_manager.secrets["graticule-oceanlab-machines-server-alice"])
+    broker_secrets.put("server-alice", {"env": {"X": "2"}}, tags={"user": "alice", "server": "alice"})  # the next start
+    assert broker_secret_manager.secrets["graticule-oceanlab-machines-server-alice"] == first  # only a new version
+    assert broker_secrets.read("server-alice").values == {"env": {"X": "2"}}
 
-    secrets.put("server-alice", {"env": {"X": "3"}}, tags={"user": "alice", "server": "alice/lab"})
-    found = secrets.read("server-alice")
+    broker_secrets.put("server-alice", {"env": {"X": "3"}}, tags={"user": "alice", "server": "alice/lab"})
+    found = broker_secrets.read("server-alice")
     assert found.values == {"env": {"X": "3"}} and found.owner == {"platform": "oceanlab", "server": "alice-lab"}
-    methods = [r.get("method_id", "").rsplit(".", 1)[-1] for r in secret_manager.requests]
+    methods = [r.get("method_id", "").rsplit(".", 1)[-1] for r in broker_secret_manager.requests]
     assert "patch" not in methods  # never secrets.update: the hub's role lacks it
     assert methods.count("delete") == 1 and methods.count("create") == 4  # the last put: refused, deleted, created
