@@ -28,7 +28,7 @@ TAGS = {"platform": PLATFORM, "role": "worker", "user": "alice", "cluster": "c0f
 
 
 @pytest.fixture
-def fleet():
+def gcp_reaper_fleet():
     """A worker the gateway knows, a second one, an orphan, and the hub."""
     with running_fake_compute(PROJECT) as fake:
         network(fake, {"us-central1": "10.20.0.0/24"})
@@ -47,8 +47,8 @@ def _settings(tmp_path) -> VmSettings:
                       "/dev/disk/by-id/google-graticule-state", cloud="gcp", project=PROJECT)
 
 
-def test_one_pass_deletes_only_what_the_gateway_does_not_know(fleet, tmp_path):
-    fake, machines, ids = fleet
+def test_one_pass_deletes_only_what_the_gateway_does_not_know(gcp_reaper_fleet, tmp_path):
+    fake, machines, ids = gcp_reaper_fleet
     settings = _settings(tmp_path)
     Layout(settings.state_dir).gateway.mkdir(parents=True)
     gateway_database(Layout(settings.state_dir).gateway / "gateway.sqlite", ids)
@@ -58,15 +58,15 @@ def test_one_pass_deletes_only_what_the_gateway_does_not_know(fleet, tmp_path):
     assert sorted(i["name"] for i in fake.instances()) == sorted([ids["known"], ids["known2"], ids["hub"]])
 
 
-def test_no_database_deletes_nothing(fleet, tmp_path):
-    fake, machines, _ = fleet
+def test_no_database_deletes_nothing(gcp_reaper_fleet, tmp_path):
+    fake, machines, _ = gcp_reaper_fleet
     assert reaping.reap_once(_settings(tmp_path), machines, grace=0) is None
     assert len(fake.instances()) == 4
 
 
-def test_the_unit_takes_gcps_machines_in_the_hubs_region_at_the_vms_endpoint(fleet, tmp_path, monkeypatch):
+def test_the_unit_takes_gcps_machines_in_the_hubs_region_at_the_vms_endpoint(gcp_reaper_fleet, tmp_path, monkeypatch):
     """(The unit's own run needs the metadata server's credentials: tests/test_gcp_hub_e2e.py boots it.)"""
-    fake, _, _ = fleet
+    fake, _, _ = gcp_reaper_fleet
     settings = _settings(tmp_path)
     endpoints = tmp_path / "endpoints.json"
     endpoints.write_text(json.dumps({"compute": fake.url}))
