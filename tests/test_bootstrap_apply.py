@@ -127,6 +127,7 @@ def plan_role_env(server: MotoServer, platform_env: dict[str, str], directory: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # real Terraform apply and destroy: ~4.5 min on CI, ~7 loaded
 def test_bootstrap_apply_destroy_leaves_only_the_bootstrap(tmp_path):
     provider_mirror_or_skip()
     (tmp_path / "platform.yaml").write_text(config())

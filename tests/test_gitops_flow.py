@@ -28,7 +28,7 @@ from tests.support.moto_terraform import moto_server_env, moto_terraform_env
 from tests.support.terraform import provider_mirror_or_skip
 from tests.support.workflow_runner import StepFailed, run_job
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # real Terraform applies: ~6 min on CI, ~10 loaded
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "oceanlab"
 GPU_TEMPLATE = f"{NAME}-gpu"
