@@ -202,10 +202,12 @@ def test_destroy_deletes_the_shards_a_dead_gateway_left(aws, platform_text):
         "graticule/oceanlab/admin-api-token"]
 
 
+@pytest.mark.parametrize("late_first", [False, True], ids=["adopted-first", "late-worker-first"])
 def test_a_restarted_gateway_adopts_a_sharded_launch_and_keeps_filling_the_shards(tmp_path, monkeypatch, aws,
-                                                                                 platform_text):
+                                                                                 platform_text, late_first):
     """As tests/test_gateway_adoption.py: a second backend on the first one's database; a batch
-    launched into shard 1 but never recorded is adopted with its shard, which stays readable."""
+    launched into shard 1 but never recorded is adopted with its shard, which stays readable.
+    A worker started before the adoption must not take the room the unrecorded launch holds."""
     from cryptography.fernet import Fernet
     from dask_gateway_server.backends.db_base import DataManager
 
@@ -250,10 +252,13 @@ def test_a_restarted_gateway_adopts_a_sharded_launch_and_keeps_filling_the_shard
         cluster = second.db.get_cluster(cluster_name)
         second.budgets.recover(second.db, await second.liveness())
         await second.adopt(listed)
+        (late,) = [second.db.create_worker(cluster)]
+        if late_first:
+            await vm_gateway.start(second, late, "worker")
         for name in in_flight_names:
             await second.reconcile_worker(cluster.workers[name])
-        (late,) = [second.db.create_worker(cluster)]
-        await vm_gateway.start(second, late, "worker")
+        if not late_first:
+            await vm_gateway.start(second, late, "worker")
         return cluster, late
 
     try:

@@ -73,6 +73,10 @@ class UnrecordedLaunches:
                     self._spare.setdefault(cluster, []).append(machine)
         return self._spare
 
+    def of_cluster(self, cluster_name: str) -> list[Machine]:
+        """The cluster's listed machines, claimed or not: they hold room in its secret's shards."""
+        return [m for m in self._listed if m.alive and m.tags.get(TAG_CLUSTER) == cluster_name]
+
     def claim(self, db, cluster_name: str) -> Machine | None:
         spare = self._spares(db).get(cluster_name)
         return spare.pop(0) if spare else None

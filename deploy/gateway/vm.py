@@ -259,6 +259,11 @@ class VMBackend(MachineMetering):
         for job in [cluster, *(w for w in cluster.workers.values() if w.status < JobStatus.STOPPED)]:
             if machine_id := (job.state or {}).get("machine_id"):
                 known.setdefault(shard_of(job.state), set()).add(machine_id)
+        # and the machines the previous gateway launched but never recorded: a worker may
+        # adopt one later, so a new launch must not take its shard's room meanwhile
+        if unrecorded := getattr(self, "_unrecorded", None):
+            for machine in unrecorded.of_cluster(cluster.name):
+                known.setdefault(shard_of(machine.tags), set()).add(machine.id)
         return known
 
     async def _allow(self, cluster, machine_ids: list[str], shard: int = 0) -> None:
