@@ -96,10 +96,10 @@ def test_a_uv_that_fails_on_its_own_is_not_interrupted(tmp_path):
     assert "graticule-probe-package" in str(raised.value)
 
 
-def test_both_sync_builds_tell_an_interrupted_uv_from_a_refused_set():
-    """deploy.environments.syncbuild and deploy.vm.synced_for_machines both translate through
-    `raise_if_interrupted`: an interrupted uv is a SyncBuildError the SDK starts again, a uv
-    that failed on its own is left to the caller's message."""
+def test_raise_if_interrupted_tells_an_interrupted_uv_from_a_refused_set():
+    """The translation both sync builds use (deploy.environments.syncbuild and
+    deploy.vm.synced_for_machines): an interrupted uv is a SyncBuildError the SDK starts
+    again, a uv that failed on its own is left to the caller's message."""
     with pytest.raises(syncbuild.SyncBuildError) as raised:
         syncbuild.raise_if_interrupted(uv.UvError("uv pip was stopped by SIGTERM", interrupted=True))
     assert raised.value.interrupted
