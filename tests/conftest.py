@@ -10,9 +10,9 @@ import pytest
 
 # Plugins of the whole suite: the xdist groups (which tests may run side by side), stopping
 # xdist's workers cleanly, the moto-backed fixtures several modules share, and the cloud
-# e2e modules' laptop and tiny environments.
+# e2e modules' laptop and tiny environments, and the summary of where a run's time went.
 pytest_plugins = ("tests.support.xdist_groups", "tests.support.xdist_workers", "tests.support.aws_fixtures",
-                  "tests.support.cloud_fixtures")
+                  "tests.support.cloud_fixtures", "tests.support.worker_time")
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
