@@ -50,6 +50,12 @@ def test_without_xdist_one_process_is_main():
     assert list(times.workers) == ["main"]
 
 
+def test_the_report_of_a_test_whose_worker_went_down_is_left_out():
+    times = RunTimes()
+    times.add(_report("tests/test_a.py::t1", "???", 0.0, 0.0, "gw0"))  # as xdist's handle_crashitem makes it
+    assert not times.workers and not times.modules
+
+
 @pytest.mark.slow  # runs pytest processes (two xdist workers)
 @pytest.mark.parametrize("workers", [("-n", "2"), ("-p", "no:xdist")])
 def test_a_run_ends_with_the_summary(tmp_path, workers):

@@ -46,6 +46,8 @@ class RunTimes:
     modules: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(_no_phases))
 
     def add(self, report: pytest.TestReport) -> None:
+        if report.when not in PHASES:
+            return  # e.g. xdist's report of a test whose worker went down ("???")
         node = getattr(report, "node", None)  # xdist sets the worker that ran it
         worker = self.workers[node.gateway.id if node is not None else "main"]
         worker.busy += report.duration
