@@ -8,7 +8,9 @@ conftest hooks:
   never reverted;
 - in one process, in collection order: handed over to the next module that wants it,
   reverted before a test that uses the platform as it was, set up again for a later one;
-- a run stopped early (`-x`) closes what is handed over without reverting, before the platform goes.
+- a run stopped early (`-x`) closes what is handed over without reverting, before the platform goes;
+- `--tiny-handover off` (the benchmark's baseline): each module sets it up and reverts it,
+  in collection order.
 """
 
 from __future__ import annotations
@@ -134,3 +136,12 @@ def test_a_run_stopped_early_leaves_it_unreverted_before_the_platform_goes(tmp_p
     result, ran = _run(tmp_path, "-p", "no:xdist", "-x", modules=failing)
     assert result.returncode == 1, result.stdout + result.stderr
     assert [what for what, _ in ran] == ["a::0:original", "apply-tiny", "a::1:tiny", "left", "destroy-tiny"]
+
+
+def test_off_every_module_sets_it_up_and_reverts_it_in_collection_order(tmp_path):
+    result, ran = _run(tmp_path, "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder", "--tiny-handover", "off")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (chain,) = {worker for what, worker in ran if what.startswith(("a::", "b::", "c::", "d::"))}
+    assert [what for what, worker in ran if worker == chain and not what.startswith("e::")] == [
+        "a::0:original", "apply-tiny", "a::1:tiny", "revert", "apply-tiny", "b::0:tiny", "b::1:tiny", "revert",
+        "c::0:original", "apply-tiny", "d::0:tiny", "revert", "destroy-original"]

@@ -12,6 +12,7 @@ environments: each apply and its revert cost a Terraform apply and a hub config 
 
 `held` is a session fixture's dict (see `closing_unreverted`): requested after the platform,
 it is torn down before it, so a run that ends early leaves nothing open to the destroy.
+`--tiny-handover off` (tests/support/xdist_groups.py) makes every module revert its own.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def handed_over(request: pytest.FixtureRequest, held: dict[str, Held], name: str
         state = Held()
         state.value = enter(state.stack, lambda: state.revert)
     yield state.value  # type: ignore[misc]
-    later = next_user(request, platform)
-    if later is not None and name in later.fixturenames:
-        held[name] = state  # the next module on the platform takes it as it is
-        return
-    state.revert = later is not None
+    if request.config.getoption("tiny_handover", default="on") == "on":  # off: the benchmark's baseline
+        later = next_user(request, platform)
+        if later is not None and name in later.fixturenames:
+            held[name] = state  # the next module on the platform takes it as it is
+            return
+        state.revert = later is not None
     state.stack.close()
 
 

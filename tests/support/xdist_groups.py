@@ -71,6 +71,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="split (default): a worker per simulated platform, the other simulator modules placed "
                           "like any; one: every simulator test on one worker, one after another (the layout "
                           "before the split: the benchmark's baseline, and a fallback)")
+    parser.addoption("--tiny-handover", choices=("on", "off"), default="on",
+                     help="on (default): a platform chain's modules with tiny environments run last and hand them "
+                          "over (tests/support/handover.py); off: each module applies and reverts its own, in "
+                          "collection order (the layout before: the benchmark's baseline)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,6 +87,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     placements = module_placements(items)
     one_chain = config.getoption("simulator_chains", default="split") == "one"
+    if config.getoption("tiny_handover", default="on") == "off":
+        for placement in placements.values():
+            placement.hands_over = False
     for item in items:
         module = module_id(item)
         placement = placements[module]
