@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 # Plugins of the whole suite: the xdist groups (which tests may run side by side), stopping
-# xdist's workers cleanly, the moto-backed fixtures several modules share, the cloud
-# e2e modules' laptop and tiny environments, and the machine-secret broker's parts.
+# xdist's workers cleanly, the moto-backed fixtures several modules share, the cloud e2e
+# modules' laptop and tiny environments, the machine-secret broker's parts, the summary of
+# where a run's time went, and the destroy of a session platform right after its last test.
 pytest_plugins = ("tests.support.xdist_groups", "tests.support.xdist_workers", "tests.support.aws_fixtures",
-                  "tests.support.cloud_fixtures", "tests.support.broker_fixtures")
+                  "tests.support.cloud_fixtures", "tests.support.broker_fixtures", "tests.support.worker_time",
+                  "tests.support.last_user")
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,21,22")
 
@@ -68,9 +70,10 @@ def ledger(ledger_url, clock):
 
 
 @pytest.fixture(scope="session")
-def aws_platform(tmp_path_factory):
-    """One platform booted on the simulated AWS for the whole session (tests/support/aws_platform.py):
-    the AWS e2e modules share its hub; each leaves it as it found it."""
+def aws_platform(request, tmp_path_factory):
+    """One platform booted on the simulated AWS for the session (tests/support/aws_platform.py):
+    the AWS e2e modules share its hub; each leaves it as it found it. Destroyed after the last
+    of them (tests/support/last_user.py)."""
     from tests.support.simulator import simulator_unavailable
     from tests.support.terraform import provider_mirror_or_skip
 
@@ -78,20 +81,21 @@ def aws_platform(tmp_path_factory):
         pytest.skip(reason)
     provider_mirror_or_skip()
     from tests.support.aws_platform import booted_aws_platform
+    from tests.support.last_user import until_last_user
 
-    with booted_aws_platform(tmp_path_factory.mktemp("aws-platform")) as platform:
-        yield platform
+    yield from until_last_user(request, "aws_platform", booted_aws_platform(tmp_path_factory.mktemp("aws-platform")))
 
 
 @pytest.fixture(scope="session")
-def gcp_platform(tmp_path_factory):
-    """One platform on the simulated GCP for the whole session (tests/support/gcp_platform.py):
-    the GCP e2e modules share its hub; each leaves it as it found it."""
+def gcp_platform(request, tmp_path_factory):
+    """One platform on the simulated GCP for the session (tests/support/gcp_platform.py):
+    the GCP e2e modules share its hub; each leaves it as it found it. Destroyed after the last
+    of them (tests/support/last_user.py)."""
     from tests.support.simulator import simulator_unavailable
 
     if (reason := simulator_unavailable()) is not None:
         pytest.skip(reason)
     from tests.support.gcp_platform import booted_gcp_platform
+    from tests.support.last_user import until_last_user
 
-    with booted_gcp_platform(tmp_path_factory.mktemp("gcp-platform")) as platform:
-        yield platform
+    yield from until_last_user(request, "gcp_platform", booted_gcp_platform(tmp_path_factory.mktemp("gcp-platform")))

@@ -69,13 +69,13 @@ def gateway_up(platform: AwsPlatform | GcpPlatform) -> bool:
 
 def wait_for_published_environments(platform: AwsPlatform | GcpPlatform) -> None:
     """Until the hub's config sync installed the applied configuration (the environments'
-    keys), and the gateway it may have restarted answers again."""
+    keys), and the gateway it may have restarted answers again. After a settled apply both
+    hold at once: config sync logs "applied" only after its restarts (hub_settle.py)."""
     def installed() -> bool:
         found = hub_box(platform).exec(["cat", "/var/lib/graticule/build/environments/wheels.json"])
         return found.returncode == 0 and '"default"' in found.stdout
 
     _eventually_or_diagnose(platform, installed, "the hub never installed the environments' keys")
-    time.sleep(15)  # config sync restarts the components whose files changed right after the swap
     _eventually_or_diagnose(platform, lambda: gateway_up(platform), "the gateway did not answer")
 
 
@@ -85,9 +85,11 @@ def _eventually_or_diagnose(platform: AwsPlatform | GcpPlatform, check: Callable
 
 @contextlib.contextmanager
 def environments_applied(platform: AwsPlatform | GcpPlatform, text: str, wheels: Path,
-                         **env: str) -> Iterator[AwsPlatform | GcpPlatform]:
+                         revert: Callable[[], bool] = lambda: True, **env: str) -> Iterator[AwsPlatform | GcpPlatform]:
     """`text` locked offline from the wheels in `wheels` and applied (apply publishes the
-    environments' wheels), until the hub installed them; the original platform after."""
+    environments' wheels), until the hub installed them; the original platform after. When
+    `revert()` says no (nothing uses the platform again but its destroy), the original
+    platform.yaml is only written back, not applied."""
     original = platform.text
     lock = platform.root / "environments.lock"
     (platform.root / "platform.yaml").write_text(text)
@@ -108,7 +110,11 @@ def environments_applied(platform: AwsPlatform | GcpPlatform, text: str, wheels:
             else:
                 platform.env[key] = value
         lock.unlink(missing_ok=True)
-        platform.apply(original)
+        if revert():
+            platform.apply(original)
+        else:
+            (platform.root / "platform.yaml").write_text(original)
+            platform.text = original
 
 
 def laptop_steps(platform: AwsPlatform | GcpPlatform, python: Path, config: Path) -> Callable[..., dict]:

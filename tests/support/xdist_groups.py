@@ -19,8 +19,10 @@ Registered by tests/conftest.py, so a new test module is placed without anyone r
 
 Under xdist the platform chains are put first, so each starts at once on a worker of its own
 while the others take the rest: whole modules, then `slow` and simulator single tests, then
-the quick ones (scripts/test.sh passes `--no-loadscope-reorder` to keep that order). Without
-xdist (`-n 0`, `-p no:xdist`) the marks are inert and the order is the collection order.
+the quick ones. Within a chain, the modules using a `*_tiny` fixture come last, one after
+another, so the tiny environments are applied once and never reverted (scripts/test.sh
+passes `--no-loadscope-reorder` to keep that order). Without xdist (`-n 0`, `-p no:xdist`)
+the marks are inert and the order is the collection order.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ ONE_CHAIN_GROUP = "simulator"  # --simulator-chains one: every simulator test on
 SIMULATOR_NAMES = ("Simulator", "GceSimulator", "simulator_unavailable")
 SIMULATOR_PACKAGE = "tests.support.simulator"
 PLATFORM_SUFFIX = "_platform"
+# A module fixture on a platform that the chain's next module takes over as it is (the tiny
+# environments of tests/support/cloud_fixtures.py): its modules run last in their chain.
+HANDED_OVER_SUFFIX = "_tiny"
 SHARED_SCOPES = ("class", "module", "package")
 
 
@@ -47,6 +52,7 @@ class ModulePlacement:
     platforms: set[str] = field(default_factory=set)  # the session `*_platform` fixtures it uses
     simulator: bool = False  # boots machines in the simulator (itself or on a platform)
     shares: bool = False  # a class/module/package fixture
+    hands_over: bool = False  # a `*_tiny` module fixture, kept applied from one module to the next
 
     @property
     def group(self) -> str | None:
@@ -65,6 +71,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="split (default): a worker per simulated platform, the other simulator modules placed "
                           "like any; one: every simulator test on one worker, one after another (the layout "
                           "before the split: the benchmark's baseline, and a fallback)")
+    parser.addoption("--tiny-handover", choices=("on", "off"), default="on",
+                     help="on (default): a platform chain's modules with tiny environments run last and hand them "
+                          "over (tests/support/handover.py); off: each module applies and reverts its own, in "
+                          "collection order (the layout before: the benchmark's baseline)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,6 +87,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     placements = module_placements(items)
     one_chain = config.getoption("simulator_chains", default="split") == "one"
+    if config.getoption("tiny_handover", default="on") == "off":
+        for placement in placements.values():
+            placement.hands_over = False
     for item in items:
         module = module_id(item)
         placement = placements[module]
@@ -100,6 +113,7 @@ def module_placements(items: Iterable[pytest.Item]) -> dict[str, ModulePlacement
         placement.platforms |= platforms
         placement.simulator |= bool(platforms) or _module_uses_simulator(getattr(item, "module", None))
         placement.shares |= any(scope in SHARED_SCOPES for _, scope in scopes)
+        placement.hands_over |= any(name.endswith(HANDED_OVER_SUFFIX) and scope == "module" for name, scope in scopes)
     return placements
 
 
@@ -125,10 +139,11 @@ def _fixture_scopes(item: pytest.Item) -> Iterable[tuple[str, str]]:
     return [(name, definitions[-1].scope) for name, definitions in info.name2fixturedefs.items() if definitions]
 
 
-def _start_order(placement: ModulePlacement, item: pytest.Item, one_chain: bool) -> int:
+def _start_order(placement: ModulePlacement, item: pytest.Item, one_chain: bool) -> tuple[int, int]:
     # The longest chains first; the quick single tests last, where they fill the gaps.
+    # Within a chain, the modules that hand their tiny environments over run last, together.
     if placement.platforms or (one_chain and placement.simulator):
-        return 0
+        return 0, int(placement.hands_over)
     if placement.shares:
-        return 1
-    return 2 if placement.simulator or item.get_closest_marker("slow") is not None else 3
+        return 1, 0
+    return (2 if placement.simulator or item.get_closest_marker("slow") is not None else 3), 0
