@@ -9,34 +9,17 @@ small tree of test modules run by real pytest processes with this suite's own co
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.inner_pytest import RECORDING, run_tree
 
 pytestmark = pytest.mark.slow  # each test runs pytest processes
 
-REPO = Path(__file__).resolve().parents[1]
-
-CONFTEST = '''
-import contextlib
-import os
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import pytest_configure, pytest_plugins  # noqa: F401  (this suite's own hooks)
+CONFTEST = RECORDING + '''
 from tests.support.last_user import until_last_user
-
-RECORD = Path(__file__).parent / "ran.txt"
-
-
-def record(what: str) -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    with RECORD.open("a") as out:
-        out.write(f"{what} {worker}\\n")
 
 
 @contextlib.contextmanager
@@ -68,17 +51,7 @@ MODULES = {
 
 def _run(root: Path, *args: str, modules: dict[str, str] = MODULES, **env: str,
          ) -> tuple[subprocess.CompletedProcess, list[tuple[str, str]]]:
-    (root / "conftest.py").write_text(CONFTEST)
-    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: as this suite's\n")
-    for name, text in modules.items():
-        (root / name).write_text(text)
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environ.get("PYTHONPATH")]))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-                            cwd=root, capture_output=True, text=True, timeout=300, env={**environ, **env})
-    record = root / "ran.txt"
-    lines = record.read_text().splitlines() if record.is_file() else []
-    return result, [tuple(line.split()) for line in lines]  # type: ignore[misc]
+    return run_tree(root, CONFTEST, modules, *args, **env)
 
 
 def test_in_one_process_it_goes_after_its_last_test(tmp_path):

@@ -15,39 +15,23 @@ hooks, as scripts/test.sh runs them (`-n 2 --dist loadgroup --no-loadscope-reord
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 from xdist.workermanage import NodeManager
 
+from tests.support.inner_pytest import RECORDING, environment, recorded, run_pytest, write_tree
 from tests.support.procs import alive, kill_tree
 
 pytestmark = pytest.mark.slow  # each test runs pytest processes (two xdist workers)
 
-REPO = Path(__file__).resolve().parents[1]
 XDIST = ("-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
 
-CONFTEST = '''
-import os
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import pytest_configure, pytest_plugins  # noqa: F401  (this suite's own hooks)
-
-RECORD = Path(__file__).parent / "ran.txt"
-
-
-def record(what: str) -> None:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    with RECORD.open("a") as out:
-        out.write(f"{what} {worker}\\n")
+CONFTEST = RECORDING + '''
 
 
 @pytest.fixture(scope="session")
@@ -126,37 +110,11 @@ def test_shared_c():
 }
 
 
-def _tree(root: Path, modules: dict[str, str]) -> Path:
-    (root / "conftest.py").write_text(CONFTEST)
-    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: as this suite's\n")
-    for name, text in modules.items():
-        (root / name).write_text(text)
-    return root
-
-
-def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers", "-q", *args],
-        cwd=root, capture_output=True, text=True, timeout=300, env=_env(),
-    )
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))}
-
-
-def _ran(root: Path) -> list[tuple[str, str]]:
-    record = root / "ran.txt"
-    lines = record.read_text().splitlines() if record.is_file() else []
-    return [tuple(line.split()) for line in lines]  # type: ignore[misc]
-
-
 def test_each_platforms_modules_share_its_worker_and_start_it(tmp_path):
-    root = _tree(tmp_path, MODULES)
-    result = _pytest(root, *XDIST)
+    root = write_tree(tmp_path, CONFTEST, MODULES)
+    result = run_pytest(root, *XDIST)
     assert result.returncode == 0, result.stdout + result.stderr
-    ran = _ran(root)
+    ran = recorded(root)
     assert len([what for what, _ in ran if "::" in what]) == 17
     workers = {what: worker for what, worker in ran}
     (demo,) = {workers[f"on_platform::{x}"] for x in "ab"}
@@ -176,25 +134,25 @@ def test_each_platforms_modules_share_its_worker_and_start_it(tmp_path):
 
 
 def test_not_simulator_leaves_the_group_out_and_no_xdist_still_runs(tmp_path):
-    root = _tree(tmp_path, MODULES)
-    result = _pytest(root, *XDIST, "-m", "not simulator")
+    root = write_tree(tmp_path, CONFTEST, MODULES)
+    result = run_pytest(root, *XDIST, "-m", "not simulator")
     assert result.returncode == 0, result.stdout + result.stderr
-    names = {what for what, _ in _ran(root)}
+    names = {what for what, _ in recorded(root)}
     assert not any(name.startswith(("machines::", "on_platform::", "on_other::")) for name in names)
     assert {"shared::a", "plain::7"} <= names
     (root / "ran.txt").unlink()
-    result = _pytest(root, "-p", "no:xdist")
+    result = run_pytest(root, "-p", "no:xdist")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {worker for _, worker in _ran(root)} == {"main"}
-    assert len([what for what, _ in _ran(root)]) == 17 + 3  # the tests, the platforms and the server
+    assert {worker for _, worker in recorded(root)} == {"main"}
+    assert len([what for what, _ in recorded(root)]) == 17 + 3  # the tests, the platforms and the server
 
 
 
 def test_one_chain_puts_every_simulator_test_on_one_worker_first(tmp_path):
-    root = _tree(tmp_path, MODULES)
-    result = _pytest(root, *XDIST, "--simulator-chains", "one")
+    root = write_tree(tmp_path, CONFTEST, MODULES)
+    result = run_pytest(root, *XDIST, "--simulator-chains", "one")
     assert result.returncode == 0, result.stdout + result.stderr
-    ran = _ran(root)
+    ran = recorded(root)
     chain = {f"{module}::{x}" for module in ("machines", "on_platform", "on_other") for x in "ab"}
     (worker,) = {worker for what, worker in ran if what in chain}
     assert {what for what, w in ran if w == worker and "::" in what} >= chain
@@ -232,10 +190,10 @@ def test_sigterm_to_the_controller_tears_every_worker_down(tmp_path):
     # xdist kills its workers EXIT_TIMEOUT seconds after the controller stops: a teardown that
     # takes longer is cut short unless the controller waits for the workers (xdist_workers.py).
     holding = HOLDING.replace("{teardown}", str(NodeManager.EXIT_TIMEOUT + 5))
-    root = _tree(tmp_path, {"test_hold_a.py": holding, "test_hold_b.py": holding})
+    root = write_tree(tmp_path, CONFTEST, {"test_hold_a.py": holding, "test_hold_b.py": holding})
     controller = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *XDIST],
-        cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=root, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     workers: list[int] = []
     try:
@@ -251,7 +209,7 @@ def test_sigterm_to_the_controller_tears_every_worker_down(tmp_path):
         # Each worker the signal reached goes down once: the replacement xdist starts for it
         # is not taken for interrupted too (and replaced again, up to xdist's restart limit).
         assert output.count("node down: keyboard-interrupt") == 2, output
-        assert [what for what, _ in _ran(root)].count("torn-down") == 2, output
+        assert [what for what, _ in recorded(root)].count("torn-down") == 2, output
         assert not any(alive(pid) for pid in workers)
     finally:
         for pid in (controller.pid, *workers):
