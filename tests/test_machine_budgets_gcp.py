@@ -163,17 +163,23 @@ def test_on_exhausted_stop_deletes_every_instance_labelled_with_the_budget_in_on
         assert deletes == set(ocean)
 
 
+def _alices_notebook(made):
+    """alice's notebook instance, admitted and attached to her budget as the hub's spawner does."""
+    ledger, policy = made.budgets.budgets.ledger, made.budgets.budgets.policy
+    price = _on_demand(made, "small")
+    admit_server(ledger, policy, "alice", "alice", "small", 2, 0, price)
+    machine = made.machines.launch(MachineSpec(
+        name="nb-alice", template=made.template_of(made.worker_template("small")),
+        tags={"platform": made.spec.name, "role": "notebook", "user": "alice", "server": "alice",
+              "budget": "ocean"}))
+    attach_server(ledger, "alice", machine.id, machine.launched_at.timestamp(), price)
+    return machine
+
+
 def test_a_notebook_instance_that_stopped_by_itself_is_paid_until_its_stop(tmp_path, monkeypatch, example_text):
     clock = ManualClock(time.time() - 60)
     with gcp_backend(tmp_path, monkeypatch, gcp_text(example_text), clock) as (made, fake):
-        ledger, policy = made.budgets.budgets.ledger, made.budgets.budgets.policy
-        price = _on_demand(made, "small")
-        admit_server(ledger, policy, "alice", "alice", "small", 2, 0, price)  # as the hub's spawner does
-        machine = made.machines.launch(MachineSpec(
-            name="nb-alice", template=made.template_of(made.worker_template("small")),
-            tags={"platform": made.spec.name, "role": "notebook", "user": "alice", "server": "alice",
-                  "budget": "ocean"}))
-        attach_server(ledger, "alice", machine.id, machine.launched_at.timestamp(), price)
+        machine = _alices_notebook(made)
         clock.set(time.time() + 600)
         assert asyncio.run(made.live_outside_clusters()) == {(server_key("alice"),) * 2}
 
@@ -219,14 +225,7 @@ def test_a_notebook_instance_suspended_and_resumed_is_paid_for_its_runs_not_the_
         tmp_path, monkeypatch, example_text):
     clock = ManualClock(time.time() - 60)
     with gcp_backend(tmp_path, monkeypatch, gcp_text(example_text), clock) as (made, fake):
-        ledger, policy = made.budgets.budgets.ledger, made.budgets.budgets.policy
-        price = _on_demand(made, "small")
-        admit_server(ledger, policy, "alice", "alice", "small", 2, 0, price)  # as the hub's spawner does
-        machine = made.machines.launch(MachineSpec(
-            name="nb-alice", template=made.template_of(made.worker_template("small")),
-            tags={"platform": made.spec.name, "role": "notebook", "user": "alice", "server": "alice",
-                  "budget": "ocean"}))
-        attach_server(ledger, "alice", machine.id, machine.launched_at.timestamp(), price)
+        machine = _alices_notebook(made)
         clock.set(time.time() + 600)
         live = {(server_key("alice"),) * 2}
         assert asyncio.run(made.live_outside_clusters()) == live
@@ -240,4 +239,4 @@ def test_a_notebook_instance_suspended_and_resumed_is_paid_for_its_runs_not_the_
         assert _runs(made, machine.id) == [
             (_stamp(raw, "creationTimestamp"), _stamp(raw, "lastSuspendedTimestamp")),
             (_stamp(raw, "lastStartTimestamp"), None)]
-        assert {row.price_per_hour_usd for row in _rows(made)} == {price}
+        assert {row.price_per_hour_usd for row in _rows(made)} == {_on_demand(made, "small")}
