@@ -119,6 +119,8 @@ def test_hub_boots_serves_follows_changes_and_survives_replacement(aws_platform:
     sim.wait_running(replaced, timeout=300)
     assert _private_ip(platform, replaced) == hub_ip  # the fixed address, taken over
     platform.wait_healthy()
+    # the apply published after the new hub booted: its config sync may still restart the gateway
+    platform.settle_after_replacement(lambda: sim.sandboxes[replaced].console_log.read_text(errors="replace"))
     eventually(lambda: _answers(sim, notebook, deadman_url), 180,
                lambda: "the notebook machine's dead-man URL was not answered by the replaced hub", RESTARTING)
     again = Session(front, "alice")

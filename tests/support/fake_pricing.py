@@ -18,9 +18,11 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import botocore.loaders
+
+from tests.support.http_server import BurstHTTPServer
 
 TARGET_PREFIX = "AWSPriceListService."
 MODEL = botocore.loaders.Loader().load_service_model("pricing", "service-2")
@@ -209,7 +211,7 @@ def _handler(fake: FakePricing) -> type[BaseHTTPRequestHandler]:
 def running_fake_pricing(products: list[str], page_size: int = 25) -> Iterator[FakePricing]:
     """The fake on a free loopback port, shut down on exit even when the test fails."""
     fake = FakePricing("", products, page_size)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    server = BurstHTTPServer(("127.0.0.1", 0), _handler(fake))
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -12,8 +12,10 @@ import contextlib
 import http.client
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.http_server import BurstHTTPServer
 
 _DROPPED = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -26,7 +28,7 @@ class HoldingProxy:
         self._action: str | None = None
         self._containing = ""
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = BurstHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

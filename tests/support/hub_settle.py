@@ -17,6 +17,7 @@ from __future__ import annotations
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.cloud_e2e import gateway_up
@@ -88,5 +89,24 @@ class SettlingApply(ABC):
         while not gateway_up(self):
             if time.monotonic() > deadline:
                 raise AssertionError("the gateway did not answer after the re-apply\n"
+                                     + self.diagnose(self.hub_instance()))
+            time.sleep(2)
+
+    def settle_after_replacement(self, boot_console: Callable[[], str], timeout: float = 300.0) -> None:
+        """After an apply that replaced the hub VM: Terraform boots the new hub before the apply
+        publishes, so the hub either booted with the published version (its console says
+        "configuration <v12> installed") or its config sync installs it afterwards and restarts
+        what changed ("... applied"). Until one of the two, and the gateway answers."""
+        version = self.published_version()[:12]
+        deadline = time.monotonic() + timeout
+        while (f"configuration {version} installed" not in boot_console()
+               and f"configuration {version} applied" not in self.config_sync_log()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the replaced hub did not run {version} within {timeout:.0f} s\n"
+                                     + self.diagnose(self.hub_instance()))
+            time.sleep(2)
+        while not gateway_up(self):
+            if time.monotonic() > deadline:
+                raise AssertionError("the gateway did not answer on the replaced hub\n"
                                      + self.diagnose(self.hub_instance()))
             time.sleep(2)

@@ -18,7 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +27,7 @@ from tests.support.gce.discovery import Document, compute_document
 from tests.support.gce.handlers import HANDLERS
 from tests.support.gce.store import Listener, Store, public
 from tests.support.gce.validation import ApiError
+from tests.support.http_server import BurstHTTPServer
 
 TALLY_PATH = "/_fake/requests"  # GET: {method id: requests received}
 
@@ -227,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
 def running_fake_compute(project: str = "oceanlab-prod", *, discovery: Path | None = None) -> Iterator[FakeCompute]:
     fake = FakeCompute(project, compute_document(discovery))
     handler = type("Handler", (_Handler,), {"fake": fake})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = BurstHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="fake-compute", daemon=True)
     thread.start()

@@ -9,11 +9,12 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.gce.discovery import Document
 from tests.support.gce.validation import ApiError, Validator, invalid, rpc_error
+from tests.support.http_server import BurstHTTPServer
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class JsonApiServer:
             def log_message(self, *args) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Request)
+        server = BurstHTTPServer(("127.0.0.1", 0), Request)
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, daemon=True, name="fake-google-api")
         thread.start()

@@ -20,9 +20,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from tests.support.http_server import BurstHTTPServer
 from tests.support.procs import free_port
 
 from . import capacity_fleet
@@ -57,7 +58,7 @@ class CapacityProxy:
         self.refused: list[tuple[str | None, str | None, bool]] = []  # (zone, type, spot) of each refusal
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server = BurstHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="sim-capacity")
 

@@ -19,7 +19,7 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
 
 from tests.support.gcp import PROJECT_NUMBER
+from tests.support.http_server import BurstHTTPServer
 
 ISSUER = "https://accounts.google.com"
 LIFETIME = 3600  # seconds, as Google's
@@ -50,7 +51,7 @@ class IdentityIssuer:
         pem = self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption())
         self._signer = crypt.RSASigner.from_string(pem, key_id=self.kid)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: BurstHTTPServer | None = None
         self.certs_url = ""
 
     def certs(self) -> dict[str, str]:
@@ -91,7 +92,7 @@ class IdentityIssuer:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = BurstHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True, name="sim-gce-certs").start()
         self.certs_url = f"http://127.0.0.1:{self._server.server_address[1]}/oauth2/v1/certs"

@@ -21,8 +21,9 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from tests.support.http_server import BurstHTTPServer
 from tests.support.procs import free_port
 
 from . import netns
@@ -39,7 +40,7 @@ class LoadBalancer:
     servers: list = field(default_factory=list)
 
 
-def _redirect_server(port: int, config: dict) -> ThreadingHTTPServer:
+def _redirect_server(port: int, config: dict) -> BurstHTTPServer:
     status = int(config.get("StatusCode", "HTTP_301").removeprefix("HTTP_"))
 
     class Redirect(BaseHTTPRequestHandler):
@@ -68,7 +69,7 @@ def _redirect_server(port: int, config: dict) -> ThreadingHTTPServer:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Redirect)
+    server = BurstHTTPServer(("127.0.0.1", free_port()), Redirect)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="sim-lb-redirect").start()
     return server

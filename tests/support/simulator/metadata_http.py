@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.http_server import BurstHTTPServer
 
 
 class NamespacedHttpServer:
     def __init__(self, listener: socket.socket, handler: type[BaseHTTPRequestHandler], name: str) -> None:
-        self.server = ThreadingHTTPServer(("169.254.169.254", 80), handler, bind_and_activate=False)
+        self.server = BurstHTTPServer(("169.254.169.254", 80), handler, bind_and_activate=False)
         self.server.socket.close()
         self.server.socket = listener
         self.server.daemon_threads = True
