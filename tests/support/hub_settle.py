@@ -81,16 +81,9 @@ class SettlingApply(ABC):
             return  # nothing new for the hub
         line = f"configuration {version[:12]} applied"
         deadline = time.monotonic() + timeout
-        while line not in self.config_sync_log()[log_offset:]:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the hub did not apply {version[:12]} within {timeout:.0f} s\n"
-                                     + self.diagnose(self.hub_instance()))
-            time.sleep(2)
-        while not gateway_up(self):
-            if time.monotonic() > deadline:
-                raise AssertionError("the gateway did not answer after the re-apply\n"
-                                     + self.diagnose(self.hub_instance()))
-            time.sleep(2)
+        self._wait(lambda: line in self.config_sync_log()[log_offset:], deadline,
+                   f"the hub did not apply {version[:12]} within {timeout:.0f} s")
+        self._wait(lambda: gateway_up(self), deadline, "the gateway did not answer after the re-apply")
 
     def settle_after_replacement(self, boot_console: Callable[[], str], timeout: float = 300.0) -> None:
         """After an apply that replaced the hub VM: Terraform boots the new hub before the apply
@@ -99,14 +92,14 @@ class SettlingApply(ABC):
         what changed ("... applied"). Until one of the two, and the gateway answers."""
         version = self.published_version()[:12]
         deadline = time.monotonic() + timeout
-        while (f"configuration {version} installed" not in boot_console()
-               and f"configuration {version} applied" not in self.config_sync_log()):
+        self._wait(lambda: (f"configuration {version} installed" in boot_console()
+                            or f"configuration {version} applied" in self.config_sync_log()), deadline,
+                   f"the replaced hub did not run {version} within {timeout:.0f} s")
+        self._wait(lambda: gateway_up(self), deadline, "the gateway did not answer on the replaced hub")
+
+    def _wait(self, done: Callable[[], bool], deadline: float, failure: str) -> None:
+        """Poll `done` every 2 s until the deadline; past it, fail with the hub's logs."""
+        while not done():
             if time.monotonic() > deadline:
-                raise AssertionError(f"the replaced hub did not run {version} within {timeout:.0f} s\n"
-                                     + self.diagnose(self.hub_instance()))
-            time.sleep(2)
-        while not gateway_up(self):
-            if time.monotonic() > deadline:
-                raise AssertionError("the gateway did not answer on the replaced hub\n"
-                                     + self.diagnose(self.hub_instance()))
+                raise AssertionError(f"{failure}\n" + self.diagnose(self.hub_instance()))
             time.sleep(2)
