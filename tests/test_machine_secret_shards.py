@@ -79,7 +79,7 @@ def test_a_thousand_machines_each_in_exactly_one_shard_of_its_own_cluster(secret
         for start in range(0, len(ids), 100):
             given: dict[int, list[str]] = {}
             for machine_id in ids[start:start + 100]:
-                index = await shards.reserve(key, known, lambda: made, {"cluster": key})
+                index = await shards.reserve(key, lambda: known, lambda: made, {"cluster": key})
                 given.setdefault(index, []).append(machine_id)
             for index, batch in given.items():
                 await shards.allow(key, index, batch, known)
@@ -113,7 +113,7 @@ def test_a_thousand_machines_each_in_exactly_one_shard_of_its_own_cluster(secret
     late = _ids(room + 1, start=9000)
 
     async def after_restart() -> list[int]:
-        given = [await restarted.reserve("cluster-a", known, lambda: values, {}) for _ in late]
+        given = [await restarted.reserve("cluster-a", lambda: known, lambda: values, {}) for _ in late]
         for index in set(given):
             await restarted.allow("cluster-a", index, [i for i, g in zip(late, given, strict=True) if g == index],
                                   known)

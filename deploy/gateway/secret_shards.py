@@ -68,9 +68,9 @@ class SecretShards:
         self._clusters: dict[str, _Shards] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def _shards(self, key: str, known: Known) -> _Shards:
+    def _shards(self, key: str, known: Callable[[], Known]) -> _Shards:
         if key not in self._clusters:  # first use since this gateway started: from the database
-            self._clusters[key] = _Shards.of(known)
+            self._clusters[key] = _Shards.of(known())
         return self._clusters[key]
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -82,9 +82,11 @@ class SecretShards:
             await asyncio.to_thread(self.secrets.put, key, values, tags)
             self._clusters[key] = _Shards([set()], [0])
 
-    async def reserve(self, key: str, known: Known, values: Callable[[], Mapping],
+    async def reserve(self, key: str, known: Callable[[], Known], values: Callable[[], Mapping],
                       tags: Mapping[str, str]) -> int:
-        """The index of a shard with room for one more machine, made if none has."""
+        """The index of a shard with room for one more machine, made if none has. `known` is
+        asked only on the cluster's first use since this gateway started: a worker start must
+        not walk every worker of a large cluster."""
         async with self._lock(key):
             shards = self._shards(key, known)
             for index, taken in enumerate(shards.taken):
@@ -106,7 +108,7 @@ class SecretShards:
     async def allow(self, key: str, index: int, machine_ids: Sequence[str], known: Known) -> None:
         """Let shard `index`'s machines, these new ones included, read it."""
         async with self._lock(key):
-            shards = self._shards(key, known)
+            shards = self._shards(key, lambda: known)
             shards.grow(index)
             members = shards.members[index]
             members |= known.get(index, set()) | set(machine_ids)

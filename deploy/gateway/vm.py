@@ -271,7 +271,7 @@ class VMBackend(MachineMetering):
         await self.shards.allow(self.secret_key(cluster), shard, machine_ids, self._known_machine_ids(cluster))
 
     async def _reserve_shard(self, cluster) -> int:
-        return await self.shards.reserve(self.secret_key(cluster), self._known_machine_ids(cluster),
+        return await self.shards.reserve(self.secret_key(cluster), lambda: self._known_machine_ids(cluster),
                                          lambda: self._secret_values(cluster),
                                          {TAG_CLUSTER: cluster.name, TAG_USER: cluster.username})
 
